@@ -1,0 +1,64 @@
+"""The Python API: `generate`, `resume` and their async twins.
+
+Each sync function is a thin wrapper over its async twin (see `_sync.run_sync`).
+"""
+from __future__ import annotations
+
+import os
+from typing import Iterable, Mapping
+
+from ._sync import run_sync
+from .engine import Engine, Listener
+from .request import DEFAULT_MODEL, ImageRequest
+from .run import Run
+from .store import Store
+
+MODEL_ENV = "NANOBANANA_MODEL"
+
+
+def default_model() -> str:
+    """The model id used when none is given: NANOBANANA_MODEL, else nano-banana-2."""
+    return os.environ.get(MODEL_ENV) or DEFAULT_MODEL
+
+
+def make_engine(*, output_dir=None, api_key=None, base_url=None, **options) -> Engine:
+    return Engine(store=Store(output_dir), api_key=api_key, base_url=base_url, **options)
+
+
+async def agenerate(prompt: str, *, model: str | None = None, size: str | None = None,
+                    n: int = 1, resolution: str | None = None,
+                    reference_images: Iterable[str | os.PathLike] | str = (),
+                    output_dir: str | os.PathLike | None = None, api_key: str | None = None,
+                    base_url: str | None = None, cache: bool = True,
+                    variant: str | None = None, google_search: bool = False,
+                    google_image_search: bool = False,
+                    metadata: Mapping[str, object] | None = None,
+                    listener: Listener | None = None, **engine_options) -> Run:
+    """Generate images for one prompt and return the Run (raises if it failed)."""
+    request = ImageRequest.create(
+        prompt, model=model or default_model(), size=size, n=n, resolution=resolution,
+        reference_images=reference_images, google_search=google_search,
+        google_image_search=google_image_search, extra_metadata=metadata, variant=variant)
+    engine = make_engine(output_dir=output_dir, api_key=api_key, base_url=base_url,
+                         **engine_options)
+    (run,) = await engine.run([request], listener=listener, cache=cache)
+    if run.exception is not None:
+        raise run.exception
+    return run
+
+
+def generate(prompt: str, **options) -> Run:
+    """Generate images for one prompt; blocks until they are on disk. See `agenerate`."""
+    return run_sync(agenerate(prompt, **options))
+
+
+async def aresume(*, output_dir=None, api_key=None, base_url=None,
+                  listener: Listener | None = None, **engine_options) -> list[Run]:
+    """Collect tasks that were submitted but never collected (e.g. after a kernel died)."""
+    engine = make_engine(output_dir=output_dir, api_key=api_key, base_url=base_url,
+                         **engine_options)
+    return await engine.resume(listener=listener)
+
+
+def resume(**options) -> list[Run]:
+    return run_sync(aresume(**options))

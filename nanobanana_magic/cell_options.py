@@ -1,0 +1,179 @@
+"""Parsing the `%%banana` line into a `CellCommand`, before anything runs.
+
+Options are `shlex`-split by IPython's argument parser, unknown options and a single
+option given twice are errors, and a value written `$name` is taken from the user's
+namespace. The result is a plain object, testable without a kernel or a network.
+"""
+from __future__ import annotations
+
+import argparse
+import dataclasses
+import re
+from typing import Any, Mapping
+
+from IPython.core.error import UsageError
+from IPython.core.magic_arguments import argument, magic_arguments, parse_argstring
+
+_NAME = re.compile(r"^\$([A-Za-z_][A-Za-z0-9_]*)$")
+
+
+class _Once(argparse.Action):
+    """Store a value, refusing the same option twice (argparse would keep the last)."""
+
+    def __call__(self, parser, namespace, values, option_string=None):
+        if getattr(namespace, f"_seen_{self.dest}", False):
+            raise UsageError(f"{option_string} was given twice; give it once.")
+        setattr(namespace, f"_seen_{self.dest}", True)
+        setattr(namespace, self.dest, values)
+
+
+def cell_arguments(func):
+    """The `%%banana` options, attached with IPython's magic_arguments (so `%%banana?` helps)."""
+    decorators = [
+        magic_arguments(),
+        argument("--model", action=_Once, help="model id (default: Banana.model, "
+                 "nano-banana-2; the API reference calls it gemini-3.1-flash-image-preview)"),
+        argument("--size", action=_Once, help="aspect ratio, e.g. 1:1, 16:9, 9:16, 21:9, 8:1"),
+        argument("-n", "--n", action=_Once, help="images per task, 1-4"),
+        argument("--resolution", action=_Once, help="0.5K, 1K, 2K or 4K"),
+        argument("--ref", action="append", default=[], metavar="PATH_OR_URL",
+                 help="reference image (repeatable); local files are uploaded once"),
+        argument("--name", action=_Once, metavar="VAR", help="also bind the result to VAR"),
+        argument("--out", action=_Once, metavar="DIR", help="output folder for this cell"),
+        argument("--no-cache", action="store_true", help="generate even if cached"),
+        argument("--variant", action=_Once, metavar="LABEL",
+                 help="a new sample set for the same parameters, cached separately"),
+        argument("--dry-run", action="store_true",
+                 help="show the exact JSON payload(s) and the cost; send nothing"),
+        argument("--sweep", action="append", default=[], metavar="KEY=V1,V2",
+                 help="sweep a parameter (size, n, resolution, model, ref) or a {name} of "
+                      "the prompt over values (repeatable; $name takes a Python list)"),
+        argument("--zip", action="store_true",
+                 help="pair sweep values position by position instead of all combinations"),
+        argument("--concurrency", action=_Once, help="tasks in flight at once"),
+        argument("--budget", action=_Once, help="refuse sweeps estimated above this ($)"),
+        argument("--yes", action="store_true", help="go ahead even above the budget"),
+        argument("--search", action="store_true", help="ground on Google web search"),
+        argument("--image-search", action="store_true",
+                 help="ground on Google image search (turns --search on)"),
+        argument("--meta", action="append", default=[], metavar="KEY=VALUE",
+                 help="extra metadata field sent to the API (repeatable)"),
+        argument("--background", action="store_true",
+                 help="return at once; the grid fills in live (Jupyter only)"),
+    ]
+    for decorate in reversed(decorators):
+        func = decorate(func)
+    return func
+
+
+@dataclasses.dataclass
+class CellCommand:
+    """What a `%%banana` cell asks for, with namespace values already resolved."""
+
+    model: str | None = None
+    size: str | None = None
+    n: int | None = None
+    resolution: str | None = None
+    refs: list = dataclasses.field(default_factory=list)
+    name: str | None = None
+    out: str | None = None
+    cache: bool = True
+    variant: str | None = None
+    dry_run: bool = False
+    sweep: dict[str, Any] = dataclasses.field(default_factory=dict)
+    zip: bool = False
+    concurrency: int | None = None
+    budget: float | None = None
+    yes: bool = False
+    search: bool = False
+    image_search: bool = False
+    meta: dict[str, Any] = dataclasses.field(default_factory=dict)
+    background: bool = False
+
+    def request_options(self) -> dict:
+        """Keyword arguments for ImageRequest.create (unset ones left out)."""
+        options = {"model": self.model, "size": self.size, "n": self.n,
+                   "resolution": self.resolution, "reference_images": tuple(self.refs),
+                   "google_search": self.search, "google_image_search": self.image_search,
+                   "extra_metadata": self.meta or None, "variant": self.variant}
+        return {k: v for k, v in options.items() if v is not None}
+
+
+def parse_cell_line(magic_func, line: str, namespace: Mapping[str, Any]) -> CellCommand:
+    """Parse the magic line; raise UsageError (one sentence) on anything malformed."""
+    args = parse_argstring(magic_func, line)
+
+    def resolve(value):
+        if isinstance(value, str):
+            match = _NAME.match(value.strip())
+            if match:
+                name = match.group(1)
+                if name not in namespace:
+                    raise UsageError(f"${name} is not defined; define {name} in the notebook "
+                                     "or write the value itself.")
+                return namespace[name]
+        return value
+
+    def number(option, value, kind, low=None):
+        value = resolve(value)
+        if value is None:
+            return None
+        try:
+            result = kind(value)
+        except (TypeError, ValueError):
+            raise UsageError(f"{option} needs a number, not {value!r}.") from None
+        if isinstance(value, bool) or (kind is int and isinstance(value, float)
+                                       and not value.is_integer()):
+            raise UsageError(f"{option} needs a whole number, not {value!r}.")
+        if low is not None and result < low:
+            raise UsageError(f"{option} must be at least {low}, not {value!r}.")
+        return result
+
+    refs: list = []
+    for ref in args.ref:
+        value = resolve(ref)
+        refs.extend(value if isinstance(value, (list, tuple)) else [value])
+
+    sweep: dict[str, Any] = {}
+    for spec in args.sweep:
+        key, sep, values = spec.partition("=")
+        key = key.strip()
+        if not sep or not key or not values.strip():
+            raise UsageError(f"--sweep {spec!r} is malformed; write --sweep KEY=V1,V2 "
+                             "(or KEY=$list).")
+        if key in sweep:
+            raise UsageError(f"--sweep {key} was given twice; list all its values once.")
+        sweep[key] = resolve(values.strip())
+
+    meta: dict[str, Any] = {}
+    for item in args.meta:
+        key, sep, value = item.partition("=")
+        if not sep or not key.strip():
+            raise UsageError(f"--meta {item!r} is malformed; write --meta KEY=VALUE.")
+        meta[key.strip()] = _json_scalar(resolve(value))
+
+    name = resolve(args.name)
+    if name is not None and not (isinstance(name, str) and name.isidentifier()):
+        raise UsageError(f"--name {name!r} is not a valid Python variable name.")
+
+    return CellCommand(
+        model=resolve(args.model), size=resolve(args.size), n=number("--n", args.n, int),
+        resolution=resolve(args.resolution), refs=refs, name=name, out=resolve(args.out),
+        cache=not args.no_cache, variant=resolve(args.variant), dry_run=args.dry_run,
+        sweep=sweep, zip=args.zip,
+        concurrency=number("--concurrency", args.concurrency, int, low=1),
+        budget=number("--budget", args.budget, float, low=0), yes=args.yes,
+        search=args.search or args.image_search, image_search=args.image_search, meta=meta,
+        background=args.background)
+
+
+def _json_scalar(value):
+    """--meta values: true/false/null/numbers become JSON scalars, the rest stay strings."""
+    if not isinstance(value, str):
+        return value
+    import json
+    try:
+        parsed = json.loads(value)
+    except ValueError:
+        return value
+    return parsed if isinstance(parsed, (bool, int, float)) or parsed is None else value

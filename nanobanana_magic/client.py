@@ -1,0 +1,374 @@
+"""The async ToAPIs client: upload, submit, poll and download, safely.
+
+* One `httpx.AsyncClient` talks to the API and carries the key; a second one, with no
+  credentials at all, fetches result files, so the key never reaches another host.
+* Retries use exponential backoff with jitter and honour `Retry-After`. A submit, which
+  creates paid work, is retried only when it provably created nothing (the connection
+  was never made, or the answer was 429 or 503); after a lost answer it raises
+  `SubmitUncertainError` instead of paying twice.
+* Every request passes a shared sliding-window limiter (contract §8.1).
+* Polling follows `PollPlanner`: predicted completion, not a fixed cadence.
+"""
+from __future__ import annotations
+
+import asyncio
+import json
+import os
+import random
+import time
+from pathlib import Path
+from typing import Callable, Sequence
+
+import httpx
+
+from . import errors
+from ._version import __version__
+from .imaging import inspect_image
+from .polling import PollPlanner
+from .ratelimit import QUERY_LIMITS, SUBMIT_LIMITS, SlidingWindowLimiter
+from .request import MAX_REFERENCE_BYTES, REFERENCE_TYPES, sniff_image_type
+from .settings import Secret, resolve_api_key, resolve_base_url
+
+USER_AGENT = f"nanobanana-magic/{__version__} (toapis-nb2-client) python-httpx/{httpx.__version__}"
+DEFAULT_TASK_TIMEOUT = 600.0
+MAX_DOWNLOAD_BYTES = 64_000_000
+_FINAL_OK = {"completed", "succeeded", "success"}
+_FINAL_FAILED = {"failed", "error", "cancelled", "canceled", "expired"}
+_QUEUED = {"queued", "pending", "submitted"}
+_EXPIRED_STATUSES = {403, 404, 410}
+
+# limiters are per API host and key, shared by every client in the process
+_LIMITERS: dict[tuple[str, int, str], SlidingWindowLimiter] = {}
+
+
+class ExpiredURLError(errors.DownloadError):
+    """A result URL no longer serves its file; polling the task again gives fresh ones."""
+
+
+def task_state(task: dict) -> tuple[str, int | None]:
+    """('completed' | 'failed' | 'queued' | 'running', progress or None) of a task object."""
+    status = str(task.get("status") or "").strip().lower()
+    if status in _FINAL_OK:
+        state = "completed"
+    elif status in _FINAL_FAILED:
+        state = "failed"
+    elif status in _QUEUED:
+        state = "queued"
+    else:
+        state = "running"  # in_progress and any status name we do not know yet
+    return state, _parse_progress(task.get("progress"))
+
+
+def _parse_progress(value) -> int | None:
+    if isinstance(value, bool):
+        return None
+    if isinstance(value, (int, float)):
+        return max(0, min(100, int(value)))
+    if isinstance(value, str):
+        try:
+            return max(0, min(100, int(float(value.strip().rstrip("%")))))
+        except ValueError:
+            return None
+    return None
+
+
+def result_urls(task: dict) -> list[str]:
+    """Result URLs: `result.data[*].url` (items may be bare strings), else top-level `url`."""
+    result = task.get("result")
+    data = result.get("data") if isinstance(result, dict) else None
+    urls = []
+    for item in data if isinstance(data, list) else []:
+        url = item.get("url") if isinstance(item, dict) else item
+        if isinstance(url, str) and url:
+            urls.append(url)
+    if not urls and isinstance(task.get("url"), str) and task["url"]:
+        urls.append(task["url"])
+    return urls
+
+
+def failure_message(task: dict) -> tuple[str | None, str]:
+    error = task.get("error")
+    if isinstance(error, dict):
+        return error.get("code"), str(error.get("message") or error.get("code") or "")
+    if isinstance(error, str) and error:
+        return None, error
+    if task.get("fail_reason"):
+        return None, str(task["fail_reason"])
+    return None, f"status {task.get('status')!r}"
+
+
+class ToAPIsClient:
+    """Async client for the ToAPIs image task API. Use as `async with ToAPIsClient() as c:`."""
+
+    def __init__(self, *, api_key: str | Secret | None = None, base_url: str | None = None,
+                 timeout: float = 30.0, max_retries: int = 6,
+                 submit_limits: Sequence[tuple[int, float]] = SUBMIT_LIMITS,
+                 query_limits: Sequence[tuple[int, float]] = QUERY_LIMITS,
+                 max_download_bytes: int = MAX_DOWNLOAD_BYTES,
+                 backoff_cap: float = 120.0, rng: random.Random | None = None):
+        self.base_url = resolve_base_url(base_url)
+        self._key = resolve_api_key(api_key)
+        self.timeout = timeout
+        self.max_retries = max_retries
+        self.max_download_bytes = max_download_bytes
+        self.backoff_cap = backoff_cap
+        self._rng = rng or random.Random()
+        self._submit_limiter = self._shared_limiter("submit", submit_limits)
+        self._query_limiter = self._shared_limiter("query", query_limits)
+        self._api: httpx.AsyncClient | None = None
+        self._files: httpx.AsyncClient | None = None
+        self.retries = 0  # how many requests were repeated, for reports and benchmarks
+        #: called on every 429, so a batch can lower its concurrency
+        self.on_rate_limited: Callable[[], None] | None = None
+
+    def __repr__(self) -> str:
+        return f"ToAPIsClient(base_url={self.base_url!r}, api_key=********)"
+
+    def _shared_limiter(self, kind, limits) -> SlidingWindowLimiter:
+        key = (self.base_url, hash(self._key), kind)
+        limiter = _LIMITERS.get(key)
+        if limiter is None or limiter.limits != tuple((int(c), float(w)) for c, w in limits):
+            limiter = _LIMITERS[key] = SlidingWindowLimiter(limits)
+        return limiter
+
+    # -- lifecycle ------------------------------------------------------------------------
+    async def __aenter__(self) -> "ToAPIsClient":
+        self._open()
+        return self
+
+    async def __aexit__(self, *exc) -> None:
+        await self.aclose()
+
+    def _open(self) -> None:
+        if self._api is not None:
+            return
+        timeout = httpx.Timeout(self.timeout, connect=10.0)
+        limits = httpx.Limits(max_connections=64, max_keepalive_connections=32)
+        self._api = httpx.AsyncClient(
+            base_url=self.base_url, timeout=timeout, limits=limits, follow_redirects=False,
+            headers={"Authorization": f"Bearer {self._key.reveal()}", "User-Agent": USER_AGENT,
+                     "Accept": "application/json"})
+        # no credentials here, ever: result files live on other hosts
+        self._files = httpx.AsyncClient(timeout=timeout, limits=limits, follow_redirects=True,
+                                        max_redirects=3, headers={"User-Agent": USER_AGENT})
+
+    async def aclose(self) -> None:
+        for client in (self._api, self._files):
+            if client is not None:
+                await client.aclose()
+        self._api = self._files = None
+
+    # -- the requests -----------------------------------------------------------------------
+    async def submit(self, payload: dict) -> dict:
+        """Create a task (POST /v1/images/generations) and return the task object."""
+        task = await self._call("POST", "/v1/images/generations", kind="submit", json=payload)
+        task_id = task.get("id") or task.get("task_id") or (task.get("data") or {}).get("id")
+        if not task_id:
+            raise errors.SubmitUncertainError(
+                "The submit answer carried no task id", body=json.dumps(task)[:300])
+        task["id"] = str(task_id)
+        return task
+
+    async def get_task(self, task_id: str) -> dict:
+        """GET /v1/images/generations/{id}."""
+        return await self._call("GET", f"/v1/images/generations/{task_id}", kind="query")
+
+    async def upload(self, path: str | os.PathLike) -> str:
+        """Upload a local reference image and return its public URL (GIF becomes PNG)."""
+        data = Path(path).read_bytes()
+        kind = sniff_image_type(data[:16])
+        if kind == "gif":  # accepted by the upload, not by the model (contract C-L)
+            data, kind = await asyncio.to_thread(_gif_to_png, data)
+        if kind not in REFERENCE_TYPES or len(data) > MAX_REFERENCE_BYTES:
+            raise errors.ValidationError(f"Reference image {Path(path).name!r} must be a png, "
+                                         "jpeg or webp file of at most 10 MB.")
+        filename = f"{Path(path).stem}.{'jpg' if kind == 'jpeg' else kind}"
+        answer = await self._call("POST", "/v1/uploads/images", kind="upload",
+                                  files={"file": (filename, data, REFERENCE_TYPES[kind])},
+                                  data={"purpose": "generation"})
+        url = (answer.get("data") or {}).get("url") if isinstance(answer, dict) else None
+        if answer.get("success") is False or not url:
+            raise errors.InvalidRequestError(
+                f"The upload of {Path(path).name!r} was refused: "
+                f"{answer.get('message') or 'no URL in the answer'}")
+        return url
+
+    async def wait(self, task_id: str, *, submitted_at: float,
+                   timeout: float = DEFAULT_TASK_TIMEOUT,
+                   on_update: Callable[[dict], None] | None = None,
+                   expected_duration: float | None = None,
+                   max_interval: float = 10.0) -> dict:
+        """Poll until the task is final; return the completed task or raise.
+
+        `submitted_at` is on the `time.monotonic()` clock. Raises TaskFailedError or
+        TaskTimeoutError (the task id in both).
+        """
+        planner = PollPlanner(submitted_at, expected_duration=expected_duration,
+                              max_interval=max_interval, rng=self._rng)
+        deadline = submitted_at + timeout
+        while True:
+            at = min(planner.next_poll_at(), deadline)
+            delay = at - time.monotonic()
+            if delay > 0:
+                await asyncio.sleep(delay)
+            task = await self.get_task(task_id)
+            state, progress = task_state(task)
+            if state == "completed":
+                return task
+            if state == "failed":
+                code, message = failure_message(task)
+                cls = errors.ContentPolicyError if code == "content_policy_violation" \
+                    else errors.TaskFailedError
+                raise cls(f"Task {task_id} failed: {message}", code=code)
+            if on_update is not None:
+                on_update(task)
+            now = time.monotonic()
+            if now >= deadline:
+                raise errors.TaskTimeoutError(
+                    f"Task {task_id} did not finish within {timeout:.0f} s (last status "
+                    f"{task.get('status')!r}, progress {progress})")
+            planner.observe(now, "queued" if state == "queued" else "running", progress)
+
+    async def download(self, url: str, dest: str | os.PathLike) -> tuple[str, int, int]:
+        """Stream a result file to `dest` (no credentials sent), check it is an image.
+
+        Returns (format, width, height). Raises ExpiredURLError when the URL no longer
+        serves the file, DownloadError for anything else after retries.
+        """
+        dest = Path(dest)
+        partial = dest.with_name(dest.name + ".part")
+        last_error: Exception | None = None
+        for attempt in range(self.max_retries + 1):
+            if attempt:
+                self.retries += 1
+                await asyncio.sleep(self._backoff(attempt, None))
+            try:
+                await self._stream_to(url, partial)
+                info = await asyncio.to_thread(inspect_image, partial)
+            except ExpiredURLError:
+                partial.unlink(missing_ok=True)
+                raise
+            except (httpx.TransportError, _RetryableDownload) as exc:
+                partial.unlink(missing_ok=True)
+                last_error = exc
+                continue
+            except (ValueError, OSError) as exc:  # not an image, too large, bomb
+                partial.unlink(missing_ok=True)
+                raise errors.DownloadError(f"The result file is unusable: {exc}") from None
+            partial.replace(dest)
+            return info
+        raise errors.DownloadError(f"Downloading a result failed after {self.max_retries + 1} "
+                                   f"attempts ({_describe(last_error)})")
+
+    async def _stream_to(self, url: str, partial: Path) -> None:
+        assert self._files is not None, "use the client inside `async with`"
+        async with self._files.stream("GET", url) as response:
+            if response.status_code in _EXPIRED_STATUSES:
+                raise ExpiredURLError(f"The result URL answered {response.status_code}",
+                                      status_code=response.status_code)
+            if response.status_code >= 300:
+                raise _RetryableDownload(f"HTTP {response.status_code}")
+            declared = response.headers.get("content-length")
+            if declared and declared.isdigit() and int(declared) > self.max_download_bytes:
+                raise ValueError(f"it is {int(declared) / 1e6:.0f} MB, over the "
+                                 f"{self.max_download_bytes / 1e6:.0f} MB limit")
+            size = 0
+            with open(partial, "wb") as fh:
+                async for chunk in response.aiter_bytes(1 << 16):
+                    size += len(chunk)
+                    if size > self.max_download_bytes:
+                        raise ValueError(f"it is over the {self.max_download_bytes / 1e6:.0f}"
+                                         " MB limit")
+                    fh.write(chunk)
+
+    # -- retries --------------------------------------------------------------------------------
+    def _backoff(self, attempt: int, retry_after: float | None) -> float:
+        if retry_after is not None:
+            return min(retry_after, self.backoff_cap) + self._rng.uniform(0, 0.25)
+        delay = min(self.backoff_cap, 0.5 * 2 ** (attempt - 1))
+        return delay * self._rng.uniform(0.5, 1.0)
+
+    async def _call(self, method: str, path: str, *, kind: str, **kwargs) -> dict:
+        """One API request with the retry policy of its kind; returns the JSON object."""
+        if self._api is None:
+            self._open()
+        limiter = self._query_limiter if kind == "query" else self._submit_limiter
+        what = {"submit": "submit", "query": "status query", "upload": "upload"}[kind]
+        creates_work = kind == "submit"
+        last: Exception | None = None
+        for attempt in range(self.max_retries + 1):
+            if attempt:
+                self.retries += 1
+                await asyncio.sleep(self._backoff(attempt, getattr(last, "retry_after", None)))
+            await limiter.acquire()
+            try:
+                response = await self._api.request(method, path, **kwargs)
+            except (httpx.ConnectError, httpx.ConnectTimeout, httpx.PoolTimeout) as exc:
+                last = errors.ConnectionFailedError(
+                    f"Could not connect to {self.base_url} for the {what} ({_describe(exc)})")
+                continue  # nothing reached the server
+            except httpx.TransportError as exc:
+                if creates_work:
+                    raise errors.SubmitUncertainError(
+                        f"The connection broke after the submit was sent ({_describe(exc)})"
+                    ) from None
+                last = errors.ConnectionFailedError(
+                    f"The {what} to {self.base_url} failed ({_describe(exc)})")
+                continue
+            status = response.status_code
+            if status < 300:
+                try:
+                    body = response.json()
+                    if not isinstance(body, dict):
+                        raise ValueError("not an object")
+                    return body
+                except ValueError:
+                    if creates_work:
+                        raise errors.SubmitUncertainError(
+                            "The submit answer was not valid JSON",
+                            body=response.text[:300]) from None
+                    last = errors.ResponseFormatError(
+                        f"The {what} answer was not valid JSON", body=response.text[:300])
+                    continue
+            if 300 <= status < 400:
+                raise errors.ResponseFormatError(
+                    f"The {what} was answered with an unexpected redirect (HTTP {status}); "
+                    "redirects are not followed so the key stays with the API host")
+            error = errors.error_from_response(status, response.text, response.headers,
+                                               what=what, secret=self._key.reveal())
+            if status == 429:
+                limiter.penalise(error.retry_after if error.retry_after is not None else 1.0)
+                if self.on_rate_limited is not None:
+                    self.on_rate_limited()
+                last = error
+                continue
+            if status >= 500:
+                if creates_work and status != 503:
+                    raise errors.SubmitUncertainError(
+                        f"The submit got HTTP {status}; the task may exist",
+                        status_code=status, body=response.text[:300]) from None
+                last = error
+                continue
+            raise error
+        assert last is not None
+        raise last
+
+
+class _RetryableDownload(Exception):
+    pass
+
+
+def _describe(exc: BaseException | None) -> str:
+    if exc is None:
+        return "no detail"
+    text = str(exc) or type(exc).__name__
+    return errors.redact(text)[:200]
+
+
+def _gif_to_png(data: bytes) -> tuple[bytes, str]:
+    import io
+    from PIL import Image
+    with Image.open(io.BytesIO(data)) as image:
+        out = io.BytesIO()
+        image.convert("RGBA").save(out, "PNG")
+    return out.getvalue(), "png"

@@ -1,0 +1,68 @@
+"""`nanobanana demo`: execute the tutorial notebooks in a real kernel, save them and HTML.
+
+Without TOAPIS_API_KEY the notebooks select the built-in simulator themselves; with a
+key they call ToAPIs, so the demo asks before spending money (unless --yes).
+"""
+from __future__ import annotations
+
+import os
+import sys
+from pathlib import Path
+
+NOTEBOOKS = ("quickstart.ipynb", "sweeps.ipynb")
+
+
+def notebooks_dir() -> Path:
+    return Path(__file__).resolve().parent.parent / "notebooks"
+
+
+def execute_notebook(source: Path, out_dir: Path, *, env: dict | None = None,
+                     timeout: int = 600) -> tuple[Path, Path]:
+    """Run one notebook with nbclient in `out_dir`; write it and its HTML rendering there."""
+    import nbformat
+    from nbclient import NotebookClient
+    from nbconvert import HTMLExporter
+
+    nb = nbformat.read(source, as_version=4)
+    out_dir.mkdir(parents=True, exist_ok=True)
+    saved = dict(os.environ)
+    os.environ.update(env or {})
+    for name, value in (env or {}).items():
+        if value is None:
+            os.environ.pop(name, None)
+    try:  # the kernel inherits this process's environment
+        NotebookClient(nb, timeout=timeout, kernel_name="python3", store_widget_state=True,
+                       resources={"metadata": {"path": str(out_dir)}}).execute()
+    finally:
+        os.environ.clear()
+        os.environ.update(saved)
+    executed = out_dir / source.name
+    nbformat.write(nb, executed)
+    body, _ = HTMLExporter().from_notebook_node(nb)
+    page = executed.with_suffix(".html")
+    page.write_text(body, encoding="utf-8")
+    return executed, page
+
+
+def run_demo(out: str = "demo_output", *, yes: bool = False, force_sim: bool = False,
+             names=NOTEBOOKS) -> int:
+    out_dir = Path(out).resolve()
+    env = {"NANOBANANA_OUTPUT_DIR": str(out_dir / "banana_outputs")}
+    if os.environ.get("TOAPIS_API_KEY") and not force_sim:
+        print("TOAPIS_API_KEY is set: the demo will call ToAPIs and spend real money "
+              "(about $0.60 at today's prices).")
+        if not yes:
+            answer = input("Go ahead? [y/N] ") if sys.stdin.isatty() else ""
+            if answer.strip().lower() not in ("y", "yes"):
+                print("Nothing was sent. Use --yes to go ahead, or --sim for the simulator.")
+                return 1
+    else:
+        env["TOAPIS_API_KEY"] = None  # the notebooks then choose the simulator
+        print("No TOAPIS_API_KEY (or --sim): the notebooks use the built-in simulator; "
+              "images are simulated placeholders.")
+    for name in names:
+        print(f"executing notebooks/{name} ...", flush=True)
+        executed, page = execute_notebook(notebooks_dir() / name, out_dir, env=env)
+        print(f"  {executed}\n  {page}")
+    print(f"Images and the journal: {out_dir / 'banana_outputs'}")
+    return 0

@@ -1,0 +1,173 @@
+"""HTML for runs: image cards, responsive grids, labelled sweep tables and live progress.
+
+Everything a user or a server wrote (prompts, error messages, labels) goes through
+`html.escape`. Grids embed the small JPEG thumbnails; each card links the full-size
+file on disk, so a saved notebook stays small.
+"""
+from __future__ import annotations
+
+import base64
+import html
+import os
+import time
+from pathlib import Path
+from typing import Iterable, Sequence
+
+from .pricing import format_usd
+
+GRID_STYLE = ("display:grid;grid-template-columns:repeat(auto-fill,minmax(200px,1fr));"
+              "gap:10px;align-items:start;margin:6px 0")
+CARD_STYLE = ("margin:0;border:1px solid #d0d7de;border-radius:6px;padding:6px;"
+              "background:#fff;font:12px/1.35 system-ui,sans-serif;color:#24292f")
+IMG_STYLE = "width:100%;height:auto;display:block;border-radius:3px;background:#f3f4f6"
+ERROR_STYLE = ("border-left:4px solid #cf222e;background:#fff5f5;color:#82071e;"
+               "padding:6px 10px;margin:4px 0;font:13px/1.4 system-ui,sans-serif")
+NOTE_STYLE = "color:#57606a;font:12px/1.4 system-ui,sans-serif;margin:2px 0"
+SIM_BADGE = ("<span style='background:#fff8c5;border:1px solid #d4a72c;border-radius:4px;"
+             "padding:0 4px;margin-left:6px;font-size:11px'>SIMULATED</span>")
+
+esc = html.escape
+
+
+def data_uri(path: Path) -> str:
+    return "data:image/jpeg;base64," + base64.b64encode(Path(path).read_bytes()).decode()
+
+
+def file_link(path: Path) -> str:
+    """A link to the full-size file that works from a notebook next to the output folder."""
+    try:
+        return os.path.relpath(path)
+    except ValueError:
+        return Path(path).as_uri()
+
+
+def image_card(image, run, *, label: str | None = None) -> str:
+    request = image.request
+    elapsed = f" · {run.elapsed:.1f} s" if run.elapsed is not None else ""
+    per_image = run.cost / max(1, len(run.images))
+    caption = (f"{esc(request.size)} · {esc(request.resolution)} · #{image.index}{elapsed}"
+               f" · {format_usd(per_image)}")
+    title = esc(f"{request.prompt[:300]}\n{image.width}×{image.height} · run {run.run_id}")
+    heading = f"<div style='font-weight:600;margin-bottom:3px'>{esc(label)}</div>" if label else ""
+    return (f"<figure class='banana-card' style='{CARD_STYLE}'>{heading}"
+            f"<a href='{esc(file_link(image.path))}' target='_blank' title='{title}'>"
+            f"<img class='banana-thumb' src='{data_uri(image.thumbnail)}' "
+            f"alt='{esc(request.prompt[:120])}' style='{IMG_STYLE}'></a>"
+            f"<figcaption style='margin-top:4px'>{caption} · "
+            f"<a href='{esc(file_link(image.path))}' target='_blank'>full size</a>"
+            f"</figcaption></figure>")
+
+
+def error_box(message: str, *, label: str | None = None) -> str:
+    prefix = f"<b>{esc(label)}</b>: " if label else ""
+    return f"<div class='banana-error' style='{ERROR_STYLE}'>{prefix}{esc(message)}</div>"
+
+
+def note(text: str) -> str:
+    return f"<div class='banana-note' style='{NOTE_STYLE}'>{esc(text)}</div>"
+
+
+def run_header(run) -> str:
+    if run.cached:
+        source = f"from the cache (run {run.run_id}; nothing sent, $0 spent)"
+    else:
+        source = f"run {run.run_id} · {format_usd(run.spent)} spent"
+    badge = SIM_BADGE if run.simulated else ""
+    prompt = run.request.prompt if len(run.request.prompt) <= 160 \
+        else run.request.prompt[:157] + "…"
+    return (f"<div class='banana-run-header' style='{NOTE_STYLE}'>"
+            f"<b style='color:#24292f'>{esc(prompt)}</b>{badge}<br>"
+            f"{esc(run.request.model)} · {esc(run.request.summary())} · {esc(source)}</div>")
+
+
+def run_cards(run, *, label: str | None = None) -> list[str]:
+    if run.status != "completed":
+        message = run.error or f"status {run.status}"
+        return [error_box(message, label=label or f"run {run.run_id}")]
+    return [image_card(image, run, label=label) for image in run.images]
+
+
+def grid(cards: Iterable[str]) -> str:
+    return f"<div class='banana-grid' style='{GRID_STYLE}'>{''.join(cards)}</div>"
+
+
+def run_html(run) -> str:
+    return f"<div class='banana-run'>{run_header(run)}{grid(run_cards(run))}</div>"
+
+
+def runs_html(runs: Sequence) -> str:
+    return "".join(run_html(run) for run in runs)
+
+
+def run_text(run) -> str:
+    """The plain-text listing used where HTML cannot be shown (terminal IPython)."""
+    lines = [f"{'cached ' if run.cached else ''}run {run.run_id} ({run.status}): "
+             f"{run.request.summary()}"]
+    if run.status != "completed":
+        lines.append(f"  error: {run.error}")
+    lines += [f"  {image.path}" for image in run.images]
+    return "\n".join(lines)
+
+
+# -- live progress -------------------------------------------------------------------------------
+_BAR = ("<div style='background:#eaeef2;border-radius:3px;height:8px;width:120px;"
+        "display:inline-block;vertical-align:middle'><div style='background:{color};"
+        "height:8px;border-radius:3px;width:{pct}%'></div></div>")
+_COLORS = {"completed": "#1a7f37", "cached": "#1a7f37", "failed": "#cf222e",
+           "cancelled": "#6e7781"}
+
+
+class ProgressBoard:
+    """Status of every task of a batch, rendered as one small table that is updated in place."""
+
+    def __init__(self, labels: Sequence[str]):
+        self.labels = list(labels)
+        self.rows = [{"status": "waiting", "progress": 0, "task_id": "", "detail": ""}
+                     for _ in self.labels]
+        self.started = time.monotonic()
+
+    def apply(self, event) -> None:
+        row = self.rows[event.index]
+        row["status"] = event.kind if event.kind != "progress" else (event.status or "running")
+        if event.run is not None and event.run.task_id:
+            row["task_id"] = event.run.task_id
+        if event.kind in ("completed", "cached"):
+            row["progress"] = 100
+        elif event.progress is not None:
+            row["progress"] = event.progress
+        if event.kind == "failed":
+            row["detail"] = str(event.error)[:200]
+
+    @property
+    def finished(self) -> bool:
+        return all(r["status"] in ("completed", "cached", "failed", "cancelled")
+                   for r in self.rows)
+
+    def counts(self) -> dict[str, int]:
+        counts: dict[str, int] = {}
+        for row in self.rows:
+            counts[row["status"]] = counts.get(row["status"], 0) + 1
+        return counts
+
+    def html(self) -> str:
+        elapsed = time.monotonic() - self.started
+        body = []
+        for label, row in zip(self.labels, self.rows):
+            color = _COLORS.get(row["status"], "#0969da")
+            detail = f" {esc(row['detail'])}" if row["detail"] else ""
+            body.append(
+                f"<tr><td style='padding:1px 8px 1px 0'>{esc(label)}</td>"
+                f"<td style='padding:1px 8px'>{_BAR.format(color=color, pct=row['progress'])}"
+                f" {row['progress']}%</td><td style='padding:1px 8px'>{esc(row['status'])}"
+                f"{detail}</td><td style='padding:1px 8px;color:#6e7781'>"
+                f"{esc(row['task_id'])}</td></tr>")
+        summary = ", ".join(f"{n} {status}" for status, n in self.counts().items())
+        return (f"<div class='banana-progress' style='{NOTE_STYLE}'>"
+                f"<div>{esc(summary)} · {elapsed:.1f} s elapsed</div>"
+                f"<table style='border-collapse:collapse;font-size:12px'>{''.join(body)}"
+                f"</table></div>")
+
+    def text(self) -> str:
+        elapsed = time.monotonic() - self.started
+        summary = ", ".join(f"{n} {status}" for status, n in self.counts().items())
+        return f"{summary} · {elapsed:.1f} s elapsed"

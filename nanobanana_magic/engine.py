@@ -1,0 +1,326 @@
+"""The one asyncio engine behind every front end.
+
+`Engine.run(requests)` takes validated requests through
+cache → upload → submit → journal → poll → download → store, many at once under a
+concurrency bound that shrinks on rate limits and grows back, and tells listeners what
+happens (`Event`s: cached, submitted, progress, completed, failed, cancelled).
+`Engine.resume()` collects tasks the journal says were submitted but never collected.
+
+It is the only place that orchestrates those steps; the magics, the panel, sweeps and the
+Python API all call it.
+"""
+from __future__ import annotations
+
+import asyncio
+import collections
+import dataclasses
+import logging
+import statistics
+import time
+from pathlib import Path
+from typing import Callable, Sequence
+from urllib.parse import urlparse
+
+from . import errors
+from .client import DEFAULT_TASK_TIMEOUT, ExpiredURLError, ToAPIsClient, result_urls, task_state
+from .pricing import price_per_image
+from .request import ImageRequest, file_sha256
+from .run import Run
+from .settings import Secret, is_loopback, resolve_base_url
+from .store import Store
+
+log = logging.getLogger("nanobanana_magic")
+
+EVENT_KINDS = ("cached", "submitted", "progress", "completed", "failed", "cancelled")
+_URL_REFRESHES = 2
+# recent task durations per API, so the first poll of a new task lands near its end
+_DURATIONS: dict[str, collections.deque] = collections.defaultdict(
+    lambda: collections.deque(maxlen=50))
+
+
+@dataclasses.dataclass
+class Event:
+    """Something happened to job `index` of a batch."""
+
+    kind: str
+    index: int
+    run: Run | None
+    request: ImageRequest
+    status: str | None = None
+    progress: int | None = None
+    error: BaseException | None = None
+    at: float = dataclasses.field(default_factory=time.time)
+
+
+Listener = Callable[[Event], None]
+
+
+class _AdaptiveGate:
+    """A concurrency bound that halves on a rate limit and grows back on success."""
+
+    def __init__(self, limit: int):
+        self.maximum = max(1, int(limit))
+        self.limit = self.maximum
+        self.active = 0
+        self._changed = asyncio.Condition()
+        self._successes = 0
+
+    async def __aenter__(self):
+        async with self._changed:
+            await self._changed.wait_for(lambda: self.active < self.limit)
+            self.active += 1
+
+    async def __aexit__(self, *exc):
+        async with self._changed:
+            self.active -= 1
+            self._changed.notify_all()
+
+    def slow_down(self) -> None:
+        self.limit = max(1, self.limit // 2)
+        self._successes = 0
+
+    async def succeeded(self) -> None:
+        self._successes += 1
+        if self.limit < self.maximum and self._successes >= self.limit:
+            self.limit += 1
+            self._successes = 0
+            async with self._changed:
+                self._changed.notify_all()
+
+
+class Engine:
+    """Runs generation requests against one API with one output folder."""
+
+    def __init__(self, *, store: Store | None = None, api_key: str | Secret | None = None,
+                 base_url: str | None = None, concurrency: int = 8,
+                 task_timeout: float = DEFAULT_TASK_TIMEOUT, prices: dict | None = None,
+                 simulated: bool | None = None, max_poll_interval: float = 10.0,
+                 client_options: dict | None = None):
+        self.store = store or Store()
+        self.base_url = resolve_base_url(base_url)
+        self._api_key = api_key
+        self.concurrency = concurrency
+        self.task_timeout = task_timeout
+        self.prices = prices
+        # any loopback API is the simulator or a test server: its images are labelled
+        self.simulated = is_loopback(urlparse(self.base_url).hostname) if simulated is None \
+            else simulated
+        self.max_poll_interval = max_poll_interval
+        self.client_options = client_options or {}
+        self.retries = 0
+
+    def __repr__(self) -> str:
+        return f"Engine(base_url={self.base_url!r}, store={self.store!r})"
+
+    def cache_key(self, request: ImageRequest) -> str:
+        """The request key, kept apart for simulated backends so that simulated and real
+        images are never mixed up."""
+        return ("sim-" if self.simulated else "") + request.key()
+
+    def _client(self) -> ToAPIsClient:
+        return ToAPIsClient(api_key=self._api_key, base_url=self.base_url,
+                            **self.client_options)
+
+    # -- public ---------------------------------------------------------------------------------
+    async def run(self, requests: Sequence[ImageRequest], *, listener: Listener | None = None,
+                  cache: bool = True) -> list[Run]:
+        """Generate every request; return one Run per request, in order.
+
+        A failure of one request is reported in its Run (status failed) and by a
+        `failed` event; it does not stop the others. Cancelling the coroutine cancels
+        polling; submitted tasks stay in the journal for `resume()`.
+        """
+        requests = list(requests)
+        for request in requests:
+            request.validate()
+        self.store.ensure()
+        results: list[Run | None] = [None] * len(requests)
+        misses = []
+        for index, request in enumerate(requests):
+            hit = self.store.cached_run(self.cache_key(request)) if cache else None
+            if hit is not None:
+                results[index] = hit
+                self.store.journal("cache_hit", run_id=hit.run_id, request_key=hit.request_key)
+                self._emit(listener, Event("cached", index, hit, request, status="completed"))
+            else:
+                misses.append(index)
+        if misses:
+            client = self._client()  # raises before anything is sent when the key is missing
+            async with client:
+                gate = _AdaptiveGate(self.concurrency)
+                client.on_rate_limited = gate.slow_down
+                jobs = [asyncio.ensure_future(
+                    self._generate(client, gate, index, requests[index], listener))
+                    for index in misses]
+                try:
+                    for index, run in zip(misses, await asyncio.gather(*jobs)):
+                        results[index] = run
+                finally:
+                    for job in jobs:
+                        job.cancel()
+                    self.retries += client.retries
+        return [run for run in results if run is not None]
+
+    async def resume(self, *, listener: Listener | None = None) -> list[Run]:
+        """Collect every task the journal shows as submitted but never collected."""
+        pending = self.store.pending_tasks()
+        runs = []
+        for entry in pending:
+            try:
+                run = self.store.load_run(entry["run_id"])
+            except errors.ValidationError:
+                continue
+            run.task_id = entry["task_id"]
+            runs.append(run)
+        if not runs:
+            return []
+        async with self._client() as client:
+            gate = _AdaptiveGate(self.concurrency)
+            submitted = time.monotonic()
+
+            async def collect(index: int, run: Run) -> Run:
+                async with gate:
+                    return await self._collect(client, index, run, submitted, listener)
+
+            return list(await asyncio.gather(*(collect(i, r) for i, r in enumerate(runs))))
+
+    # -- one job ----------------------------------------------------------------------------------
+    async def _generate(self, client: ToAPIsClient, gate: _AdaptiveGate, index: int,
+                        request: ImageRequest, listener: Listener | None) -> Run:
+        run = None
+        try:
+            async with gate:
+                run = self.store.new_run(request, self.cache_key(request), base_url=self.base_url,
+                                         simulated=self.simulated)
+                urls = [await self._reference_url(client, ref) for ref in
+                        request.reference_images]
+                payload = request.to_payload(urls)
+                self.store.journal("submit_attempt", run_id=run.run_id,
+                                   request_key=run.request_key, payload=payload)
+                submitted_at = time.monotonic()
+                task = await client.submit(payload)
+                run.task_id = task["id"]
+                self.store.save_run(run)  # status pending: resumable from here on
+                self.store.journal("submitted", run_id=run.run_id, task_id=run.task_id,
+                                   request_key=run.request_key, base_url=self.base_url)
+                self._emit(listener, Event("submitted", index, run, request,
+                                           status=task.get("status")))
+                run = await self._collect(client, index, run, submitted_at, listener)
+                if run.ok:
+                    await gate.succeeded()
+                return run
+        except asyncio.CancelledError:
+            if run is not None:
+                run.status = "cancelled"
+                self._save_quietly(run)
+                self._emit(listener, Event("cancelled", index, run, request))
+            raise
+        except errors.BananaError as exc:
+            if run is None:
+                raise
+            event = "submit_uncertain" if isinstance(exc, errors.SubmitUncertainError) \
+                else "submit_failed"
+            if run.task_id is None:
+                self.store.journal(event, run_id=run.run_id, error=str(exc),
+                                   error_type=type(exc).__name__)
+            return self._fail(run, index, exc, listener)
+
+    async def _collect(self, client: ToAPIsClient, index: int, run: Run, submitted_at: float,
+                       listener: Listener | None) -> Run:
+        """Poll a submitted task, download and file its images, finish the run."""
+        request = run.request
+        task_id = run.task_id
+        assert task_id is not None
+
+        def on_update(task: dict) -> None:
+            state, progress = task_state(task)
+            self._emit(listener, Event("progress", index, run, request,
+                                       status=str(task.get("status")), progress=progress))
+
+        try:
+            task = await client.wait(task_id, submitted_at=submitted_at,
+                                     timeout=self.task_timeout, on_update=on_update,
+                                     expected_duration=self._expected_duration(),
+                                     max_interval=self.max_poll_interval)
+            _DURATIONS[self.base_url].append(time.monotonic() - submitted_at)
+            await self._download_all(client, run, task)
+        except asyncio.CancelledError:
+            raise
+        except errors.BananaError as exc:
+            final = not isinstance(exc, (errors.TaskTimeoutError, errors.DownloadError,
+                                         errors.ConnectionFailedError, errors.ServerError,
+                                         errors.RateLimitError, errors.ResponseFormatError))
+            if final:  # the server says this task is over; it will never be collected
+                self.store.journal("failed", run_id=run.run_id, task_id=task_id,
+                                   error=str(exc), error_type=type(exc).__name__)
+            return self._fail(run, index, exc, listener)
+        run.status = "completed"
+        run.elapsed = round(time.time() - run.created_at, 2)
+        run.cost = run.spent = len(run.images) * price_per_image(request.resolution,
+                                                                  self.prices)
+        self.store.save_run(run)
+        self.store.journal("completed", run_id=run.run_id, task_id=task_id,
+                           images=[image.path.name for image in run.images], cost=run.cost)
+        self._emit(listener, Event("completed", index, run, request, status="completed",
+                                   progress=100))
+        return run
+
+    async def _download_all(self, client: ToAPIsClient, run: Run, task: dict) -> None:
+        assert run.folder is not None
+        urls = result_urls(task)
+        if not urls:
+            raise errors.ResponseFormatError(f"Task {run.task_id} completed without image URLs")
+        for index in range(len(urls)):
+            for refresh in range(_URL_REFRESHES + 1):
+                partial = run.folder / f"download-{index}"
+                try:
+                    size = await client.download(urls[index], partial)
+                    break
+                except ExpiredURLError:
+                    if refresh == _URL_REFRESHES:
+                        raise errors.DownloadError(
+                            f"The result URLs of task {run.task_id} have expired") from None
+                    urls = result_urls(await client.get_task(run.task_id)) or urls
+            await asyncio.to_thread(self.store.add_image, run, index, partial, urls[index],
+                                    size[1:])
+
+    async def _reference_url(self, client: ToAPIsClient, reference: str) -> str:
+        if reference.startswith(("http://", "https://")):
+            return reference
+        sha = await asyncio.to_thread(file_sha256, reference)
+        url = self.store.uploaded_url(sha, self.base_url)
+        if url is None:
+            url = await client.upload(reference)
+            self.store.journal("uploaded", sha256=sha, url=url, base_url=self.base_url,
+                               name=Path(reference).name)
+        return url
+
+    # -- helpers -----------------------------------------------------------------------------------
+    def _fail(self, run: Run, index: int, exc: BaseException, listener) -> Run:
+        run.status = "failed"
+        run.exception = exc
+        run.error = str(exc)
+        run.error_type = type(exc).__name__
+        run.elapsed = round(time.time() - run.created_at, 2)
+        self._save_quietly(run)
+        self._emit(listener, Event("failed", index, run, run.request, error=exc))
+        return run
+
+    def _save_quietly(self, run: Run) -> None:
+        try:
+            self.store.save_run(run)
+        except OSError as exc:  # never mask the original problem
+            log.warning("could not save the manifest of run %s: %s", run.run_id, exc)
+
+    def _expected_duration(self) -> float | None:
+        durations = _DURATIONS.get(self.base_url)
+        return statistics.median(durations) if durations and len(durations) >= 3 else None
+
+    @staticmethod
+    def _emit(listener: Listener | None, event: Event) -> None:
+        if listener is None:
+            return
+        try:
+            listener(event)
+        except Exception:  # a broken display must not lose a paid image
+            log.exception("event listener failed on %s", event.kind)

@@ -1,0 +1,263 @@
+"""One exception tree for everything that can go wrong, each message saying what to do.
+
+`BananaError` is the base. Errors raised before any request is sent (bad input, missing
+key, unusable output folder) are `ValidationError` or `ConfigurationError`; errors the API
+answered map from HTTP status to a class through `error_from_response`.
+
+Every message is written to be shown to a notebook user as it is: one short paragraph,
+never the API key. IPython calls `_render_traceback_` and shows that paragraph instead
+of a traceback (see `nanobanana_magic.magics` for the switch that brings tracebacks back).
+"""
+from __future__ import annotations
+
+import json
+import re
+
+__all__ = [
+    "BananaError",
+    "ValidationError",
+    "ConfigurationError",
+    "APIError",
+    "InvalidRequestError",
+    "AuthenticationError",
+    "InsufficientBalanceError",
+    "PermissionDeniedError",
+    "NotFoundError",
+    "ContentPolicyError",
+    "RateLimitError",
+    "ServerError",
+    "SubmitUncertainError",
+    "ConnectionFailedError",
+    "ResponseFormatError",
+    "TaskFailedError",
+    "TaskTimeoutError",
+    "DownloadError",
+    "CancelledError",
+    "error_from_response",
+    "redact",
+]
+
+_KEY_PATTERN = re.compile(r"(sk-|Bearer\s+)[A-Za-z0-9_\-\.]{4,}")
+_MAX_BODY_IN_MESSAGE = 300
+
+
+def redact(text: str, secret: str | None = None) -> str:
+    """Remove a known secret and anything that looks like a bearer key from `text`."""
+    if secret:
+        text = text.replace(secret, "[redacted]")
+    return _KEY_PATTERN.sub(lambda m: m.group(1) + "[redacted]", text)
+
+
+class BananaError(Exception):
+    """Base class of every error raised by nanobanana_magic."""
+
+    #: a short label shown before the message in notebooks
+    title = "Nano Banana error"
+    #: set by `%config Banana.show_tracebacks = True` to bring full tracebacks back
+    show_tracebacks = False
+
+    def __init__(self, message: str, **details):
+        super().__init__(redact(message))
+        self.details = details
+
+    @property
+    def message(self) -> str:
+        return str(self)
+
+    def _render_traceback_(self):
+        """IPython shows this one paragraph instead of a traceback (no global hooks)."""
+        if BananaError.show_tracebacks:
+            raise NotImplementedError  # IPython then falls back to the full traceback
+        return [f"{self.title}: {self}"]
+
+
+class ValidationError(BananaError, ValueError):
+    """The request is invalid; nothing was sent."""
+
+    title = "Invalid request"
+
+
+class ConfigurationError(BananaError):
+    """A setting (key, base URL, output folder) is missing or unusable; nothing was sent."""
+
+    title = "Configuration problem"
+
+
+class CancelledError(BananaError):
+    """The user cancelled; submitted tasks stay in the journal and can be resumed."""
+
+    title = "Cancelled"
+
+
+class APIError(BananaError):
+    """The API answered with an error.
+
+    Attributes: `status_code`, `code` (int or str, as the server sent it), `type`,
+    `param`, `request_id` (when the message carries one) and `body` (raw text, redacted).
+    """
+
+    title = "ToAPIs error"
+    advice = ""
+
+    def __init__(self, message: str, *, status_code: int | None = None, code=None,
+                 type: str | None = None, param: str | None = None,
+                 request_id: str | None = None, body: str = "", retry_after: float | None = None):
+        self.status_code = status_code
+        self.code = code
+        self.type = type
+        self.param = param
+        self.request_id = request_id
+        self.body = redact(body)[:_MAX_BODY_IN_MESSAGE]
+        self.retry_after = retry_after
+        text = message.rstrip(".") + "."
+        if self.advice:
+            text += " " + self.advice
+        super().__init__(text)
+
+
+class InvalidRequestError(APIError):
+    title = "Invalid request (400)"
+    advice = "Check model, prompt, size and resolution; retry only after fixing the request."
+
+
+class AuthenticationError(APIError):
+    title = "Authentication failed (401)"
+    advice = ("Check the Authorization header and the key's scope: set TOAPIS_API_KEY or run "
+              "`%banana login` with a key from toapis.com/console/token.")
+
+
+class InsufficientBalanceError(APIError):
+    title = "Insufficient balance"
+    advice = "Top up the account at toapis.com, or lower n / resolution; nothing was generated."
+
+
+class PermissionDeniedError(APIError):
+    title = "Permission denied (403)"
+    advice = "The key may not be allowed to use this model; check the key's model permissions."
+
+
+class NotFoundError(APIError):
+    title = "Not found (404)"
+    advice = "Check the task id; tasks belong to the key that created them."
+
+
+class ContentPolicyError(APIError):
+    title = "Content policy (422)"
+    advice = "The prompt or a reference image was refused; rephrase it or change the reference."
+
+
+class RateLimitError(APIError):
+    title = "Rate limited (429)"
+    advice = "Too many requests: lower the concurrency or wait a minute and retry."
+
+
+class ServerError(APIError):
+    title = "Server error"
+    advice = "The service had a problem; try again in a moment."
+
+
+class SubmitUncertainError(APIError):
+    """A submit may have created a paid task but its answer was lost.
+
+    It is not resent automatically (that could pay twice); the attempt is in the journal.
+    """
+
+    title = "Submit outcome unknown"
+    advice = ("The task may have been created and charged; it was not resent to avoid paying "
+              "twice. Check the ToAPIs console before retrying; the attempt is in the journal.")
+
+
+class ConnectionFailedError(APIError):
+    title = "Connection failed"
+    advice = "Check the network and the base URL (TOAPIS_BASE_URL or `%banana use`)."
+
+
+class ResponseFormatError(APIError):
+    title = "Unexpected response"
+    advice = "The server answered something this client does not understand; try again later."
+
+
+class TaskFailedError(APIError):
+    title = "Generation failed"
+    advice = "Failed tasks are normally refunded; change the prompt or references and try again."
+
+
+class TaskTimeoutError(APIError):
+    title = "Timed out"
+    advice = ("The task may still finish: run `%banana resume` (or `nanobanana_magic.resume()`) "
+              "later to collect it without paying again.")
+
+
+class DownloadError(APIError):
+    title = "Download failed"
+    advice = ("The task is paid and recorded in the journal; run `%banana resume` to try the "
+              "download again while its URLs are valid (24 h).")
+
+
+_QUOTA_CODES = {"insufficient_quota", "insufficient_user_quota", "quota_exceeded"}
+
+
+def _parse_body(body: str) -> dict:
+    """Read every documented error envelope (contract §7.1) into one flat dict."""
+    try:
+        data = json.loads(body)
+    except (ValueError, TypeError):
+        return {"message": body.strip()}
+    if not isinstance(data, dict):
+        return {"message": str(data)}
+    error = data.get("error")
+    if isinstance(error, dict):
+        return {k: error.get(k) for k in ("message", "code", "type", "param")}
+    if isinstance(error, str):
+        return {"message": error, "code": data.get("code")}
+    return {"message": data.get("message") or data.get("fail_reason") or data.get("detail"),
+            "code": data.get("code")}
+
+
+def _retry_after(headers) -> float | None:
+    value = (headers or {}).get("retry-after")
+    if value is None:
+        return None
+    try:
+        return max(0.0, float(value))
+    except ValueError:
+        from email.utils import parsedate_to_datetime
+        import time
+        try:
+            return max(0.0, parsedate_to_datetime(value).timestamp() - time.time())
+        except (TypeError, ValueError):
+            return None
+
+
+def error_from_response(status_code: int, body: str, headers=None, *, what: str = "request",
+                        secret: str | None = None) -> APIError:
+    """Map an HTTP error answer onto our exception classes, tolerating every body variant."""
+    body = redact(body or "", secret)
+    fields = _parse_body(body)
+    message = str(fields.get("message") or "").strip()
+    if message.lstrip().startswith("<"):  # a gateway's HTML page
+        message = ""
+    code, type_ = fields.get("code"), fields.get("type")
+    match = re.search(r"\(request id: ([^)]+)\)", message)
+    request_id = match.group(1) if match else None
+    if message:
+        message = message.replace(match.group(0), "").strip() if match else message
+    lowered = f"{message} {code} {type_}".lower()
+    kwargs = dict(status_code=status_code, code=code, type=type_, param=fields.get("param"),
+                  request_id=request_id, body=body, retry_after=_retry_after(headers))
+    summary = f"The {what} was refused with HTTP {status_code}"
+    if message:
+        summary += f": {message}"
+
+    if "invalid api type" in lowered or "invalid apitype" in lowered or "invalid_api_type" in lowered:
+        return InvalidRequestError(
+            summary + ". An image model was called through the chat endpoint; image models "
+            "use /v1/images/generations", **kwargs)
+    if status_code == 402 or (status_code == 403 and str(code).lower() in _QUOTA_CODES) \
+            or str(code).lower() in _QUOTA_CODES:
+        return InsufficientBalanceError(summary, **kwargs)
+    cls = {400: InvalidRequestError, 401: AuthenticationError, 403: PermissionDeniedError,
+           404: NotFoundError, 422: ContentPolicyError, 429: RateLimitError}.get(status_code)
+    if cls is None:
+        cls = ServerError if status_code >= 500 else APIError
+    return cls(summary, **kwargs)

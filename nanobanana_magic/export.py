@@ -1,0 +1,62 @@
+"""A stored run as the exact request for production code: Python, curl or JSON.
+
+The key is never written out: the snippets read it from TOAPIS_API_KEY. Local reference
+files appear as the URLs they were uploaded to (from the journal) when known.
+"""
+from __future__ import annotations
+
+import json
+import shlex
+from urllib.parse import urlparse
+
+from .request import file_sha256, is_url
+from .settings import DEFAULT_BASE_URL, is_loopback
+
+
+def _payload(run, store) -> dict:
+    urls = []
+    for ref in run.request.reference_images:
+        if is_url(ref):
+            urls.append(ref)
+            continue
+        try:
+            url = store.uploaded_url(file_sha256(ref), run.base_url)
+        except OSError:
+            url = None
+        urls.append(url or f"<upload {ref} to /v1/uploads/images first>")
+    return run.request.to_payload(urls)
+
+
+def export_request(run, store, kind: str = "python") -> str:
+    payload = _payload(run, store)
+    host = urlparse(run.base_url).hostname
+    base = DEFAULT_BASE_URL if not run.base_url or is_loopback(host) else run.base_url
+    body = json.dumps(payload, indent=2, ensure_ascii=False)
+    if kind == "json":
+        return body
+    if kind == "curl":
+        return (f"curl -sS -X POST {base}/v1/images/generations \\\n"
+                f"  -H \"Authorization: Bearer $TOAPIS_API_KEY\" \\\n"
+                f"  -H 'Content-Type: application/json' \\\n"
+                f"  -d {shlex.quote(json.dumps(payload, ensure_ascii=False))}\n"
+                f"# then poll: curl -sS {base}/v1/images/generations/<id> "
+                f"-H \"Authorization: Bearer $TOAPIS_API_KEY\"")
+    return f'''# Run {run.run_id}, exported by nanobanana-magic
+import os, time, httpx
+
+BASE_URL = "{base}"
+headers = {{"Authorization": f"Bearer {{os.environ['TOAPIS_API_KEY']}}"}}
+payload = {body}
+
+with httpx.Client(base_url=BASE_URL, headers=headers, timeout=30) as api:
+    task = api.post("/v1/images/generations", json=payload).raise_for_status().json()
+    while task["status"] not in ("completed", "failed"):
+        time.sleep(5)
+        task = api.get(f"/v1/images/generations/{{task['id']}}").raise_for_status().json()
+if task["status"] == "failed":
+    raise RuntimeError(task.get("error"))
+for i, item in enumerate(task["result"]["data"]):
+    # result files need no key: fetch them without the Authorization header
+    with open(f"{run.run_id}-{{i}}.png", "wb") as fh:
+        fh.write(httpx.get(item["url"], timeout=60).raise_for_status().content)
+'''

@@ -1,0 +1,258 @@
+"""The generation request: a frozen value object, its local validation and its wire form.
+
+`ImageRequest` holds what the user asked for in the product's own words (model, prompt,
+size, n, resolution, reference images). `validate()` checks it against the contract
+before any network use, raising one `ValidationError` sentence that names the fix.
+`to_payload()` is the single place where our names map onto the wire (contract §13.1).
+"""
+from __future__ import annotations
+
+import dataclasses
+import hashlib
+import json
+import os
+from pathlib import Path
+from typing import Iterable, Mapping
+from urllib.parse import urlparse
+
+from .errors import ValidationError
+
+DEFAULT_MODEL = "nano-banana-2"
+#: the id the ToAPIs API reference uses for the same model (contract §2)
+API_REFERENCE_MODEL = "gemini-3.1-flash-image-preview"
+KNOWN_MODELS = (DEFAULT_MODEL, API_REFERENCE_MODEL, "nano_banana_2")
+
+SIZES = ("1:1", "3:2", "2:3", "4:3", "3:4", "16:9", "9:16", "5:4", "4:5", "21:9",
+         "1:4", "4:1", "1:8", "8:1")
+RESOLUTIONS = ("0.5K", "1K", "2K", "4K")
+DEFAULT_SIZE = "1:1"
+DEFAULT_RESOLUTION = "1K"
+MAX_N = 4
+MAX_PROMPT_CHARS = 32_000
+MAX_REFERENCES = 14
+MAX_REFERENCE_BYTES = 10_000_000
+REFERENCE_TYPES = {"png": "image/png", "jpeg": "image/jpeg", "webp": "image/webp",
+                   "gif": "image/gif"}
+
+
+def sniff_image_type(head: bytes) -> str | None:
+    """Name the image type from its first bytes: png, jpeg, webp, gif or None."""
+    if head.startswith(b"\x89PNG\r\n\x1a\n"):
+        return "png"
+    if head.startswith(b"\xff\xd8\xff"):
+        return "jpeg"
+    if head[:4] == b"RIFF" and head[8:12] == b"WEBP":
+        return "webp"
+    if head[:6] in (b"GIF87a", b"GIF89a"):
+        return "gif"
+    return None
+
+
+def is_url(reference: str) -> bool:
+    return "://" in reference or reference.startswith("data:")
+
+
+def file_sha256(path: str | os.PathLike) -> str:
+    digest = hashlib.sha256()
+    with open(path, "rb") as fh:
+        for block in iter(lambda: fh.read(1 << 20), b""):
+            digest.update(block)
+    return digest.hexdigest()
+
+
+@dataclasses.dataclass(frozen=True)
+class ImageRequest:
+    """One generation task: what to make, in the product's terms.
+
+    `reference_images` are local file paths or http(s) URLs; local files are uploaded
+    once per content hash. `variant` labels a separate sample set for otherwise equal
+    parameters (it is part of the cache key, never sent). `extra_metadata` passes extra
+    `metadata` fields through unchanged.
+    """
+
+    prompt: str
+    model: str = DEFAULT_MODEL
+    size: str = DEFAULT_SIZE
+    n: int = 1
+    resolution: str = DEFAULT_RESOLUTION
+    reference_images: tuple[str, ...] = ()
+    google_search: bool = False
+    google_image_search: bool = False
+    extra_metadata: tuple[tuple[str, object], ...] = ()
+    variant: str | None = None
+
+    @classmethod
+    def create(cls, prompt: str, *, model: str | None = None, size: str | None = None,
+               n=1, resolution: str | None = None,
+               reference_images: Iterable[str | os.PathLike] | str = (),
+               google_search: bool = False, google_image_search: bool = False,
+               extra_metadata: Mapping[str, object] | None = None,
+               variant: str | None = None) -> "ImageRequest":
+        """Build and validate a request from loosely typed input (None = default)."""
+        if isinstance(reference_images, (str, os.PathLike)):
+            reference_images = (reference_images,)
+        refs = tuple(_normalise_reference(r) for r in reference_images)
+        request = cls(
+            prompt=prompt, model=(model if model is not None else DEFAULT_MODEL),
+            size=size or DEFAULT_SIZE, n=n,
+            resolution=_normalise_resolution(resolution or DEFAULT_RESOLUTION),
+            reference_images=refs, google_search=bool(google_search or google_image_search),
+            google_image_search=bool(google_image_search),
+            extra_metadata=tuple(sorted((extra_metadata or {}).items())),
+            variant=variant or None)
+        request.validate()
+        return request
+
+    def replace(self, **changes) -> "ImageRequest":
+        """A copy with some fields changed, validated again."""
+        if "resolution" in changes:
+            changes["resolution"] = _normalise_resolution(changes["resolution"])
+        if "reference_images" in changes:
+            changes["reference_images"] = tuple(_normalise_reference(r)
+                                                for r in changes["reference_images"])
+        request = dataclasses.replace(self, **changes)
+        request.validate()
+        return request
+
+    # -- validation -------------------------------------------------------------------
+    def validate(self) -> None:
+        """Raise ValidationError (one sentence naming the fix) if the contract forbids this."""
+        if not isinstance(self.model, str) or not self.model.strip():
+            raise ValidationError(f"The model is empty; use {DEFAULT_MODEL!r} or "
+                                  f"{API_REFERENCE_MODEL!r}.")
+        if self.model not in KNOWN_MODELS:
+            raise ValidationError(f"Unknown model {self.model!r}; use one of "
+                                  f"{', '.join(KNOWN_MODELS)}.")
+        if not isinstance(self.prompt, str) or not self.prompt.strip():
+            raise ValidationError("The prompt is empty; write what the image should show.")
+        if len(self.prompt) > MAX_PROMPT_CHARS:
+            raise ValidationError(f"The prompt has {len(self.prompt):,} characters; shorten it "
+                                  f"to at most {MAX_PROMPT_CHARS:,}.")
+        if self.size not in SIZES:
+            raise ValidationError(f"Unknown size {self.size!r}; use one of the aspect ratios "
+                                  f"{', '.join(SIZES)}.")
+        if isinstance(self.n, bool) or not isinstance(self.n, int):
+            raise ValidationError(f"n must be a whole number from 1 to {MAX_N}, "
+                                  f"not {self.n!r}.")
+        if not 1 <= self.n <= MAX_N:
+            raise ValidationError(f"n is {self.n}; ask for 1 to {MAX_N} images per task "
+                                  "(use a sweep over n for more).")
+        if self.resolution not in RESOLUTIONS:
+            raise ValidationError(f"Unknown resolution {self.resolution!r}; use one of "
+                                  f"{', '.join(RESOLUTIONS)}.")
+        if len(self.reference_images) > MAX_REFERENCES:
+            raise ValidationError(f"{len(self.reference_images)} reference images given; "
+                                  f"use at most {MAX_REFERENCES}.")
+        for reference in self.reference_images:
+            _check_reference(reference)
+        for key, _ in self.extra_metadata:
+            if not isinstance(key, str) or not key:
+                raise ValidationError(f"Metadata keys must be non-empty strings, not {key!r}.")
+            if key in ("resolution", "google_search", "google_image_search"):
+                raise ValidationError(f"Set {key} with its own option, not as extra metadata.")
+
+    # -- derived values ---------------------------------------------------------------
+    @property
+    def local_references(self) -> tuple[str, ...]:
+        return tuple(r for r in self.reference_images if not is_url(r))
+
+    def reference_fingerprints(self) -> list[str]:
+        """Content hashes of local files, URLs as they are: what the cache key depends on."""
+        return [r if is_url(r) else "sha256:" + file_sha256(r) for r in self.reference_images]
+
+    def key(self) -> str:
+        """The request key naming cached results (design: Storage and reproducibility)."""
+        material = {
+            "model": self.model, "prompt": self.prompt, "size": self.size, "n": self.n,
+            "resolution": self.resolution, "references": self.reference_fingerprints(),
+            "google_search": self.google_search,
+            "google_image_search": self.google_image_search,
+            "metadata": [list(item) for item in self.extra_metadata],
+            "variant": self.variant,
+        }
+        blob = json.dumps(material, sort_keys=True, separators=(",", ":"), default=str)
+        return hashlib.sha256(blob.encode()).hexdigest()[:24]
+
+    def to_payload(self, image_urls: Iterable[str] = ()) -> dict:
+        """The JSON body for POST /v1/images/generations (contract §13.1)."""
+        metadata: dict[str, object] = dict(self.extra_metadata)
+        metadata["resolution"] = self.resolution
+        if self.google_search or self.google_image_search:
+            metadata["google_search"] = True
+        if self.google_image_search:
+            metadata["google_image_search"] = True
+        payload: dict[str, object] = {"model": self.model, "prompt": self.prompt,
+                                      "size": self.size, "n": self.n}
+        urls = [str(u) for u in image_urls]
+        if urls:
+            payload["image_urls"] = urls
+        payload["metadata"] = metadata
+        return payload
+
+    def to_dict(self) -> dict:
+        """Plain parameters for manifests, PNG chunks and provenance metadata."""
+        data = dataclasses.asdict(self)
+        data["reference_images"] = list(self.reference_images)
+        data["extra_metadata"] = dict(self.extra_metadata)
+        return data
+
+    @classmethod
+    def from_dict(cls, data: Mapping) -> "ImageRequest":
+        fields = {f.name for f in dataclasses.fields(cls)}
+        values = {k: v for k, v in data.items() if k in fields}
+        values["reference_images"] = tuple(values.get("reference_images") or ())
+        values["extra_metadata"] = tuple(sorted((values.get("extra_metadata") or {}).items()))
+        return cls(**values)
+
+    def summary(self) -> str:
+        refs = f" · {len(self.reference_images)} ref" if self.reference_images else ""
+        variant = f" · variant {self.variant}" if self.variant else ""
+        return f"{self.size} · {self.resolution} · n={self.n}{refs}{variant}"
+
+
+def _normalise_resolution(value) -> str:
+    text = str(value).strip()
+    for allowed in RESOLUTIONS:
+        if text.upper() == allowed.upper():
+            return allowed
+    return text
+
+
+def _normalise_reference(reference) -> str:
+    text = os.fspath(reference) if isinstance(reference, os.PathLike) else reference
+    if not isinstance(text, str) or not text.strip():
+        raise ValidationError(f"A reference image must be a file path or an http(s) URL, "
+                              f"not {reference!r}.")
+    text = text.strip()
+    if is_url(text):
+        return text
+    return str(Path(text).expanduser().resolve())
+
+
+def _check_reference(reference: str) -> None:
+    if is_url(reference):
+        parsed = urlparse(reference)
+        if parsed.scheme not in ("http", "https") or not parsed.netloc:
+            raise ValidationError(
+                f"Reference {reference[:60]!r} is not an http(s) URL; pass a public "
+                "http(s) URL or a local file path (local files are uploaded for you).")
+        return
+    path = Path(reference)
+    if not path.exists():
+        raise ValidationError(f"Reference image {reference!r} does not exist; check the path.")
+    if not path.is_file():
+        raise ValidationError(f"Reference image {reference!r} is not a file; pass an image "
+                              "file (png, jpeg, webp or gif).")
+    try:
+        size = path.stat().st_size
+        with open(path, "rb") as fh:
+            head = fh.read(16)
+    except OSError as exc:
+        raise ValidationError(f"Reference image {reference!r} cannot be read "
+                              f"({exc.strerror}); check its permissions.") from None
+    if size > MAX_REFERENCE_BYTES:
+        raise ValidationError(f"Reference image {path.name!r} is {size / 1e6:.1f} MB; the "
+                              "limit is 10 MB, so resize or compress it.")
+    if sniff_image_type(head) is None:
+        raise ValidationError(f"Reference image {path.name!r} is not a png, jpeg, webp or gif "
+                              "image; convert it to one of those.")

@@ -1,0 +1,207 @@
+"""The output folder: runs, thumbnails, the request-key cache and the journal.
+
+Layout::
+
+    banana_outputs/
+      journal.jsonl            append-only; every task is recorded before polling starts
+      runs/<run_id>/           manifest.json, image-<i>.png (full size, parameters inside),
+                               thumb-<i>.jpg (for display)
+      cache/<request_key>      the run id holding that request's results
+
+The journal is shared by every kernel writing to the folder: each entry is one line,
+written with a single `write` under an exclusive `flock`, so concurrent writers neither
+interleave nor lose entries, and a reader skips a torn last line of a killed process.
+"""
+from __future__ import annotations
+
+import fcntl
+import json
+import os
+import secrets
+import time
+from pathlib import Path
+
+from .errors import ConfigurationError, ValidationError
+from .imaging import make_thumbnail, save_with_parameters
+from .run import Run, RunImage
+from .settings import resolve_output_dir
+
+JOURNAL = "journal.jsonl"
+
+
+class Store:
+    def __init__(self, root: str | os.PathLike | None = None, *, thumbnail_size: int = 512):
+        self.root = Path(resolve_output_dir(root)).expanduser().absolute()
+        self.thumbnail_size = thumbnail_size
+        self._ready = False
+
+    def __repr__(self) -> str:
+        return f"Store({str(self.root)!r})"
+
+    # -- the folder ---------------------------------------------------------------------------
+    def ensure(self) -> "Store":
+        """Create the folder; refuse, in one sentence, one that cannot be written."""
+        if self._ready:
+            return self
+        if self.root.exists() and not self.root.is_dir():
+            raise ConfigurationError(f"The output folder {str(self.root)!r} is a file; choose "
+                                     "another folder with --out or NANOBANANA_OUTPUT_DIR.")
+        try:
+            (self.root / "runs").mkdir(parents=True, exist_ok=True)
+            (self.root / "cache").mkdir(exist_ok=True)
+        except OSError as exc:
+            raise ConfigurationError(f"The output folder {str(self.root)!r} cannot be created "
+                                     f"({exc.strerror}); choose a writable folder with --out "
+                                     "or NANOBANANA_OUTPUT_DIR.") from None
+        if not os.access(self.root, os.W_OK | os.X_OK) or \
+                not os.access(self.root / "runs", os.W_OK | os.X_OK):
+            raise ConfigurationError(f"The output folder {str(self.root)!r} is not writable; "
+                                     "choose another with --out or NANOBANANA_OUTPUT_DIR.")
+        self._ready = True
+        return self
+
+    def new_run(self, request, request_key: str, *, base_url: str = "",
+                simulated: bool = False) -> Run:
+        self.ensure()
+        run_id = time.strftime("%Y%m%d-%H%M%S-") + secrets.token_hex(3)
+        folder = self.root / "runs" / run_id
+        folder.mkdir()
+        return Run(run_id=run_id, request=request, request_key=request_key,
+                   created_at=time.time(), base_url=base_url, simulated=simulated,
+                   folder=folder)
+
+    # -- the journal ---------------------------------------------------------------------------
+    @property
+    def journal_path(self) -> Path:
+        return self.root / JOURNAL
+
+    def journal(self, event: str, **fields) -> None:
+        """Append one entry (JSON line) to the journal, safely across processes."""
+        self.ensure()
+        entry = {"ts": round(time.time(), 3), "event": event, "pid": os.getpid(), **fields}
+        line = (json.dumps(entry, sort_keys=True, default=str) + "\n").encode()
+        fd = os.open(self.journal_path, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o644)
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX)
+            os.write(fd, line)
+            os.fsync(fd)
+        finally:
+            fcntl.flock(fd, fcntl.LOCK_UN)
+            os.close(fd)
+
+    def read_journal(self) -> list[dict]:
+        try:
+            raw = self.journal_path.read_bytes()
+        except FileNotFoundError:
+            return []
+        entries = []
+        for line in raw.splitlines():
+            try:
+                entry = json.loads(line)
+            except ValueError:
+                continue  # a torn line left by a killed writer
+            if isinstance(entry, dict):
+                entries.append(entry)
+        return entries
+
+    def pending_tasks(self) -> list[dict]:
+        """Submitted tasks that were never collected or finally failed (for resume)."""
+        pending: dict[str, dict] = {}
+        for entry in self.read_journal():
+            task_id = entry.get("task_id")
+            if entry.get("event") == "submitted" and task_id:
+                pending[task_id] = entry
+            elif entry.get("event") in ("completed", "failed") and task_id:
+                pending.pop(task_id, None)
+        return list(pending.values())
+
+    def uploaded_url(self, sha256: str, base_url: str) -> str | None:
+        for entry in reversed(self.read_journal()):
+            if entry.get("event") == "uploaded" and entry.get("sha256") == sha256 \
+                    and entry.get("base_url") == base_url:
+                return entry.get("url")
+        return None
+
+    # -- runs -----------------------------------------------------------------------------------
+    def add_image(self, run: Run, index: int, downloaded: Path, url: str,
+                  size: tuple[int, int]) -> RunImage:
+        """File a downloaded image: a PNG with its parameters inside, and a thumbnail."""
+        assert run.folder is not None
+        path = run.folder / f"image-{index}.png"
+        thumb = run.folder / f"thumb-{index}.jpg"
+        parameters = {"run_id": run.run_id, "task_id": run.task_id, "index": index,
+                      "request": run.request.to_dict(), "request_key": run.request_key,
+                      "source_url": url, "simulated": run.simulated}
+        save_with_parameters(downloaded, path, parameters)
+        make_thumbnail(path, thumb, self.thumbnail_size)
+        downloaded.unlink(missing_ok=True)
+        image = RunImage(path=path, thumbnail=thumb, url=url, task_id=run.task_id or "",
+                         index=index, request=run.request, width=size[0], height=size[1])
+        run.images.append(image)
+        run.images.sort(key=lambda item: item.index)
+        return image
+
+    def save_run(self, run: Run) -> None:
+        assert run.folder is not None
+        manifest = run.folder / "manifest.json"
+        tmp = manifest.with_suffix(".tmp")
+        tmp.write_text(json.dumps(run.to_manifest(), indent=2, sort_keys=True))
+        tmp.replace(manifest)
+        if run.ok and run.images:
+            self._write_atomic(self.root / "cache" / run.request_key, run.run_id)
+
+    def load_run(self, run_id: str) -> Run:
+        folder = self.root / "runs" / run_id
+        try:
+            data = json.loads((folder / "manifest.json").read_text())
+        except (OSError, ValueError):
+            raise ValidationError(f"Unknown run id {run_id!r}; `%banana history` lists the "
+                                  f"runs in {str(self.root)!r}.") from None
+        return Run.from_manifest(data, folder)
+
+    def resolve_run_id(self, text: str) -> str:
+        """A run id from a full id, a unique prefix, `last` or `-N` (N-th most recent)."""
+        text = text.strip()
+        ids = self.run_ids()
+        if text in ids:
+            return text
+        if text in ("last", "-1") or (text.startswith("-") and text[1:].isdigit()):
+            n = 1 if text == "last" else int(text[1:])
+            if 1 <= n <= len(ids):
+                return ids[-n]
+        matches = [i for i in ids if i.startswith(text) or i.endswith(text)] if text else []
+        if len(matches) == 1:
+            return matches[0]
+        hint = " (it matches several; give more characters)" if len(matches) > 1 else ""
+        raise ValidationError(f"Unknown run id {text!r}{hint}; `%banana history` lists the "
+                              f"runs in {str(self.root)!r}.")
+
+    def run_ids(self) -> list[str]:
+        runs = self.root / "runs"
+        if not runs.is_dir():
+            return []
+        return sorted(p.name for p in runs.iterdir() if (p / "manifest.json").exists())
+
+    def recent_runs(self, limit: int | None = 20) -> list[Run]:
+        ids = self.run_ids()
+        ids = ids[-limit:] if limit else ids
+        return [self.load_run(run_id) for run_id in reversed(ids)]
+
+    def cached_run(self, request_key: str) -> Run | None:
+        """The stored run for this request key, if all its files are still there."""
+        try:
+            run_id = (self.root / "cache" / request_key).read_text().strip()
+            run = self.load_run(run_id)
+        except (OSError, ValidationError):
+            return None
+        if run.ok and run.images and all(i.path.exists() and i.thumbnail.exists()
+                                         for i in run.images):
+            run.cached, run.spent = True, 0.0
+            return run
+        return None
+
+    @staticmethod
+    def _write_atomic(path: Path, text: str) -> None:
+        tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
+        tmp.write_text(text)
+        tmp.replace(path)
