@@ -11,9 +11,7 @@ from __future__ import annotations
 
 import dataclasses
 import math
-from collections.abc import Mapping
 from dataclasses import dataclass, field
-from types import MappingProxyType
 from typing import Any
 
 #: The API key to use against the simulator. Any ``sk-…`` token works by default; this is
@@ -95,7 +93,7 @@ class SimulatorConfig:
 
     # -- money
     balance: float | None = None
-    prices: Mapping[str, float] = field(default_factory=lambda: dict(DEFAULT_PRICES))
+    prices: dict[str, float] = field(default_factory=lambda: dict(DEFAULT_PRICES))
     quota_status: int = 402
 
     # -- hostile server behaviour
@@ -230,9 +228,9 @@ def _limits(name: str, value: Any) -> tuple[tuple[int, float], ...]:
     return tuple((int(c), float(w)) for c, w in pairs)
 
 
-def _prices(value: Any) -> Mapping[str, float]:
-    """Merge the given tier prices over the defaults; the result is read-only."""
-    if not isinstance(value, Mapping):
+def _prices(value: Any) -> dict[str, float]:
+    """A fresh dict: the given tier prices merged over the defaults."""
+    if not isinstance(value, dict):
         raise ValueError("prices must be a mapping of resolution tier to dollars")
     out = dict(DEFAULT_PRICES)
     for tier, price in value.items():
@@ -240,4 +238,4 @@ def _prices(value: Any) -> Mapping[str, float]:
             raise ValueError(f"prices: unknown resolution tier {tier!r}")
         _non_negative(f"prices[{tier!r}]", price)
         out[tier] = float(price)
-    return MappingProxyType(out)
+    return out

@@ -322,19 +322,22 @@ class RenderCache:
                 return self._entries[key]
             key_lock = self._key_locks.setdefault(key, threading.Lock())
         with key_lock:
-            with self._lock:
-                if key in self._entries:
-                    return self._entries[key]
-            data = render()
-            with self._lock:
-                self._entries[key] = data
-                self._bytes += len(data)
-                while len(self._entries) > 1 and (
-                        len(self._entries) > self._max_entries or self._bytes > self._max_bytes):
-                    _, old = self._entries.popitem(last=False)
-                    self._bytes -= len(old)
-                self._key_locks.pop(key, None)
-            return data
+            try:
+                with self._lock:
+                    if key in self._entries:
+                        return self._entries[key]
+                data = render()
+                with self._lock:
+                    self._entries[key] = data
+                    self._bytes += len(data)
+                    while len(self._entries) > 1 and (
+                            len(self._entries) > self._max_entries or self._bytes > self._max_bytes):
+                        _, old = self._entries.popitem(last=False)
+                        self._bytes -= len(old)
+                return data
+            finally:
+                with self._lock:
+                    self._key_locks.pop(key, None)
 
 
 _cache = RenderCache()

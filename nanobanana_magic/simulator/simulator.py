@@ -6,7 +6,6 @@ import threading
 from typing import Any
 
 from .config import SIM_API_KEY, SimulatorConfig
-from .server import ApiHandler, FilesHandler, SimulatorHTTPServer
 from .state import SimulatorState
 
 _POLL_INTERVAL = 0.05  # how quickly serve_forever notices shutdown()
@@ -36,7 +35,7 @@ class Simulator:
         self._state = SimulatorState(config)
         self._api_address = (host, port)
         self._files_address = (files_host, files_port)
-        self._servers: list[SimulatorHTTPServer] = []
+        self._servers: list = []  # [api, files] SimulatorHTTPServer while running
         self._threads: list[threading.Thread] = []
         self._lifecycle = threading.Lock()
         self._log_requests = False
@@ -44,6 +43,8 @@ class Simulator:
     # ------------------------------------------------------------------ lifecycle
     def start(self) -> "Simulator":
         """Bind both servers and serve them in daemon threads. Idempotent; returns ``self``."""
+        from .server import ApiHandler, FilesHandler, SimulatorHTTPServer  # http.server: lazily
+
         with self._lifecycle:
             if self._servers:
                 return self
@@ -90,7 +91,7 @@ class Simulator:
         return f"<Simulator {where}>"
 
     # ------------------------------------------------------------------ addresses
-    def _server(self, index: int) -> SimulatorHTTPServer:
+    def _server(self, index: int):
         servers = self._servers
         if not servers:
             raise RuntimeError("the simulator is not running; call start() first")
