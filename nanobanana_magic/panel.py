@@ -1,0 +1,754 @@
+"""The ipywidgets control panel: explore prompts and parameters without blocking the kernel.
+
+    from nanobanana_magic import panel
+    panel()                      # TOAPIS_API_KEY / TOAPIS_BASE_URL from the environment
+    panel(simulator=True)        # the built-in simulator (simulated images, nothing paid)
+    %banana panel                # the magic's settings, backend and output folder
+
+Two layers, so the logic is testable without a browser:
+
+- `PanelForm` is the form as plain data. It turns into requests (one, or one per sweep
+  cell, via `plan_form`), into the exact `%%banana` cell that reproduces it
+  (`cell_text`), and back from a stored run (`from_run`). `Backend` says where requests go.
+- `BananaPanel` (an ipywidgets VBox) is the view. Generate schedules `Engine.run` on the
+  kernel's own event loop and returns at once; engine events update the progress rows,
+  the result grid and the cost line. Cancel cancels that task: polling stops, and the
+  submitted tasks stay in the journal for `%banana resume`.
+
+Every view carries `banana-*` CSS classes (`Widget.add_class`) as stable test hooks.
+"""
+from __future__ import annotations
+
+import asyncio
+import dataclasses
+import hashlib
+import io
+import logging
+import os
+import re
+import shlex
+import time
+from pathlib import Path
+from typing import Any, Mapping
+
+import ipywidgets as widgets
+
+from . import display
+from .api import default_model
+from .engine import Engine, Event
+from .errors import BananaError, ValidationError
+from .pricing import DEFAULT_PRICES, estimate_cost, format_usd
+from .request import (DEFAULT_RESOLUTION, DEFAULT_SIZE, KNOWN_MODELS, MAX_N,
+                      MAX_REFERENCE_BYTES, RESOLUTIONS, SIZES, ImageRequest, is_url,
+                      sniff_image_type)
+from .run import Run
+from .store import Store
+from .sweep import DEFAULT_BUDGET, SweepPlan, SweepRun, plan_sweep
+from .template import interpolate, placeholders
+
+log = logging.getLogger("nanobanana_magic")
+
+#: request parameters the sweep dropdown offers (besides the prompt's {names})
+SWEEP_PARAMETERS = ("size", "resolution", "n", "model")
+FINAL_EVENTS = ("completed", "cached", "failed", "cancelled")
+NO_WIDGETS_TEXT = ("Nano Banana panel: this front end cannot show ipywidgets. Open the "
+                   "notebook in JupyterLab 4 or Notebook 7 with ipywidgets 8 installed, or "
+                   "use the %%banana cell magic, which works everywhere.")
+_URL_SEPARATORS = re.compile(r"[\s,]+")
+_UPLOAD_SUFFIX = {"png": ".png", "jpeg": ".jpg", "webp": ".webp", "gif": ".gif"}
+
+
+# -- the form as data -----------------------------------------------------------------------------
+@dataclasses.dataclass
+class PanelForm:
+    """What the panel's form says, in the magic's terms.
+
+    `uploads` are local reference files (saved uploads, or paths); `urls` is the URL field
+    as typed (separated by spaces, commas or new lines). `sweep_key` is "" for no sweep,
+    else a parameter (size, resolution, n, model) or a `{name}` of the prompt, with
+    `sweep_values` comma-separated.
+    """
+
+    prompt: str = ""
+    model: str = dataclasses.field(default_factory=default_model)
+    size: str = DEFAULT_SIZE
+    resolution: str = DEFAULT_RESOLUTION
+    n: int = 1
+    uploads: tuple[str, ...] = ()
+    urls: str = ""
+    sweep_key: str = ""
+    sweep_values: str = ""
+
+    @property
+    def url_list(self) -> list[str]:
+        return [u for u in _URL_SEPARATORS.split(self.urls.strip()) if u]
+
+    @property
+    def references(self) -> tuple[str, ...]:
+        return tuple(self.uploads) + tuple(self.url_list)
+
+    def request_options(self) -> dict:
+        """Keyword arguments for ImageRequest.create, as the magic would pass them."""
+        return {"model": self.model, "size": self.size, "n": self.n,
+                "resolution": self.resolution, "reference_images": self.references}
+
+    def sweep_axes(self) -> dict[str, str]:
+        """{key: "v1,v2"} for a sweep, {} for none; refuses a sweep without values."""
+        if not self.sweep_key:
+            return {}
+        values = [v.strip() for v in self.sweep_values.split(",") if v.strip()]
+        if not values:
+            raise ValidationError(f"The sweep over {self.sweep_key} has no values; list them "
+                                  "separated by commas (e.g. 1:1, 16:9) or choose no sweep.")
+        return {self.sweep_key: ",".join(values)}
+
+    def cell_text(self, output_dir: str | None = None) -> str:
+        """The `%%banana` cell that makes the same requests (so it hits the same cache)."""
+        axes = self.sweep_axes()
+        words = []
+        for key, option, value in (("model", "--model", self.model), ("size", "--size", self.size),
+                                   ("resolution", "--resolution", self.resolution),
+                                   ("n", "-n", str(self.n))):
+            if key not in axes:  # a swept parameter is given by its axis alone
+                words += [option, value]
+        for reference in self.references:
+            words += ["--ref", reference]
+        for key, values in axes.items():
+            words += ["--sweep", f"{key}={values}"]
+        if output_dir:
+            words += ["--out", str(output_dir)]
+        return "%%banana " + " ".join(shlex.quote(w) for w in words) + "\n" + \
+            self.prompt.strip()
+
+    @classmethod
+    def from_run(cls, run: Run) -> "PanelForm":
+        """The form that made `run` (its own parameters; no sweep)."""
+        request = run.request
+        local = tuple(r for r in request.reference_images if not is_url(r))
+        urls = " ".join(r for r in request.reference_images if is_url(r))
+        return cls(prompt=request.prompt, model=request.model, size=request.size,
+                   resolution=request.resolution, n=request.n, uploads=local, urls=urls)
+
+
+@dataclasses.dataclass
+class FormPlan:
+    """What Generate would do: the requests, their labels, and what they cost."""
+
+    requests: list[ImageRequest]
+    labels: list[str]
+    sweep: SweepPlan | None
+    cached: int
+    estimate: float
+
+    def describe(self) -> str:
+        to_send = self.sweep.to_send if self.sweep else self.requests[self.cached:]
+        images = sum(r.n for r in to_send)
+        kind = f"sweep of {len(self.requests)} cells" if self.sweep else "1 task"
+        cached = f"; {self.cached} cached (free)" if self.cached else ""
+        return (f"Estimate: {kind}, {images} new image(s), {format_usd(self.estimate)}"
+                f"{cached}.")
+
+
+def plan_form(form: PanelForm, engine: Engine, *, namespace: Mapping[str, Any] | None = None,
+              prices: Mapping[str, float] | None = None) -> FormPlan:
+    """Validate the form and expand it into requests, exactly as the magic would.
+
+    Raises a one-sentence BananaError on bad input; sends nothing.
+    """
+    namespace = namespace if namespace is not None else {}
+    axes = form.sweep_axes()
+    template = form.prompt.strip()
+    if axes:
+        common = {k: v for k, v in form.request_options().items() if k not in axes}
+        sweep = plan_sweep(template, axes, engine=engine, namespace=namespace, prices=prices,
+                           **common)
+        labels = [", ".join(f"{k} = {v}" for k, v in zip(sweep.axes, key))
+                  for key, _ in sweep.cells]
+        return FormPlan([r for _, r in sweep.cells], labels, sweep, len(sweep.cached),
+                        sweep.estimate)
+    request = ImageRequest.create(interpolate(template, namespace), **form.request_options())
+    cached = engine.store.cached_run(engine.cache_key(request)) is not None
+    return FormPlan([request], [request.summary()], None, int(cached),
+                    0.0 if cached else estimate_cost([request], prices))
+
+
+def save_upload(root: Path, name: str, content: bytes) -> Path:
+    """Keep an uploaded reference image as `<root>/uploads/<sha256>.<ext>` (once per content)."""
+    kind = sniff_image_type(bytes(content[:16]))
+    if kind is None:
+        raise ValidationError(f"{name!r} is not a png, jpeg, webp or gif image; choose an "
+                              "image file.")
+    if len(content) > MAX_REFERENCE_BYTES:
+        raise ValidationError(f"{name!r} is {len(content) / 1e6:.1f} MB; the limit is 10 MB, "
+                              "so resize or compress it.")
+    folder = Path(root) / "uploads"
+    folder.mkdir(parents=True, exist_ok=True)
+    path = folder / (hashlib.sha256(content).hexdigest() + _UPLOAD_SUFFIX[kind])
+    if not path.exists():
+        partial = path.with_name(f".{path.name}.{os.getpid()}.tmp")
+        partial.write_bytes(bytes(content))
+        partial.replace(path)
+    return path
+
+
+def reference_thumbnail(path: str | os.PathLike, side: int = 96) -> bytes:
+    """Small JPEG bytes of a reference image, or b"" if it cannot be read."""
+    from PIL import Image
+    try:
+        with Image.open(path) as image:
+            image.draft("RGB", (side, side))
+            image = image.convert("RGB")
+            image.thumbnail((side, side))
+            out = io.BytesIO()
+            image.save(out, "JPEG", quality=80)
+            return out.getvalue()
+    except (OSError, ValueError):
+        return b""
+
+
+def history_label(run: Run) -> str:
+    when = time.strftime("%m-%d %H:%M", time.localtime(run.created_at))
+    prompt = run.request.prompt.replace("\n", " ")
+    prompt = prompt if len(prompt) <= 40 else prompt[:39] + "…"
+    status = "" if run.status == "completed" else f" · {run.status}"
+    return f"{when} · {prompt} · {run.request.summary()}{status}"
+
+
+# -- where requests go ----------------------------------------------------------------------------
+class Backend:
+    """The engine, defaults and namespace behind a panel.
+
+    With `magic` (a `Banana` magics instance) the panel shares its settings: its engine
+    (key, base URL, output folder), request defaults, budget and the notebook namespace
+    for `{name}` prompts; the engine is asked for anew at each Generate, so
+    `%banana use ...` applies to an open panel. Without it, explicit arguments and the
+    environment decide. `simulator=True` (or a dict of simulator knobs, or a running
+    `Simulator`) chooses the built-in simulator explicitly.
+    """
+
+    def __init__(self, magic=None, *, simulator: Any = None, output_dir=None, api_key=None,
+                 base_url=None, budget: float | None = None):
+        self.magic = magic
+        self.output_dir = os.fspath(output_dir) if output_dir else None
+        self._api_key, self._base_url = api_key, base_url
+        self._simulator, self._owns_simulator = None, False
+        if simulator is not None and simulator is not False:
+            from .simulator import SIM_API_KEY, Simulator
+            if isinstance(simulator, Simulator):
+                self._simulator = simulator
+            else:
+                knobs = simulator if isinstance(simulator, Mapping) else {}
+                self._simulator = Simulator(**knobs).start()
+                self._owns_simulator = True
+            self._api_key, self._base_url = SIM_API_KEY, self._simulator.base_url
+        self.budget = budget if budget is not None else \
+            getattr(magic, "budget", DEFAULT_BUDGET)
+
+    @property
+    def simulator(self):
+        """The simulator behind the panel (its own, or the magic's `%banana use sim`)."""
+        if self._simulator is not None:
+            return self._simulator
+        return getattr(self.magic, "simulator", None)
+
+    @property
+    def prices(self) -> Mapping[str, float]:
+        return getattr(self.magic, "prices", None) or DEFAULT_PRICES
+
+    def store(self) -> Store:
+        if self.magic is not None:
+            return self.magic.store(self.output_dir)
+        return Store(self.output_dir)
+
+    def engine(self) -> Engine:
+        if self.magic is not None and self._simulator is None:
+            engine = self.magic.engine()
+            if self.output_dir:
+                engine.store = self.store()
+            return engine
+        return Engine(store=self.store(), api_key=self._api_key, base_url=self._base_url,
+                      prices=dict(self.prices))
+
+    def defaults(self) -> dict:
+        if self.magic is not None:
+            return dict(self.magic.request_defaults())
+        return {"model": default_model()}
+
+    def namespace(self) -> Mapping[str, Any]:
+        shell = getattr(self.magic, "shell", None)
+        return shell.user_ns if shell is not None else {}
+
+    def note_spent(self, amount: float) -> None:
+        if self.magic is not None and hasattr(self.magic, "spent"):
+            self.magic.spent += amount
+
+    def describe(self) -> tuple[str, str]:
+        """Where requests go and the output folder, in words (never the key)."""
+        try:
+            engine = self.engine()
+        except BananaError as exc:
+            return str(exc), ""
+        if self.simulator is not None and engine.base_url == self.simulator.base_url:
+            kind = "the built-in simulator: SIMULATED images, nothing paid"
+        elif engine.simulated:
+            kind = f"{engine.base_url} (loopback: images labelled simulated)"
+        else:
+            kind = engine.base_url
+        return f"Requests go to {kind}.", f"Output folder: {engine.store.root}"
+
+    def close(self) -> None:
+        if self._owns_simulator and self._simulator is not None:
+            self._simulator.stop()
+        self._simulator = None
+
+
+# -- the view ---------------------------------------------------------------------------------------
+def _hook(widget, *classes: str):
+    for name in classes:
+        widget.add_class(name)
+    return widget
+
+
+class ProgressRow(widgets.HBox):
+    """One task: its label, a progress bar and its status."""
+
+    _STYLES = {"completed": "success", "cached": "success", "failed": "danger",
+               "cancelled": "warning"}
+
+    def __init__(self, label: str):
+        self.label = _hook(widgets.Label(label, layout=widgets.Layout(width="260px")),
+                           "banana-progress-label")
+        self.bar = _hook(widgets.IntProgress(0, min=0, max=100,
+                                             layout=widgets.Layout(width="220px")),
+                         "banana-progress-bar")
+        self.status = _hook(widgets.Label("waiting"), "banana-progress-status")
+        super().__init__([self.label, self.bar, self.status])
+        self.add_class("banana-progress-row")
+
+    @property
+    def finished(self) -> bool:
+        return self.status.value.split(" ")[0] in FINAL_EVENTS
+
+    def apply(self, event: Event) -> None:
+        if event.kind in ("completed", "cached"):
+            self.bar.value = 100
+        elif event.progress is not None:
+            self.bar.value = max(0, min(100, int(event.progress)))
+        text = event.kind if event.kind != "progress" else (event.status or "running")
+        if event.run is not None and event.run.task_id:
+            text += f" · {event.run.task_id}"
+        self.status.value = text
+        self.bar.bar_style = self._STYLES.get(event.kind, "info")
+
+    def cancel(self) -> None:
+        if not self.finished:
+            self.status.value = "cancelled"
+            self.bar.bar_style = "warning"
+
+
+class BananaPanel(widgets.VBox):
+    """The control panel widget. See the module docstring; build it with `panel()`."""
+
+    def __init__(self, backend: Backend, form: PanelForm | None = None):
+        self.backend = backend
+        self.task: asyncio.Task | None = None
+        self.spent = 0.0
+        self._quiet = False  # set while the code itself changes the form
+        self._uploads: list[str] = []
+        self._build()
+        super().__init__(self._layout(), layout=widgets.Layout(
+            border="1px solid #d0d7de", padding="10px 12px", max_width="1000px"))
+        self.add_class("banana-panel")
+        self.set_form(form or PanelForm(**backend.defaults()))
+        self.refresh_history()
+
+    # -- construction ------------------------------------------------------------------------
+    def _build(self) -> None:
+        W, L = widgets, widgets.Layout
+        narrow = {"description_width": "80px"}
+        self.header = _hook(W.HTML(), "banana-header")
+        self.prompt = _hook(W.Textarea(placeholder="Describe the image… ({name} takes a "
+                                       "notebook variable)",
+                                       layout=L(width="100%", height="86px")), "banana-prompt")
+        self.model = _hook(W.Dropdown(options=list(KNOWN_MODELS), description="Model",
+                                      style=narrow, layout=L(width="300px")), "banana-model")
+        self.size = _hook(W.Dropdown(options=list(SIZES), description="Size", style=narrow,
+                                     layout=L(width="170px")), "banana-size")
+        self.resolution = _hook(W.Dropdown(options=list(RESOLUTIONS), description="Resolution",
+                                           style=narrow, layout=L(width="170px")),
+                                "banana-resolution")
+        self.count = _hook(W.Dropdown(options=list(range(1, MAX_N + 1)), description="Count",
+                                      style=narrow, layout=L(width="150px")), "banana-count")
+        self.upload = _hook(W.FileUpload(accept="image/png,image/jpeg,image/webp,image/gif",
+                                         multiple=True, description="Upload references",
+                                         icon="upload", layout=L(width="200px")),
+                            "banana-upload")
+        self.urls = _hook(W.Text(placeholder="reference image URLs, https://… (space-separated)",
+                                 description="URLs", style={"description_width": "40px"},
+                                 layout=L(flex="1 1 auto")), "banana-urls")
+        self.thumbs = _hook(W.HBox(layout=L(flex_flow="row wrap")), "banana-references")
+        self.sweep_key = _hook(W.Dropdown(description="Sweep", style=narrow,
+                                          layout=L(width="240px")), "banana-sweep-key")
+        self.sweep_values = _hook(W.Text(placeholder="values, comma-separated (e.g. 1:1, 16:9)",
+                                         layout=L(flex="1 1 auto")), "banana-sweep-values")
+        self.generate_button = _hook(W.Button(description="Generate", button_style="primary",
+                                              icon="play"), "banana-generate")
+        self.cancel_button = _hook(W.Button(description="Cancel", button_style="warning",
+                                            icon="stop", disabled=True), "banana-cancel")
+        self.copy_button = _hook(W.Button(description="Copy as cell", icon="clipboard",
+                                          tooltip="Show the %%banana cell that reproduces "
+                                                  "this form"), "banana-copy")
+        self.history = _hook(W.Dropdown(description="History",
+                                        style={"description_width": "60px"},
+                                        layout=L(flex="1 1 auto")), "banana-history")
+        self.cost = _hook(W.HTML(), "banana-cost")
+        self.error = _hook(W.HTML(), "banana-error-area")
+        self.cell = _hook(W.Textarea(layout=L(width="100%", height="90px", display="none")),
+                          "banana-cell-text")
+        self.progress = _hook(W.VBox(), "banana-progress")
+        self.grid = _hook(W.HTML(layout=L(width="100%")), "banana-results")
+
+        self.generate_button.on_click(lambda _: self.generate())
+        self.cancel_button.on_click(lambda _: self.cancel())
+        self.copy_button.on_click(lambda _: self.show_cell())
+        self.upload.observe(self._on_upload, "value")
+        self.history.observe(self._on_history, "value")
+        self.prompt.observe(self._on_prompt, "value")
+        for field in (self.model, self.size, self.resolution, self.count, self.urls,
+                      self.sweep_key, self.sweep_values):
+            field.observe(self._on_form_change, "value")
+
+    def _layout(self) -> list:
+        W, L = widgets, widgets.Layout
+        row = L(align_items="center", margin="2px 0", flex_flow="row wrap")
+        return [
+            self.header, self.prompt,
+            W.HBox([self.model, self.size, self.resolution, self.count], layout=row),
+            W.HBox([self.upload, self.urls], layout=row),
+            self.thumbs,
+            W.HBox([self.sweep_key, self.sweep_values], layout=row),
+            W.HBox([self.generate_button, self.cancel_button, self.copy_button, self.history],
+                   layout=row),
+            self.cost, self.error, self.cell, self.progress, self.grid,
+        ]
+
+    def _repr_mimebundle_(self, **kwargs):
+        """The widget view, with a text/plain that says why nothing shows where widgets
+        cannot render (terminal IPython, static HTML, front ends without ipywidgets)."""
+        bundle = super()._repr_mimebundle_(**kwargs)
+        if isinstance(bundle, tuple):
+            bundle[0]["text/plain"] = NO_WIDGETS_TEXT
+        elif isinstance(bundle, dict):
+            bundle["text/plain"] = NO_WIDGETS_TEXT
+        return bundle
+
+    def __repr__(self) -> str:
+        return f"<BananaPanel: {NO_WIDGETS_TEXT}>"
+
+    # -- the form ----------------------------------------------------------------------------
+    def form(self) -> PanelForm:
+        return PanelForm(prompt=self.prompt.value, model=self.model.value, size=self.size.value,
+                         resolution=self.resolution.value, n=int(self.count.value),
+                         uploads=tuple(self._uploads), urls=self.urls.value,
+                         sweep_key=self.sweep_key.value or "",
+                         sweep_values=self.sweep_values.value)
+
+    def set_form(self, form: PanelForm) -> None:
+        """Put `form` into the widgets (refusing values the dropdowns do not offer)."""
+        for name, value, allowed in (("model", form.model, KNOWN_MODELS),
+                                     ("size", form.size, SIZES),
+                                     ("resolution", form.resolution, RESOLUTIONS),
+                                     ("n", form.n, range(1, MAX_N + 1))):
+            if value not in allowed:
+                raise ValidationError(f"The panel has no {name} {value!r}; use one of "
+                                      f"{', '.join(map(str, allowed))}.")
+        self._quiet = True
+        try:
+            self.prompt.value = form.prompt
+            self.model.value, self.size.value = form.model, form.size
+            self.resolution.value, self.count.value = form.resolution, form.n
+            self.urls.value = form.urls
+            self._uploads = list(form.uploads)
+            self._refresh_sweep_options()
+            self.sweep_key.value = form.sweep_key if form.sweep_key in \
+                [v for _, v in self.sweep_key.options] else ""
+            self.sweep_values.value = form.sweep_values
+        finally:
+            self._quiet = False
+        self._show_references()
+        self._form_changed()
+
+    def _on_prompt(self, change) -> None:
+        self._refresh_sweep_options()
+        self._on_form_change(change)
+
+    def _on_form_change(self, change) -> None:
+        if not self._quiet:
+            self._form_changed()
+
+    def _form_changed(self) -> None:
+        backend, folder = self.backend.describe()
+        self.header.value = (f"<div style='font:12px/1.5 system-ui;color:#57606a'>"
+                             f"<b style='color:#24292f;font-size:15px'>Nano Banana 2</b> · "
+                             f"{display.esc(backend)}<br>{display.esc(folder)}</div>")
+        if self.cell.layout.display != "none":
+            self.show_cell()
+        if not self.busy:
+            self._show_estimate()
+
+    def _refresh_sweep_options(self) -> None:
+        options = [("no sweep", "")] + [(p, p) for p in SWEEP_PARAMETERS] + \
+            [(f"{{{name}}}", name) for name in placeholders(self.prompt.value)]
+        if options != list(self.sweep_key.options):
+            current = self.sweep_key.value
+            quiet, self._quiet = self._quiet, True
+            try:
+                self.sweep_key.options = options
+                self.sweep_key.value = current if current in [v for _, v in options] else ""
+            finally:
+                self._quiet = quiet
+
+    def plan(self) -> tuple[FormPlan, Engine]:
+        """The form's requests and the engine to run them (raises BananaError on bad input)."""
+        engine = self.backend.engine()
+        plan = plan_form(self.form(), engine, namespace=self.backend.namespace(),
+                         prices=self.backend.prices)
+        return plan, engine
+
+    def _show_estimate(self) -> None:
+        try:
+            plan, _ = self.plan()
+        except BananaError:
+            self.cost.value = display.note("Estimate: complete the form to see the cost.")
+            return
+        self.cost.value = display.note(plan.describe())
+
+    # -- reference images ----------------------------------------------------------------------
+    def _on_upload(self, change) -> None:
+        files = change["new"]
+        if not files:
+            return
+        root = self.backend.store().root
+        problems = []
+        for item in files:
+            try:
+                path = str(save_upload(root, item["name"], item["content"]))
+            except BananaError as exc:
+                problems.append(str(exc))
+                continue
+            if path not in self._uploads:
+                self._uploads.append(path)
+        self.show_error(" ".join(problems))
+        self.upload.value = ()
+        self._show_references()
+        self._form_changed()
+
+    def remove_reference(self, path: str) -> None:
+        if path in self._uploads:
+            self._uploads.remove(path)
+        self._show_references()
+        self._form_changed()
+
+    def _show_references(self) -> None:
+        cards = []
+        for path in self._uploads:
+            thumb = reference_thumbnail(path)
+            picture = widgets.Image(value=thumb, format="jpeg",
+                                    layout=widgets.Layout(width="64px", height="64px",
+                                                          object_fit="cover")) if thumb \
+                else widgets.Label(Path(path).name[:12])
+            remove = _hook(widgets.Button(description="×", tooltip=f"Remove {Path(path).name}",
+                                          layout=widgets.Layout(width="64px", height="24px")),
+                           "banana-reference-remove")
+            remove.on_click(lambda _, p=path: self.remove_reference(p))
+            cards.append(_hook(widgets.VBox([_hook(picture, "banana-reference-thumb"), remove],
+                                            layout=widgets.Layout(margin="2px 6px 2px 0")),
+                               "banana-reference"))
+        self.thumbs.children = cards
+
+    @property
+    def simulator(self):
+        """The built-in simulator behind this panel, or None; `.configure(...)` sets knobs."""
+        return self.backend.simulator
+
+    # -- generating ----------------------------------------------------------------------------
+    @property
+    def busy(self) -> bool:
+        """True while a generation runs in the background."""
+        return self.task is not None and not self.task.done()
+
+    def generate(self) -> asyncio.Task | None:
+        """Validate the form, then start the generation as a task on the running loop.
+
+        Returns at once with the task (None when the form is refused: the error area
+        says why, and nothing was sent)."""
+        if self.busy:
+            self.show_error("A generation is already running; wait for it or press Cancel.")
+            return None
+        try:
+            plan, engine = self.plan()
+            if plan.sweep is not None and plan.estimate > self.backend.budget + 1e-9:
+                raise ValidationError(
+                    f"{plan.sweep.describe()} That is above the "
+                    f"{format_usd(self.backend.budget)} budget; use fewer values or raise it "
+                    "(panel(budget=...) or %config Banana.budget).")
+            loop = asyncio.get_running_loop()
+        except BananaError as exc:
+            self.show_error(str(exc))
+            return None
+        except RuntimeError:
+            self.show_error("The panel needs a running Jupyter kernel to work in the "
+                            "background; use the %%banana magic here.")
+            return None
+        self.show_error("")
+        self.task = loop.create_task(self._run(plan, engine))
+        return self.task
+
+    def cancel(self) -> None:
+        """Stop polling; submitted tasks stay in the journal (`%banana resume`)."""
+        if self.busy:
+            self.task.cancel()
+
+    async def _run(self, plan: FormPlan, engine: Engine) -> list[Run]:
+        rows = [ProgressRow(label) for label in plan.labels]
+        self.progress.children = rows
+        result = SweepRun(plan.sweep) if plan.sweep is not None else None
+        finished: dict[int, Run] = {}
+        self.grid.value = ""
+        self.cost.value = display.note(plan.describe() + " Running…")
+        self._set_running(True)
+
+        def listener(event: Event) -> None:
+            rows[event.index].apply(event)
+            if result is not None:
+                result.apply(event)
+            if event.kind in FINAL_EVENTS and event.run is not None:
+                finished[event.index] = event.run
+                self._show_results(result, [finished[i] for i in sorted(finished)])
+
+        runs: list[Run] = []
+        try:
+            runs = await engine.run(plan.requests, listener=listener)
+        except asyncio.CancelledError:
+            for row in rows:
+                row.cancel()
+            self.cost.value = display.note(
+                "Cancelled: polling stopped. Submitted tasks stay in the journal; "
+                "`%banana resume` collects them without paying again.")
+        except BananaError as exc:
+            self.show_error(str(exc))
+            self.cost.value = display.note("Nothing was generated.")
+        except Exception as exc:  # a bug: say so in the panel, keep the details in the log
+            log.exception("the panel's generation failed")
+            self.show_error(f"Unexpected error ({type(exc).__name__}: {exc}); please report it.")
+        else:
+            self._finish(plan, runs, result)
+        finally:
+            self._set_running(False)
+            self.refresh_history()
+        return runs
+
+    def _finish(self, plan: FormPlan, runs: list[Run], result: SweepRun | None) -> None:
+        self._show_results(result, runs)
+        spent = sum(run.spent for run in runs)
+        self.spent += spent
+        self.backend.note_spent(spent)
+        images = sum(len(run.images) for run in runs)
+        cached = sum(1 for run in runs if run.cached)
+        self.cost.value = display.note(
+            f"Spent {format_usd(spent)} on {images} image(s)"
+            + (f" ({cached} task(s) from the cache, free)" if cached else "")
+            + f" · this panel so far: {format_usd(self.spent)}.")
+        failed = [run for run in runs if not run.ok]
+        if failed:
+            self.show_error(f"{len(failed)} of {len(runs)} task(s) failed: {failed[0].error}")
+
+    def _show_results(self, result: SweepRun | None, runs: list[Run]) -> None:
+        self.grid.value = result.html() if result is not None else display.runs_html(runs)
+
+    def _set_running(self, running: bool) -> None:
+        self.generate_button.disabled = running
+        self.cancel_button.disabled = not running
+
+    def show_error(self, message: str) -> None:
+        self.error.value = display.error_box(message) if message else ""
+
+    # -- copy as cell ------------------------------------------------------------------------
+    def cell_text(self) -> str:
+        return self.form().cell_text(self.backend.output_dir)
+
+    def show_cell(self) -> None:
+        """Show the `%%banana` cell for the current form (or why there is none)."""
+        try:
+            text = self.cell_text()
+        except BananaError as exc:
+            self.show_error(str(exc))
+            return
+        self.cell.value = text
+        self.cell.layout.display = None
+
+    # -- history ----------------------------------------------------------------------------
+    def refresh_history(self) -> None:
+        try:
+            runs = self.backend.store().recent_runs(30)
+        except (BananaError, OSError):
+            runs = []
+        title = f"{len(runs)} earlier run(s) in this folder" if runs else "no runs yet"
+        quiet, self._quiet = self._quiet, True
+        try:
+            self.history.options = [(title, "")] + [(history_label(r), r.run_id) for r in runs]
+            self.history.value = ""
+        finally:
+            self._quiet = quiet
+
+    def _on_history(self, change) -> None:
+        if not self._quiet and change["new"]:
+            self.restore(change["new"])
+
+    def restore(self, run_id: str) -> Run:
+        """Put a stored run's parameters into the form and show its images from disk."""
+        run = self.backend.store().load_run(run_id)
+        self.set_form(PanelForm.from_run(run))
+        run.cached = True  # shown from disk: nothing sent, nothing spent
+        self.progress.children = ()
+        self.show_error("")
+        self.grid.value = display.run_html(run)
+        self.cost.value = display.note(f"Restored run {run.run_id} from disk; nothing was "
+                                       f"sent (it cost {format_usd(run.cost)} when made).")
+        return run
+
+    def close(self) -> None:
+        self.cancel()
+        self.backend.close()
+        super().close()
+
+
+def panel(magic=None, *, simulator: Any = None, output_dir=None, api_key=None, base_url=None,
+          budget: float | None = None, **defaults) -> BananaPanel:
+    """The control panel. `defaults` pre-fill the form: prompt, model, size, resolution, n,
+    reference_images (paths or URLs).
+
+    With `magic` (what `%banana panel` passes) the panel shares the magic's backend,
+    settings and output folder; otherwise `api_key`/`base_url`/`output_dir` or the
+    environment (TOAPIS_API_KEY, TOAPIS_BASE_URL, NANOBANANA_OUTPUT_DIR) decide.
+    `simulator=True` (or a dict of knobs, e.g. {"duration": 3}) uses the built-in
+    simulator instead: simulated images, nothing paid.
+    """
+    allowed = ("prompt", "model", "size", "resolution", "n", "reference_images")
+    unknown = [key for key in defaults if key not in allowed]
+    if unknown:
+        raise ValidationError(f"panel() has no option {unknown[0]!r}; use {', '.join(allowed)}.")
+    backend = Backend(magic, simulator=simulator, output_dir=output_dir, api_key=api_key,
+                      base_url=base_url, budget=budget)
+    references = defaults.pop("reference_images", ())
+    if isinstance(references, (str, os.PathLike)):
+        references = (references,)
+    local = tuple(str(Path(os.fspath(r)).expanduser().resolve()) for r in references
+                  if not is_url(os.fspath(r)))
+    urls = " ".join(os.fspath(r) for r in references if is_url(os.fspath(r)))
+    form = PanelForm(**{**backend.defaults(), **defaults, "uploads": local, "urls": urls})
+    try:
+        return BananaPanel(backend, form)
+    except BaseException:
+        backend.close()
+        raise

@@ -1,0 +1,131 @@
+"""The panel in a real browser: JupyterLab 4 on loopback, headless Debian chromium.
+
+Opens notebooks/panel.ipynb (no key: the notebook picks the simulator, 4 s per task),
+runs it, generates with an uploaded reference, runs another cell while the panel works,
+cancels a second generation, restores the first from the history, and saves the
+screenshots the README uses (docs/panel.png, docs/grid.png).
+"""
+from __future__ import annotations
+
+import io
+import re
+from pathlib import Path
+
+import pytest
+from PIL import Image
+from playwright.sync_api import expect
+
+from nanobanana_magic.store import Store
+
+pytestmark = pytest.mark.browser
+
+DOCS = Path(__file__).resolve().parents[2] / "docs"
+KERNEL_IDLE = re.compile(r"^(?!No Kernel).+ \| Idle$")  # status bar: "Python 3 (ipykernel) | Idle"
+LOOPBACK = ("http://127.0.0.1:", "ws://127.0.0.1:", "data:", "blob:")
+FIRST_PROMPT = "a lighthouse on a cliff at dusk, watercolor"
+SECOND_PROMPT = "a second idea that we cancel"
+
+
+def open_notebook(page, server, name: str) -> None:
+    """Navigate and return once the kernel is connected and idle (Run All is then safe)."""
+    with page.expect_websocket(lambda ws: "/api/kernels/" in ws.url, timeout=60_000):
+        page.goto(server["url"](name))
+    page.wait_for_selector(".jp-NotebookPanel .jp-Notebook .jp-Cell")
+    expect(page.locator(".jp-StatusBar-TextItem", has_text=KERNEL_IDLE)).to_have_count(1)
+
+
+def run_all_cells(page) -> None:
+    page.locator(".lm-MenuBar-itemLabel", has_text="Run").first.click()
+    page.get_by_role("menuitem", name="Run All Cells", exact=True).click()
+
+
+def images_decoded(page, selector: str, count: int) -> None:
+    page.wait_for_function(
+        """([sel, n]) => { const imgs = [...document.querySelectorAll(sel)];
+             return imgs.length === n && imgs.every(i => i.complete && i.naturalWidth > 0); }""",
+        arg=[selector, count], timeout=60_000)
+
+
+def run_cell_containing(page, text: str) -> None:
+    cell = page.locator(".jp-CodeCell", has_text=text)
+    cell.locator(".jp-InputArea-editor").click()
+    page.keyboard.press("Shift+Enter")
+
+
+def test_panel_generates_cancels_and_restores(chromium_browser, jupyter_server, tmp_path):
+    expect.set_options(timeout=60_000)  # expect() ignores page.set_default_timeout
+    reference = tmp_path / "reference.png"
+    Image.new("RGB", (64, 64), "#d9822b").save(reference)
+    ctx = chromium_browser.new_context(viewport={"width": 1500, "height": 1800})
+    page = ctx.new_page()
+    page.set_default_timeout(60_000)
+    offbox, console_errors = [], []
+    page.on("request", lambda r: r.url.startswith(LOOPBACK) or offbox.append(r.url))
+    page.on("console", lambda m: m.type == "error" and console_errors.append(m.text))
+    try:
+        open_notebook(page, jupyter_server, "panel.ipynb")
+        run_all_cells(page)
+        panel = page.locator(".jp-OutputArea-output .banana-panel")
+        expect(panel).to_be_visible()
+        expect(panel.locator(".banana-header")).to_contain_text("SIMULATED images")
+        expect(page.locator(".jp-CodeCell", has_text="controls.busy")
+               .locator(".jp-OutputArea-output")).to_contain_text("panel busy: False")
+
+        # the form: prompt, size, count and an uploaded reference image (thumbnail shown)
+        panel.locator(".banana-prompt textarea").fill(FIRST_PROMPT)
+        panel.locator(".banana-size select").select_option(label="16:9")
+        panel.locator(".banana-count select").select_option(label="4")
+        with page.expect_file_chooser() as chooser:  # the widget's <input> is off the DOM
+            panel.locator(".banana-upload").click()
+        chooser.value.set_files(str(reference))
+        images_decoded(page, ".banana-panel .banana-reference img", 1)
+        expect(panel.locator(".banana-cost")).to_contain_text("4 new image(s)")
+
+        panel.locator("button.banana-generate").click()
+        status = panel.locator(".banana-progress-status")
+        expect(status).to_have_text(re.compile(r"^(submitted|queued|in_progress|running)"))
+        # the kernel is free while the panel works: another cell runs and answers
+        run_cell_containing(page, "controls.busy")
+        expect(page.locator(".jp-CodeCell", has_text="controls.busy")
+               .locator(".jp-OutputArea-output")).to_contain_text("panel busy: True")
+
+        expect(status).to_have_text(re.compile(r"^completed"))
+        images_decoded(page, ".banana-panel .banana-results img.banana-thumb", 4)
+        expect(panel.locator(".banana-cost")).to_contain_text("Spent $0.100 on 4 image(s)")
+        panel.locator("button.banana-copy").click()
+        cell_text = panel.locator(".banana-cell-text textarea")
+        expect(cell_text).to_have_value(re.compile(r"^%%banana .*--size 16:9 .*-n 4 --ref "))
+        panel.scroll_into_view_if_needed()
+        panel.screenshot(path=str(DOCS / "panel.png"))
+        panel.locator(".banana-results").screenshot(path=str(DOCS / "grid.png"))
+
+        # a second generation, cancelled while its task runs: the journal keeps the task
+        panel.locator(".banana-prompt textarea").fill(SECOND_PROMPT)
+        panel.locator("button.banana-generate").click()
+        expect(status).to_have_text(re.compile(r"^(submitted|queued|in_progress|running)"))
+        panel.locator("button.banana-cancel").click()
+        expect(status).to_have_text(re.compile(r"^cancelled"))
+        expect(panel.locator(".banana-cost")).to_contain_text("Cancelled")
+        store = Store(jupyter_server["root"] / "banana_outputs")
+        pending = [store.load_run(entry["run_id"]) for entry in store.pending_tasks()]
+        assert [run.request.prompt for run in pending] == [SECOND_PROMPT]
+
+        # the history restores the first run's form and shows its images from disk
+        history = panel.locator(".banana-history select")
+        labels = history.locator("option").all_text_contents()
+        (first,) = [label for label in labels if "lighthouse" in label]
+        history.select_option(label=first)
+        expect(panel.locator(".banana-prompt textarea")).to_have_value(FIRST_PROMPT)
+        expect(panel.locator(".banana-count select")).to_have_value(re.compile(".+"))
+        assert panel.locator(".banana-count select option:checked").text_content() == "4"
+        assert panel.locator(".banana-size select option:checked").text_content() == "16:9"
+        images_decoded(page, ".banana-panel .banana-results img.banana-thumb", 4)
+        expect(panel.locator(".banana-cost")).to_contain_text("nothing was sent")
+    except Exception:
+        page.screenshot(path=str(tmp_path / "failure.png"))
+        raise
+    finally:
+        ctx.close()
+    assert (DOCS / "panel.png").stat().st_size > 20_000
+    assert not offbox, offbox
+    assert not [e for e in console_errors if "widget" in e.lower()], console_errors
