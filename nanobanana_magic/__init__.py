@@ -12,14 +12,15 @@ from .errors import *  # noqa: F401,F403  (the exception tree)
 from .errors import __all__ as _error_names
 from .request import API_REFERENCE_MODEL, DEFAULT_MODEL, RESOLUTIONS, SIZES, ImageRequest
 from .run import Run, RunImage
-from .api import agenerate, aresume, generate, resume
 
 __all__ = ["__version__", "generate", "agenerate", "resume", "aresume", "sweep", "asweep",
            "SweepRun", "panel", "ImageRequest", "Run", "RunImage", "SIZES", "RESOLUTIONS",
            "DEFAULT_MODEL", "API_REFERENCE_MODEL", "load_ipython_extension",
            "unload_ipython_extension", *_error_names]
 
-_LAZY = {"sweep": "sweep", "asweep": "sweep", "SweepRun": "sweep", "panel": "panel"}
+_LAZY = {"sweep": "sweep", "asweep": "sweep", "SweepRun": "sweep", "panel": "panel",
+         # the engine (asyncio, httpx clients) loads on first use, keeping %load_ext fast
+         "generate": "api", "agenerate": "api", "resume": "api", "aresume": "api"}
 
 
 def __getattr__(name):

@@ -36,8 +36,8 @@ async def agenerate(prompt: str, *, model: str | None = None, size: str | None =
                     listener: Listener | None = None, **engine_options) -> Run:
     """Generate images for one prompt and return the Run (raises if it failed)."""
     request = ImageRequest.create(
-        prompt, model=model or default_model(), size=size, n=n, resolution=resolution,
-        reference_images=reference_images, google_search=google_search,
+        prompt, model=default_model() if model is None else model, size=size, n=n,
+        resolution=resolution, reference_images=reference_images, google_search=google_search,
         google_image_search=google_image_search, extra_metadata=metadata, variant=variant)
     engine = make_engine(output_dir=output_dir, api_key=api_key, base_url=base_url,
                          **engine_options)

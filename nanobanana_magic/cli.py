@@ -20,6 +20,10 @@ def _generate(args) -> int:
 
 
 def main(argv=None) -> int:
+    argv = sys.argv[1:] if argv is None else list(argv)
+    if argv[:1] == ["sim"]:  # argparse's REMAINDER would refuse leading options like --port
+        from .simulator.__main__ import main as sim_main
+        return sim_main(argv[1:]) or 0
     parser = argparse.ArgumentParser(prog="nanobanana", description=(
         "Nano Banana 2 image generation through ToAPIs, with a built-in simulator."))
     commands = parser.add_subparsers(dest="command", required=True)

@@ -255,6 +255,10 @@ class ToAPIsClient:
             except (ValueError, OSError) as exc:  # not an image, too large, bomb
                 partial.unlink(missing_ok=True)
                 raise errors.DownloadError(f"The result file is unusable: {exc}") from None
+            except (httpx.HTTPError, httpx.InvalidURL) as exc:  # redirect loop, broken URL
+                partial.unlink(missing_ok=True)
+                raise errors.DownloadError(
+                    f"The result URL could not be fetched ({_describe(exc)})") from None
             partial.replace(dest)
             return info
         raise errors.DownloadError(f"Downloading a result failed after {self.max_retries + 1} "
@@ -307,7 +311,7 @@ class ToAPIsClient:
                 last = errors.ConnectionFailedError(
                     f"Could not connect to {self.base_url} for the {what} ({_describe(exc)})")
                 continue  # nothing reached the server
-            except httpx.TransportError as exc:
+            except (httpx.TransportError, httpx.DecodingError) as exc:
                 if creates_work:
                     raise errors.SubmitUncertainError(
                         f"The connection broke after the submit was sent ({_describe(exc)})"

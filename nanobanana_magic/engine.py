@@ -197,8 +197,10 @@ class Engine:
                 payload = request.to_payload(urls)
                 self.store.journal("submit_attempt", run_id=run.run_id,
                                    request_key=run.request_key, payload=payload)
-                submitted_at = time.monotonic()
                 task = await client.submit(payload)
+                # timed after the answer: waits for the shared submit limiter and retries
+                # before it would otherwise make the task look older than it is
+                submitted_at = time.monotonic()
                 run.task_id = task["id"]
                 self.store.save_run(run)  # status pending: resumable from here on
                 self.store.journal("submitted", run_id=run.run_id, task_id=run.task_id,
@@ -247,9 +249,10 @@ class Engine:
         except asyncio.CancelledError:
             raise
         except errors.BananaError as exc:
-            final = not isinstance(exc, (errors.TaskTimeoutError, errors.DownloadError,
-                                         errors.ConnectionFailedError, errors.ServerError,
-                                         errors.RateLimitError, errors.ResponseFormatError))
+            # only the server's word that the task failed is final; a refused or garbled
+            # status query (401 after a key rotation, 404 for another key) says nothing
+            # about a task that is paid and may be done, so it stays resumable
+            final = isinstance(exc, (errors.TaskFailedError, errors.ContentPolicyError))
             if final:  # the server says this task is over; it will never be collected
                 self.store.journal("failed", run_id=run.run_id, task_id=task_id,
                                    error=str(exc), error_type=type(exc).__name__)

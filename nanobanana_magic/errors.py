@@ -64,11 +64,14 @@ class BananaError(Exception):
     def message(self) -> str:
         return str(self)
 
+    @property
     def _render_traceback_(self):
-        """IPython shows this one paragraph instead of a traceback (no global hooks)."""
+        """IPython calls this and shows one paragraph instead of a traceback (no global
+        hooks). With `show_tracebacks` on the attribute is absent, so IPython shows the
+        full traceback as for any other exception."""
         if BananaError.show_tracebacks:
-            raise NotImplementedError  # IPython then falls back to the full traceback
-        return [f"{self.title}: {self}"]
+            raise AttributeError("_render_traceback_")
+        return lambda: [f"{self.title}: {self}"]
 
 
 class ValidationError(BananaError, ValueError):

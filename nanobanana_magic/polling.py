@@ -8,11 +8,24 @@ answer becomes linear constraints on `(s, D)`:
 * "queued" at `t` means the task had not started: `s >= t`;
 * "not completed" at `t` means `s + D > t`.
 
+Some assumptions are only likely, so they are *soft*: dropped, weakest last, when they
+contradict what the server said. They are: the task starts soon after it leaves the queue;
+its duration is near the `expected_duration` learned from earlier tasks; and a running task
+still showing 0 % is less than half done (true whether progress is fine or coarse).
+
 The predicted completion time `s + D` is then a window `[lo, hi]`: its smallest and
 largest values over the polygon of models consistent with everything seen (a two-variable
-linear programme, solved by visiting the polygon's corners). We poll just after `hi`
-when the window is narrow, take a refining sample when it is wide and progress is fine,
-and fall back to a gentle backoff when progress is absent or the model stops fitting.
+linear programme, solved by visiting the polygon's corners). The next poll:
+
+* a narrow window is polled once, just after its end;
+* while the task is still early, a *refining sample* narrows the window: with fine
+  progress a poll some way towards `lo`, and one more shortly before a window that is
+  still wider than a progress step; with coarse progress (0 → 50 → 100) a poll at the
+  moment that would split the window in two (seeing 50 at `t` means the end is before
+  `2t - s`, seeing 0 means after);
+* inside a wide window, evenly spaced polls whose spacing bounds the lateness;
+* without a usable model (no progress, nothing learned, or a model that keeps missing),
+  a gentle backoff that grows with the task's age, with jitter.
 
 The contract's guidance bounds the cadence: never more often than every 0.25 s per task,
 never more than 10 s apart.
@@ -25,12 +38,23 @@ import random
 
 MIN_INTERVAL = 0.25
 MAX_INTERVAL = 10.0
-_FINAL_MARGIN = 0.03     # poll this long after the latest predicted completion
-_NARROW = 0.25           # a window this narrow is polled once, just after its end
+_FINAL_MARGIN = 0.02     # poll this long after the latest predicted completion
 _MAX_DURATION = 3600.0
-_START_SLACK = 0.5       # soft assumption: an unqueued task starts within this of submit
+_REFINE_SHARE = 0.75     # fine progress: sample this share of the way to the window
+_REFINE_MIN_GAP = 1.0    # ... when the window opens at least this long after the last poll
+_APPROACH_WIDTH = 0.08   # a wider window near its start gets one more sample ...
+_APPROACH_LEAD = 0.3     # ... this long before the window opens
+_START_SLACK = 0.5       # soft: a task that left the queue started within this of it
+_PRIOR_RANGE = (0.6, 1.5)  # soft: duration within these multiples of the expected one
+_MAX_ZEROS_TRUSTED = 2    # after this many running 0 % answers, drop the "under half" rule
+_QUEUED = ("queued", "pending", "submitted")
 _COARSE_LEVELS = (0, 50, 100)
 _STEPPED_LEVELS = (0, 25, 50, 75, 100)
+# How late a final poll may land, by progress granularity (None: not known yet): an
+# absolute floor and a share of the task's predicted length. Fine progress pins the end
+# down, so its windows are polled tightly; coarse progress can only say "not yet", so its
+# windows are walked in steps of this size.
+_LATENESS = {1: (0.25, 0.01), 25: (0.6, 0.04), 50: (1.5, 0.08), None: (1.5, 0.08)}
 
 
 class PollPlanner:
@@ -49,14 +73,16 @@ class PollPlanner:
         self._rng = rng or random.Random()
         self._observations: list[tuple[float, str, int | None]] = []
         self._last_poll = submitted_at
-        self._misses = 0  # polls made after the predicted end that found the task unfinished
+        self._misses = 0  # answers that contradicted the model (unfinished past its end)
+        self._had_model = False
 
     # -- input --------------------------------------------------------------------------
     def observe(self, t: float, status: str, progress: int | None) -> None:
         """Record one status answer received at time t (only non-final answers matter)."""
         window = self.window()
-        if window is not None and t > window[1]:
-            self._misses += 1
+        if (window is not None and t > window[1]) or (window is None and self._had_model):
+            self._misses += 1  # past the predicted end, or the answers stopped fitting
+        self._had_model = self._had_model or window is not None
         self._observations.append((t, status, progress))
         self._last_poll = t
 
@@ -71,14 +97,22 @@ class PollPlanner:
             return 25
         return 1
 
-    def _constraints(self, soft: bool) -> list[tuple[float, float, float]]:
-        """Half-planes a*s + b*D <= c describing every model consistent with what we saw."""
+    def _constraints(self, soft: int) -> list[tuple[float, float, float]]:
+        """Half-planes a*s + b*D <= c describing every model consistent with what we saw.
+
+        `soft` counts how many soft assumptions to add (0 to 3, strongest kept longest):
+        prompt start after the queue, the prior duration, the "0 % means under half
+        done" rule (wrong only when a server reports no progress at all).
+        """
         g = self._granularity()
+        # A task that stays at 0 % for many polls may report no progress at all.
+        zeros = sum(1 for _, status, p in self._observations if p == 0 and status not in _QUEUED)
+        half_rule = g is None and soft >= 3 and zeros <= _MAX_ZEROS_TRUSTED
         rows = [(0.0, -1.0, -0.05), (0.0, 1.0, _MAX_DURATION)]
         last_queued = self.submitted_at
         first_running = None
         for t, status, p in self._observations:
-            if status in ("queued", "pending", "submitted"):
+            if status in _QUEUED:
                 last_queued = max(last_queued, t)
                 continue
             if first_running is None:
@@ -87,29 +121,45 @@ class PollPlanner:
                 continue
             if p > 0:
                 rows.append((1.0, p / 100.0, t))          # t - s >= (p/100) D
-            upper = p + g if g is not None else None
+            upper = p + g if g is not None else (50 if p == 0 and half_rule else None)
             if upper is not None and upper <= 100:
                 rows.append((-1.0, -upper / 100.0, -t))   # t - s < ((p+g)/100) D
         if self._observations:                            # not completed at the last poll
             rows.append((-1.0, -1.0, -self._observations[-1][0]))
-        rows.append((-1.0, 0.0, -last_queued))            # s >= last time seen queued
+        # s >= last time seen queued; `submitted_at` may be taken when the submit answer
+        # arrived, so before any queued answer the task may have started a little earlier
+        if last_queued > self.submitted_at or soft >= 1:
+            rows.append((-1.0, 0.0, -last_queued))
+        else:
+            rows.append((-1.0, 0.0, -(last_queued - _START_SLACK)))
         if first_running is not None:
             rows.append((1.0, 0.0, first_running))        # s <= first time seen running
-        if soft and first_running is not None:
-            rows.append((1.0, 0.0, last_queued + _START_SLACK))
+            if soft >= 1:
+                rows.append((1.0, 0.0, last_queued + _START_SLACK))
+        if soft >= 2 and self.expected_duration:
+            low, high = _PRIOR_RANGE
+            rows.append((0.0, -1.0, -low * self.expected_duration))
+            rows.append((0.0, 1.0, high * self.expected_duration))
         return rows
+
+    def _model(self) -> list[tuple[float, float]]:
+        """Corners (s, D) of the consistent models, keeping as many soft rules as fit."""
+        for soft in (3, 2, 1, 0):
+            corners = _corners(self._constraints(soft))
+            if corners:
+                return corners
+        return []
 
     def window(self) -> tuple[float, float] | None:
         """Earliest and latest completion times consistent with the observations so far."""
-        for soft in (True, False):
-            corners = _corners(self._constraints(soft))
-            if corners:
-                ends = [s + d for s, d in corners]
-                lo, hi = min(ends), max(ends)
-                if hi >= self.submitted_at + _MAX_DURATION * 0.99:
-                    return None  # unbounded: the observations do not pin the end down
-                return lo, hi
-        return None
+        corners = self._model()
+        if not corners:
+            return None
+        ends = [s + d for s, d in corners]
+        lo, hi = min(ends), max(ends)
+        if hi >= self.submitted_at + _MAX_DURATION * 0.99:
+            return None  # unbounded: the observations do not pin the end down
+        return lo, hi
 
     # -- output ---------------------------------------------------------------------------------
     def next_poll_at(self) -> float:
@@ -127,19 +177,44 @@ class PollPlanner:
         if window is None:
             return last + self._backoff(last)
         lo, hi = window
-        if hi - lo <= _NARROW:
+        floor, share = _LATENESS[self._granularity()]
+        lateness = max(floor, share * (hi - self.submitted_at))
+        if hi - lo <= lateness:
+            if (self._granularity() == 1 and hi - lo > _APPROACH_WIDTH
+                    and lo - last > _APPROACH_LEAD + self.min_interval):
+                return lo - _APPROACH_LEAD  # one more sample pins the end down further
             return hi + _FINAL_MARGIN
-        if self._granularity() == 1 and lo - last > 1.0:
-            return last + 0.6 * (lo - last)  # a refining sample narrows the window
-        step = max(_NARROW, (hi - lo) / 3.0)
-        return min(hi, max(lo, last) + step) + _FINAL_MARGIN
+        sample = self._refining_sample(last, lo, hi)
+        if sample is not None:
+            return sample
+        start = max(lo, last)
+        steps = max(1, math.ceil((hi - start) / lateness - 1e-9))
+        return start + (hi - start) / steps + _FINAL_MARGIN
+
+    def _refining_sample(self, last: float, lo: float, hi: float) -> float | None:
+        """A poll before the window that would narrow it, or None if none helps."""
+        if lo - last <= self.min_interval:
+            return None
+        granularity = self._granularity()
+        if granularity == 1:
+            return last + _REFINE_SHARE * (lo - last) if lo - last > _REFINE_MIN_GAP else None
+        if self._observations[-1][2]:  # coarse progress already past 0: no more to learn
+            return None
+        # Not yet at 50 %: seeing 50 at t puts the end before 2t - s, seeing 0 after it.
+        starts = [s for s, _ in self._model()]
+        start = (min(starts) + max(starts)) / 2
+        split = ((lo + hi) / 2 + start) / 2
+        return split if last + self.min_interval < split < lo else None
 
     def _backoff(self, last: float) -> float:
         """Without a usable model: grow the interval with the task's age, with jitter."""
         age = last - self.submitted_at
-        base = 0.35 * age if self._misses < 2 else MIN_INTERVAL * 1.6 ** min(self._misses, 12)
-        if self.expected_duration and age < self.expected_duration and self._misses < 2:
-            base = min(base, max(0.5, 0.25 * self.expected_duration))
+        if self._misses >= 2:
+            base = MIN_INTERVAL * 1.6 ** min(self._misses, 12)
+        else:
+            base = max(1.0, 0.33 * age)
+            if self.expected_duration and age < self.expected_duration:
+                base = min(base, max(0.5, 0.25 * self.expected_duration))
         interval = min(max(base, 0.5), self.max_interval)
         return interval * (1 + self._rng.uniform(-self.jitter, self.jitter))
 

@@ -1,9 +1,9 @@
 """A sliding-window limiter that keeps request rates under the provider's limits.
 
 ToAPIs counts submits and status queries per user in windows of 1 s, 10 s and 60 s
-(contract §8.1). `SlidingWindowLimiter.acquire()` hands out start times so that no window
-ever holds more than its count. Reservations are made synchronously, so one limiter can be
-shared by every task of a client without locks or loop-bound primitives.
+(contract §8.1). `SlidingWindowLimiter.acquire()` lets a request go only when no window
+would then hold more than its count, and records when it went. It uses no locks or
+loop-bound primitives, so one limiter can be shared by every task of a client.
 """
 from __future__ import annotations
 
@@ -15,8 +15,9 @@ from typing import Sequence
 #: (count, window seconds) for the default group
 SUBMIT_LIMITS: tuple[tuple[int, float], ...] = ((5, 1.0), (50, 10.0), (300, 60.0))
 QUERY_LIMITS: tuple[tuple[int, float], ...] = ((50, 1.0), (500, 10.0), (3000, 60.0))
-# A hair of slack on each window absorbs clock and network jitter between us and the server.
-_SLACK = 0.02
+# Slack on each window absorbs clock and network jitter between us and the server: requests
+# granted together reach it up to tens of milliseconds apart (new connections, busy server).
+_SLACK = 0.1
 
 
 class SlidingWindowLimiter:
@@ -27,14 +28,13 @@ class SlidingWindowLimiter:
             maxlen=max((count for count, _ in self.limits), default=1))
         self._penalty_until = 0.0
 
-    def reserve(self) -> float:
-        """Book the earliest allowed start time and return how long to wait for it."""
+    def delay(self) -> float:
+        """How long a request must wait before every window has room for it (0: go now)."""
         now = self._clock()
         start = max(now, self._penalty_until)
         for count, window in self.limits:
             if len(self._grants) >= count:
                 start = max(start, self._grants[-count] + window + _SLACK)
-        self._grants.append(start)
         return start - now
 
     def penalise(self, seconds: float) -> None:
@@ -42,6 +42,11 @@ class SlidingWindowLimiter:
         self._penalty_until = max(self._penalty_until, self._clock() + seconds)
 
     async def acquire(self) -> None:
-        delay = self.reserve()
-        if delay > 0:
-            await asyncio.sleep(delay)
+        """Wait until the request may go, then record it as sent now.
+
+        Recording the moment a request really leaves (not a time booked in advance) keeps
+        the windows right even when a busy event loop wakes waiters late.
+        """
+        while (wait := self.delay()) > 0:
+            await asyncio.sleep(wait)
+        self._grants.append(self._clock())

@@ -36,6 +36,7 @@ class SimulatorHTTPServer(ThreadingHTTPServer):
     daemon_threads = True
     block_on_close = False
     allow_reuse_address = True
+    request_queue_size = 128  # the default 5 resets connections when many clients connect at once
 
     def __init__(self, address: tuple[str, int], handler: type, state: SimulatorState,
                  label: str) -> None:

@@ -1,0 +1,141 @@
+"""PollPlanner on a fake clock: a scripted task timeline answers every planned poll.
+
+No sleeping and no network: each test drives a planner against a task whose start,
+duration and progress reporting are known, and checks where the polls land.
+"""
+import math
+import random
+
+import pytest
+
+from nanobanana_magic.polling import MAX_INTERVAL, MIN_INTERVAL, PollPlanner
+
+
+class FakeTask:
+    """A task submitted at 0 that starts at `start` and runs `duration` seconds."""
+
+    def __init__(self, duration, *, start=0.2, mode="linear"):
+        self.start, self.duration, self.mode = start, duration, mode
+
+    @property
+    def end(self):
+        return self.start + self.duration
+
+    def answer(self, t):
+        if t < self.start:
+            return "queued", 0
+        fraction = (t - self.start) / self.duration
+        if fraction >= 1:
+            return "completed", 100
+        if self.mode == "linear":
+            return "running", min(99, math.floor(100 * fraction))
+        if self.mode == "coarse":
+            return "running", 50 if fraction >= 0.5 else 0
+        return "running", 0
+
+
+def drive(task, *, expected=None, seed=0, limit=500, **options):
+    """Poll `task` as the client would; return the poll times (the last one saw completion)."""
+    planner = PollPlanner(0.0, expected_duration=expected, rng=random.Random(seed), **options)
+    times = []
+    for _ in range(limit):
+        t = planner.next_poll_at()
+        times.append(t)
+        status, progress = task.answer(t)
+        if status == "completed":
+            return times
+        planner.observe(t, status, progress)
+    raise AssertionError("the planner never saw the task complete")
+
+
+def gaps(times):
+    return [b - a for a, b in zip([0.0] + times, times)]
+
+
+def test_linear_progress_is_polled_just_after_completion_with_few_polls():
+    for seed, duration in enumerate([5.25, 6.1, 7.0, 7.9, 8.75]):
+        task = FakeTask(duration)
+        times = drive(task, seed=seed)
+        assert len(times) <= 5
+        assert 0 <= times[-1] - task.end <= 0.3
+
+
+def test_learned_duration_makes_the_first_poll_land_midway():
+    task = FakeTask(7.0)
+    times = drive(task, expected=7.2)
+    assert times[0] == pytest.approx(0.45 * 7.2, abs=0.01)
+    assert len(times) <= 4 and times[-1] - task.end <= 0.3
+
+
+def test_coarse_progress_finishes_within_a_second_or_two_without_a_poll_storm():
+    for seed, duration in enumerate([5.5, 7.0, 8.5]):
+        task = FakeTask(duration, mode="coarse")
+        cold = drive(task, seed=seed)
+        warm = drive(task, expected=7.3, seed=seed)
+        assert len(cold) <= 7 and len(warm) <= 5
+        assert 0 <= cold[-1] - task.end <= 2.0 and 0 <= warm[-1] - task.end <= 2.0
+
+
+def test_absent_progress_backs_off_but_never_waits_more_than_ten_seconds():
+    task = FakeTask(90.0, mode="none")
+    times = drive(task)
+    intervals = gaps(times)
+    assert max(intervals) <= MAX_INTERVAL + 1e-9
+    assert intervals[-1] > intervals[1]          # the cadence grew with the task's age
+    assert len(times) < 90 / 3                   # fewer polls than a fixed 3 s poller
+    assert times[-1] - task.end <= MAX_INTERVAL
+
+
+def test_a_queued_task_is_not_expected_to_finish_before_it_starts():
+    task = FakeTask(20.0, start=30.0)
+    planner = PollPlanner(0.0, rng=random.Random(1))
+    t = planner.next_poll_at()
+    while t < task.start:
+        planner.observe(t, *task.answer(t))
+        assert planner.window() is None        # nothing known about the end while queued
+        t = planner.next_poll_at()
+    times = drive(task, seed=1)
+    assert all(MIN_INTERVAL - 1e-9 <= g <= MAX_INTERVAL + 1e-9 for g in gaps(times))
+    assert 0 <= times[-1] - task.end <= 0.5
+
+
+def test_window_contains_the_true_end_once_progress_is_seen():
+    task = FakeTask(7.0)
+    planner = PollPlanner(0.0, rng=random.Random(0))
+    for t in (1.0, 3.3, 5.5):
+        planner.observe(t, *task.answer(t))
+        lo, hi = planner.window()
+        assert lo <= task.end <= hi
+    assert hi - lo < 0.3
+
+
+@pytest.mark.parametrize("mode", ["linear", "coarse", "none"])
+@pytest.mark.parametrize("expected", [None, 2.0, 7.0, 40.0])
+def test_cadence_stays_within_the_contract_bounds(mode, expected):
+    rng = random.Random(hash((mode, expected)) & 0xFFFF)
+    for seed in range(15):
+        task = FakeTask(rng.uniform(0.3, 60.0), start=rng.uniform(0.0, 5.0), mode=mode)
+        times = drive(task, expected=expected, seed=seed)
+        for interval in gaps(times)[1:]:
+            assert MIN_INTERVAL - 1e-9 <= interval <= MAX_INTERVAL + 1e-9
+
+
+def test_custom_cadence_bounds_are_respected():
+    task = FakeTask(30.0, mode="none")
+    times = drive(task, min_interval=1.0, max_interval=2.0)
+    assert all(1.0 - 1e-9 <= g <= 2.0 + 1e-9 for g in gaps(times)[1:])
+
+
+def test_a_task_that_overruns_its_prediction_is_still_polled_regularly():
+    """Progress stalls at 99 % for a minute: the model misses, then a backoff takes over."""
+    planner = PollPlanner(0.0, rng=random.Random(0))
+    times = []
+    t = planner.next_poll_at()
+    while t < 70.0:
+        times.append(t)
+        progress = min(99, math.floor(100 * t / 5.0))
+        planner.observe(t, "running", progress)
+        t = planner.next_poll_at()
+    intervals = gaps(times)[1:]
+    assert all(MIN_INTERVAL - 1e-9 <= g <= MAX_INTERVAL + 1e-9 for g in intervals)
+    assert len(times) < 40                        # no storm of polls at the minimum cadence

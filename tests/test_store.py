@@ -1,0 +1,142 @@
+"""The output folder through real generations: runs, manifests, thumbnails, journal, cache."""
+import json
+import os
+
+import pytest
+from PIL import Image
+
+from nanobanana_magic import ConfigurationError, generate
+from nanobanana_magic.imaging import read_parameters
+from nanobanana_magic.store import Store
+
+from conftest import TEST_KEY
+
+
+def make(sim, out_dir, prompt="a paper boat", **options):
+    options.setdefault("resolution", "0.5K")
+    return generate(prompt, base_url=sim.base_url, api_key=TEST_KEY, output_dir=out_dir,
+                    **options)
+
+
+def api_requests(sim):
+    return len(sim.stats()["headers"]["api"])
+
+
+def test_each_run_has_its_folder_manifest_images_and_thumbnails(sim, out_dir):
+    run = make(sim, out_dir, n=2, size="16:9", resolution="2K")
+    assert run.folder == out_dir / "runs" / run.run_id
+    assert sorted(p.name for p in run.folder.iterdir()) == [
+        "image-0.png", "image-1.png", "manifest.json", "thumb-0.jpg", "thumb-1.jpg"]
+    manifest = json.loads((run.folder / "manifest.json").read_text())
+    assert manifest["status"] == "completed" and manifest["task_id"] == run.task_id
+    assert manifest["request"]["prompt"] == "a paper boat"
+    assert [image["path"] for image in manifest["images"]] == ["image-0.png", "image-1.png"]
+    for image in run.images:
+        with Image.open(image.path) as full, Image.open(image.thumbnail) as thumb:
+            assert full.size == (image.width, image.height) and full.width > 2600
+            assert max(thumb.size) <= 512 and thumb.format == "JPEG"
+            assert thumb.width > thumb.height               # the aspect ratio is kept
+    again = make(sim, out_dir, prompt="another")
+    assert again.folder != run.folder and again.folder.parent == run.folder.parent
+
+
+def test_images_carry_their_parameters_and_never_the_key(sim, out_dir):
+    run = make(sim, out_dir, size="4:5", variant="b")
+    params = read_parameters(run.images[0].path)
+    assert params["run_id"] == run.run_id and params["task_id"] == run.task_id
+    assert params["request"]["size"] == "4:5" and params["request"]["variant"] == "b"
+    assert params["simulated"] is True and params["source_url"] == run.images[0].url
+    for path in out_dir.rglob("*"):
+        if path.is_file():
+            assert TEST_KEY.encode() not in path.read_bytes(), path
+
+
+def test_the_task_is_journaled_before_polling_begins(sim, out_dir):
+    seen = {}
+
+    def listener(event):
+        if event.kind == "submitted":
+            journal = Store(out_dir).read_journal()
+            seen["entry"] = [e for e in journal if e["event"] == "submitted"]
+            seen["polls"] = sim.stats()["status_requests"]
+    run = make(sim, out_dir, listener=listener)
+    assert seen["polls"] == 0
+    assert [e["task_id"] for e in seen["entry"]] == [run.task_id]
+    assert seen["entry"][0]["run_id"] == run.run_id
+    events = [e["event"] for e in Store(out_dir).read_journal()]
+    assert events == ["submit_attempt", "submitted", "completed"]
+
+
+def test_a_cache_hit_returns_stored_results_without_any_request(sim, out_dir):
+    first = make(sim, out_dir, n=2)
+    before = api_requests(sim), sim.stats()["downloads"]
+    hit = make(sim, out_dir, n=2)
+    assert (api_requests(sim), sim.stats()["downloads"]) == before
+    assert hit.cached and hit.run_id == first.run_id and hit.spent == 0
+    assert hit.paths == first.paths
+    assert "cache_hit" in [e["event"] for e in Store(out_dir).read_journal()]
+
+
+def test_cache_false_bypasses_the_cache(sim, out_dir):
+    first = make(sim, out_dir)
+    fresh = make(sim, out_dir, cache=False)
+    assert not fresh.cached and fresh.run_id != first.run_id
+    assert sim.stats()["tasks_created"] == 2
+
+
+def test_a_missing_image_file_is_not_served_from_the_cache(sim, out_dir):
+    first = make(sim, out_dir)
+    first.images[0].path.unlink()
+    again = make(sim, out_dir)
+    assert not again.cached and sim.stats()["tasks_created"] == 2
+
+
+def test_output_dir_from_the_environment(sim, out_dir, monkeypatch):
+    monkeypatch.setenv("NANOBANANA_OUTPUT_DIR", str(out_dir / "from-env"))
+    run = generate("x", base_url=sim.base_url, api_key=TEST_KEY, resolution="0.5K")
+    assert run.folder.parent.parent == out_dir / "from-env"
+
+
+def test_default_output_dir_is_banana_outputs_in_the_working_folder(tmp_path):
+    assert Store().root == tmp_path / "banana_outputs"   # conftest chdirs into tmp_path
+
+
+def test_an_output_folder_that_is_a_file_is_refused_before_sending(sim, tmp_path):
+    blocker = tmp_path / "outputs"
+    blocker.write_text("a file")
+    for target in (blocker, blocker / "inside"):
+        with pytest.raises(ConfigurationError) as caught:
+            make(sim, target)
+        message = str(caught.value)
+        assert "\n" not in message and ("is a file" in message or "cannot be created" in
+                                        message)
+        assert "NANOBANANA_OUTPUT_DIR" in message
+    assert api_requests(sim) == 0
+
+
+@pytest.mark.skipif(os.geteuid() == 0, reason="root may write anywhere")
+def test_a_read_only_output_folder_is_refused(sim, tmp_path):
+    folder = tmp_path / "ro"
+    folder.mkdir()
+    folder.chmod(0o500)
+    with pytest.raises(ConfigurationError, match="writable"):
+        make(sim, folder / "out")
+    assert api_requests(sim) == 0
+
+
+def test_the_journal_survives_a_torn_line(sim, out_dir):
+    make(sim, out_dir)
+    with open(out_dir / "journal.jsonl", "ab") as fh:
+        fh.write(b'{"event": "submitted", "task_id": "tas')   # a writer killed mid-line
+    store = Store(out_dir)
+    assert [e["event"] for e in store.read_journal()][-1] == "completed"
+    assert store.pending_tasks() == []
+
+
+def test_runs_can_be_found_again_by_id(sim, out_dir):
+    run = make(sim, out_dir)
+    store = Store(out_dir)
+    assert store.resolve_run_id("last") == run.run_id
+    assert store.resolve_run_id(run.run_id[-6:]) == run.run_id
+    loaded = store.load_run(run.run_id)
+    assert loaded.paths == run.paths and loaded.request == run.request
