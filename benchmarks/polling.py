@@ -8,10 +8,9 @@ progress that only jumps 0 → 50 → 100, each wave runs N tasks through our en
 at the same time on the same server, N tasks through a baseline: a small httpx loop that
 polls every 3 s and downloads the image as soon as it sees `completed`.
 
-The simulator runs in its own process (as a real server would), with 0.5K images. It
-draws each result image on its first download (~0.1 s of CPU, which a real file host
-serving a stored file does not spend), so before each wave the benchmark has it draw the
-same images once through instant tasks; the measured downloads are then plain transfers.
+The simulator runs in its own process (as a real server would), with 0.5K images. Like a
+real server it has a task's image ready when the task completes (it starts drawing at
+submit time), so the measured downloads are plain transfers.
 
 Figures per wave: the median time from the simulator's `finished_at` of a task to its
 image file being written (its mtime), and the status queries per task as the simulator
@@ -129,37 +128,9 @@ def summarise(sim: SimulatorProcess, on_disk: dict[str, float]) -> tuple[float, 
     return statistics.median(delays), statistics.mean(polls), max(polls)
 
 
-async def predraw_images(sim: SimulatorProcess, prompts: list[str]) -> None:
-    """Fill the simulator's image cache for these prompts.
-
-    The simulator draws a placeholder on its first download (~0.1 s of CPU), which a real
-    file host serving a stored file does not do. Its drawings are cached by prompt, size,
-    resolution and index, so instant tasks with the same parameters, downloaded once, make
-    the measured downloads plain transfers.
-    """
-    sim.configure(duration=0.0, duration_jitter=0.0, queue_delay=0.0)
-    headers = {"Authorization": f"Bearer {SIM_API_KEY}"}
-    async with httpx.AsyncClient(base_url=sim.base_url, headers=headers, timeout=30) as client:
-        gate = asyncio.Semaphore(4)
-
-        async def draw(prompt: str) -> None:
-            async with gate:
-                await draw_one(prompt)
-
-        async def draw_one(prompt: str) -> None:
-            body = {"model": "nano-banana-2", "prompt": prompt, "size": "1:1", "n": 1,
-                    "metadata": {"resolution": RESOLUTION}}
-            task = (await client.post("/v1/images/generations", json=body)).json()
-            status = (await client.get(f"/v1/images/generations/{task['id']}")).json()
-            (await client.get(status["result"]["data"][0]["url"])).raise_for_status()
-        await asyncio.gather(*(draw(prompt) for prompt in prompts))
-    sim.configure(duration=DURATION, duration_jitter=JITTER, queue_delay=QUEUE_DELAY)
-
-
 async def wave(sim: SimulatorProcess, root: Path, label: str, count: int) -> dict:
     ours_prompts = [f"benchmark {label} ours #{i}" for i in range(count)]
     base_prompts = [f"benchmark {label} baseline #{i}" for i in range(count)]
-    await predraw_images(sim, ours_prompts + base_prompts)
     ours, base = await asyncio.gather(run_ours(sim, root / label / "ours", ours_prompts),
                                       run_baseline(sim, root / label / "baseline", base_prompts))
     return {"ours": summarise(sim, ours), "baseline": summarise(sim, base)}
@@ -189,7 +160,7 @@ def main(argv=None) -> int:
 
     print()
     print(f"Simulator (own process): tasks {DURATION:.0f} s ± {JITTER:.0%}, queue "
-          f"{QUEUE_DELAY} s, {RESOLUTION} images pre-drawn; {args.tasks} tasks per side per "
+          f"{QUEUE_DELAY} s, {RESOLUTION} images; {args.tasks} tasks per side per "
           f"wave; baseline polls every {BASELINE_INTERVAL:.0f} s.")
     print("cold = the engine has learned no task durations; warm = it learned them from the "
           "cold wave before (no other warm-up).")

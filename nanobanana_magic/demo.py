@@ -26,10 +26,11 @@ def execute_notebook(source: Path, out_dir: Path, *, env: dict | None = None,
     nb = nbformat.read(source, as_version=4)
     out_dir.mkdir(parents=True, exist_ok=True)
     saved = dict(os.environ)
-    os.environ.update(env or {})
-    for name, value in (env or {}).items():
+    for name, value in (env or {}).items():  # None removes a variable
         if value is None:
             os.environ.pop(name, None)
+        else:
+            os.environ[name] = value
     try:  # the kernel inherits this process's environment
         NotebookClient(nb, timeout=timeout, kernel_name="python3", store_widget_state=True,
                        resources={"metadata": {"path": str(out_dir)}}).execute()

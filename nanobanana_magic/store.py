@@ -137,6 +137,8 @@ class Store:
         downloaded.unlink(missing_ok=True)
         image = RunImage(path=path, thumbnail=thumb, url=url, task_id=run.task_id or "",
                          index=index, request=run.request, width=size[0], height=size[1])
+        # a resumed run downloads again what it had: keep one entry per index
+        run.images = [other for other in run.images if other.index != index]
         run.images.append(image)
         run.images.sort(key=lambda item: item.index)
         return image

@@ -17,6 +17,7 @@ import functools
 import hashlib
 import io
 import math
+import queue
 import random
 import struct
 import threading
@@ -349,6 +350,34 @@ def cached_placeholder(prompt: str, size: str, resolution: str, index: int,
     key = (prompt, size, resolution, index, tuple(_reference_token(r) for r in refs), fmt)
     return _cache.get_or_render(
         key, lambda: render_placeholder(prompt, size, resolution, index, refs, fmt=fmt))
+
+
+_prerender_jobs: "queue.SimpleQueue[tuple]" = queue.SimpleQueue()
+_prerender_started = threading.Lock()
+_prerender_thread: threading.Thread | None = None
+
+
+def prerender(prompt: str, size: str, resolution: str, index: int,
+              refs: Sequence[Reference] = (), *, fmt: str = "png") -> None:
+    """Draw an image into the cache in the background, as a real server has its result
+    ready the moment a task completes; a download that comes first just draws it itself.
+    One daemon thread works through the jobs in order, so it never delays shutdown."""
+    global _prerender_thread
+    with _prerender_started:
+        if _prerender_thread is None:
+            _prerender_thread = threading.Thread(target=_prerender_worker, daemon=True,
+                                                 name="simulator-prerender")
+            _prerender_thread.start()
+    _prerender_jobs.put((prompt, size, resolution, index, tuple(refs), fmt))
+
+
+def _prerender_worker() -> None:
+    while True:
+        prompt, size, resolution, index, refs, fmt = _prerender_jobs.get()
+        try:
+            cached_placeholder(prompt, size, resolution, index, refs, fmt=fmt)
+        except Exception:  # a broken reference: the download will report it
+            pass
 
 
 # ---------------------------------------------------------------------- hostile payloads

@@ -295,6 +295,7 @@ class ApiHandler(_Handler):
         if refusal is not None:
             return self.send_json(refusal)
         task = state.create_task(key, request)
+        state.prerender(task)
         if state.draw_fault("submit_500"):
             return self.send_json(responses.server_error(500))
         self.send_json(Reply(200, state.submit_body(task)))

@@ -18,7 +18,7 @@ from collections import deque
 from dataclasses import dataclass
 from typing import Any, Callable, Mapping
 
-from . import responses
+from . import images, responses
 from .config import FAULT_KNOBS, SimulatorConfig
 from .images import Reference
 from .ratelimit import SlidingWindowLimiter, Verdict
@@ -350,6 +350,16 @@ class SimulatorState:
                 return responses.server_error(500)
             return ResultFile(task.prompt, task.size, task.resolution, index,
                               self._reference_sources(task), config.result_kind, config.huge_bytes)
+
+    def prerender(self, task: Task) -> None:
+        """Start drawing the images of a task that will complete, so they are ready then."""
+        kind = self._config.result_kind
+        if task.error is not None or kind not in ("png", "jpeg"):
+            return
+        refs = self._reference_sources(task)
+        for index in range(task.n):
+            images.prerender(task.prompt, task.size, task.resolution, index, refs,
+                             fmt="jpeg" if kind == "jpeg" else "png")
 
     def _reference_sources(self, task: Task) -> tuple[Reference, ...]:
         """Bytes of references that are this simulator's uploads; the URL for the others."""

@@ -1,0 +1,279 @@
+"""The bad-input catalogue: every mistake a user can make is answered with ONE sentence that
+names the fix, before anything is sent.
+
+Each case runs against a live simulator through a real front end (the Python API, the
+`%%banana` magic in a real InteractiveShell, the widget panel) and then checks the
+simulator saw no request of any kind: no submit, no poll, no upload, no download.
+"""
+from __future__ import annotations
+
+import asyncio
+import dataclasses
+import html
+import re
+from pathlib import Path
+from typing import Callable
+
+import pytest
+
+from nanobanana_magic import errors, generate
+from nanobanana_magic.sweep import sweep
+
+from conftest import TEST_KEY
+from test_hostile_server import png_bytes
+
+_SENTENCE_BREAK = re.compile(r"(?<=[.!?])\s+(?=[A-Z])")
+
+
+def assert_one_sentence_naming_the_fix(message: str, fix: str) -> None:
+    text = message.strip()
+    assert text, "no message at all"
+    assert "\n" not in text, f"more than one line: {text!r}"
+    assert text[-1] in ".?", f"not a finished sentence: {text!r}"
+    assert len(_SENTENCE_BREAK.split(text)) == 1, f"more than one sentence: {text!r}"
+    assert re.search(fix, text, re.IGNORECASE), f"does not name the fix ({fix!r}): {text!r}"
+    assert TEST_KEY not in text
+
+
+def assert_nothing_sent(sim) -> None:
+    stats = sim.stats()
+    for counter in ("submit_requests", "status_requests", "uploads", "downloads",
+                    "tasks_created"):
+        assert stats[counter] == 0, f"{counter} = {stats[counter]}"
+    assert stats["headers"] == {"api": [], "files": []}
+
+
+@dataclasses.dataclass
+class Context:
+    sim: object
+    tmp: Path
+    out: Path
+
+    def file(self, name: str, data: bytes) -> Path:
+        path = self.tmp / name
+        path.write_bytes(data)
+        return path
+
+    def png(self, name: str = "ref.png") -> Path:
+        return self.file(name, png_bytes())
+
+
+@dataclasses.dataclass
+class Case:
+    id: str
+    call: Callable[[Context], object]
+    fix: str  # a regular expression the message must match: the fix it names
+
+
+# -- the Python API ----------------------------------------------------------------------------
+def api(prompt="a red fox", **overrides):
+    """generate(...) against the simulator, with some arguments changed."""
+    def call(ctx: Context):
+        kwargs = {"base_url": ctx.sim.base_url, "api_key": TEST_KEY, "output_dir": ctx.out}
+        kwargs.update({k: (v(ctx) if callable(v) else v) for k, v in overrides.items()})
+        return generate(prompt, **kwargs)
+    return call
+
+
+def api_sweep(prompt, axes, **options):
+    def call(ctx: Context):
+        return sweep(prompt, axes, base_url=ctx.sim.base_url, api_key=TEST_KEY,
+                     output_dir=ctx.out, **options)
+    return call
+
+
+def oversized_png(ctx: Context) -> Path:
+    path = ctx.file("huge.png", png_bytes())
+    with open(path, "r+b") as fh:
+        fh.truncate(10_000_001)  # a sparse file: a valid PNG signature, 10 MB + 1 byte
+    return path
+
+
+def not_writable_dir(ctx: Context) -> str:
+    """A folder even root cannot create: sysfs refuses new directories."""
+    if not Path("/sys").is_dir():
+        pytest.skip("no /sys here to offer an unwritable folder to root")
+    return "/sys/nanobanana-outputs"
+
+
+API_CASES = [
+    Case("empty-prompt", api(""), "write what the image should show"),
+    Case("blank-prompt", api("   \n\t "), "write what the image should show"),
+    Case("over-long-prompt", api("x" * 32_001), "shorten it"),
+    Case("unknown-size", api(size="7:3"), "use one of"),
+    Case("unknown-resolution", api(resolution="8K"), "use one of"),
+    Case("unknown-model", api(model="nano-banana-3"), "use one of"),
+    Case("n-zero", api(n=0), "1 to 4"),
+    Case("n-five", api(n=5), "1 to 4"),
+    Case("n-string", api(n="2"), "whole number from 1 to 4"),
+    Case("n-float", api(n=2.5), "whole number from 1 to 4"),
+    Case("n-bool", api(n=True), "whole number from 1 to 4"),
+    Case("missing-reference", api(reference_images=lambda c: [c.tmp / "nowhere.png"]),
+         "check the path"),
+    Case("non-image-reference", api(reference_images=lambda c: [c.file("notes.txt", b"hi")]),
+         "convert it"),
+    Case("oversized-reference", api(reference_images=oversized_png), "resize or compress"),
+    Case("directory-reference", api(reference_images=lambda c: [c.tmp]), "pass an image file"),
+    Case("fifteen-references",
+         api(reference_images=lambda c: [c.png(f"r{i}.png") for i in range(15)]),
+         "use at most 14"),
+    Case("ftp-reference", api(reference_images=["ftp://example.com/a.png"]),
+         "public http\\(s\\) URL"),
+    Case("data-url-reference", api(reference_images=["data:image/png;base64,iVBORw0KGgo="]),
+         "public http\\(s\\) URL"),
+    Case("no-key", api(api_key=None), "export TOAPIS_API_KEY"),
+    Case("key-with-spaces", api(api_key="sk-abc def ghi jkl"), "copy it again"),
+    Case("key-with-bearer", api(api_key="Bearer sk-abcdefghijkl"), "without the 'Bearer '"),
+    Case("plain-http-remote", api(base_url="http://toapis.com"), "use https://"),
+    Case("base-url-not-a-url", api(base_url="toapis dot com"), "use e\\.g\\. https://"),
+    Case("base-url-with-path", api(base_url="https://toapis.com/api/images"), "drop"),
+    Case("output-is-a-file", api(output_dir=lambda c: c.file("outputs.txt", b"")),
+         "choose another folder"),
+    Case("output-under-a-file", api(output_dir=lambda c: c.file("f.txt", b"") / "out"),
+         "choose a writable folder"),
+    Case("output-not-writable", api(output_dir=not_writable_dir), "choose a writable folder"),
+    Case("prompt-not-text", api(None), "write what the image should show"),
+    Case("sweep-unknown-axis", api_sweep("a fox", {"colour": ["red", "blue"]}),
+         "use a parameter"),
+    Case("sweep-no-axes", api_sweep("a fox", {}), "needs at least one axis"),
+    Case("sweep-empty-axis", api_sweep("a fox", {"size": []}), "give at least one"),
+    Case("sweep-repeated-value", api_sweep("a fox", {"size": "1:1,1:1"}),
+         "list each value once"),
+    Case("sweep-zip-unequal", api_sweep("a fox", {"size": "1:1,16:9", "n": [1]}, zip=True),
+         "same number of values"),
+    Case("sweep-bad-n", api_sweep("a fox", {"n": "one,two"}), "whole numbers"),
+    Case("sweep-bad-cell", api_sweep("a fox", {"size": "1:1,7:3"}), "use one of"),
+    Case("sweep-undefined-variable", api_sweep("a {animal} by {painter}", {"animal": "fox,cat"}),
+         "define it"),
+]
+
+
+@pytest.mark.timeout(30)
+@pytest.mark.parametrize("case", API_CASES, ids=[c.id for c in API_CASES])
+def test_python_api_refuses_bad_input_in_one_sentence(case, sim, tmp_path):
+    ctx = Context(sim, tmp_path, tmp_path / "outputs")
+    with pytest.raises(errors.BananaError) as caught:
+        case.call(ctx)
+    assert isinstance(caught.value, (errors.ValidationError, errors.ConfigurationError))
+    assert_one_sentence_naming_the_fix(str(caught.value), case.fix)
+    assert_nothing_sent(sim)
+
+
+# -- the magic ---------------------------------------------------------------------------------
+MAGIC_CASES = [
+    Case("empty-cell", "%%banana\n   ", "write what the image should show"),
+    Case("unknown-size", "%%banana --size 7:3\na fox", "use one of"),
+    Case("unknown-resolution", "%%banana --resolution 8K\na fox", "use one of"),
+    Case("unknown-model", "%%banana --model dall-e\na fox", "use one of"),
+    Case("n-zero", "%%banana -n 0\na fox", "1 to 4"),
+    Case("n-float", "%%banana -n 2.5\na fox", "whole number"),
+    Case("n-word", "%%banana -n two\na fox", "needs a whole number"),
+    Case("unknown-option", "%%banana --colour red\na fox", "lists the options"),
+    Case("option-without-value", "%%banana --size\na fox", "needs a value"),
+    Case("repeated-option", "%%banana --size 1:1 --size 16:9\na fox", "give it once"),
+    Case("ftp-reference", "%%banana --ref ftp://example.com/a.png\na fox",
+         "public http\\(s\\) URL"),
+    Case("undefined-prompt-variable", "%%banana\na {undefined_animal}", "define it"),
+    Case("undefined-option-variable", "%%banana -n $no_such_count\na fox", "define no_such"),
+    Case("sweep-malformed", "%%banana --sweep size\na fox", "write --sweep KEY=V1,V2"),
+    Case("sweep-repeated", "%%banana --sweep size=1:1 --sweep size=16:9\na fox",
+         "list all its values once"),
+    Case("sweep-unknown-axis", "%%banana --sweep colour=red,blue\na fox", "use a parameter"),
+    Case("meta-malformed", "%%banana --meta foo\na fox", "write --meta KEY=VALUE"),
+    Case("concurrency-zero", "%%banana --concurrency 0\na fox", "at least 1"),
+    Case("output-is-a-file", "%%banana --out {file}\na fox", "choose another folder"),
+    Case("unknown-run-id", "%banana show no-such-run", "%banana history"),
+    Case("unknown-command", "%banana frobnicate", "use one of"),
+    Case("use-plain-http", "%banana use http://example.com", "use https://"),
+    Case("use-not-a-url", "%banana use ftp://example.com", "use e\\.g\\. https://"),
+    Case("no-key", "%%banana\na fox", "export TOAPIS_API_KEY"),
+    Case("key-with-spaces", "%%banana\na fox", "copy it again"),
+]
+_ENVIRONMENT = {"no-key": None, "key-with-spaces": "sk-abc def ghi jkl"}
+
+
+@pytest.mark.timeout(30)
+@pytest.mark.parametrize("case", MAGIC_CASES, ids=[c.id for c in MAGIC_CASES])
+def test_magic_refuses_bad_input_in_one_sentence(case, sim_env, shell, tmp_path, monkeypatch):
+    if case.id in _ENVIRONMENT:
+        key = _ENVIRONMENT[case.id]
+        if key is None:
+            monkeypatch.delenv("TOAPIS_API_KEY")
+        else:
+            monkeypatch.setenv("TOAPIS_API_KEY", key)
+    a_file = tmp_path / "not-a-folder.txt"
+    a_file.write_text("")
+    error = shell.run_failing(case.call.replace("{file}", str(a_file)))
+    assert_one_sentence_naming_the_fix(str(error), case.fix)
+    assert_nothing_sent(sim_env)
+
+
+# -- the panel ---------------------------------------------------------------------------------
+def panel_error(p) -> str:
+    return html.unescape(re.sub(r"<[^>]+>", "", p.error.value))
+
+
+def click_generate(p) -> None:
+    async def scenario():
+        task = p.generate()
+        if task is not None:  # refused inside the run (e.g. no key): let it finish
+            await task
+    asyncio.run(scenario())
+
+
+PANEL_CASES = [
+    Case("empty-prompt", {"prompt": ""}, "write what the image should show"),
+    Case("blank-prompt", {"prompt": "  \n "}, "write what the image should show"),
+    Case("over-long-prompt", {"prompt": "y" * 32_001}, "shorten it"),
+    Case("ftp-url", {"urls": "ftp://example.com/a.png"}, "public http\\(s\\) URL"),
+    Case("undefined-prompt-variable", {"prompt": "a {missing_thing}"}, "define it"),
+    Case("sweep-without-values", {"sweep_key": "size", "sweep_values": " , "},
+         "list them separated by commas"),
+    Case("no-key", {"api_key": None}, "export TOAPIS_API_KEY"),
+    Case("key-with-spaces", {"api_key": "sk-abc def ghi jkl"}, "copy it again"),
+    Case("plain-http-remote", {"base_url": "http://toapis.com"}, "use https://"),
+    Case("output-is-a-file", {"output_dir": "FILE"}, "choose another folder"),
+]
+_BACKEND = ("api_key", "base_url", "output_dir")
+
+
+@pytest.mark.timeout(30)
+@pytest.mark.parametrize("case", PANEL_CASES, ids=[c.id for c in PANEL_CASES])
+def test_panel_refuses_bad_input_in_one_sentence(case, sim, tmp_path):
+    from nanobanana_magic.panel import panel
+    a_file = tmp_path / "not-a-folder.txt"
+    a_file.write_text("")
+    backend = {"base_url": sim.base_url, "api_key": TEST_KEY, "output_dir": tmp_path / "out"}
+    backend.update({k: v for k, v in case.call.items() if k in _BACKEND})
+    if backend["output_dir"] == "FILE":
+        backend["output_dir"] = a_file
+    p = panel(**backend)
+    try:
+        p.prompt.value = "a red fox"
+        for name, value in case.call.items():
+            if name not in _BACKEND:
+                getattr(p, name).value = value
+        click_generate(p)
+        assert_one_sentence_naming_the_fix(panel_error(p), case.fix)
+    finally:
+        p.close()
+    assert_nothing_sent(sim)
+
+
+@pytest.mark.timeout(30)
+def test_panel_refuses_a_non_image_upload_in_one_sentence(sim, tmp_path):
+    import datetime
+    from nanobanana_magic.panel import panel
+    p = panel(base_url=sim.base_url, api_key=TEST_KEY, output_dir=tmp_path / "out")
+    try:
+        p.upload.value = ({"name": "notes.txt", "type": "text/plain", "size": 5,
+                           "content": memoryview(b"hello"),
+                           "last_modified": datetime.datetime.now(datetime.timezone.utc)},)
+        assert_one_sentence_naming_the_fix(panel_error(p), "choose an image file")
+    finally:
+        p.close()
+    assert_nothing_sent(sim)
+
+
+def test_the_catalogue_is_large_enough():
+    assert len(API_CASES) + len(MAGIC_CASES) + len(PANEL_CASES) + 1 >= 25
