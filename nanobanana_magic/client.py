@@ -105,12 +105,15 @@ class ToAPIsClient:
                  submit_limits: Sequence[tuple[int, float]] = SUBMIT_LIMITS,
                  query_limits: Sequence[tuple[int, float]] = QUERY_LIMITS,
                  max_download_bytes: int = MAX_DOWNLOAD_BYTES,
+                 download_timeout: float = 300.0,
                  backoff_cap: float = 120.0, rng: random.Random | None = None):
         self.base_url = resolve_base_url(base_url)
         self._key = resolve_api_key(api_key)
         self.timeout = timeout
         self.max_retries = max_retries
         self.max_download_bytes = max_download_bytes
+        #: an overall deadline per download attempt, so a trickling host cannot hang us
+        self.download_timeout = download_timeout
         self.backoff_cap = backoff_cap
         self._rng = rng or random.Random()
         self._submit_limiter = self._shared_limiter("submit", submit_limits)
@@ -243,12 +246,12 @@ class ToAPIsClient:
                 self.retries += 1
                 await asyncio.sleep(self._backoff(attempt, None))
             try:
-                await self._stream_to(url, partial)
+                await asyncio.wait_for(self._stream_to(url, partial), self.download_timeout)
                 info = await asyncio.to_thread(inspect_image, partial)
             except ExpiredURLError:
                 partial.unlink(missing_ok=True)
                 raise
-            except (httpx.TransportError, _RetryableDownload) as exc:
+            except (httpx.TransportError, _RetryableDownload, asyncio.TimeoutError) as exc:
                 partial.unlink(missing_ok=True)
                 last_error = exc
                 continue
