@@ -1,18 +1,21 @@
 """Parsing the `%%banana` line into a `CellCommand`, before anything runs.
 
-Options are `shlex`-split by IPython's argument parser, unknown options and a single
-option given twice are errors, and a value written `$name` is taken from the user's
-namespace. The result is a plain object, testable without a kernel or a network.
+Options are `shlex`-split (POSIX rules, so `--meta "title=a b"` is one value) and read
+by IPython's magic argument parser, which also makes `%%banana?` show them. Unknown
+options, abbreviations, stray words and a single option given twice are errors, and a
+value written `$name` is taken from the user's namespace. The result is a plain object,
+testable without a kernel or a network.
 """
 from __future__ import annotations
 
 import argparse
 import dataclasses
 import re
+import shlex
 from typing import Any, Mapping
 
 from IPython.core.error import UsageError
-from IPython.core.magic_arguments import argument, magic_arguments, parse_argstring
+from IPython.core.magic_arguments import argument, magic_arguments
 
 _NAME = re.compile(r"^\$([A-Za-z_][A-Za-z0-9_]*)$")
 
@@ -30,7 +33,7 @@ class _Once(argparse.Action):
 def cell_arguments(func):
     """The `%%banana` options, attached with IPython's magic_arguments (so `%%banana?` helps)."""
     decorators = [
-        magic_arguments(),
+        magic_arguments(name="%banana"),  # the usage line then reads `%%banana [...]`
         argument("--model", action=_Once, help="model id (default: Banana.model, "
                  "nano-banana-2; the API reference calls it gemini-3.1-flash-image-preview)"),
         argument("--size", action=_Once, help="aspect ratio, e.g. 1:1, 16:9, 9:16, 21:9, 8:1"),
@@ -63,7 +66,36 @@ def cell_arguments(func):
     ]
     for decorate in reversed(decorators):
         func = decorate(func)
+    func.parser.allow_abbrev = False  # `--res 2K` is an unknown option, not --resolution
     return func
+
+
+def split_line(line: str) -> list[str]:
+    """The magic line as `shlex` words; unbalanced quotes are a UsageError."""
+    try:
+        return shlex.split(line)
+    except ValueError as exc:
+        raise UsageError(f"Cannot read the magic line ({exc}); balance the quotes.") from None
+
+
+def _refuse_extras(extras: list[str]) -> None:
+    word = extras[0]
+    if word.startswith("-"):
+        raise UsageError(f"Unknown option {word.split('=')[0]}; `%%banana?` lists the "
+                         "options.")
+    raise UsageError(f"Unexpected {word!r} on the magic line; the prompt goes in the cell "
+                     "body and options start with --.")
+
+
+def _reworded(error: UsageError) -> UsageError:
+    """argparse's own complaints ("argument -n/--n: expected one argument") as a sentence."""
+    match = re.match(r"argument (\S+): (.*)", str(error))
+    if match is None:
+        return error
+    option, problem = match.group(1).split("/")[-1], match.group(2)
+    if problem == "expected one argument":
+        return UsageError(f"{option} needs a value after it; `%%banana?` lists the options.")
+    return UsageError(f"{option}: {problem}; `%%banana?` lists the options.")
 
 
 @dataclasses.dataclass
@@ -101,7 +133,12 @@ class CellCommand:
 
 def parse_cell_line(magic_func, line: str, namespace: Mapping[str, Any]) -> CellCommand:
     """Parse the magic line; raise UsageError (one sentence) on anything malformed."""
-    args = parse_argstring(magic_func, line)
+    try:
+        args, extras = magic_func.parser.parse_known_args(split_line(line))
+    except UsageError as exc:
+        raise _reworded(exc) from None
+    if extras:
+        _refuse_extras(extras)
 
     def resolve(value):
         if isinstance(value, str):
@@ -121,7 +158,8 @@ def parse_cell_line(magic_func, line: str, namespace: Mapping[str, Any]) -> Cell
         try:
             result = kind(value)
         except (TypeError, ValueError):
-            raise UsageError(f"{option} needs a number, not {value!r}.") from None
+            wanted = "a whole number" if kind is int else "a number"
+            raise UsageError(f"{option} needs {wanted}, not {value!r}.") from None
         if isinstance(value, bool) or (kind is int and isinstance(value, float)
                                        and not value.is_integer()):
             raise UsageError(f"{option} needs a whole number, not {value!r}.")

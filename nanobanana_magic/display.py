@@ -15,14 +15,20 @@ from typing import Iterable, Sequence
 
 from .pricing import format_usd
 
-GRID_STYLE = ("display:grid;grid-template-columns:repeat(auto-fill,minmax(200px,1fr));"
+GRID_STYLE = ("display:grid;grid-template-columns:repeat(auto-fill,minmax(min(100%,260px),1fr));"
               "gap:10px;align-items:start;margin:6px 0")
-CARD_STYLE = ("margin:0;border:1px solid #d0d7de;border-radius:6px;padding:6px;"
-              "background:#fff;font:12px/1.35 system-ui,sans-serif;color:#24292f")
+CARD_STYLE = ("margin:0;max-width:512px;border:1px solid #d0d7de;border-radius:6px;"
+              "padding:6px;background:#fff;font:12px/1.35 system-ui,sans-serif;"
+              "color:#24292f;text-align:left")
 IMG_STYLE = "width:100%;height:auto;display:block;border-radius:3px;background:#f3f4f6"
 ERROR_STYLE = ("border-left:4px solid #cf222e;background:#fff5f5;color:#82071e;"
                "padding:6px 10px;margin:4px 0;font:13px/1.4 system-ui,sans-serif")
 NOTE_STYLE = "color:#57606a;font:12px/1.4 system-ui,sans-serif;margin:2px 0"
+PRE_STYLE = ("font:12px/1.45 ui-monospace,SFMono-Regular,Menlo,Consolas,monospace;"
+             "background:#f6f8fa;color:#24292f;border:1px solid #d0d7de;border-radius:6px;"
+             "padding:8px 10px;margin:4px 0;white-space:pre;overflow-x:auto;text-align:left")
+TABLE_STYLE = "border-collapse:collapse;font:12px/1.4 system-ui,sans-serif;margin:4px 0"
+CELL_STYLE = "text-align:left;vertical-align:top;padding:2px 8px;border-bottom:1px solid #eaeef2"
 SIM_BADGE = ("<span style='background:#fff8c5;border:1px solid #d4a72c;border-radius:4px;"
              "padding:0 4px;margin-left:6px;font-size:11px'>SIMULATED</span>")
 
@@ -54,8 +60,29 @@ def image_card(image, run, *, label: str | None = None) -> str:
             f"<img class='banana-thumb' src='{data_uri(image.thumbnail)}' "
             f"alt='{esc(request.prompt[:120])}' style='{IMG_STYLE}'></a>"
             f"<figcaption style='margin-top:4px'>{caption} · "
-            f"<a href='{esc(file_link(image.path))}' target='_blank'>full size</a>"
+            f"<a href='{esc(file_link(image.path))}' target='_blank'>full size"
+            f"{f' ({image.width}×{image.height})' if image.width else ''}</a>"
             f"</figcaption></figure>")
+
+
+def code_block(text: str, *, css_class: str = "banana-code") -> str:
+    """Preformatted text (payloads, exported code), escaped, in a monospace box."""
+    return f"<pre class='{css_class}' style='{PRE_STYLE}'>{esc(text)}</pre>"
+
+
+def table(rows: Sequence[dict], *, css_class: str = "banana-table",
+          nowrap: Sequence[str] = ()) -> str:
+    """A small left-aligned table of dicts (same keys), every value escaped."""
+    if not rows:
+        return ""
+    head = "".join(f"<th style='{CELL_STYLE};font-weight:600'>{esc(str(k))}</th>"
+                   for k in rows[0])
+    body = "".join(
+        "<tr>" + "".join(f"<td style='{CELL_STYLE}"
+                         f"{';white-space:nowrap' if key in nowrap else ''}'>"
+                         f"{esc(str(value))}</td>" for key, value in row.items()) + "</tr>"
+        for row in rows)
+    return f"<table class='{css_class}' style='{TABLE_STYLE}'><tr>{head}</tr>{body}</table>"
 
 
 def error_box(message: str, *, label: str | None = None) -> str:
@@ -69,7 +96,7 @@ def note(text: str) -> str:
 
 def run_header(run) -> str:
     if run.cached:
-        source = f"from the cache (run {run.run_id}; nothing sent, $0 spent)"
+        source = f"stored run {run.run_id}, from disk (nothing sent, $0 spent)"
     else:
         source = f"run {run.run_id} · {format_usd(run.spent)} spent"
     badge = SIM_BADGE if run.simulated else ""
@@ -149,6 +176,10 @@ class ProgressBoard:
             counts[row["status"]] = counts.get(row["status"], 0) + 1
         return counts
 
+    def summary(self) -> str:
+        """e.g. '3 completed, 1 failed'."""
+        return ", ".join(f"{n} {status}" for status, n in self.counts().items())
+
     def html(self) -> str:
         elapsed = time.monotonic() - self.started
         body = []
@@ -161,13 +192,11 @@ class ProgressBoard:
                 f" {row['progress']}%</td><td style='padding:1px 8px'>{esc(row['status'])}"
                 f"{detail}</td><td style='padding:1px 8px;color:#6e7781'>"
                 f"{esc(row['task_id'])}</td></tr>")
-        summary = ", ".join(f"{n} {status}" for status, n in self.counts().items())
         return (f"<div class='banana-progress' style='{NOTE_STYLE}'>"
-                f"<div>{esc(summary)} · {elapsed:.1f} s elapsed</div>"
+                f"<div>{esc(self.summary())} · {elapsed:.1f} s elapsed</div>"
                 f"<table style='border-collapse:collapse;font-size:12px'>{''.join(body)}"
                 f"</table></div>")
 
     def text(self) -> str:
         elapsed = time.monotonic() - self.started
-        summary = ", ".join(f"{n} {status}" for status, n in self.counts().items())
-        return f"{summary} · {elapsed:.1f} s elapsed"
+        return f"{self.summary()} · {elapsed:.1f} s elapsed"

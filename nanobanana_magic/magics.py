@@ -7,33 +7,44 @@ updates in place, then the cell's value is the Run (or SweepRun), whose HTML is 
 """
 from __future__ import annotations
 
-import asyncio
 import collections
-import html
 import json
 import os
 import shlex
+import sys
 import time
+from typing import TYPE_CHECKING
 
 from IPython.core.error import UsageError
 from IPython.core.magic import (Magics, line_cell_magic, magics_class, needs_local_scope,
                                 no_var_expand)
-from traitlets import Bool, Dict, Enum, Float, Int, Unicode, observe
+from traitlets import Bool, Dict, Enum, Float, Int, TraitError, Unicode, observe, validate
 
 from . import display, errors
-from ._sync import run_sync
 from .cell_options import CellCommand, cell_arguments, parse_cell_line
-from .engine import Engine, Event
 from .pricing import DEFAULT_PRICES, estimate_cost, format_usd
-from .request import DEFAULT_MODEL, RESOLUTIONS, SIZES, ImageRequest
+from .request import DEFAULT_MODEL, KNOWN_MODELS, MAX_N, RESOLUTIONS, SIZES, ImageRequest
 from .settings import (API_KEY_ENV, BASE_URL_ENV, DEFAULT_BASE_URL, Secret, resolve_api_key,
-                       resolve_base_url, resolve_output_dir)
-from .store import Store
+                       resolve_base_url)
 from .template import interpolate
+
+# The engine (asyncio, the HTTP client), the store and the sync bridge load on first use,
+# so that `%load_ext` stays fast (benchmarks/load_ext.py).
+if TYPE_CHECKING:
+    import asyncio
+
+    from .engine import Engine, Event
+    from .store import Store
 
 COMMANDS = ("login", "logout", "use", "config", "history", "show", "rerun", "resume", "cost",
             "export", "panel", "help")
-_REFRESH_SECONDS = 0.25
+_REFRESH_SECONDS = 0.25  # at most this often on progress events
+_TICK_SECONDS = 1.0  # the elapsed time ticks this often even when nothing happens
+PROVENANCE_MIME = "application/vnd.nanobanana.provenance+json"
+#: lowest allowed value of numeric settings (and highest, where there is one)
+_SETTING_RANGES = {"n": (1, MAX_N), "concurrency": (1, 64), "thumbnail_size": (64, 1024),
+                   "task_timeout": (1, None), "max_poll_interval": (0.1, None),
+                   "budget": (0, None)}
 
 
 def in_kernel(shell) -> bool:
@@ -42,13 +53,22 @@ def in_kernel(shell) -> bool:
 
 
 class LiveStatus:
-    """One display that updates in place while tasks run (a text line in a terminal)."""
+    """One display that updates in place while tasks run (Jupyter).
 
-    def __init__(self, shell, render, text):
-        self._render, self._text = render, text
+    `start()` shows it, `refresh()` redraws it (at most every 0.25 s unless forced) and
+    `finish(summary)` replaces it with a one-line summary carrying provenance metadata.
+    In terminal IPython nothing is drawn while tasks run and `finish` prints the summary.
+    """
+
+    def __init__(self, shell, render):
+        self._render = render
         self._rich = in_kernel(shell)
         self._handle = None
         self._last = 0.0
+
+    @property
+    def rich(self) -> bool:
+        return self._rich
 
     def start(self) -> "LiveStatus":
         if self._rich:
@@ -58,19 +78,112 @@ class LiveStatus:
 
     def refresh(self, force: bool = False) -> None:
         now = time.monotonic()
-        if not force and now - self._last < _REFRESH_SECONDS:
+        if self._handle is None or (not force and now - self._last < _REFRESH_SECONDS):
             return
         self._last = now
-        if self._handle is not None:
-            from IPython.display import HTML
-            self._handle.update(HTML(self._render()))
+        from IPython.display import HTML
+        self._handle.update(HTML(self._render()))
 
-    def finish(self, html_text: str) -> None:
-        if self._handle is not None:
-            from IPython.display import HTML
-            self._handle.update(HTML(html_text))
-        else:
-            print(self._text())
+    def finish(self, summary: str, *, provenance: dict | None = None,
+               html_text: str | None = None) -> None:
+        if self._handle is None:
+            print(summary)
+            return
+        from IPython.display import HTML
+        metadata = {PROVENANCE_MIME: provenance} if provenance else None
+        self._handle.update(HTML(html_text or display.note(summary)), metadata=metadata)
+
+    async def ticking(self, work):
+        """Await `work`, redrawing every second so the elapsed time moves."""
+        if self._handle is None:
+            return await work
+        import asyncio
+
+        async def tick():
+            while True:
+                await asyncio.sleep(_TICK_SECONDS)
+                self.refresh(force=True)
+
+        ticker = asyncio.ensure_future(tick())
+        try:
+            return await work
+        finally:
+            ticker.cancel()
+
+
+class Interrupted(KeyboardInterrupt):
+    """A kernel interrupt while tasks ran. Still a KeyboardInterrupt (so loops stop and
+    "Run All" halts), but shown as one paragraph instead of a trip through asyncio."""
+
+    @property
+    def _render_traceback_(self):
+        if errors.BananaError.show_tracebacks:
+            raise AttributeError("_render_traceback_")
+        return lambda: [f"Interrupted: {self}"]
+
+
+def runs_provenance(runs) -> dict:
+    """Provenance of what a cell made: one run's own, or {"runs": [...]} for several."""
+    items = [run.provenance() for run in runs if run is not None]
+    return items[0] if len(items) == 1 else {"runs": items}
+
+
+def batch_summary(runs, board: display.ProgressBoard) -> str:
+    """One sentence on how a batch went; says so when everything came from the cache."""
+    if runs and all(run.cached for run in runs):
+        ids = ", ".join(run.run_id for run in runs[:3]) + (" …" if len(runs) > 3 else "")
+        return (f"From the cache (run {ids}): nothing was sent and nothing spent; "
+                "--no-cache or --variant LABEL makes new images.")
+    cached = sum(1 for run in runs if run.cached)
+    spent = format_usd(sum(run.spent for run in runs))
+    simulated = runs and all(run.simulated for run in runs)
+    return (f"{len(runs)} task(s): {board.summary()} in "
+            f"{time.monotonic() - board.started:.1f} s"
+            + (f"; {cached} from the cache, nothing sent for them" if cached else "")
+            + (f"; {spent} at ToAPIs prices (simulated: nothing paid)." if simulated
+               else f"; {spent} spent."))
+
+
+def caller_locals(shell) -> dict | None:
+    """The local variables of the code that called `run_cell_magic`, if it is a function.
+
+    IPython hands cell magics the user namespace only; a `%%banana` run through
+    `get_ipython().run_cell_magic(...)` inside a function should still see that
+    function's variables. Top-level notebook code has no locals of its own (None).
+    """
+    frame = sys._getframe(1)
+    try:
+        while frame is not None:
+            if frame.f_code.co_name == "run_cell_magic" and frame.f_locals.get("self") is shell:
+                caller = frame.f_back
+                if caller is None or caller.f_locals is shell.user_ns:
+                    return None
+                return dict(caller.f_locals)
+            frame = frame.f_back
+        return None
+    finally:
+        del frame
+
+
+def _resolve_word(word: str, namespace) -> str:
+    """A `%banana` command argument written `$name` takes that variable's value."""
+    if word.startswith("$") and word[1:].isidentifier():
+        name = word[1:]
+        if name not in namespace:
+            raise UsageError(f"${name} is not defined; define {name} in the notebook or "
+                             "write the value itself.")
+        return str(namespace[name])
+    return word
+
+
+def _reference_preview(engine: Engine, reference: str) -> str:
+    """What a dry run shows for a reference: the URL itself, the URL a local file was
+    uploaded to before (from the journal), or a placeholder for an upload still to do."""
+    from .request import file_sha256, is_url
+    if is_url(reference):
+        return reference
+    uploaded = engine.store.uploaded_url(file_sha256(reference), engine.base_url)
+    return uploaded or f"<upload of {os.path.basename(reference)}>"
 
 
 @magics_class
@@ -105,31 +218,70 @@ class Banana(Magics):
         self._key: Secret | None = None
         self._base_url: str | None = None  # None: TOAPIS_BASE_URL or the default
         self._simulator = None
-        self.spent = 0.0
+        self.spent = 0.0  # dollars at ToAPIs prices, simulated runs included
+        self.simulated_spent = 0.0  # the part of `spent` that was simulated (not paid)
         self._background: set[asyncio.Task] = set()
 
     @observe("show_tracebacks")
     def _show_tracebacks_changed(self, change):
         errors.BananaError.show_tracebacks = change["new"]
 
-    @observe("n")
-    def _check_n(self, change):
-        if not 1 <= change["new"] <= 4:
-            raise errors.ValidationError("Banana.n must be from 1 to 4.")
+    @validate(*_SETTING_RANGES)
+    def _check_range(self, proposal):
+        name, value = proposal["trait"].name, proposal["value"]
+        low, high = _SETTING_RANGES[name]
+        if value < low or (high is not None and value > high):
+            bounds = f"from {low} to {high}" if high is not None else f"at least {low}"
+            raise TraitError(f"Banana.{name} must be {bounds}, not {value!r}.")
+        return value
+
+    @validate("model")
+    def _check_model(self, proposal):
+        if proposal["value"] not in KNOWN_MODELS:
+            raise TraitError(f"Banana.model {proposal['value']!r} is unknown; use one of "
+                             f"{', '.join(KNOWN_MODELS)}.")
+        return proposal["value"]
+
+    @validate("prices")
+    def _check_prices(self, proposal):
+        prices = proposal["value"]
+        for tier, price in prices.items():
+            if tier not in RESOLUTIONS or isinstance(price, bool) \
+                    or not isinstance(price, (int, float)) or price < 0:
+                raise TraitError(f"Banana.prices maps {', '.join(RESOLUTIONS)} to dollars per "
+                                 f"image; {tier!r}: {price!r} is not that.")
+        return prices
 
     # -- shared pieces ----------------------------------------------------------------------------
     @property
     def base_url(self) -> str:
         return resolve_base_url(self._base_url)
 
+    @property
+    def simulator(self):
+        """The built-in simulator `%banana use sim` started (None otherwise); its knobs
+        change with `.configure(duration=3)`."""
+        return self._simulator
+
     def store(self, out: str | None = None) -> Store:
+        from .store import Store
         return Store(out or self.output_dir or None, thumbnail_size=self.thumbnail_size)
 
+    @property
+    def using_simulator(self) -> bool:
+        return self._simulator is not None and self._base_url == self._simulator.base_url
+
+    def api_key(self) -> Secret | None:
+        """The simulator's key while `use sim` is on, else the login key, else TOAPIS_API_KEY."""
+        if self.using_simulator:
+            return Secret(self._simulator.api_key)
+        if self._key is not None:
+            return self._key
+        return resolve_api_key() if os.environ.get(API_KEY_ENV) else None
+
     def engine(self, cmd: CellCommand | None = None) -> Engine:
-        key = self._key
-        if key is None and self._simulator is None and os.environ.get(API_KEY_ENV):
-            key = resolve_api_key()
-        return Engine(store=self.store(cmd.out if cmd else None), api_key=key,
+        from .engine import Engine
+        return Engine(store=self.store(cmd.out if cmd else None), api_key=self.api_key(),
                       base_url=self.base_url, prices=self.prices,
                       concurrency=(cmd.concurrency if cmd and cmd.concurrency
                                    else self.concurrency),
@@ -153,6 +305,8 @@ class Banana(Magics):
         rerun RUN [--no-cache] | resume | cost | export RUN [--as python|curl|json] |
         panel | help`.
         """
+        if cell is not None and (local_ns is None or local_ns is self.shell.user_ns):
+            local_ns = caller_locals(self.shell)
         namespace = collections.ChainMap(local_ns or {}, self.shell.user_ns)
         if cell is None:
             return self._command(line, namespace)
@@ -177,12 +331,15 @@ class Banana(Magics):
         return result
 
     def _note_spent(self, runs) -> None:
-        self.spent += sum(run.spent for run in runs if run is not None)
+        runs = [run for run in runs if run is not None]
+        self.spent += sum(run.spent for run in runs)
+        self.simulated_spent += sum(run.spent for run in runs if run.simulated)
 
     def _run_blocking(self, engine: Engine, requests, cmd: CellCommand | None, labels,
                       on_event=None, render=None):
+        from ._sync import run_sync
         board = display.ProgressBoard(labels)
-        live = LiveStatus(self.shell, render or board.html, board.text).start()
+        live = LiveStatus(self.shell, render or board.html).start()
 
         def listener(event: Event) -> None:
             board.apply(event)
@@ -191,27 +348,21 @@ class Banana(Magics):
             live.refresh(force=event.kind != "progress")
 
         try:
-            runs = run_sync(engine.run(requests, listener=listener,
-                                       cache=cmd.cache if cmd else True))
+            runs = run_sync(live.ticking(engine.run(requests, listener=listener,
+                                                    cache=cmd.cache if cmd else True)))
         except KeyboardInterrupt:
-            live.finish(display.note(
-                "Interrupted: polling stopped. Submitted tasks stay in the journal; "
-                "`%banana resume` collects them without paying again."))
-            raise
+            live.finish(f"Interrupted after {time.monotonic() - board.started:.1f} s: "
+                        "polling stopped.")
+            raise Interrupted("polling stopped. Submitted tasks stay in the journal; "
+                              "`%banana resume` collects them without paying again.") from None
         self._note_spent(runs)
-        cached = sum(1 for run in runs if run.cached)
-        summary = (f"{len(runs)} task(s): {board.counts()} in "
-                   f"{time.monotonic() - board.started:.1f} s"
-                   + (f"; {cached} from the cache, nothing sent for them" if cached else "")
-                   + f"; {format_usd(sum(r.spent for r in runs))} spent.")
-        live.finish(display.note(summary))
+        live.finish(batch_summary(runs, board), provenance=runs_provenance(runs))
         return runs
 
     def _dry_run(self, engine: Engine, requests, cmd: CellCommand):
         cached = [r for r in requests if cmd.cache and
                   engine.store.cached_run(engine.cache_key(r)) is not None]
-        payloads = [r.to_payload([ref if "://" in ref else f"<upload of {os.path.basename(ref)}>"
-                                  for ref in r.reference_images])
+        payloads = [r.to_payload([_reference_preview(engine, ref) for ref in r.reference_images])
                     for r in requests if r not in cached]
         estimate = estimate_cost([r for r in requests if r not in cached], self.prices)
         text = (f"Dry run: {len(payloads)} request(s) to POST {self.base_url}"
@@ -221,6 +372,7 @@ class Banana(Magics):
         return DryRun(text, payloads)
 
     def _in_background(self, engine: Engine, requests, cmd: CellCommand, sweep=None):
+        import asyncio
         try:
             loop = asyncio.get_running_loop()
         except RuntimeError:
@@ -228,7 +380,7 @@ class Banana(Magics):
                 from None
         labels = [r.summary() for r in requests]
         board = display.ProgressBoard(labels)
-        live = LiveStatus(self.shell, (sweep.html if sweep else board.html), board.text).start()
+        live = LiveStatus(self.shell, (sweep.html if sweep else board.html)).start()
 
         def listener(event: Event) -> None:
             board.apply(event)
@@ -240,16 +392,17 @@ class Banana(Magics):
             try:
                 runs = await engine.run(requests, listener=listener, cache=cmd.cache)
             except asyncio.CancelledError:
-                live.finish(display.note("Cancelled; `%banana resume` collects submitted "
-                                         "tasks."))
+                live.finish("Cancelled; `%banana resume` collects submitted tasks.")
                 raise
             except errors.BananaError as exc:
-                live.finish(display.error_box(str(exc)))
+                live.finish(str(exc), html_text=display.error_box(str(exc)))
                 return
             self._note_spent(runs)
             result = sweep if sweep is not None else runs[0]
             self._bind(cmd, result)
-            live.finish(sweep.html() if sweep is not None else display.runs_html(runs))
+            live.finish(batch_summary(runs, board), provenance=runs_provenance(runs),
+                        html_text=sweep.html() if sweep is not None
+                        else display.runs_html(runs))
 
         task = loop.create_task(work())
         self._background.add(task)
@@ -257,14 +410,9 @@ class Banana(Magics):
         return None
 
     def _sweep_cell(self, template: str, cmd: CellCommand, namespace):
-        from .sweep import SweepRun, check_budget, plan_sweep
+        from .sweep import SweepRun, check_budget, plan_sweep, sweep_common
         engine = self.engine(cmd)
-        common = {**self.request_defaults(), **cmd.request_options()}
-        for key in ("size", "n", "resolution", "model"):
-            if key in cmd.sweep:
-                common.pop(key, None)
-        if "ref" in cmd.sweep:
-            common.pop("reference_images", None)
+        common = sweep_common(self.request_defaults(), cmd.request_options(), cmd.sweep)
         plan = plan_sweep(template.strip(), cmd.sweep, engine=engine, zip=cmd.zip,
                           namespace=namespace, cache=cmd.cache, prices=self.prices, **common)
         budget = cmd.budget if cmd.budget is not None else self.budget
@@ -276,6 +424,8 @@ class Banana(Magics):
         if cmd.background:
             return self._in_background(engine, requests, cmd, sweep=result)
         labels = [", ".join(map(str, key)) for key, _ in plan.cells]
+        if not in_kernel(self.shell):  # in Jupyter the live grid opens with the plan
+            print(plan.describe(budget))
         self._run_blocking(engine, requests, cmd, labels, on_event=result.apply,
                            render=result.html)
         return self._bind(cmd, result)
@@ -289,7 +439,7 @@ class Banana(Magics):
                 from None
         if not words:
             return self._help()
-        command, args = words[0], words[1:]
+        command, args = words[0], [_resolve_word(word, namespace) for word in words[1:]]
         if command not in COMMANDS:
             close = [c for c in COMMANDS if c.startswith(command[:2])]
             hint = f" Did you mean {close[0]}?" if close else ""
@@ -308,15 +458,14 @@ class Banana(Magics):
         return self._help()
 
     def _help(self):
-        from IPython.display import Markdown
-        return Markdown(HELP)
+        return Help(HELP)
 
     def _cmd_login(self, args):
         self._expect(args, 0, "login")
         import getpass
         key = getpass.getpass("ToAPIs API key (kept in memory for this kernel only): ")
         self._key = resolve_api_key(key)
-        if self._simulator is not None:
+        if self.using_simulator:
             self._stop_simulator()
             self._base_url = None
         print(f"Logged in; requests go to {self.base_url}.")
@@ -333,20 +482,31 @@ class Banana(Magics):
             raise UsageError("Usage: %banana use toapis|sim|URL")
         (target,), _ = self._expect(args, 1, "use toapis|sim|URL")
         if target == "sim":
-            from .simulator import SIM_API_KEY, Simulator
+            from .simulator import Simulator
             if self._simulator is None:
                 self._simulator = Simulator().start()
             self._base_url = self._simulator.base_url
-            self._key = Secret(SIM_API_KEY)
             print(f"Using the built-in simulator at {self._base_url}: images are SIMULATED "
                   "placeholders, nothing is paid. `%banana use toapis` switches to the real "
                   "API.")
             return
+        url = self._real_api_url() if target == "toapis" else resolve_base_url(target)
         self._stop_simulator()
-        if self._key is not None and self._key.reveal().startswith("sk-simulator"):
-            self._key = None
-        self._base_url = None if target == "toapis" else resolve_base_url(target)
-        print(f"Using {self.base_url}.")
+        self._base_url = url
+        print(f"Using {self.base_url}"
+              + ("" if self.api_key() is not None else
+                 f"; no key yet: `%banana login` or set {API_KEY_ENV}") + ".")
+
+    @staticmethod
+    def _real_api_url() -> str:
+        """TOAPIS_BASE_URL when it names a real host (e.g. the China host), else toapis.com."""
+        from urllib.parse import urlparse
+
+        from .settings import is_loopback
+        configured = os.environ.get(BASE_URL_ENV)
+        if configured and not is_loopback(urlparse(resolve_base_url(configured)).hostname):
+            return resolve_base_url(configured)
+        return DEFAULT_BASE_URL
 
     def _stop_simulator(self):
         if self._simulator is not None:
@@ -355,11 +515,11 @@ class Banana(Magics):
 
     def _cmd_config(self, args):
         self._expect(args, 0, "config")
-        key_source = ("set by %banana login" if self._key is not None and self._simulator is None
-                      else "simulator key" if self._simulator is not None
-                      else f"from {API_KEY_ENV}" if os.environ.get(API_KEY_ENV) else "not set")
-        rows = {"backend": self.base_url + (" (simulator)" if self._simulator else ""),
-                "api key": f"******** ({key_source})",
+        key_source = ("the simulator's" if self.using_simulator
+                      else "set by %banana login" if self._key is not None
+                      else f"from {API_KEY_ENV}" if os.environ.get(API_KEY_ENV) else None)
+        rows = {"backend": self.base_url + (" (simulator)" if self.using_simulator else ""),
+                "api key": f"******** ({key_source})" if key_source else "not set",
                 "output folder": str(self.store().root)}
         rows.update({name: getattr(self, name) for name in self.trait_names(config=True)})
         width = max(map(len, rows))
@@ -404,24 +564,31 @@ class Banana(Magics):
             print(f"Nothing to resume: every task in {engine.store.root} was collected.")
             return None
         board = display.ProgressBoard([f"task {e['task_id']}" for e in pending])
-        live = LiveStatus(self.shell, board.html, board.text).start()
+        live = LiveStatus(self.shell, board.html).start()
 
         def listener(event):
             board.apply(event)
             live.refresh(force=event.kind != "progress")
 
-        runs = run_sync(engine.resume(listener=listener))
+        from ._sync import run_sync
+        runs = run_sync(live.ticking(engine.resume(listener=listener)))
         self._note_spent(runs)
-        live.finish(display.note(f"Resumed {len(runs)} task(s): {board.counts()}."))
+        live.finish(f"Resumed {len(runs)} task(s): {board.summary()}.",
+                    provenance=runs_provenance(runs))
         return Runs(runs)
 
     def _cmd_cost(self, args):
         self._expect(args, 0, "cost")
         store = self.store()
-        total = sum(e.get("cost") or 0 for e in store.read_journal()
-                    if e.get("event") == "completed")
-        print(f"This kernel spent {format_usd(self.spent)}; the output folder "
-              f"{store.root} holds {format_usd(total)} of generated images.")
+        runs = [run for run in store.recent_runs(None) if run.ok]
+        simulated = sum(run.cost for run in runs if run.simulated)
+        paid = sum(run.cost for run in runs) - simulated
+        kernel_simulated = self.simulated_spent
+        print(f"This kernel spent {format_usd(self.spent - kernel_simulated)}"
+              + (f" (plus {format_usd(kernel_simulated)} of simulated images, which cost "
+                 "nothing)" if kernel_simulated else "")
+              + f"; the output folder {store.root} holds {format_usd(paid)} of paid images"
+              + (f" and {format_usd(simulated)} of simulated ones" if simulated else "") + ".")
 
     def _cmd_export(self, args):
         as_kind = "python"
@@ -453,8 +620,22 @@ class DryRun:
         return self.text + "\n" + json.dumps(self.payloads, indent=2)
 
     def _repr_html_(self) -> str:
-        return (display.note(self.text) + "<pre class='banana-payload'>"
-                + html.escape(json.dumps(self.payloads, indent=2)) + "</pre>")
+        return display.note(self.text) + display.code_block(
+            json.dumps(self.payloads, indent=2, ensure_ascii=False), css_class="banana-payload")
+
+    def _repr_mimebundle_(self, include=None, exclude=None):
+        return ({"text/html": self._repr_html_(), "text/plain": repr(self)},
+                {PROVENANCE_MIME: {"dry_run": True, "payloads": self.payloads}})
+
+
+class Help(str):
+    """The `%banana help` text: Markdown in Jupyter, plain text in a terminal."""
+
+    def __repr__(self) -> str:
+        return str(self)
+
+    def _repr_markdown_(self) -> str:
+        return str(self)
 
 
 class Exported(str):
@@ -469,7 +650,7 @@ class Exported(str):
         return str(self)
 
     def _repr_html_(self) -> str:
-        return f"<pre class='banana-export'>{html.escape(str(self))}</pre>"
+        return display.code_block(str(self), css_class="banana-export")
 
 
 class Runs(list):
@@ -489,26 +670,30 @@ class History(list):
 
     def rows(self):
         for run in self:
+            prompt = run.request.prompt
             yield {"run": run.run_id,
                    "time": time.strftime("%Y-%m-%d %H:%M", time.localtime(run.created_at)),
-                   "prompt": run.request.prompt[:60], "params": run.request.summary(),
+                   "prompt": prompt if len(prompt) <= 60 else prompt[:59] + "…",
+                   "params": run.request.summary(),
                    "images": len(run.images), "cost": format_usd(run.cost),
                    "cached": f"reused ×{self.reuse[run.run_id]}" if self.reuse[run.run_id]
                    else "", "status": run.status}
 
     def __repr__(self) -> str:
-        lines = [" | ".join(str(v) for v in row.values()) for row in self.rows()]
-        return "\n".join(lines) or "No runs yet."
+        rows = [{k: str(v) for k, v in row.items()} for row in self.rows()]
+        if not rows:
+            return "No runs yet."
+        widths = {k: max(len(k), *(len(row[k]) for row in rows)) for k in rows[0]}
+        lines = [[k.ljust(widths[k]) for k in widths]]
+        lines += [[row[k].ljust(widths[k]) for k in widths] for row in rows]
+        return "\n".join("  ".join(line).rstrip() for line in lines)
 
     def _repr_html_(self) -> str:
         rows = list(self.rows())
         if not rows:
             return display.note("No runs yet.")
-        head = "".join(f"<th style='text-align:left;padding:2px 8px'>{k}</th>" for k in rows[0])
-        body = "".join("<tr>" + "".join(f"<td style='padding:2px 8px'>{html.escape(str(v))}</td>"
-                                        for v in row.values()) + "</tr>" for row in rows)
-        return (f"<table class='banana-history' style='border-collapse:collapse;"
-                f"font:12px system-ui'><tr>{head}</tr>{body}</table>")
+        return display.table(rows, css_class="banana-history",
+                             nowrap=("run", "time", "params", "cost"))
 
 
 HELP = """\
@@ -544,6 +729,7 @@ def unload_ipython_extension(ipython) -> None:
     if _magics is None:
         return
     _magics._stop_simulator()
+    errors.BananaError.show_tracebacks = False
     for task in list(_magics._background):
         task.cancel()
     manager = ipython.magics_manager
