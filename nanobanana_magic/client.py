@@ -12,6 +12,7 @@
 from __future__ import annotations
 
 import asyncio
+import collections
 import json
 import os
 import random
@@ -200,11 +201,13 @@ class ToAPIsClient:
                    timeout: float = DEFAULT_TASK_TIMEOUT,
                    on_update: Callable[[dict], None] | None = None,
                    expected_duration: float | None = None,
-                   max_interval: float = 10.0) -> dict:
+                   max_interval: float = 10.0,
+                   learned_durations: list | collections.deque | None = None) -> dict:
         """Poll until the task is final; return the completed task or raise.
 
-        `submitted_at` is on the `time.monotonic()` clock. Raises TaskFailedError or
-        TaskTimeoutError (the task id in both).
+        `submitted_at` is on the `time.monotonic()` clock. On completion the task's
+        estimated running time (queueing excluded) is appended to `learned_durations`.
+        Raises TaskFailedError or TaskTimeoutError (the task id in both).
         """
         planner = PollPlanner(submitted_at, expected_duration=expected_duration,
                               max_interval=max_interval, rng=self._rng)
@@ -217,6 +220,9 @@ class ToAPIsClient:
             task = await self.get_task(task_id)
             state, progress = task_state(task)
             if state == "completed":
+                running_time = planner.running_time(time.monotonic())
+                if learned_durations is not None and running_time is not None:
+                    learned_durations.append(running_time)
                 return task
             if state == "failed":
                 code, message = failure_message(task)

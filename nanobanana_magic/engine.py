@@ -33,7 +33,7 @@ log = logging.getLogger("nanobanana_magic")
 
 EVENT_KINDS = ("cached", "submitted", "progress", "completed", "failed", "cancelled")
 _URL_REFRESHES = 2
-# recent task durations per API, so the first poll of a new task lands near its end
+# recent running times (queueing excluded) per API, so polls of new tasks land near their end
 _DURATIONS: dict[str, collections.deque] = collections.defaultdict(
     lambda: collections.deque(maxlen=50))
 
@@ -243,8 +243,8 @@ class Engine:
             task = await client.wait(task_id, submitted_at=submitted_at,
                                      timeout=self.task_timeout, on_update=on_update,
                                      expected_duration=self._expected_duration(),
-                                     max_interval=self.max_poll_interval)
-            _DURATIONS[self.base_url].append(time.monotonic() - submitted_at)
+                                     max_interval=self.max_poll_interval,
+                                     learned_durations=_DURATIONS[self.base_url])
             await self._download_all(client, run, task)
         except asyncio.CancelledError:
             raise

@@ -9,7 +9,8 @@ answer becomes linear constraints on `(s, D)`:
 * "not completed" at `t` means `s + D > t`.
 
 Some assumptions are only likely, so they are *soft*: dropped, weakest last, when they
-contradict what the server said. They are: the task starts soon after it leaves the queue;
+contradict what the server said. They are: a task never seen queued started soon after
+the submit;
 its duration is near the `expected_duration` learned from earlier tasks; and a running task
 still showing 0 % is less than half done (true whether progress is fine or coarse).
 
@@ -134,7 +135,9 @@ class PollPlanner:
             rows.append((-1.0, 0.0, -(last_queued - _START_SLACK)))
         if first_running is not None:
             rows.append((1.0, 0.0, first_running))        # s <= first time seen running
-            if soft >= 1:
+            if soft >= 1 and last_queued == self.submitted_at:
+                # never seen queued: it most likely started right after the submit (once
+                # seen queued, the start can be anywhere up to the first running answer)
                 rows.append((1.0, 0.0, last_queued + _START_SLACK))
         if soft >= 2 and self.expected_duration:
             low, high = _PRIOR_RANGE
@@ -149,6 +152,16 @@ class PollPlanner:
             if corners:
                 return corners
         return []
+
+    def running_time(self, completed_at: float) -> float | None:
+        """Once the task is seen completed at `completed_at`: its estimated running time
+        (queueing excluded), the figure later tasks learn their expected duration from."""
+        rows = self._constraints(1) + [(1.0, 1.0, completed_at)]  # s + D <= completed_at
+        corners = _corners(rows)
+        if not corners:
+            return None
+        durations = [d for _, d in corners]
+        return (min(durations) + max(durations)) / 2
 
     def window(self) -> tuple[float, float] | None:
         """Earliest and latest completion times consistent with the observations so far."""
@@ -213,7 +226,9 @@ class PollPlanner:
             base = MIN_INTERVAL * 1.6 ** min(self._misses, 12)
         else:
             base = max(1.0, 0.33 * age)
-            if self.expected_duration and age < self.expected_duration:
+            never_running = all(status in _QUEUED for _, status, _ in self._observations)
+            if self.expected_duration and (age < self.expected_duration or never_running):
+                # a queued task may start any moment: sample often enough to see it run
                 base = min(base, max(0.5, 0.25 * self.expected_duration))
         interval = min(max(base, 0.5), self.max_interval)
         return interval * (1 + self._rng.uniform(-self.jitter, self.jitter))
