@@ -58,7 +58,9 @@ class _Fonts:
 
 def render_contact_sheet(path: Path, pages, *, heading: str = "", subheading: str = "",
                          simulated: bool = False, cell: int = 256) -> Path:
-    """Write the sheet. `pages`: (SweepPage, grid) pairs, grid[row][col] a Run or None."""
+    """Write the sheet. `pages`: (SweepPage, grid) pairs, grid[row][col] a Run or None.
+
+    A PNG, unless the path ends in .jpg/.jpeg (a much smaller file to embed or mail)."""
     from PIL import Image, ImageDraw
 
     fonts = _Fonts(cell)
@@ -89,7 +91,10 @@ def render_contact_sheet(path: Path, pages, *, heading: str = "", subheading: st
         y += layout.height
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
-    sheet.save(path, "PNG", optimize=True)
+    if path.suffix.lower() in (".jpg", ".jpeg"):
+        sheet.save(path, "JPEG", quality=85, optimize=True, progressive=True)
+    else:
+        sheet.save(path, "PNG", optimize=True)
     return path
 
 

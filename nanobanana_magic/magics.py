@@ -616,12 +616,20 @@ class DryRun:
     def __init__(self, text: str, payloads: list[dict]):
         self.text, self.payloads = text, payloads
 
+    def payloads_json(self) -> str:
+        """One request: indented JSON. Several (a sweep): one compact line per request,
+        so the plan reads as a list rather than pages of braces."""
+        if len(self.payloads) == 1:
+            return json.dumps(self.payloads, indent=2, ensure_ascii=False)
+        lines = ",\n ".join(json.dumps(p, ensure_ascii=False) for p in self.payloads)
+        return f"[{lines}]"
+
     def __repr__(self) -> str:
-        return self.text + "\n" + json.dumps(self.payloads, indent=2)
+        return self.text + "\n" + self.payloads_json()
 
     def _repr_html_(self) -> str:
-        return display.note(self.text) + display.code_block(
-            json.dumps(self.payloads, indent=2, ensure_ascii=False), css_class="banana-payload")
+        return display.note(self.text) + display.code_block(self.payloads_json(),
+                                                            css_class="banana-payload")
 
     def _repr_mimebundle_(self, include=None, exclude=None):
         return ({"text/html": self._repr_html_(), "text/plain": repr(self)},

@@ -411,7 +411,8 @@ class SweepRun:
 
     def contact_sheet(self, path: str | os.PathLike, *, cell: int = 256) -> Path:
         """Write one labelled PNG of the whole sweep: a grid per page, headers on the
-        rows and columns, a tile per cell (its images, or its error). Returns the path."""
+        rows and columns, a tile per cell (its images, or its error). Returns the path.
+        A path ending in .jpg gives a JPEG instead, a fraction of the size."""
         from .contact_sheet import render_contact_sheet
         pages = [(page, [[self.runs.get(key) for key in row] for row in page.keys])
                  for page in self.pages()]

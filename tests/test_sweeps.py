@@ -431,8 +431,12 @@ def test_sweeps_notebook_runs_top_to_bottom_with_the_simulator(tmp_path, monkeyp
     assert "Refused:" in refusal and "above the $1.00 budget" in refusal
     assert "6 from the cache" in text and "banana-sweep-grid" in text
     with Image.open(tmp_path / "sweep_contact_sheet.png") as sheet:
+        assert sheet.format == "PNG"
         sheet.load()
-    assert "image/png" in output_of("from IPython.display import Image")
+    with Image.open(tmp_path / "sweep_contact_sheet.jpg") as preview:
+        assert preview.format == "JPEG" and preview.size == sheet.size
+    shown = output_of("from IPython.display import Image")
+    assert "image/jpeg" in shown and "image/png" not in shown
     assert "stained glass" in output_of("rows = lighthouses.records()")
     assert not [o for c in nb.cells for o in c.get("outputs", []) if o["output_type"] == "error"]
     runs = Store(tmp_path / "outputs").run_ids()
