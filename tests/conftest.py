@@ -5,7 +5,6 @@ learned task durations, no shared limiters, short tracebacks.
 """
 from __future__ import annotations
 
-import os
 
 import pytest
 

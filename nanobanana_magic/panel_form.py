@@ -1,0 +1,279 @@
+"""The panel's logic, with no widgets: the form as data and where its requests go.
+
+`PanelForm` is the control panel's form as plain data. It turns into requests (one, or
+one per sweep cell, via `plan_form`), into the exact `%%banana` cell that reproduces it
+(`cell_text`), and back from a stored run (`from_run`). `Backend` says where requests go:
+the magic's engine and settings, the environment, or a simulator the caller asked for.
+Everything here is testable without a browser or a kernel; `panel.py` is the view.
+"""
+from __future__ import annotations
+
+import dataclasses
+import hashlib
+import io
+import os
+import re
+import shlex
+import time
+from pathlib import Path
+from typing import Any, Mapping
+
+from .api import default_model
+from .engine import Engine
+from .errors import BananaError, ValidationError
+from .pricing import DEFAULT_PRICES, estimate_cost, format_usd
+from .request import (DEFAULT_RESOLUTION, DEFAULT_SIZE, MAX_REFERENCE_BYTES, ImageRequest, is_url,
+                      sniff_image_type)
+from .run import Run
+from .store import Store
+from .sweep import DEFAULT_BUDGET, SweepPlan, plan_sweep
+from .template import interpolate
+
+#: request parameters the sweep dropdown offers (besides the prompt's {names})
+SWEEP_PARAMETERS = ("size", "resolution", "n", "model")
+_URL_SEPARATORS = re.compile(r"[\s,]+")
+_UPLOAD_SUFFIX = {"png": ".png", "jpeg": ".jpg", "webp": ".webp", "gif": ".gif"}
+
+
+# -- the form as data -----------------------------------------------------------------------------
+@dataclasses.dataclass
+class PanelForm:
+    """What the panel's form says, in the magic's terms.
+
+    `uploads` are local reference files (saved uploads, or paths); `urls` is the URL field
+    as typed (separated by spaces, commas or new lines). `sweep_key` is "" for no sweep,
+    else a parameter (size, resolution, n, model) or a `{name}` of the prompt, with
+    `sweep_values` comma-separated.
+    """
+
+    prompt: str = ""
+    model: str = dataclasses.field(default_factory=default_model)
+    size: str = DEFAULT_SIZE
+    resolution: str = DEFAULT_RESOLUTION
+    n: int = 1
+    uploads: tuple[str, ...] = ()
+    urls: str = ""
+    sweep_key: str = ""
+    sweep_values: str = ""
+
+    @property
+    def url_list(self) -> list[str]:
+        return [u for u in _URL_SEPARATORS.split(self.urls.strip()) if u]
+
+    @property
+    def references(self) -> tuple[str, ...]:
+        return tuple(self.uploads) + tuple(self.url_list)
+
+    def request_options(self) -> dict:
+        """Keyword arguments for ImageRequest.create, as the magic would pass them."""
+        return {"model": self.model, "size": self.size, "n": self.n,
+                "resolution": self.resolution, "reference_images": self.references}
+
+    def sweep_axes(self) -> dict[str, str]:
+        """{key: "v1,v2"} for a sweep, {} for none; refuses a sweep without values."""
+        if not self.sweep_key:
+            return {}
+        values = [v.strip() for v in self.sweep_values.split(",") if v.strip()]
+        if not values:
+            raise ValidationError(f"The sweep over {self.sweep_key} has no values; list them "
+                                  "separated by commas (e.g. 1:1, 16:9) or choose no sweep.")
+        return {self.sweep_key: ",".join(values)}
+
+    def cell_text(self, output_dir: str | None = None) -> str:
+        """The `%%banana` cell that makes the same requests (so it hits the same cache)."""
+        axes = self.sweep_axes()
+        words = []
+        for key, option, value in (("model", "--model", self.model), ("size", "--size", self.size),
+                                   ("resolution", "--resolution", self.resolution),
+                                   ("n", "-n", str(self.n))):
+            if key not in axes:  # a swept parameter is given by its axis alone
+                words += [option, value]
+        for reference in self.references:
+            words += ["--ref", reference]
+        for key, values in axes.items():
+            words += ["--sweep", f"{key}={values}"]
+        if output_dir:
+            words += ["--out", str(output_dir)]
+        return "%%banana " + " ".join(shlex.quote(w) for w in words) + "\n" + \
+            self.prompt.strip()
+
+    @classmethod
+    def from_run(cls, run: Run) -> "PanelForm":
+        """The form that made `run` (its own parameters; no sweep)."""
+        request = run.request
+        local = tuple(r for r in request.reference_images if not is_url(r))
+        urls = " ".join(r for r in request.reference_images if is_url(r))
+        return cls(prompt=request.prompt, model=request.model, size=request.size,
+                   resolution=request.resolution, n=request.n, uploads=local, urls=urls)
+
+
+@dataclasses.dataclass
+class FormPlan:
+    """What Generate would do: the requests, their labels, and what they cost."""
+
+    requests: list[ImageRequest]
+    labels: list[str]
+    sweep: SweepPlan | None
+    cached: int
+    estimate: float
+
+    def describe(self) -> str:
+        to_send = self.sweep.to_send if self.sweep else self.requests[self.cached:]
+        images = sum(r.n for r in to_send)
+        kind = f"sweep of {len(self.requests)} cells" if self.sweep else "1 task"
+        cached = f"; {self.cached} cached (free)" if self.cached else ""
+        return (f"Estimate: {kind}, {images} new image(s), {format_usd(self.estimate)}"
+                f"{cached}.")
+
+
+def plan_form(form: PanelForm, engine: Engine, *, namespace: Mapping[str, Any] | None = None,
+              prices: Mapping[str, float] | None = None) -> FormPlan:
+    """Validate the form and expand it into requests, exactly as the magic would.
+
+    Raises a one-sentence BananaError on bad input; sends nothing.
+    """
+    namespace = namespace if namespace is not None else {}
+    axes = form.sweep_axes()
+    template = form.prompt.strip()
+    if axes:
+        common = {k: v for k, v in form.request_options().items() if k not in axes}
+        sweep = plan_sweep(template, axes, engine=engine, namespace=namespace, prices=prices,
+                           **common)
+        labels = [", ".join(f"{k} = {v}" for k, v in zip(sweep.axes, key))
+                  for key, _ in sweep.cells]
+        return FormPlan([r for _, r in sweep.cells], labels, sweep, len(sweep.cached),
+                        sweep.estimate)
+    request = ImageRequest.create(interpolate(template, namespace), **form.request_options())
+    cached = engine.store.cached_run(engine.cache_key(request)) is not None
+    return FormPlan([request], [request.summary()], None, int(cached),
+                    0.0 if cached else estimate_cost([request], prices))
+
+
+def save_upload(root: Path, name: str, content: bytes) -> Path:
+    """Keep an uploaded reference image as `<root>/uploads/<sha256>.<ext>` (once per content)."""
+    kind = sniff_image_type(bytes(content[:16]))
+    if kind is None:
+        raise ValidationError(f"{name!r} is not a png, jpeg, webp or gif image; choose an "
+                              "image file.")
+    if len(content) > MAX_REFERENCE_BYTES:
+        raise ValidationError(f"{name!r} is {len(content) / 1e6:.1f} MB; the limit is 10 MB, "
+                              "so resize or compress it.")
+    folder = Path(root) / "uploads"
+    folder.mkdir(parents=True, exist_ok=True)
+    path = folder / (hashlib.sha256(content).hexdigest() + _UPLOAD_SUFFIX[kind])
+    if not path.exists():
+        partial = path.with_name(f".{path.name}.{os.getpid()}.tmp")
+        partial.write_bytes(bytes(content))
+        partial.replace(path)
+    return path
+
+
+def reference_thumbnail(path: str | os.PathLike, side: int = 96) -> bytes:
+    """Small JPEG bytes of a reference image, or b"" if it cannot be read."""
+    from PIL import Image
+    try:
+        with Image.open(path) as image:
+            image.draft("RGB", (side, side))
+            image = image.convert("RGB")
+            image.thumbnail((side, side))
+            out = io.BytesIO()
+            image.save(out, "JPEG", quality=80)
+            return out.getvalue()
+    except (OSError, ValueError):
+        return b""
+
+
+def history_label(run: Run) -> str:
+    when = time.strftime("%m-%d %H:%M", time.localtime(run.created_at))
+    prompt = run.request.prompt.replace("\n", " ")
+    prompt = prompt if len(prompt) <= 40 else prompt[:39] + "…"
+    status = "" if run.status == "completed" else f" · {run.status}"
+    return f"{when} · {prompt} · {run.request.summary()}{status}"
+
+
+# -- where requests go ----------------------------------------------------------------------------
+class Backend:
+    """The engine, defaults and namespace behind a panel.
+
+    With `magic` (a `Banana` magics instance) the panel shares its settings: its engine
+    (key, base URL, output folder), request defaults, budget and the notebook namespace
+    for `{name}` prompts; the engine is asked for anew at each Generate, so
+    `%banana use ...` applies to an open panel. Without it, explicit arguments and the
+    environment decide. `simulator=True` (or a dict of simulator knobs, or a running
+    `Simulator`) chooses the built-in simulator explicitly.
+    """
+
+    def __init__(self, magic=None, *, simulator: Any = None, output_dir=None, api_key=None,
+                 base_url=None, budget: float | None = None):
+        self.magic = magic
+        self.output_dir = os.fspath(output_dir) if output_dir else None
+        self._api_key, self._base_url = api_key, base_url
+        self._simulator, self._owns_simulator = None, False
+        if simulator is not None and simulator is not False:
+            from .simulator import SIM_API_KEY, Simulator
+            if isinstance(simulator, Simulator):
+                self._simulator = simulator
+            else:
+                knobs = simulator if isinstance(simulator, Mapping) else {}
+                self._simulator = Simulator(**knobs).start()
+                self._owns_simulator = True
+            self._api_key, self._base_url = SIM_API_KEY, self._simulator.base_url
+        self.budget = budget if budget is not None else \
+            getattr(magic, "budget", DEFAULT_BUDGET)
+
+    @property
+    def simulator(self):
+        """The simulator behind the panel (its own, or the magic's `%banana use sim`)."""
+        if self._simulator is not None:
+            return self._simulator
+        return getattr(self.magic, "simulator", None)
+
+    @property
+    def prices(self) -> Mapping[str, float]:
+        return getattr(self.magic, "prices", None) or DEFAULT_PRICES
+
+    def store(self) -> Store:
+        if self.magic is not None:
+            return self.magic.store(self.output_dir)
+        return Store(self.output_dir)
+
+    def engine(self) -> Engine:
+        if self.magic is not None and self._simulator is None:
+            engine = self.magic.engine()
+            if self.output_dir:
+                engine.store = self.store()
+            return engine
+        return Engine(store=self.store(), api_key=self._api_key, base_url=self._base_url,
+                      prices=dict(self.prices))
+
+    def defaults(self) -> dict:
+        if self.magic is not None:
+            return dict(self.magic.request_defaults())
+        return {"model": default_model()}
+
+    def namespace(self) -> Mapping[str, Any]:
+        shell = getattr(self.magic, "shell", None)
+        return shell.user_ns if shell is not None else {}
+
+    def note_spent(self, amount: float) -> None:
+        if self.magic is not None and hasattr(self.magic, "spent"):
+            self.magic.spent += amount
+
+    def describe(self) -> tuple[str, str]:
+        """Where requests go and the output folder, in words (never the key)."""
+        try:
+            engine = self.engine()
+        except BananaError as exc:
+            return str(exc), ""
+        if self.simulator is not None and engine.base_url == self.simulator.base_url:
+            kind = "the built-in simulator: SIMULATED images, nothing paid"
+        elif engine.simulated:
+            kind = f"{engine.base_url} (loopback: images labelled simulated)"
+        else:
+            kind = engine.base_url
+        return f"Requests go to {kind}.", f"Output folder: {engine.store.root}"
+
+    def close(self) -> None:
+        if self._owns_simulator and self._simulator is not None:
+            self._simulator.stop()
+        self._simulator = None
