@@ -33,6 +33,8 @@ SIM_BADGE = ("<span style='background:#fff8c5;border:1px solid #d4a72c;border-ra
              "padding:0 4px;margin-left:6px;font-size:11px'>SIMULATED</span>")
 
 esc = html.escape
+#: the metadata key under which every displayed output carries its provenance
+PROVENANCE_MIME = "application/vnd.nanobanana.provenance+json"
 
 
 def data_uri(path: Path) -> str:

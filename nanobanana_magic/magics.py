@@ -8,7 +8,6 @@ updates in place, then the cell's value is the Run (or SweepRun), whose HTML is 
 from __future__ import annotations
 
 import collections
-import json
 import os
 import shlex
 import sys
@@ -22,6 +21,8 @@ from traitlets import Bool, Dict, Enum, Float, Int, TraitError, Unicode, observe
 
 from . import display, errors
 from .cell_options import CellCommand, cell_arguments, parse_cell_line
+from .live import LiveStatus, in_kernel
+from .outputs import DryRun, Exported, Help, History, Runs
 from .pricing import DEFAULT_PRICES, estimate_cost, format_usd
 from .request import DEFAULT_MODEL, KNOWN_MODELS, MAX_N, RESOLUTIONS, SIZES, ImageRequest
 from .settings import (API_KEY_ENV, BASE_URL_ENV, DEFAULT_BASE_URL, Secret, resolve_api_key,
@@ -38,77 +39,10 @@ if TYPE_CHECKING:
 
 COMMANDS = ("login", "logout", "use", "config", "history", "show", "rerun", "resume", "cost",
             "export", "panel", "help")
-_REFRESH_SECONDS = 0.25  # at most this often on progress events
-_TICK_SECONDS = 1.0  # the elapsed time ticks this often even when nothing happens
-PROVENANCE_MIME = "application/vnd.nanobanana.provenance+json"
 #: lowest allowed value of numeric settings (and highest, where there is one)
 _SETTING_RANGES = {"n": (1, MAX_N), "concurrency": (1, 64), "thumbnail_size": (64, 1024),
                    "task_timeout": (1, None), "max_poll_interval": (0.1, None),
                    "budget": (0, None)}
-
-
-def in_kernel(shell) -> bool:
-    """True inside a Jupyter kernel (rich display), False in terminal IPython."""
-    return getattr(shell, "kernel", None) is not None
-
-
-class LiveStatus:
-    """One display that updates in place while tasks run (Jupyter).
-
-    `start()` shows it, `refresh()` redraws it (at most every 0.25 s unless forced) and
-    `finish(summary)` replaces it with a one-line summary carrying provenance metadata.
-    In terminal IPython nothing is drawn while tasks run and `finish` prints the summary.
-    """
-
-    def __init__(self, shell, render):
-        self._render = render
-        self._rich = in_kernel(shell)
-        self._handle = None
-        self._last = 0.0
-
-    @property
-    def rich(self) -> bool:
-        return self._rich
-
-    def start(self) -> "LiveStatus":
-        if self._rich:
-            from IPython.display import HTML, display as show
-            self._handle = show(HTML(self._render()), display_id=True)
-        return self
-
-    def refresh(self, force: bool = False) -> None:
-        now = time.monotonic()
-        if self._handle is None or (not force and now - self._last < _REFRESH_SECONDS):
-            return
-        self._last = now
-        from IPython.display import HTML
-        self._handle.update(HTML(self._render()))
-
-    def finish(self, summary: str, *, provenance: dict | None = None,
-               html_text: str | None = None) -> None:
-        if self._handle is None:
-            print(summary)
-            return
-        from IPython.display import HTML
-        metadata = {PROVENANCE_MIME: provenance} if provenance else None
-        self._handle.update(HTML(html_text or display.note(summary)), metadata=metadata)
-
-    async def ticking(self, work):
-        """Await `work`, redrawing every second so the elapsed time moves."""
-        if self._handle is None:
-            return await work
-        import asyncio
-
-        async def tick():
-            while True:
-                await asyncio.sleep(_TICK_SECONDS)
-                self.refresh(force=True)
-
-        ticker = asyncio.ensure_future(tick())
-        try:
-            return await work
-        finally:
-            ticker.cancel()
 
 
 class Interrupted(KeyboardInterrupt):
@@ -608,100 +542,6 @@ class Banana(Magics):
         self._expect(args, 0, "panel")
         from .panel import panel
         return panel(magic=self)
-
-
-class DryRun:
-    """What a --dry-run would send: the payloads and the cost, displayed as JSON."""
-
-    def __init__(self, text: str, payloads: list[dict]):
-        self.text, self.payloads = text, payloads
-
-    def payloads_json(self) -> str:
-        """One request: indented JSON. Several (a sweep): one compact line per request,
-        so the plan reads as a list rather than pages of braces."""
-        if len(self.payloads) == 1:
-            return json.dumps(self.payloads, indent=2, ensure_ascii=False)
-        lines = ",\n ".join(json.dumps(p, ensure_ascii=False) for p in self.payloads)
-        return f"[{lines}]"
-
-    def __repr__(self) -> str:
-        return self.text + "\n" + self.payloads_json()
-
-    def _repr_html_(self) -> str:
-        return display.note(self.text) + display.code_block(self.payloads_json(),
-                                                            css_class="banana-payload")
-
-    def _repr_mimebundle_(self, include=None, exclude=None):
-        return ({"text/html": self._repr_html_(), "text/plain": repr(self)},
-                {PROVENANCE_MIME: {"dry_run": True, "payloads": self.payloads}})
-
-
-class Help(str):
-    """The `%banana help` text: Markdown in Jupyter, plain text in a terminal."""
-
-    def __repr__(self) -> str:
-        return str(self)
-
-    def _repr_markdown_(self) -> str:
-        return str(self)
-
-
-class Exported(str):
-    """An exported request; shown as a code block, usable as a string."""
-
-    def __new__(cls, text: str, kind: str):
-        obj = super().__new__(cls, text)
-        obj.kind = kind
-        return obj
-
-    def __repr__(self) -> str:
-        return str(self)
-
-    def _repr_html_(self) -> str:
-        return display.code_block(str(self), css_class="banana-export")
-
-
-class Runs(list):
-    """Several runs shown together."""
-
-    def _repr_html_(self) -> str:
-        return display.runs_html(self)
-
-    def __repr__(self) -> str:
-        return "\n".join(display.run_text(run) for run in self) or "(no runs)"
-
-
-class History(list):
-    def __init__(self, runs, reuse):
-        super().__init__(runs)
-        self.reuse = reuse
-
-    def rows(self):
-        for run in self:
-            prompt = run.request.prompt
-            yield {"run": run.run_id,
-                   "time": time.strftime("%Y-%m-%d %H:%M", time.localtime(run.created_at)),
-                   "prompt": prompt if len(prompt) <= 60 else prompt[:59] + "…",
-                   "params": run.request.summary(),
-                   "images": len(run.images), "cost": format_usd(run.cost),
-                   "cached": f"reused ×{self.reuse[run.run_id]}" if self.reuse[run.run_id]
-                   else "", "status": run.status}
-
-    def __repr__(self) -> str:
-        rows = [{k: str(v) for k, v in row.items()} for row in self.rows()]
-        if not rows:
-            return "No runs yet."
-        widths = {k: max(len(k), *(len(row[k]) for row in rows)) for k in rows[0]}
-        lines = [[k.ljust(widths[k]) for k in widths]]
-        lines += [[row[k].ljust(widths[k]) for k in widths] for row in rows]
-        return "\n".join("  ".join(line).rstrip() for line in lines)
-
-    def _repr_html_(self) -> str:
-        rows = list(self.rows())
-        if not rows:
-            return display.note("No runs yet.")
-        return display.table(rows, css_class="banana-history",
-                             nowrap=("run", "time", "params", "cost"))
 
 
 HELP = """\

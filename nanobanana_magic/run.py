@@ -108,9 +108,9 @@ class Run:
 
     def _repr_mimebundle_(self, include=None, exclude=None):
         """HTML grid (text listing in a terminal) with provenance in the metadata."""
-        from .display import run_html, run_text
+        from .display import PROVENANCE_MIME, run_html, run_text
         return ({"text/html": run_html(self), "text/plain": run_text(self)},
-                {"application/vnd.nanobanana.provenance+json": self.provenance()})
+                {PROVENANCE_MIME: self.provenance()})
 
 
 def _relative(path: Path, root: Path) -> str:

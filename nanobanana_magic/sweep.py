@@ -478,7 +478,7 @@ class SweepRun:
 
     def _repr_mimebundle_(self, include=None, exclude=None):
         return ({"text/html": self.html(), "text/plain": self.text()},
-                {"application/vnd.nanobanana.provenance+json": self.provenance()})
+                {display.PROVENANCE_MIME: self.provenance()})
 
     def text(self) -> str:
         """The plain-text listing used where HTML cannot be shown."""

@@ -19,7 +19,7 @@ from nbclient.exceptions import CellExecutionError
 from nbformat.v4 import new_code_cell, new_notebook
 from PIL import Image
 
-from nanobanana_magic.magics import PROVENANCE_MIME
+from nanobanana_magic.display import PROVENANCE_MIME
 from nanobanana_magic.store import Store
 
 from conftest import TEST_KEY

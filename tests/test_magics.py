@@ -19,7 +19,8 @@ from PIL import Image
 from nanobanana_magic import errors
 from nanobanana_magic.cell_options import parse_cell_line
 from nanobanana_magic.engine import Engine
-from nanobanana_magic.magics import PROVENANCE_MIME, DryRun, History
+from nanobanana_magic.display import PROVENANCE_MIME
+from nanobanana_magic.outputs import DryRun, History
 from nanobanana_magic.request import ImageRequest
 from nanobanana_magic.run import Run
 from nanobanana_magic.store import Store

@@ -1,0 +1,107 @@
+"""What the line commands and dry runs return: small objects that display themselves.
+
+Each has an HTML form for Jupyter and a plain-text form for terminals; every string in
+them is HTML-escaped.
+"""
+from __future__ import annotations
+
+import json
+import time
+
+from . import display
+from .display import PROVENANCE_MIME
+from .pricing import format_usd
+
+
+class DryRun:
+    """What a --dry-run would send: the payloads and the cost, displayed as JSON."""
+
+    def __init__(self, text: str, payloads: list[dict]):
+        self.text, self.payloads = text, payloads
+
+    def payloads_json(self) -> str:
+        """One request: indented JSON. Several (a sweep): one compact line per request,
+        so the plan reads as a list rather than pages of braces."""
+        if len(self.payloads) == 1:
+            return json.dumps(self.payloads, indent=2, ensure_ascii=False)
+        lines = ",\n ".join(json.dumps(p, ensure_ascii=False) for p in self.payloads)
+        return f"[{lines}]"
+
+    def __repr__(self) -> str:
+        return self.text + "\n" + self.payloads_json()
+
+    def _repr_html_(self) -> str:
+        return display.note(self.text) + display.code_block(self.payloads_json(),
+                                                            css_class="banana-payload")
+
+    def _repr_mimebundle_(self, include=None, exclude=None):
+        return ({"text/html": self._repr_html_(), "text/plain": repr(self)},
+                {PROVENANCE_MIME: {"dry_run": True, "payloads": self.payloads}})
+
+
+class Help(str):
+    """The `%banana help` text: Markdown in Jupyter, plain text in a terminal."""
+
+    def __repr__(self) -> str:
+        return str(self)
+
+    def _repr_markdown_(self) -> str:
+        return str(self)
+
+
+class Exported(str):
+    """An exported request; shown as a code block, usable as a string."""
+
+    def __new__(cls, text: str, kind: str):
+        obj = super().__new__(cls, text)
+        obj.kind = kind
+        return obj
+
+    def __repr__(self) -> str:
+        return str(self)
+
+    def _repr_html_(self) -> str:
+        return display.code_block(str(self), css_class="banana-export")
+
+
+class Runs(list):
+    """Several runs shown together."""
+
+    def _repr_html_(self) -> str:
+        return display.runs_html(self)
+
+    def __repr__(self) -> str:
+        return "\n".join(display.run_text(run) for run in self) or "(no runs)"
+
+
+class History(list):
+    def __init__(self, runs, reuse):
+        super().__init__(runs)
+        self.reuse = reuse
+
+    def rows(self):
+        for run in self:
+            prompt = run.request.prompt
+            yield {"run": run.run_id,
+                   "time": time.strftime("%Y-%m-%d %H:%M", time.localtime(run.created_at)),
+                   "prompt": prompt if len(prompt) <= 60 else prompt[:59] + "…",
+                   "params": run.request.summary(),
+                   "images": len(run.images), "cost": format_usd(run.cost),
+                   "cached": f"reused ×{self.reuse[run.run_id]}" if self.reuse[run.run_id]
+                   else "", "status": run.status}
+
+    def __repr__(self) -> str:
+        rows = [{k: str(v) for k, v in row.items()} for row in self.rows()]
+        if not rows:
+            return "No runs yet."
+        widths = {k: max(len(k), *(len(row[k]) for row in rows)) for k in rows[0]}
+        lines = [[k.ljust(widths[k]) for k in widths]]
+        lines += [[row[k].ljust(widths[k]) for k in widths] for row in rows]
+        return "\n".join("  ".join(line).rstrip() for line in lines)
+
+    def _repr_html_(self) -> str:
+        rows = list(self.rows())
+        if not rows:
+            return display.note("No runs yet.")
+        return display.table(rows, css_class="banana-history",
+                             nowrap=("run", "time", "params", "cost"))
