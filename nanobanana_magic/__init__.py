@@ -14,11 +14,12 @@ from .request import API_REFERENCE_MODEL, DEFAULT_MODEL, RESOLUTIONS, SIZES, Ima
 from .run import Run, RunImage
 
 __all__ = ["__version__", "generate", "agenerate", "resume", "aresume", "sweep", "asweep",
-           "SweepRun", "panel", "ImageRequest", "Run", "RunImage", "SIZES", "RESOLUTIONS",
+           "SweepRun", "BudgetExceededError", "panel", "ImageRequest", "Run", "RunImage", "SIZES", "RESOLUTIONS",
            "DEFAULT_MODEL", "API_REFERENCE_MODEL", "load_ipython_extension",
            "unload_ipython_extension", *_error_names]
 
-_LAZY = {"sweep": "sweep", "asweep": "sweep", "SweepRun": "sweep", "panel": "panel",
+_LAZY = {"sweep": "sweep", "asweep": "sweep", "SweepRun": "sweep",
+         "BudgetExceededError": "sweep", "panel": "panel",
          # the engine (asyncio, httpx clients) loads on first use, keeping %load_ext fast
          "generate": "api", "agenerate": "api", "resume": "api", "aresume": "api"}
 
