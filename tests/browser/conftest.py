@@ -1,11 +1,15 @@
-"""Fixtures for real-browser tests: JupyterLab 4 on loopback and headless Debian
+"""Fixtures for real-browser tests: a Jupyter server on loopback and headless Debian
 chromium driven by Playwright (sync API), adapted from ../../shared browser recipe.
+
+`jupyter_server` is parametrized over the two front ends the panel supports: JupyterLab 4
+("lab") and Notebook 7 ("notebook"). Each test using it runs once per front end, against
+one server at a time (pytest finishes the first before starting the second).
 
 The server's root is a temp folder holding a copy of `notebooks/panel.ipynb`; the server,
 its kernels and chromium get an environment without TOAPIS_* variables, so the notebook
 chooses the built-in simulator itself. Everything started here is stopped by PID.
 Browser tests skip when chromium is absent, unless E2E_REQUIRED=1 (then they fail).
-Env: CHROMIUM=/path, E2E_LOG_DIR=dir (keeps the server log).
+Env: CHROMIUM=/path, E2E_LOG_DIR=dir (keeps the server logs, one per front end).
 
 The fixtures are module-scoped, not session-scoped: Playwright's sync API marks an event
 loop as running in the main thread while it is started, which would make every later
@@ -34,7 +38,17 @@ CHROMIUM_FLAGS = [
     "--disable-background-networking", "--disable-component-update", "--disable-sync",
 ]
 NOTEBOOKS = Path(__file__).resolve().parents[2] / "notebooks"
-LAB_SETTINGS = {  # no news toast over the page; every cell attached to the DOM
+# front end -> (python -m module, URL path of an open notebook, extra server options)
+FRONT_ENDS = {
+    "lab": ("jupyterlab", "/lab/tree/", [
+        "--LabApp.news_url=None",  # the server never fetches the news feed
+        ("--LabApp.check_for_updates_class="
+         "jupyterlab.handlers.announcements.NeverCheckForUpdate")]),
+    "notebook": ("notebook", "/notebooks/", []),
+}
+# user settings, read by both front ends: no news toast over the page; every cell attached
+# to the DOM (no virtualised notebook)
+LAB_SETTINGS = {
     "@jupyterlab/apputils-extension/notification.jupyterlab-settings":
         '{"fetchNews": "false", "checkForUpdates": false}',
     "@jupyterlab/notebook-extension/tracker.jupyterlab-settings": '{"windowingMode": "none"}',
@@ -89,9 +103,13 @@ def _wait_for_status(base: str, token: str, proc: subprocess.Popen, log: Path) -
         time.sleep(0.2)
 
 
-@pytest.fixture(scope="module")
-def jupyter_server():
-    root = Path(tempfile.mkdtemp(prefix="banana-e2e-"))
+@pytest.fixture(scope="module", params=list(FRONT_ENDS))
+def jupyter_server(request):
+    """A JupyterLab 4 or Notebook 7 server (`request.param`); yields its base URL, token,
+    root folder, front-end name ("app") and `url(name)` for opening a notebook."""
+    app = request.param
+    module, notebook_path, app_options = FRONT_ENDS[app]
+    root = Path(tempfile.mkdtemp(prefix=f"banana-e2e-{app}-"))
     nbdir = root / "nb"
     nbdir.mkdir()
     shutil.copy(NOTEBOOKS / "panel.ipynb", nbdir / "panel.ipynb")
@@ -106,12 +124,9 @@ def jupyter_server():
                JUPYTERLAB_SETTINGS_DIR=str(root / "settings"),
                JUPYTERLAB_WORKSPACES_DIR=str(root / "workspaces"),
                IPYTHONDIR=str(root / "ipython"), JUPYTER_PLATFORM_DIRS="1")
-    cmd = [sys.executable, "-m", "jupyterlab", "--no-browser", "--allow-root",
+    cmd = [sys.executable, "-m", module, "--no-browser", "--allow-root",
            "--ServerApp.ip=127.0.0.1", f"--ServerApp.port={port}", "--ServerApp.port_retries=0",
-           f"--IdentityProvider.token={token}", f"--ServerApp.root_dir={nbdir}",
-           "--LabApp.news_url=None",
-           "--LabApp.check_for_updates_class="
-           "jupyterlab.handlers.announcements.NeverCheckForUpdate"]
+           f"--IdentityProvider.token={token}", f"--ServerApp.root_dir={nbdir}", *app_options]
     log_path = root / "server.log"
     log = open(log_path, "wb")
     proc = subprocess.Popen(cmd, cwd=nbdir, env=env, stdout=log, stderr=subprocess.STDOUT,
@@ -119,8 +134,8 @@ def jupyter_server():
     base = f"http://127.0.0.1:{port}"
     try:
         _wait_for_status(base, token, proc, log_path)
-        yield {"base": base, "token": token, "root": nbdir,
-               "url": lambda name: f"{base}/lab/tree/{name}?token={token}"}
+        yield {"base": base, "token": token, "root": nbdir, "app": app,
+               "url": lambda name: f"{base}{notebook_path}{name}?token={token}"}
     finally:
         # kernels run in their own sessions: snapshot the server's descendants first
         kids = _descendants(proc.pid)
@@ -142,7 +157,7 @@ def jupyter_server():
         _reap(kids)
         log.close()
         if os.environ.get("E2E_LOG_DIR"):
-            shutil.copy(log_path, Path(os.environ["E2E_LOG_DIR"]) / "jupyter-server.log")
+            shutil.copy(log_path, Path(os.environ["E2E_LOG_DIR"]) / f"jupyter-{app}.log")
         shutil.rmtree(root, ignore_errors=True)
 
 

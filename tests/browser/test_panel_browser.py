@@ -1,13 +1,13 @@
-"""The panel in a real browser: JupyterLab 4 on loopback, headless Debian chromium.
+"""The panel in a real browser: JupyterLab 4 and Notebook 7 on loopback, headless Debian
+chromium (the `jupyter_server` fixture runs each test once per front end).
 
 Opens notebooks/panel.ipynb (no key: the notebook picks the simulator, 4 s per task),
 runs it, generates with an uploaded reference, runs another cell while the panel works,
-cancels a second generation, restores the first from the history, and saves the
-screenshots the README uses (docs/panel.png, docs/grid.png).
+cancels a second generation and restores the first from the history. The JupyterLab run
+also saves the screenshots the README uses (docs/panel.png, docs/grid.png).
 """
 from __future__ import annotations
 
-import io
 import re
 from pathlib import Path
 
@@ -21,17 +21,29 @@ pytestmark = pytest.mark.browser
 
 DOCS = Path(__file__).resolve().parents[2] / "docs"
 KERNEL_IDLE = re.compile(r"^(?!No Kernel).+ \| Idle$")  # status bar: "Python 3 (ipykernel) | Idle"
+NOTEBOOK_IDLE = '.jp-NotebookPanel .jp-Notebook-ExecutionIndicator[data-status="idle"]'
 LOOPBACK = ("http://127.0.0.1:", "ws://127.0.0.1:", "data:", "blob:")
 FIRST_PROMPT = "a lighthouse on a cliff at dusk, watercolor"
 SECOND_PROMPT = "a second idea that we cancel"
 
 
 def open_notebook(page, server, name: str) -> None:
-    """Navigate and return once the kernel is connected and idle (Run All is then safe)."""
+    """Navigate and return once the kernel is connected and idle (Run All is then safe).
+
+    The kernel websocket comes first: until it exists, Run All may silently run nothing.
+    JupyterLab then shows "<kernel> | Idle" in its status bar; Notebook 7 has no status bar,
+    so there the notebook toolbar's execution indicator must read idle. Each front end's own
+    page shell is checked too, so a run never passes against the wrong one."""
     with page.expect_websocket(lambda ws: "/api/kernels/" in ws.url, timeout=60_000):
         page.goto(server["url"](name))
     page.wait_for_selector(".jp-NotebookPanel .jp-Notebook .jp-Cell")
-    expect(page.locator(".jp-StatusBar-TextItem", has_text=KERNEL_IDLE)).to_have_count(1)
+    if server["app"] == "lab":
+        expect(page.locator(".jp-LabShell")).to_have_count(1)
+        expect(page.locator(".jp-StatusBar-TextItem", has_text=KERNEL_IDLE)).to_have_count(1)
+    else:
+        expect(page.locator('body[data-notebook="notebooks"]')).to_have_count(1)
+        expect(page.locator(".jp-LabShell")).to_have_count(0)
+        expect(page.locator(NOTEBOOK_IDLE)).to_have_count(1)
 
 
 def run_all_cells(page) -> None:
@@ -54,6 +66,8 @@ def run_cell_containing(page, text: str) -> None:
 
 def test_panel_generates_cancels_and_restores(chromium_browser, jupyter_server, tmp_path):
     expect.set_options(timeout=60_000)  # expect() ignores page.set_default_timeout
+    # the README's screenshots come from JupyterLab; Notebook 7's stay in the temp folder
+    shots = DOCS if jupyter_server["app"] == "lab" else tmp_path
     reference = tmp_path / "reference.png"
     Image.new("RGB", (64, 64), "#d9822b").save(reference)
     ctx = chromium_browser.new_context(viewport={"width": 1500, "height": 1800})
@@ -96,8 +110,8 @@ def test_panel_generates_cancels_and_restores(chromium_browser, jupyter_server, 
         cell_text = panel.locator(".banana-cell-text textarea")
         expect(cell_text).to_have_value(re.compile(r"^%%banana .*--size 16:9 .*-n 4 --ref "))
         panel.scroll_into_view_if_needed()
-        panel.screenshot(path=str(DOCS / "panel.png"))
-        panel.locator(".banana-results").screenshot(path=str(DOCS / "grid.png"))
+        panel.screenshot(path=str(shots / "panel.png"))
+        panel.locator(".banana-results").screenshot(path=str(shots / "grid.png"))
 
         # a second generation, cancelled while its task runs: the journal keeps the task
         panel.locator(".banana-prompt textarea").fill(SECOND_PROMPT)
@@ -123,9 +137,11 @@ def test_panel_generates_cancels_and_restores(chromium_browser, jupyter_server, 
         expect(panel.locator(".banana-cost")).to_contain_text("nothing was sent")
     except Exception:
         page.screenshot(path=str(tmp_path / "failure.png"))
+        # shown by pytest with the failure: what the cells printed (tracebacks included)
+        print("cell outputs:", page.locator(".jp-OutputArea-output").all_inner_texts())
         raise
     finally:
         ctx.close()
-    assert (DOCS / "panel.png").stat().st_size > 20_000
+    assert (shots / "panel.png").stat().st_size > 20_000
     assert not offbox, offbox
     assert not [e for e in console_errors if "widget" in e.lower()], console_errors
