@@ -89,8 +89,8 @@ def result_urls(task: dict) -> list[str]:
 
 def failure_message(task: dict) -> tuple[str | None, str]:
     error = task.get("error")
-    if isinstance(error, dict):
-        return error.get("code"), str(error.get("message") or error.get("code") or "")
+    if isinstance(error, dict) and (error.get("message") or error.get("code")):
+        return error.get("code"), str(error.get("message") or error.get("code"))
     if isinstance(error, str) and error:
         return None, error
     if task.get("fail_reason"):
@@ -190,7 +190,7 @@ class ToAPIsClient:
         answer = await self._call("POST", "/v1/uploads/images", kind="upload",
                                   files={"file": (filename, data, REFERENCE_TYPES[kind])},
                                   data={"purpose": "generation"})
-        url = (answer.get("data") or {}).get("url") if isinstance(answer, dict) else None
+        url = (answer.get("data") or {}).get("url")
         if answer.get("success") is False or not url:
             raise errors.InvalidRequestError(
                 f"The upload of {Path(path).name!r} was refused: "
@@ -350,9 +350,11 @@ class ToAPIsClient:
             error = errors.error_from_response(status, response.text, response.headers,
                                                what=what, secret=self._key.reveal())
             if status == 429:
-                limiter.penalise(error.retry_after if error.retry_after is not None else 1.0)
-                if self.on_rate_limited is not None:
-                    self.on_rate_limited()
+                # capped: one absurd Retry-After must not stall every request for good
+                limiter.penalise(min(self.backoff_cap, error.retry_after
+                                     if error.retry_after is not None else 1.0))
+                if creates_work and self.on_rate_limited is not None:
+                    self.on_rate_limited()  # too many tasks at once, not too many polls
                 last = error
                 continue
             if status >= 500:

@@ -167,11 +167,6 @@ class ProgressBoard:
         if event.kind == "failed":
             row["detail"] = str(event.error)[:200]
 
-    @property
-    def finished(self) -> bool:
-        return all(r["status"] in ("completed", "cached", "failed", "cancelled")
-                   for r in self.rows)
-
     def counts(self) -> dict[str, int]:
         counts: dict[str, int] = {}
         for row in self.rows:
@@ -198,7 +193,3 @@ class ProgressBoard:
                 f"<div>{esc(self.summary())} · {elapsed:.1f} s elapsed</div>"
                 f"<table style='border-collapse:collapse;font-size:12px'>{''.join(body)}"
                 f"</table></div>")
-
-    def text(self) -> str:
-        elapsed = time.monotonic() - self.started
-        return f"{self.summary()} · {elapsed:.1f} s elapsed"

@@ -31,8 +31,10 @@ from .store import Store
 
 log = logging.getLogger("nanobanana_magic")
 
-EVENT_KINDS = ("cached", "submitted", "progress", "completed", "failed", "cancelled")
+#: event kinds after which a job has its final Run
+FINAL_EVENTS = ("completed", "cached", "failed", "cancelled")
 _URL_REFRESHES = 2
+_SLOWDOWN_DEBOUNCE = 1.0  # seconds during which further 429s do not lower concurrency again
 # recent running times (queueing excluded) per API, so polls of new tasks land near their end
 _DURATIONS: dict[str, collections.deque] = collections.defaultdict(
     lambda: collections.deque(maxlen=50))
@@ -64,6 +66,7 @@ class _AdaptiveGate:
         self.active = 0
         self._changed = asyncio.Condition()
         self._successes = 0
+        self._last_slowdown = float("-inf")
 
     async def __aenter__(self):
         async with self._changed:
@@ -76,6 +79,11 @@ class _AdaptiveGate:
             self._changed.notify_all()
 
     def slow_down(self) -> None:
+        """Halve the bound, once per burst: 429s answered together count as one."""
+        now = time.monotonic()
+        if now - self._last_slowdown < _SLOWDOWN_DEBOUNCE:
+            return
+        self._last_slowdown = now
         self.limit = max(1, self.limit // 2)
         self._successes = 0
 
@@ -149,8 +157,9 @@ class Engine:
             async with client:
                 gate = _AdaptiveGate(self.concurrency)
                 client.on_rate_limited = gate.slow_down
+                uploads: dict[str, asyncio.Future] = {}  # one upload per file per batch
                 jobs = [asyncio.ensure_future(
-                    self._generate(client, gate, index, requests[index], listener))
+                    self._generate(client, gate, index, requests[index], listener, uploads))
                     for index in misses]
                 try:
                     for index, run in zip(misses, await asyncio.gather(*jobs)):
@@ -158,14 +167,21 @@ class Engine:
                 finally:
                     for job in jobs:
                         job.cancel()
+                    # let cancelled jobs record their state while the client is still open
+                    await asyncio.gather(*jobs, return_exceptions=True)
                     self.retries += client.retries
         return [run for run in results if run is not None]
 
+    def pending_tasks(self) -> list[dict]:
+        """Journal entries of tasks sent to this engine's API and never collected (tasks
+        of other backends, e.g. an earlier simulator, are left for those)."""
+        return [entry for entry in self.store.pending_tasks()
+                if entry.get("base_url") in (None, self.base_url)]
+
     async def resume(self, *, listener: Listener | None = None) -> list[Run]:
         """Collect every task the journal shows as submitted but never collected."""
-        pending = self.store.pending_tasks()
         runs = []
-        for entry in pending:
+        for entry in self.pending_tasks():
             try:
                 run = self.store.load_run(entry["run_id"])
             except errors.ValidationError:
@@ -186,13 +202,14 @@ class Engine:
 
     # -- one job ----------------------------------------------------------------------------------
     async def _generate(self, client: ToAPIsClient, gate: _AdaptiveGate, index: int,
-                        request: ImageRequest, listener: Listener | None) -> Run:
+                        request: ImageRequest, listener: Listener | None,
+                        uploads: dict[str, asyncio.Future]) -> Run:
         run = None
         try:
             async with gate:
                 run = self.store.new_run(request, self.cache_key(request), base_url=self.base_url,
                                          simulated=self.simulated)
-                urls = [await self._reference_url(client, ref) for ref in
+                urls = [await self._reference_url(client, ref, uploads) for ref in
                         request.reference_images]
                 payload = request.to_payload(urls)
                 self.store.journal("submit_attempt", run_id=run.run_id,
@@ -284,14 +301,26 @@ class Engine:
                         raise errors.DownloadError(
                             f"The result URLs of task {run.task_id} have expired") from None
                     urls = result_urls(await client.get_task(run.task_id)) or urls
-            await asyncio.to_thread(self.store.add_image, run, index, partial, urls[index],
-                                    size[1:])
+            try:
+                await asyncio.to_thread(self.store.add_image, run, index, partial, urls[index],
+                                        size[1:])
+            except (OSError, ValueError) as exc:  # truncated image, disk full
+                raise errors.DownloadError(
+                    f"Image {index} of task {run.task_id} could not be stored ({exc})") from None
 
-    async def _reference_url(self, client: ToAPIsClient, reference: str) -> str:
+    async def _reference_url(self, client: ToAPIsClient, reference: str,
+                             uploads: dict[str, asyncio.Future]) -> str:
+        """The URL of a reference: as given, or where the local file was uploaded (once per
+        content hash: from the journal, or one upload shared by every job of the batch)."""
         if reference.startswith(("http://", "https://")):
             return reference
         sha = await asyncio.to_thread(file_sha256, reference)
-        url = self.store.uploaded_url(sha, self.base_url)
+        if sha not in uploads:
+            uploads[sha] = asyncio.ensure_future(self._upload(client, reference, sha))
+        return await asyncio.shield(uploads[sha])  # one job's cancel must not stop the rest
+
+    async def _upload(self, client: ToAPIsClient, reference: str, sha: str) -> str:
+        url = await asyncio.to_thread(self.store.uploaded_url, sha, self.base_url)
         if url is None:
             url = await client.upload(reference)
             self.store.journal("uploaded", sha256=sha, url=url, base_url=self.base_url,

@@ -256,8 +256,7 @@ def error_from_response(status_code: int, body: str, headers=None, *, what: str 
         return InvalidRequestError(
             summary + ". An image model was called through the chat endpoint; image models "
             "use /v1/images/generations", **kwargs)
-    if status_code == 402 or (status_code == 403 and str(code).lower() in _QUOTA_CODES) \
-            or str(code).lower() in _QUOTA_CODES:
+    if status_code == 402 or str(code).lower() in _QUOTA_CODES:  # 402, or 403 with a quota code
         return InsufficientBalanceError(summary, **kwargs)
     cls = {400: InvalidRequestError, 401: AuthenticationError, 403: PermissionDeniedError,
            404: NotFoundError, 422: ContentPolicyError, 429: RateLimitError}.get(status_code)

@@ -6,6 +6,7 @@ files appear as the URLs they were uploaded to (from the journal) when known.
 from __future__ import annotations
 
 import json
+import pprint
 import shlex
 from urllib.parse import urlparse
 
@@ -19,10 +20,12 @@ def _payload(run, store) -> dict:
         if is_url(ref):
             urls.append(ref)
             continue
-        try:
-            url = store.uploaded_url(file_sha256(ref), run.base_url)
-        except OSError:
-            url = None
+        url = None
+        if not is_loopback(urlparse(run.base_url).hostname):  # a simulator's URL is no use
+            try:
+                url = store.uploaded_url(file_sha256(ref), run.base_url)
+            except OSError:
+                pass
         urls.append(url or f"<upload {ref} to /v1/uploads/images first>")
     return run.request.to_payload(urls)
 
@@ -46,7 +49,7 @@ import os, time, httpx
 
 BASE_URL = "{base}"
 headers = {{"Authorization": f"Bearer {{os.environ['TOAPIS_API_KEY']}}"}}
-payload = {body}
+payload = {pprint.pformat(payload, sort_dicts=False, width=88)}
 
 with httpx.Client(base_url=BASE_URL, headers=headers, timeout=30) as api:
     task = api.post("/v1/images/generations", json=payload).raise_for_status().json()

@@ -33,10 +33,6 @@ class LiveStatus:
         self._handle = None
         self._last = 0.0
 
-    @property
-    def rich(self) -> bool:
-        return self._rich
-
     def start(self) -> "LiveStatus":
         if self._rich:
             from IPython.display import HTML, display as show

@@ -8,6 +8,7 @@ updates in place, then the cell's value is the Run (or SweepRun), whose HTML is 
 from __future__ import annotations
 
 import collections
+import logging
 import os
 import shlex
 import sys
@@ -36,6 +37,8 @@ if TYPE_CHECKING:
 
     from .engine import Engine, Event
     from .store import Store
+
+log = logging.getLogger("nanobanana_magic")
 
 COMMANDS = ("login", "logout", "use", "config", "history", "show", "rerun", "resume", "cost",
             "export", "panel", "help")
@@ -289,6 +292,9 @@ class Banana(Magics):
                         "polling stopped.")
             raise Interrupted("polling stopped. Submitted tasks stay in the journal; "
                               "`%banana resume` collects them without paying again.") from None
+        except errors.BananaError as exc:  # e.g. no key: the board must not stay "waiting"
+            live.finish(str(exc), html_text=display.error_box(str(exc)))
+            raise
         self._note_spent(runs)
         live.finish(batch_summary(runs, board), provenance=runs_provenance(runs))
         return runs
@@ -330,6 +336,10 @@ class Banana(Magics):
                 raise
             except errors.BananaError as exc:
                 live.finish(str(exc), html_text=display.error_box(str(exc)))
+                return
+            except Exception as exc:  # a bug: show it where the grid would be, and log it
+                log.exception("background generation failed")
+                live.finish(repr(exc), html_text=display.error_box(f"Unexpected error: {exc!r}"))
                 return
             self._note_spent(runs)
             result = sweep if sweep is not None else runs[0]
@@ -493,9 +503,14 @@ class Banana(Magics):
     def _cmd_resume(self, args):
         self._expect(args, 0, "resume")
         engine = self.engine()
-        pending = engine.store.pending_tasks()
+        pending = engine.pending_tasks()
+        elsewhere = len(engine.store.pending_tasks()) - len(pending)
+        if elsewhere:
+            print(f"{elsewhere} uncollected task(s) in this folder were sent to another "
+                  f"backend; `%banana use` that backend to resume them.")
         if not pending:
-            print(f"Nothing to resume: every task in {engine.store.root} was collected.")
+            print(f"Nothing to resume: every task sent to {engine.base_url} from "
+                  f"{engine.store.root} was collected.")
             return None
         board = display.ProgressBoard([f"task {e['task_id']}" for e in pending])
         live = LiveStatus(self.shell, board.html).start()

@@ -27,7 +27,7 @@ from typing import Any
 import ipywidgets as widgets
 
 from . import display
-from .engine import Engine, Event
+from .engine import FINAL_EVENTS, Engine, Event
 from .errors import BananaError, ValidationError
 from .pricing import format_usd
 from .panel_form import (SWEEP_PARAMETERS, Backend, FormPlan, PanelForm, history_label,
@@ -39,7 +39,6 @@ from .template import placeholders
 
 log = logging.getLogger("nanobanana_magic")
 
-FINAL_EVENTS = ("completed", "cached", "failed", "cancelled")
 NO_WIDGETS_TEXT = ("Nano Banana panel: this front end cannot show ipywidgets. Open the "
                    "notebook in JupyterLab 4 or Notebook 7 with ipywidgets 8 installed, or "
                    "use the %%banana cell magic, which works everywhere.")
@@ -395,7 +394,7 @@ class BananaPanel(widgets.VBox):
         self._show_results(result, runs)
         spent = sum(run.spent for run in runs)
         self.spent += spent
-        self.backend.note_spent(spent)
+        self.backend.note_spent(runs)
         images = sum(len(run.images) for run in runs)
         cached = sum(1 for run in runs if run.cached)
         self.cost.value = display.note(

@@ -255,9 +255,10 @@ class Backend:
         shell = getattr(self.magic, "shell", None)
         return shell.user_ns if shell is not None else {}
 
-    def note_spent(self, amount: float) -> None:
-        if self.magic is not None and hasattr(self.magic, "spent"):
-            self.magic.spent += amount
+    def note_spent(self, runs) -> None:
+        """Count these runs in the magic's `%banana cost` (simulated ones apart)."""
+        if self.magic is not None:
+            self.magic._note_spent(runs)
 
     def describe(self) -> tuple[str, str]:
         """Where requests go and the output folder, in words (never the key)."""

@@ -75,6 +75,7 @@ class PollPlanner:
         self._observations: list[tuple[float, str, int | None]] = []
         self._last_poll = submitted_at
         self._misses = 0  # answers that contradicted the model (unfinished past its end)
+        self._solved: tuple[int, list] | None = None  # (observations seen, model corners)
         self._had_model = False
 
     # -- input --------------------------------------------------------------------------
@@ -146,7 +147,16 @@ class PollPlanner:
         return rows
 
     def _model(self) -> list[tuple[float, float]]:
-        """Corners (s, D) of the consistent models, keeping as many soft rules as fit."""
+        """Corners (s, D) of the consistent models, keeping as many soft rules as fit.
+
+        Solved once per observation: every question asked between two answers reuses it."""
+        if self._solved is not None and self._solved[0] == len(self._observations):
+            return self._solved[1]
+        corners = self._solve()
+        self._solved = (len(self._observations), corners)
+        return corners
+
+    def _solve(self) -> list[tuple[float, float]]:
         for soft in (3, 2, 1, 0):
             corners = _corners(self._constraints(soft))
             if corners:

@@ -8,6 +8,7 @@ before any network use, raising one `ValidationError` sentence that names the fi
 from __future__ import annotations
 
 import dataclasses
+import functools
 import hashlib
 import json
 import os
@@ -53,6 +54,14 @@ def is_url(reference: str) -> bool:
 
 
 def file_sha256(path: str | os.PathLike) -> str:
+    """The file's SHA-256, remembered while its size and modification time stay the same
+    (a sweep asks for the same reference's hash in every cell)."""
+    stat = os.stat(path)
+    return _sha256_of(os.path.abspath(path), stat.st_size, stat.st_mtime_ns)
+
+
+@functools.lru_cache(maxsize=256)
+def _sha256_of(path: str, size: int, mtime_ns: int) -> str:
     digest = hashlib.sha256()
     with open(path, "rb") as fh:
         for block in iter(lambda: fh.read(1 << 20), b""):
@@ -152,10 +161,6 @@ class ImageRequest:
                 raise ValidationError(f"Set {key} with its own option, not as extra metadata.")
 
     # -- derived values ---------------------------------------------------------------
-    @property
-    def local_references(self) -> tuple[str, ...]:
-        return tuple(r for r in self.reference_images if not is_url(r))
-
     def reference_fingerprints(self) -> list[str]:
         """Content hashes of local files, URLs as they are: what the cache key depends on."""
         return [r if is_url(r) else "sha256:" + file_sha256(r) for r in self.reference_images]

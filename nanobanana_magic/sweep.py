@@ -27,7 +27,7 @@ from typing import Any, Iterable, Iterator, Mapping
 from . import display
 from ._sync import run_sync
 from .api import default_model, make_engine
-from .engine import Engine, Event, Listener
+from .engine import FINAL_EVENTS, Engine, Event, Listener
 from .errors import ValidationError
 from .pricing import format_usd, price_per_image
 from .request import ImageRequest, is_url
@@ -43,7 +43,6 @@ _REQUEST_FIELD = {"size": "size", "n": "n", "resolution": "resolution", "model":
 DEFAULT_BUDGET = 1.00
 MAX_CELLS = 1000
 NO_REFS = "none"
-FINAL_KINDS = ("completed", "cached", "failed", "cancelled")
 
 
 class BudgetExceededError(ValidationError):
@@ -343,15 +342,11 @@ class SweepRun:
     def failed(self) -> list[tuple]:
         return [key for key, run in self.runs.items() if run is not None and not run.ok]
 
-    @property
-    def done(self) -> bool:
-        return all(status in FINAL_KINDS for status in self.status.values())
-
     # -- live updates -------------------------------------------------------------------------------
     def apply(self, event: Event) -> None:
         """Record one engine event (its index is the cell's position in the plan)."""
         key = self.plan.cells[event.index][0]
-        if event.kind in FINAL_KINDS and event.run is not None:
+        if event.kind in FINAL_EVENTS and event.run is not None:
             self.runs[key] = event.run
         if event.kind == "progress":
             self.status[key] = "queued" if (event.status or "").lower() in (
@@ -446,7 +441,7 @@ class SweepRun:
 
     def _summary(self) -> str:
         counts = Counter(self.status.values())
-        if not any(status in FINAL_KINDS for status in self.status.values()) and \
+        if not any(status in FINAL_EVENTS for status in self.status.values()) and \
                 all(run is None for run in self.runs.values()):
             return self.plan.describe()
         done = counts["completed"] + counts["cached"]

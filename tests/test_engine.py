@@ -173,3 +173,25 @@ def test_run_repr_html_is_a_grid_of_thumbnails(sim, out_dir):
     assert "&lt;b&gt;bold&lt;/b&gt; &amp; fox" in html and "<b>bold</b>" not in html
     assert "SIMULATED" in html and TEST_KEY not in html
     assert str(run.images[0].path.name) in html          # each card links its full file
+
+
+def test_a_reference_shared_by_a_batch_is_uploaded_once(sim, out_dir, tmp_path):
+    reference = tmp_path / "shared.png"
+    Image.new("RGB", (64, 64), "orange").save(reference)
+    engine = Engine(store=Store(out_dir), api_key=TEST_KEY, base_url=sim.base_url)
+    requests = [ImageRequest.create("a cat", size=size, reference_images=[reference])
+                for size in ("1:1", "16:9", "9:16", "4:3")]
+    runs = asyncio.run(engine.run(requests))
+    assert all(run.ok for run in runs)
+    assert sim.stats()["uploads"] == 1
+    uploaded = [e for e in Store(out_dir).read_journal() if e["event"] == "uploaded"]
+    assert len(uploaded) == 1
+
+
+def test_resume_only_takes_tasks_sent_to_its_own_api(sim, out_dir):
+    store = Store(out_dir)
+    store.journal("submitted", run_id="r-here", task_id="t-here", base_url=sim.base_url)
+    store.journal("submitted", run_id="r-old-sim", task_id="t-old", base_url="http://127.0.0.1:9")
+    engine = Engine(store=store, api_key=TEST_KEY, base_url=sim.base_url)
+    assert [e["task_id"] for e in engine.pending_tasks()] == ["t-here"]
+    assert {e["task_id"] for e in store.pending_tasks()} == {"t-here", "t-old"}

@@ -272,3 +272,36 @@ def test_a_submit_answer_without_a_task_id_is_reported_not_resent(out_dir):
         with pytest.raises(errors.SubmitUncertainError, match="no task id"):
             generate("where is my id", base_url=api.url, api_key=TEST_KEY, output_dir=out_dir)
         assert [r["method"] for r in api.requests] == ["POST"]
+
+
+@pytest.mark.timeout(60)
+def test_a_truncated_jpeg_result_is_a_resumable_download_error(out_dir):
+    from PIL import Image
+    buffer = io.BytesIO()
+    Image.new("RGB", (640, 480), "teal").save(buffer, "JPEG")
+    truncated = buffer.getvalue()[: len(buffer.getvalue()) // 2]
+    with RecordingServer("127.0.0.2") as files:
+        files.respond = lambda method, path, body: (200, {"Content-Type": "image/jpeg"},
+                                                     truncated)
+        api = ScriptedAPI({"id": "t1", "status": "completed",
+                           "result": {"data": [{"url": files.url + "/cut.jpg"}]}})
+        with RecordingServer("127.0.0.1", respond=api) as server:
+            run = run_one(server.url, out_dir)
+    assert run.status == "failed" and run.error_type == "DownloadError", run.error
+    assert "could not be stored" in run.error
+    assert [e["task_id"] for e in Store(out_dir).pending_tasks()] == ["t1"]  # resumable
+
+
+@pytest.mark.timeout(60)
+def test_an_absurd_retry_after_holds_requests_back_no_longer_than_the_cap(out_dir):
+    def always_429(method, path, body):
+        return 429, {"Retry-After": "86400", "Content-Type": "application/json"}, \
+            b'{"error":{"code":"rate_limit_exceeded","message":"slow down"}}'
+
+    with RecordingServer("127.0.0.1", respond=always_429) as api:
+        engine = Engine(store=Store(out_dir), api_key=TEST_KEY, base_url=api.url,
+                        client_options={"max_retries": 1, "backoff_cap": 0.3})
+        # without the cap the retry would wait a day: the test's timeout would fail it
+        (run,) = asyncio.run(engine.run([ImageRequest.create("x")], cache=False))
+    assert run.status == "failed" and run.error_type == "RateLimitError"
+    assert len(api.requests) == 2  # the retry came, after the capped wait

@@ -411,9 +411,10 @@ def test_cost_tells_what_the_kernel_and_the_folder_spent(shell, sim_env, capsys)
 
 def test_export_gives_the_exact_request_without_the_key(shell, sim_env, out_dir, ref_png,
                                                         tmp_path, monkeypatch):
-    shell.ns["ref"] = str(ref_png)
-    run = shell.run("%%banana --size 3:2 -n 2 --meta seed=3 --ref $ref\na fox, exported")
+    run = shell.run("%%banana --size 3:2 -n 2 --search --meta seed=3 --meta style=null\n"
+                    "a fox, exported")
     (sent,) = sent_payloads(out_dir)
+    assert sent["metadata"]["google_search"] is True and sent["metadata"]["style"] is None
     exported_json = shell.run(f"%banana export {run.run_id} --as json")
     assert json.loads(exported_json) == sent
 
@@ -432,6 +433,13 @@ def test_export_gives_the_exact_request_without_the_key(shell, sim_env, out_dir,
     exec(compile(script, "exported.py", "exec"), {})
     assert (tmp_path / f"{run.run_id}-1.png").is_file()
     assert sim_env.stats()["tasks_created"] == 2
+
+    # a simulated run's uploads live on the simulator: production code is told to upload
+    shell.ns["ref"] = str(ref_png)
+    with_ref = shell.run("%%banana --ref $ref\na fox with a reference")
+    exported = json.loads(shell.run(f"%banana export {with_ref.run_id} --as json"))
+    (placeholder,) = exported["image_urls"]
+    assert placeholder.startswith("<upload ") and ref_png.name in placeholder
 
     assert isinstance(shell.run_failing("%banana export last --as yaml"), UsageError)
     assert isinstance(shell.run_failing("%banana export"), UsageError)

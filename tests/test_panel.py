@@ -167,6 +167,18 @@ def test_copy_as_cell_round_trips_through_the_magic(shell, sim_env, tmp_path):
     assert sim_env.stats()["tasks_created"] == created
 
 
+def test_panel_spending_counts_in_the_magics_cost_with_simulated_apart(shell, sim_env,
+                                                                       capsys):
+    p = shell.run("%banana panel")
+    fill(p, prompt="a heron at dawn", n=2)
+    (run,) = generate(p)
+    assert run.ok and run.simulated and run.spent == 0.05
+    capsys.readouterr()
+    shell.run("%banana cost")
+    said = capsys.readouterr().out
+    assert "This kernel spent $0.000 (plus $0.050 of simulated images" in said
+
+
 def test_history_restores_a_magic_run_from_disk(shell, sim_env, out_dir):
     made = shell.run("%%banana --size 16:9 --resolution 2K -n 2 --ref https://example.com/r.png"
                      "\na heron in fog")

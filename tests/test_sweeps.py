@@ -273,11 +273,16 @@ def test_rate_limits_slow_the_sweep_down_but_every_cell_completes(run_sweep, sim
     assert sim.stats()["tasks_created"] == 4
 
 
-def test_the_adaptive_gate_halves_on_a_rate_limit_and_grows_back():
+def test_the_adaptive_gate_halves_once_per_burst_of_rate_limits_and_grows_back(monkeypatch):
+    from nanobanana_magic import engine as engine_module
+
     async def scenario():
         gate = _AdaptiveGate(8)
         gate.slow_down()
-        gate.slow_down()
+        gate.slow_down()  # the same burst of 429s: halved once
+        assert gate.limit == 4
+        monkeypatch.setattr(engine_module, "_SLOWDOWN_DEBOUNCE", 0.0)
+        gate.slow_down()  # a later burst halves again
         assert gate.limit == 2
         for _ in range(2):
             await gate.succeeded()
