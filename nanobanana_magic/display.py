@@ -7,6 +7,7 @@ file on disk, so a saved notebook stays small.
 from __future__ import annotations
 
 import base64
+import functools
 import html
 import os
 import time
@@ -38,6 +39,14 @@ PROVENANCE_MIME = "application/vnd.nanobanana.provenance+json"
 
 
 def data_uri(path: Path) -> str:
+    """The thumbnail inlined as a data URI (remembered while the file is unchanged, since
+    live grids redraw every finished cell many times)."""
+    stat = os.stat(path)
+    return _data_uri(str(path), stat.st_mtime_ns, stat.st_size)
+
+
+@functools.lru_cache(maxsize=512)
+def _data_uri(path: str, mtime_ns: int, size: int) -> str:
     return "data:image/jpeg;base64," + base64.b64encode(Path(path).read_bytes()).decode()
 
 

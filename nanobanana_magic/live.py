@@ -32,6 +32,7 @@ class LiveStatus:
         self._rich = in_kernel(shell)
         self._handle = None
         self._last = 0.0
+        self._shown = ""
 
     def start(self) -> "LiveStatus":
         if self._rich:
@@ -44,8 +45,12 @@ class LiveStatus:
         if self._handle is None or (not force and now - self._last < _REFRESH_SECONDS):
             return
         self._last = now
+        html_text = self._render()
+        if html_text == self._shown:  # e.g. a tick of a grid with nothing new
+            return
+        self._shown = html_text
         from IPython.display import HTML
-        self._handle.update(HTML(self._render()))
+        self._handle.update(HTML(html_text))
 
     def finish(self, summary: str, *, provenance: dict | None = None,
                html_text: str | None = None) -> None:
