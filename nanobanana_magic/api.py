@@ -9,17 +9,9 @@ from typing import Iterable, Mapping
 
 from ._sync import run_sync
 from .engine import Engine, Listener
-from .request import DEFAULT_MODEL, ImageRequest
+from .request import ImageRequest, default_model
 from .run import Run
 from .store import Store
-
-MODEL_ENV = "NANOBANANA_MODEL"
-
-
-def default_model() -> str:
-    """The model id used when none is given: NANOBANANA_MODEL, else nano-banana-2."""
-    return os.environ.get(MODEL_ENV) or DEFAULT_MODEL
-
 
 def make_engine(*, output_dir=None, api_key=None, base_url=None, **options) -> Engine:
     return Engine(store=Store(output_dir), api_key=api_key, base_url=base_url, **options)

@@ -78,6 +78,19 @@ def split_line(line: str) -> list[str]:
         raise UsageError(f"Cannot read the magic line ({exc}); balance the quotes.") from None
 
 
+def resolve_value(value, namespace: Mapping[str, Any]):
+    """A value written `$name` is that notebook variable's value; others stay as they are."""
+    if isinstance(value, str):
+        match = _NAME.match(value.strip())
+        if match:
+            name = match.group(1)
+            if name not in namespace:
+                raise UsageError(f"${name} is not defined; define {name} in the notebook "
+                                 "or write the value itself.")
+            return namespace[name]
+    return value
+
+
 def _refuse_extras(extras: list[str]) -> None:
     word = extras[0]
     if word.startswith("-"):
@@ -141,15 +154,7 @@ def parse_cell_line(magic_func, line: str, namespace: Mapping[str, Any]) -> Cell
         _refuse_extras(extras)
 
     def resolve(value):
-        if isinstance(value, str):
-            match = _NAME.match(value.strip())
-            if match:
-                name = match.group(1)
-                if name not in namespace:
-                    raise UsageError(f"${name} is not defined; define {name} in the notebook "
-                                     "or write the value itself.")
-                return namespace[name]
-        return value
+        return resolve_value(value, namespace)
 
     def number(option, value, kind, low=None):
         value = resolve(value)

@@ -24,7 +24,7 @@ from urllib.parse import urlparse
 from . import errors
 from .client import DEFAULT_TASK_TIMEOUT, ExpiredURLError, ToAPIsClient, result_urls, task_state
 from .pricing import price_per_image
-from .request import ImageRequest, file_sha256
+from .request import ImageRequest, file_sha256, is_url
 from .run import Run
 from .settings import Secret, is_loopback, resolve_base_url
 from .store import Store
@@ -124,6 +124,18 @@ class Engine:
         """The request key, kept apart for simulated backends so that simulated and real
         images are never mixed up."""
         return ("sim-" if self.simulated else "") + request.key()
+
+    def preview_payload(self, request: ImageRequest) -> dict:
+        """The body a dry run shows: a local reference appears as the URL it was uploaded
+        to before (from the journal), or as a placeholder for the upload still to do."""
+        urls = []
+        for reference in request.reference_images:
+            if is_url(reference):
+                urls.append(reference)
+                continue
+            uploaded = self.store.uploaded_url(file_sha256(reference), self.base_url)
+            urls.append(uploaded or f"<upload of {Path(reference).name}>")
+        return request.to_payload(urls)
 
     def _client(self) -> ToAPIsClient:
         return ToAPIsClient(api_key=self._api_key, base_url=self.base_url,

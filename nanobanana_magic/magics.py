@@ -10,7 +10,6 @@ from __future__ import annotations
 import collections
 import logging
 import os
-import shlex
 import sys
 import time
 from typing import TYPE_CHECKING
@@ -18,14 +17,16 @@ from typing import TYPE_CHECKING
 from IPython.core.error import UsageError
 from IPython.core.magic import (Magics, line_cell_magic, magics_class, needs_local_scope,
                                 no_var_expand)
-from traitlets import Bool, Dict, Enum, Float, Int, TraitError, Unicode, observe, validate
+from traitlets import (Bool, Dict, Enum, Float, Int, TraitError, Unicode, default, observe,
+                       validate)
 
 from . import display, errors
-from .cell_options import CellCommand, cell_arguments, parse_cell_line
+from .cell_options import (CellCommand, cell_arguments, parse_cell_line, resolve_value,
+                           split_line)
 from .live import LiveStatus, in_kernel
 from .outputs import DryRun, Exported, Help, History, Runs
 from .pricing import DEFAULT_PRICES, estimate_cost, format_usd
-from .request import DEFAULT_MODEL, KNOWN_MODELS, MAX_N, RESOLUTIONS, SIZES, ImageRequest
+from .request import KNOWN_MODELS, MAX_N, RESOLUTIONS, SIZES, ImageRequest, default_model
 from .settings import (API_KEY_ENV, BASE_URL_ENV, DEFAULT_BASE_URL, Secret, resolve_api_key,
                        resolve_base_url)
 from .template import interpolate
@@ -102,33 +103,11 @@ def caller_locals(shell) -> dict | None:
         del frame
 
 
-def _resolve_word(word: str, namespace) -> str:
-    """A `%banana` command argument written `$name` takes that variable's value."""
-    if word.startswith("$") and word[1:].isidentifier():
-        name = word[1:]
-        if name not in namespace:
-            raise UsageError(f"${name} is not defined; define {name} in the notebook or "
-                             "write the value itself.")
-        return str(namespace[name])
-    return word
-
-
-def _reference_preview(engine: Engine, reference: str) -> str:
-    """What a dry run shows for a reference: the URL itself, the URL a local file was
-    uploaded to before (from the journal), or a placeholder for an upload still to do."""
-    from .request import file_sha256, is_url
-    if is_url(reference):
-        return reference
-    uploaded = engine.store.uploaded_url(file_sha256(reference), engine.base_url)
-    return uploaded or f"<upload of {os.path.basename(reference)}>"
-
-
 @magics_class
 class Banana(Magics):
     """Nano Banana 2 image generation in notebooks. See `%banana help`."""
 
-    model = Unicode(os.environ.get("NANOBANANA_MODEL") or DEFAULT_MODEL,
-                    help="Default model id (nano-banana-2; the API reference id is "
+    model = Unicode(help="Default model id (nano-banana-2; the API reference id is "
                          "gemini-3.1-flash-image-preview).").tag(config=True)
     size = Enum(SIZES, default_value="1:1", help="Default aspect ratio.").tag(config=True)
     resolution = Enum(RESOLUTIONS, default_value="1K",
@@ -149,6 +128,10 @@ class Banana(Magics):
                   ).tag(config=True)
     show_tracebacks = Bool(False, help="Show full tracebacks of nanobanana errors "
                                        "(for debugging).").tag(config=True)
+
+    @default("model")
+    def _default_model(self):
+        return default_model()  # NANOBANANA_MODEL as it is when the extension loads
 
     def __init__(self, shell=None, **kwargs):
         super().__init__(shell=shell, **kwargs)
@@ -302,8 +285,7 @@ class Banana(Magics):
     def _dry_run(self, engine: Engine, requests, cmd: CellCommand):
         cached = [r for r in requests if cmd.cache and
                   engine.store.cached_run(engine.cache_key(r)) is not None]
-        payloads = [r.to_payload([_reference_preview(engine, ref) for ref in r.reference_images])
-                    for r in requests if r not in cached]
+        payloads = [engine.preview_payload(r) for r in requests if r not in cached]
         estimate = estimate_cost([r for r in requests if r not in cached], self.prices)
         text = (f"Dry run: {len(payloads)} request(s) to POST {self.base_url}"
                 f"/v1/images/generations, estimated {format_usd(estimate)}"
@@ -376,14 +358,10 @@ class Banana(Magics):
 
     # -- line commands --------------------------------------------------------------------------------
     def _command(self, line: str, namespace):
-        try:
-            words = shlex.split(line)
-        except ValueError as exc:
-            raise UsageError(f"Cannot read the command line ({exc}); check the quotes.") \
-                from None
+        words = split_line(line)
         if not words:
             return self._help()
-        command, args = words[0], [_resolve_word(word, namespace) for word in words[1:]]
+        command, args = words[0], [str(resolve_value(word, namespace)) for word in words[1:]]
         if command not in COMMANDS:
             close = [c for c in COMMANDS if c.startswith(command[:2])]
             hint = f" Did you mean {close[0]}?" if close else ""

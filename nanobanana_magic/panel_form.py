@@ -18,12 +18,11 @@ import time
 from pathlib import Path
 from typing import Any, Mapping
 
-from .api import default_model
 from .engine import Engine
 from .errors import BananaError, ValidationError
 from .pricing import DEFAULT_PRICES, estimate_cost, format_usd
-from .request import (DEFAULT_RESOLUTION, DEFAULT_SIZE, MAX_REFERENCE_BYTES, ImageRequest, is_url,
-                      sniff_image_type)
+from .request import (DEFAULT_RESOLUTION, DEFAULT_SIZE, MAX_REFERENCE_BYTES, ImageRequest,
+                      default_model, is_url, sniff_image_type)
 from .run import Run
 from .store import Store
 from .sweep import DEFAULT_BUDGET, SweepPlan, plan_sweep

@@ -22,6 +22,7 @@ DEFAULT_MODEL = "nano-banana-2"
 #: the id the ToAPIs API reference uses for the same model (contract §2)
 API_REFERENCE_MODEL = "gemini-3.1-flash-image-preview"
 KNOWN_MODELS = (DEFAULT_MODEL, API_REFERENCE_MODEL, "nano_banana_2")
+MODEL_ENV = "NANOBANANA_MODEL"
 
 SIZES = ("1:1", "3:2", "2:3", "4:3", "3:4", "16:9", "9:16", "5:4", "4:5", "21:9",
          "1:4", "4:1", "1:8", "8:1")
@@ -34,6 +35,11 @@ MAX_REFERENCES = 14
 MAX_REFERENCE_BYTES = 10_000_000
 REFERENCE_TYPES = {"png": "image/png", "jpeg": "image/jpeg", "webp": "image/webp",
                    "gif": "image/gif"}
+
+
+def default_model() -> str:
+    """The model id used when none is given: NANOBANANA_MODEL, else nano-banana-2."""
+    return os.environ.get(MODEL_ENV) or DEFAULT_MODEL
 
 
 def sniff_image_type(head: bytes) -> str | None:

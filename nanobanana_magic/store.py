@@ -145,10 +145,8 @@ class Store:
 
     def save_run(self, run: Run) -> None:
         assert run.folder is not None
-        manifest = run.folder / "manifest.json"
-        tmp = manifest.with_suffix(".tmp")
-        tmp.write_text(json.dumps(run.to_manifest(), indent=2, sort_keys=True))
-        tmp.replace(manifest)
+        self._write_atomic(run.folder / "manifest.json",
+                           json.dumps(run.to_manifest(), indent=2, sort_keys=True))
         if run.ok and run.images:
             self._write_atomic(self.root / "cache" / run.request_key, run.run_id)
 

@@ -26,11 +26,11 @@ from typing import Any, Iterable, Iterator, Mapping
 
 from . import display
 from ._sync import run_sync
-from .api import default_model, make_engine
+from .api import make_engine
 from .engine import FINAL_EVENTS, Engine, Event, Listener
 from .errors import ValidationError
 from .pricing import format_usd, price_per_image
-from .request import ImageRequest, is_url
+from .request import ImageRequest, default_model, is_url
 from .run import Run
 from .template import interpolate, placeholders
 
@@ -149,6 +149,7 @@ class SweepPlan:
     prices: Mapping[str, float] | None = None
     template: str = ""
     zipped: bool = False
+    engine: Engine | None = dataclasses.field(default=None, repr=False, compare=False)
 
     @property
     def to_send(self) -> list[ImageRequest]:
@@ -196,9 +197,8 @@ class SweepPlan:
 
     def payloads(self) -> list[dict]:
         """The JSON bodies that would be sent (a local reference shown as its upload)."""
-        return [request.to_payload([ref if is_url(ref) else f"<upload of {Path(ref).name}>"
-                                    for ref in request.reference_images])
-                for request in self.to_send]
+        assert self.engine is not None, "plans come from plan_sweep"
+        return [self.engine.preview_payload(request) for request in self.to_send]
 
     def __repr__(self) -> str:
         import json
@@ -259,7 +259,8 @@ def plan_sweep(template: str, axes: Mapping[str, Any], *, engine: Engine, zip: b
         cells.append((tuple(combo), ImageRequest.create(prompt, **params)))
     cached = {key for key, request in cells
               if cache and engine.store.cached_run(engine.cache_key(request)) is not None}
-    return SweepPlan(normalised, cells, cached, prices, template=template, zipped=zip)
+    return SweepPlan(normalised, cells, cached, prices, template=template, zipped=zip,
+                     engine=engine)
 
 
 def check_budget(plan: SweepPlan, budget: float | None, yes: bool) -> None:

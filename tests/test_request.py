@@ -4,7 +4,7 @@ import re
 import pytest
 
 from nanobanana_magic import ValidationError, generate
-from nanobanana_magic.api import default_model
+from nanobanana_magic.request import default_model
 from nanobanana_magic.request import (API_REFERENCE_MODEL, DEFAULT_MODEL, RESOLUTIONS, SIZES,
                                       ImageRequest)
 
