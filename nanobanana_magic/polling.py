@@ -48,7 +48,6 @@ _APPROACH_LEAD = 0.3     # ... this long before the window opens
 _START_SLACK = 0.5       # soft: a task that left the queue started within this of it
 _PRIOR_RANGE = (0.6, 1.5)  # soft: duration within these multiples of the expected one
 _MAX_ZEROS_TRUSTED = 2    # after this many running 0 % answers, drop the "under half" rule
-_QUEUED = ("queued", "pending", "submitted")
 _COARSE_LEVELS = (0, 50, 100)
 _STEPPED_LEVELS = (0, 25, 50, 75, 100)
 # How late a final poll may land, by progress granularity (None: not known yet): an
@@ -80,7 +79,8 @@ class PollPlanner:
 
     # -- input --------------------------------------------------------------------------
     def observe(self, t: float, status: str, progress: int | None) -> None:
-        """Record one status answer received at time t (only non-final answers matter)."""
+        """Record one non-final status answer received at time t. `status` is "queued" or
+        "running", as `client.task_state` names the server's many status words."""
         window = self.window()
         if (window is not None and t > window[1]) or (window is None and self._had_model):
             self._misses += 1  # past the predicted end, or the answers stopped fitting
@@ -108,13 +108,13 @@ class PollPlanner:
         """
         g = self._granularity()
         # A task that stays at 0 % for many polls may report no progress at all.
-        zeros = sum(1 for _, status, p in self._observations if p == 0 and status not in _QUEUED)
+        zeros = sum(1 for _, status, p in self._observations if p == 0 and status != "queued")
         half_rule = g is None and soft >= 3 and zeros <= _MAX_ZEROS_TRUSTED
         rows = [(0.0, -1.0, -0.05), (0.0, 1.0, _MAX_DURATION)]
         last_queued = self.submitted_at
         first_running = None
         for t, status, p in self._observations:
-            if status in _QUEUED:
+            if status == "queued":
                 last_queued = max(last_queued, t)
                 continue
             if first_running is None:
@@ -236,7 +236,7 @@ class PollPlanner:
             base = MIN_INTERVAL * 1.6 ** min(self._misses, 12)
         else:
             base = max(1.0, 0.33 * age)
-            never_running = all(status in _QUEUED for _, status, _ in self._observations)
+            never_running = all(status == "queued" for _, status, _ in self._observations)
             if self.expected_duration and (age < self.expected_duration or never_running):
                 # a queued task may start any moment: sample often enough to see it run
                 base = min(base, max(0.5, 0.25 * self.expected_duration))
