@@ -28,8 +28,8 @@ import sys
 import tempfile
 
 GOAL_MS = 100.0
-DEFERRED = ("PIL", "nanobanana_magic.simulator", "nanobanana_magic.panel",
-            "nanobanana_magic.sweep", "nest_asyncio2")
+DEFERRED = ("PIL", "nanobanana_magic.simulator", "nanobanana_magic._panel",
+            "nanobanana_magic._sweep", "nest_asyncio2")
 
 CHILD = """\
 import time

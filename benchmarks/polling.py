@@ -36,11 +36,11 @@ from pathlib import Path
 
 import httpx
 
-from nanobanana_magic import engine as engine_module
-from nanobanana_magic.engine import Engine
-from nanobanana_magic.request import ImageRequest
+from nanobanana_magic import _engine as engine_module
+from nanobanana_magic._engine import Engine
+from nanobanana_magic._request import ImageRequest
 from nanobanana_magic.simulator import SIM_API_KEY
-from nanobanana_magic.store import Store
+from nanobanana_magic._store import Store
 
 DURATION = 7.0
 JITTER = 0.25

@@ -38,10 +38,10 @@ import psutil
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from polling import SimulatorProcess  # noqa: E402  (the shared out-of-process simulator)
 
-from nanobanana_magic.engine import Engine  # noqa: E402
-from nanobanana_magic.request import ImageRequest  # noqa: E402
+from nanobanana_magic._engine import Engine  # noqa: E402
+from nanobanana_magic._request import ImageRequest  # noqa: E402
 from nanobanana_magic.simulator import SIM_API_KEY  # noqa: E402
-from nanobanana_magic.store import Store  # noqa: E402
+from nanobanana_magic._store import Store  # noqa: E402
 
 FAULTS = {"submit_429": 0.04, "submit_503": 0.06, "status_429": 0.03, "status_5xx": 0.06,
           "status_drop": 0.06, "status_malformed_json": 0.03, "download_drop": 0.06,

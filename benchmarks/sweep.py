@@ -42,10 +42,10 @@ from pathlib import Path
 
 import httpx
 
-from nanobanana_magic.engine import Engine
+from nanobanana_magic._engine import Engine
 from nanobanana_magic.simulator import SIM_API_KEY
-from nanobanana_magic.store import Store
-from nanobanana_magic.sweep import sweep
+from nanobanana_magic._store import Store
+from nanobanana_magic._sweep import sweep
 
 SIZES = ["1:1", "16:9", "9:16", "4:3"]
 SUBJECTS = ["a fox", "a heron", "a lighthouse", "a teapot", "a cactus", "a violin"]

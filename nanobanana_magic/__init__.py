@@ -3,40 +3,51 @@
     %load_ext nanobanana_magic        # the %%banana / %banana magics
     from nanobanana_magic import generate, sweep, panel
 
-Heavy parts (Pillow, the simulator, widgets) load only when used.
+The implementation lives in private modules (`_engine`, `_client`, `_store`, ...); this
+namespace is the public interface. Heavy parts (the engine and its HTTP client, Pillow,
+the simulator, widgets) load on first use, so `import nanobanana_magic` and `%load_ext`
+stay fast.
 """
 from __future__ import annotations
 
-from ._version import __version__
-from .errors import *  # noqa: F401,F403  (the exception tree)
-from .errors import __all__ as _error_names
-from .request import API_REFERENCE_MODEL, DEFAULT_MODEL, RESOLUTIONS, SIZES, ImageRequest
-from .run import Run, RunImage
+import importlib
 
-__all__ = ["__version__", "generate", "agenerate", "resume", "aresume", "sweep", "asweep",
-           "SweepRun", "BudgetExceededError", "panel", "ImageRequest", "Run", "RunImage", "SIZES", "RESOLUTIONS",
+from ._errors import *  # noqa: F401,F403  (the exception tree)
+from ._errors import __all__ as _error_names
+from ._request import API_REFERENCE_MODEL, DEFAULT_MODEL, RESOLUTIONS, SIZES, ImageRequest
+from ._run import Run, RunImage
+from ._version import __version__
+
+#: public name -> the private module that defines it, imported on first access
+_LAZY = {
+    "generate": "_api", "agenerate": "_api", "resume": "_api", "aresume": "_api",
+    "sweep": "_sweep", "asweep": "_sweep", "SweepRun": "_sweep", "SweepPlan": "_sweep",
+    "BudgetExceededError": "_sweep",
+    "panel": "_panel",
+}
+
+__all__ = ["__version__", *_LAZY, "ImageRequest", "Run", "RunImage", "SIZES", "RESOLUTIONS",
            "DEFAULT_MODEL", "API_REFERENCE_MODEL", "load_ipython_extension",
            "unload_ipython_extension", *_error_names]
 
-_LAZY = {"sweep": "sweep", "asweep": "sweep", "SweepRun": "sweep",
-         "BudgetExceededError": "sweep", "panel": "panel",
-         # the engine (asyncio, httpx clients) loads on first use, keeping %load_ext fast
-         "generate": "api", "agenerate": "api", "resume": "api", "aresume": "api"}
 
-
-def __getattr__(name):
+def __getattr__(name: str):
     if name in _LAZY:
-        import importlib
-        module = importlib.import_module(f".{_LAZY[name]}", __name__)
-        return getattr(module, name)
+        value = getattr(importlib.import_module(f".{_LAZY[name]}", __name__), name)
+        globals()[name] = value  # later lookups skip this function
+        return value
     raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
 
 
-def load_ipython_extension(ipython):
-    from .magics import load_ipython_extension as load
+def __dir__() -> list[str]:
+    return sorted(set(globals()) | set(__all__))
+
+
+def load_ipython_extension(ipython) -> None:
+    from ._magics import load_ipython_extension as load
     load(ipython)
 
 
-def unload_ipython_extension(ipython):
-    from .magics import unload_ipython_extension as unload
+def unload_ipython_extension(ipython) -> None:
+    from ._magics import unload_ipython_extension as unload
     unload(ipython)

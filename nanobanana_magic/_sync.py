@@ -4,12 +4,16 @@ Outside an event loop this is `asyncio.run`. Inside a running loop (ipykernel ru
 on one) the loop is made re-entrant with nest-asyncio2, the maintained fork ipykernel
 itself uses, and the coroutine runs on it to completion. A KeyboardInterrupt (a kernel
 interrupt) cancels the coroutine, lets it finish its clean-up, and is then re-raised.
+
+`blocking(afunc)` makes the sync twin of a coroutine function: same parameters (for
+`help()`, `func?`, `inspect.signature` and keyword completion), same docs, no copy.
 """
 from __future__ import annotations
 
 import asyncio
 import contextlib
-from typing import Awaitable, TypeVar
+import functools
+from typing import Any, Awaitable, Callable, Coroutine, TypeVar
 
 T = TypeVar("T")
 
@@ -31,6 +35,22 @@ def run_sync(awaitable: Awaitable[T]) -> T:
             with contextlib.suppress(BaseException):
                 loop.run_until_complete(task)
         raise
+
+
+def blocking(afunc: Callable[..., Coroutine[Any, Any, T]]) -> Callable[..., T]:
+    """The blocking twin of the coroutine function `afunc` (`agenerate` -> `generate`)."""
+
+    @functools.wraps(afunc)
+    def twin(*args: Any, **kwargs: Any) -> T:
+        return run_sync(afunc(*args, **kwargs))
+
+    name = afunc.__name__.removeprefix("a")
+    twin.__name__ = name
+    twin.__qualname__ = afunc.__qualname__.rsplit(".", 1)[0] + name \
+        if "." in afunc.__qualname__ else name
+    twin.__doc__ = (f"Blocking form of `{afunc.__name__}`: runs it to completion and returns "
+                    f"its result.\n\n{afunc.__doc__ or ''}")
+    return twin
 
 
 async def _as_coroutine(awaitable: Awaitable[T]) -> T:

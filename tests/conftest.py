@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import pytest
 
-from nanobanana_magic import client as client_module, engine as engine_module, errors
+from nanobanana_magic import _client as client_module, _engine as engine_module, _errors as errors
 from nanobanana_magic.simulator import SIM_API_KEY, Simulator
 
 TEST_KEY = SIM_API_KEY

@@ -16,8 +16,8 @@ from typing import Callable
 
 import pytest
 
-from nanobanana_magic import errors, generate
-from nanobanana_magic.sweep import sweep
+from nanobanana_magic import _errors as errors, generate
+from nanobanana_magic._sweep import sweep
 
 from conftest import TEST_KEY
 from test_hostile_server import png_bytes
@@ -240,7 +240,7 @@ _BACKEND = ("api_key", "base_url", "output_dir")
 @pytest.mark.timeout(30)
 @pytest.mark.parametrize("case", PANEL_CASES, ids=[c.id for c in PANEL_CASES])
 def test_panel_refuses_bad_input_in_one_sentence(case, sim, tmp_path):
-    from nanobanana_magic.panel import panel
+    from nanobanana_magic._panel import panel
     a_file = tmp_path / "not-a-folder.txt"
     a_file.write_text("")
     backend = {"base_url": sim.base_url, "api_key": TEST_KEY, "output_dir": tmp_path / "out"}
@@ -263,7 +263,7 @@ def test_panel_refuses_bad_input_in_one_sentence(case, sim, tmp_path):
 @pytest.mark.timeout(30)
 def test_panel_refuses_a_non_image_upload_in_one_sentence(sim, tmp_path):
     import datetime
-    from nanobanana_magic.panel import panel
+    from nanobanana_magic._panel import panel
     p = panel(base_url=sim.base_url, api_key=TEST_KEY, output_dir=tmp_path / "out")
     try:
         p.upload.value = ({"name": "notes.txt", "type": "text/plain", "size": 5,

@@ -17,7 +17,7 @@ def cli(*args, env_extra=None, cwd=None):
     env = {k: v for k, v in os.environ.items()
            if k not in ("TOAPIS_API_KEY", "TOAPIS_BASE_URL", "NANOBANANA_OUTPUT_DIR")}
     env.update(env_extra or {})
-    command = [NANOBANANA] if NANOBANANA else [sys.executable, "-m", "nanobanana_magic.cli"]
+    command = [NANOBANANA] if NANOBANANA else [sys.executable, "-m", "nanobanana_magic._cli"]
     return subprocess.run(command + list(args), capture_output=True, text=True, env=env,
                           cwd=cwd, timeout=120)
 
@@ -70,7 +70,7 @@ def test_generate_uses_the_environment_for_url_and_output(sim, tmp_path):
 
 
 def test_sim_starts_on_a_free_port_and_serves_the_api(tmp_path):
-    command = [NANOBANANA] if NANOBANANA else [sys.executable, "-m", "nanobanana_magic.cli"]
+    command = [NANOBANANA] if NANOBANANA else [sys.executable, "-m", "nanobanana_magic._cli"]
     process = subprocess.Popen(command + ["sim", "--port", "0", "--duration", "0.2"],
                                stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
     try:

@@ -7,10 +7,10 @@ import time
 import httpx
 import pytest
 
-from nanobanana_magic import errors
-from nanobanana_magic.client import ExpiredURLError, ToAPIsClient, result_urls
-from nanobanana_magic.errors import error_from_response
-from nanobanana_magic.settings import resolve_api_key, resolve_base_url
+from nanobanana_magic import _errors as errors
+from nanobanana_magic._client import ExpiredURLError, ToAPIsClient, result_urls
+from nanobanana_magic._errors import error_from_response
+from nanobanana_magic._settings import resolve_api_key, resolve_base_url
 from nanobanana_magic.simulator import Simulator
 
 from conftest import TEST_KEY

@@ -15,7 +15,7 @@ from collections import Counter
 
 import pytest
 
-from nanobanana_magic.store import Store
+from nanobanana_magic._store import Store
 
 from conftest import TEST_KEY
 
@@ -26,9 +26,9 @@ STRESS_PADDING = 6000  # bytes per stress entry: larger than a pipe buffer's ato
 WORKER = r"""
 import asyncio, os, sys, threading, time
 from pathlib import Path
-from nanobanana_magic.engine import Engine
-from nanobanana_magic.request import ImageRequest
-from nanobanana_magic.store import Store
+from nanobanana_magic._engine import Engine
+from nanobanana_magic._request import ImageRequest
+from nanobanana_magic._store import Store
 
 base_url, key, out, name, go, tasks, stress, padding = sys.argv[1:9]
 store = Store(out)

@@ -12,7 +12,7 @@ from pathlib import Path
 import nbformat
 import pytest
 
-from nanobanana_magic.demo import NOTEBOOKS, execute_notebook, notebooks_dir
+from nanobanana_magic._demo import NOTEBOOKS, execute_notebook, notebooks_dir
 
 pytestmark = pytest.mark.kernel
 REPO = Path(__file__).resolve().parent.parent
@@ -30,7 +30,7 @@ def _run_folders(root: Path) -> set[str]:
 def test_demo_writes_executed_notebooks_and_html_with_grids(tmp_path):
     out = tmp_path / "demo_output"
     env = {k: v for k, v in os.environ.items() if not k.startswith(("TOAPIS_", "NANOBANANA_"))}
-    command = [sys.executable, "-m", "nanobanana_magic.cli", "demo", "--out", str(out)]
+    command = [sys.executable, "-m", "nanobanana_magic._cli", "demo", "--out", str(out)]
     first = subprocess.run(command, env=env, capture_output=True, text=True, timeout=600)
     assert first.returncode == 0, first.stderr[-3000:]
     assert "simulator" in first.stdout
@@ -70,7 +70,7 @@ def test_every_other_notebook_executes_against_the_simulator(tmp_path, monkeypat
 
 def test_demo_with_a_key_asks_before_spending(tmp_path):
     env = dict(os.environ, TOAPIS_API_KEY="sk-real-looking-key-123")
-    result = subprocess.run([sys.executable, "-m", "nanobanana_magic.cli", "demo", "--out",
+    result = subprocess.run([sys.executable, "-m", "nanobanana_magic._cli", "demo", "--out",
                              str(tmp_path / "d")], env=env, capture_output=True, text=True,
                             stdin=subprocess.DEVNULL, timeout=60)
     assert result.returncode == 1

@@ -12,10 +12,10 @@ from html.parser import HTMLParser
 
 import pytest
 
-from nanobanana_magic import display, generate
-from nanobanana_magic.engine import Engine
-from nanobanana_magic.store import Store
-from nanobanana_magic.sweep import SweepRun, plan_sweep
+from nanobanana_magic import _display as display, generate
+from nanobanana_magic._engine import Engine
+from nanobanana_magic._store import Store
+from nanobanana_magic._sweep import SweepRun, plan_sweep
 
 from conftest import TEST_KEY
 from test_hostile_server import RecordingServer, json_answer
@@ -150,7 +150,7 @@ def test_history_dry_run_show_and_export_escape_the_prompt(sim_env, shell):
 
 @pytest.mark.timeout(60)
 def test_the_panel_escapes_prompts_and_server_strings(sim, tmp_path):
-    from nanobanana_magic.panel import panel
+    from nanobanana_magic._panel import panel
 
     async def click(p):
         task = p.generate()

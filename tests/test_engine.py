@@ -5,10 +5,10 @@ import re
 import pytest
 from PIL import Image
 
-from nanobanana_magic import errors
-from nanobanana_magic.engine import Engine
-from nanobanana_magic.request import ImageRequest
-from nanobanana_magic.store import Store
+from nanobanana_magic import _errors as errors
+from nanobanana_magic._engine import Engine
+from nanobanana_magic._request import ImageRequest
+from nanobanana_magic._store import Store
 
 from conftest import TEST_KEY
 

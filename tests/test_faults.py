@@ -14,10 +14,10 @@ from urllib.parse import parse_qs, urlsplit
 
 import pytest
 
-from nanobanana_magic.engine import Engine
-from nanobanana_magic.request import ImageRequest
-from nanobanana_magic.store import Store
-from nanobanana_magic.sweep import sweep
+from nanobanana_magic._engine import Engine
+from nanobanana_magic._request import ImageRequest
+from nanobanana_magic._store import Store
+from nanobanana_magic._sweep import sweep
 
 from conftest import TEST_KEY
 from test_hostile_server import RecordingServer, json_answer

@@ -15,10 +15,10 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 import pytest
 
-from nanobanana_magic import errors, generate, resume
-from nanobanana_magic.engine import Engine
-from nanobanana_magic.request import ImageRequest
-from nanobanana_magic.store import Store
+from nanobanana_magic import _errors as errors, generate, resume
+from nanobanana_magic._engine import Engine
+from nanobanana_magic._request import ImageRequest
+from nanobanana_magic._store import Store
 
 from conftest import TEST_KEY
 

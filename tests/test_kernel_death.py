@@ -14,7 +14,7 @@ import time
 import pytest
 from jupyter_client import KernelManager
 
-from nanobanana_magic.store import Store
+from nanobanana_magic._store import Store
 
 from conftest import TEST_KEY
 

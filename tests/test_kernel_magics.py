@@ -19,8 +19,8 @@ from nbclient.exceptions import CellExecutionError
 from nbformat.v4 import new_code_cell, new_notebook
 from PIL import Image
 
-from nanobanana_magic.display import PROVENANCE_MIME
-from nanobanana_magic.store import Store
+from nanobanana_magic._display import PROVENANCE_MIME
+from nanobanana_magic._store import Store
 
 from conftest import TEST_KEY
 

@@ -16,14 +16,14 @@ import pytest
 from IPython.core.error import UsageError
 from PIL import Image
 
-from nanobanana_magic import errors
-from nanobanana_magic.cell_options import parse_cell_line
-from nanobanana_magic.engine import Engine
-from nanobanana_magic.display import PROVENANCE_MIME
-from nanobanana_magic.outputs import DryRun, History
-from nanobanana_magic.request import ImageRequest
-from nanobanana_magic.run import Run
-from nanobanana_magic.store import Store
+from nanobanana_magic import _errors as errors
+from nanobanana_magic._cell_options import parse_cell_line
+from nanobanana_magic._engine import Engine
+from nanobanana_magic._display import PROVENANCE_MIME
+from nanobanana_magic._outputs import DryRun, History
+from nanobanana_magic._request import ImageRequest
+from nanobanana_magic._run import Run
+from nanobanana_magic._store import Store
 
 from conftest import TEST_KEY
 
@@ -530,8 +530,8 @@ def test_load_ext_defers_heavy_imports():
             "from IPython.core.interactiveshell import InteractiveShell\n"
             "InteractiveShell.instance().run_line_magic('load_ext', 'nanobanana_magic')\n"
             "print(sorted(m for m in sys.modules if m.split('.')[0] in ('PIL', 'asyncio') or "
-            "m in ('nanobanana_magic.simulator', 'nanobanana_magic.panel', "
-            "'nanobanana_magic.sweep', 'nanobanana_magic.engine', 'nest_asyncio2')))")
+            "m in ('nanobanana_magic.simulator', 'nanobanana_magic._panel', "
+            "'nanobanana_magic._sweep', 'nanobanana_magic._engine', 'nest_asyncio2')))")
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
                          check=True).stdout
     assert out.strip() == "[]"

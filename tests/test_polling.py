@@ -8,7 +8,7 @@ import random
 
 import pytest
 
-from nanobanana_magic.polling import MAX_INTERVAL, MIN_INTERVAL, PollPlanner
+from nanobanana_magic._polling import MAX_INTERVAL, MIN_INTERVAL, PollPlanner
 
 
 class FakeTask:

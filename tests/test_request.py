@@ -4,8 +4,8 @@ import re
 import pytest
 
 from nanobanana_magic import ValidationError, generate
-from nanobanana_magic.request import default_model
-from nanobanana_magic.request import (API_REFERENCE_MODEL, DEFAULT_MODEL, RESOLUTIONS, SIZES,
+from nanobanana_magic._request import default_model
+from nanobanana_magic._request import (API_REFERENCE_MODEL, DEFAULT_MODEL, RESOLUTIONS, SIZES,
                                       ImageRequest)
 
 from conftest import TEST_KEY

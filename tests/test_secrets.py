@@ -17,14 +17,14 @@ import pytest
 from nbclient import NotebookClient
 from nbformat.v4 import new_code_cell, new_notebook
 
-from nanobanana_magic import errors, generate, resume
-from nanobanana_magic.client import ToAPIsClient
-from nanobanana_magic.engine import Engine
-from nanobanana_magic.imaging import read_parameters
-from nanobanana_magic.request import ImageRequest
-from nanobanana_magic.settings import resolve_api_key
+from nanobanana_magic import _errors as errors, generate, resume
+from nanobanana_magic._client import ToAPIsClient
+from nanobanana_magic._engine import Engine
+from nanobanana_magic._imaging import read_parameters
+from nanobanana_magic._request import ImageRequest
+from nanobanana_magic._settings import resolve_api_key
 from nanobanana_magic.simulator import Simulator
-from nanobanana_magic.store import Store
+from nanobanana_magic._store import Store
 
 from test_hostile_server import RecordingServer, json_answer, png_bytes
 

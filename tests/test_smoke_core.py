@@ -2,7 +2,7 @@
 from PIL import Image
 
 from nanobanana_magic import generate
-from nanobanana_magic.imaging import read_parameters
+from nanobanana_magic._imaging import read_parameters
 
 from conftest import TEST_KEY
 

@@ -6,8 +6,8 @@ import pytest
 from PIL import Image
 
 from nanobanana_magic import ConfigurationError, generate
-from nanobanana_magic.imaging import read_parameters
-from nanobanana_magic.store import Store
+from nanobanana_magic._imaging import read_parameters
+from nanobanana_magic._store import Store
 
 from conftest import TEST_KEY
 

@@ -11,12 +11,12 @@ from pathlib import Path
 import pytest
 from PIL import Image
 
-from nanobanana_magic.engine import _AdaptiveGate
-from nanobanana_magic.errors import ValidationError
-from nanobanana_magic.store import Store
-from nanobanana_magic.sweep import (BudgetExceededError, SweepPlan, SweepRun, plan_sweep,
+from nanobanana_magic._engine import _AdaptiveGate
+from nanobanana_magic._errors import ValidationError
+from nanobanana_magic._store import Store
+from nanobanana_magic._sweep import (BudgetExceededError, SweepPlan, SweepRun, plan_sweep,
                                     sweep)
-from nanobanana_magic.api import make_engine
+from nanobanana_magic._api import make_engine
 
 from conftest import TEST_KEY
 
@@ -274,7 +274,7 @@ def test_rate_limits_slow_the_sweep_down_but_every_cell_completes(run_sweep, sim
 
 
 def test_the_adaptive_gate_halves_once_per_burst_of_rate_limits_and_grows_back(monkeypatch):
-    from nanobanana_magic import engine as engine_module
+    from nanobanana_magic import _engine as engine_module
 
     async def scenario():
         gate = _AdaptiveGate(8)
@@ -432,7 +432,7 @@ def test_sweeps_notebook_runs_top_to_bottom_with_the_simulator(tmp_path, monkeyp
         return json.dumps(cell.outputs)
 
     assert "Nothing was sent" in output_of("%%banana --dry-run --sweep size=1:1,16:9 ")
-    refusal = output_of("from nanobanana_magic.sweep import BudgetExceededError")
+    refusal = output_of("from nanobanana_magic import BudgetExceededError")
     assert "Refused:" in refusal and "above the $1.00 budget" in refusal
     assert "6 from the cache" in text and "banana-sweep-grid" in text
     with Image.open(tmp_path / "sweep_contact_sheet.png") as sheet:

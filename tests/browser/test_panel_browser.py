@@ -15,7 +15,7 @@ import pytest
 from PIL import Image
 from playwright.sync_api import expect
 
-from nanobanana_magic.store import Store
+from nanobanana_magic._store import Store
 
 pytestmark = pytest.mark.browser
 

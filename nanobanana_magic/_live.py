@@ -7,8 +7,8 @@ from __future__ import annotations
 
 import time
 
-from . import display
-from .display import PROVENANCE_MIME
+from . import _display as display
+from ._display import PROVENANCE_MIME
 
 _REFRESH_SECONDS = 0.25  # at most this often on progress events
 _TICK_SECONDS = 1.0  # the elapsed time ticks this often even when nothing happens

@@ -21,13 +21,13 @@ from pathlib import Path
 from typing import Callable, Sequence
 from urllib.parse import urlparse
 
-from . import errors
-from .client import DEFAULT_TASK_TIMEOUT, ExpiredURLError, ToAPIsClient, result_urls, task_state
-from .pricing import price_per_image
-from .request import ImageRequest, file_sha256, is_url
-from .run import Run
-from .settings import Secret, is_loopback, resolve_base_url
-from .store import Store
+from . import _errors as errors
+from ._client import DEFAULT_TASK_TIMEOUT, ExpiredURLError, ToAPIsClient, result_urls, task_state
+from ._pricing import price_per_image
+from ._request import ImageRequest, file_sha256, is_url
+from ._run import Run
+from ._settings import Secret, is_loopback, resolve_base_url
+from ._store import Store
 
 log = logging.getLogger("nanobanana_magic")
 

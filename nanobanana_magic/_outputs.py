@@ -8,9 +8,9 @@ from __future__ import annotations
 import json
 import time
 
-from . import display
-from .display import PROVENANCE_MIME
-from .pricing import format_usd
+from . import _display as display
+from ._display import PROVENANCE_MIME
+from ._pricing import format_usd
 
 
 class DryRun:

@@ -10,8 +10,8 @@ import pprint
 import shlex
 from urllib.parse import urlparse
 
-from .request import file_sha256, is_url
-from .settings import DEFAULT_BASE_URL, is_loopback
+from ._request import file_sha256, is_url
+from ._settings import DEFAULT_BASE_URL, is_loopback
 
 
 def _payload(run, store) -> dict:

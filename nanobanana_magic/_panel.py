@@ -22,20 +22,20 @@ import asyncio
 import logging
 import os
 from pathlib import Path
-from typing import Any
+from typing import Any, Iterable
 
 import ipywidgets as widgets
 
-from . import display
-from .engine import FINAL_EVENTS, Engine, Event
-from .errors import BananaError, ValidationError
-from .pricing import format_usd
-from .panel_form import (SWEEP_PARAMETERS, Backend, FormPlan, PanelForm, history_label,
+from . import _display as display
+from ._engine import FINAL_EVENTS, Engine, Event
+from ._errors import BananaError, ValidationError
+from ._pricing import format_usd
+from ._panel_form import (SWEEP_PARAMETERS, Backend, FormPlan, PanelForm, history_label,
                          plan_form, reference_thumbnail, save_upload)
-from .request import KNOWN_MODELS, MAX_N, RESOLUTIONS, SIZES, is_url
-from .run import Run
-from .sweep import SweepRun
-from .template import placeholders
+from ._request import KNOWN_MODELS, MAX_N, RESOLUTIONS, SIZES, is_url
+from ._run import Run
+from ._sweep import SweepRun
+from ._template import placeholders
 
 log = logging.getLogger("nanobanana_magic")
 
@@ -466,9 +466,12 @@ class BananaPanel(widgets.VBox):
 
 
 def panel(magic=None, *, simulator: Any = None, output_dir=None, api_key=None, base_url=None,
-          budget: float | None = None, **defaults) -> BananaPanel:
-    """The control panel. `defaults` pre-fill the form: prompt, model, size, resolution, n,
-    reference_images (paths or URLs).
+          budget: float | None = None, prompt: str | None = None, model: str | None = None,
+          size: str | None = None, resolution: str | None = None, n: int | None = None,
+          reference_images: Iterable[str | os.PathLike] | str | os.PathLike = ()
+          ) -> BananaPanel:
+    """The control panel; `prompt`, `model`, `size`, `resolution`, `n` and
+    `reference_images` (paths or URLs) pre-fill its form.
 
     With `magic` (what `%banana panel` passes) the panel shares the magic's backend,
     settings and output folder; otherwise `api_key`/`base_url`/`output_dir` or the
@@ -476,13 +479,12 @@ def panel(magic=None, *, simulator: Any = None, output_dir=None, api_key=None, b
     `simulator=True` (or a dict of knobs, e.g. {"duration": 3}) uses the built-in
     simulator instead: simulated images, nothing paid.
     """
-    allowed = ("prompt", "model", "size", "resolution", "n", "reference_images")
-    unknown = [key for key in defaults if key not in allowed]
-    if unknown:
-        raise ValidationError(f"panel() has no option {unknown[0]!r}; use {', '.join(allowed)}.")
+    defaults = {key: value for key, value in dict(
+        prompt=prompt, model=model, size=size, resolution=resolution, n=n).items()
+        if value is not None}
     backend = Backend(magic, simulator=simulator, output_dir=output_dir, api_key=api_key,
                       base_url=base_url, budget=budget)
-    references = defaults.pop("reference_images", ())
+    references = reference_images
     if isinstance(references, (str, os.PathLike)):
         references = (references,)
     local = tuple(str(Path(os.fspath(r)).expanduser().resolve()) for r in references

@@ -20,24 +20,24 @@ from IPython.core.magic import (Magics, line_cell_magic, magics_class, needs_loc
 from traitlets import (Bool, Dict, Enum, Float, Int, TraitError, Unicode, default, observe,
                        validate)
 
-from . import display, errors
-from .cell_options import (CellCommand, cell_arguments, parse_cell_line, resolve_value,
+from . import _display as display, _errors as errors
+from ._cell_options import (CellCommand, cell_arguments, parse_cell_line, resolve_value,
                            split_line)
-from .live import LiveStatus, in_kernel
-from .outputs import DryRun, Exported, Help, History, Runs
-from .pricing import DEFAULT_PRICES, estimate_cost, format_usd
-from .request import KNOWN_MODELS, MAX_N, RESOLUTIONS, SIZES, ImageRequest, default_model
-from .settings import (API_KEY_ENV, BASE_URL_ENV, DEFAULT_BASE_URL, Secret, resolve_api_key,
+from ._live import LiveStatus, in_kernel
+from ._outputs import DryRun, Exported, Help, History, Runs
+from ._pricing import DEFAULT_PRICES, estimate_cost, format_usd
+from ._request import KNOWN_MODELS, MAX_N, RESOLUTIONS, SIZES, ImageRequest, default_model
+from ._settings import (API_KEY_ENV, BASE_URL_ENV, DEFAULT_BASE_URL, Secret, resolve_api_key,
                        resolve_base_url)
-from .template import interpolate
+from ._template import interpolate
 
 # The engine (asyncio, the HTTP client), the store and the sync bridge load on first use,
 # so that `%load_ext` stays fast (benchmarks/load_ext.py).
 if TYPE_CHECKING:
     import asyncio
 
-    from .engine import Engine, Event
-    from .store import Store
+    from ._engine import Engine, Event
+    from ._store import Store
 
 log = logging.getLogger("nanobanana_magic")
 
@@ -184,7 +184,7 @@ class Banana(Magics):
         return self._simulator
 
     def store(self, out: str | None = None) -> Store:
-        from .store import Store
+        from ._store import Store
         return Store(out or self.output_dir or None, thumbnail_size=self.thumbnail_size)
 
     @property
@@ -200,7 +200,7 @@ class Banana(Magics):
         return resolve_api_key() if os.environ.get(API_KEY_ENV) else None
 
     def engine(self, cmd: CellCommand | None = None) -> Engine:
-        from .engine import Engine
+        from ._engine import Engine
         return Engine(store=self.store(cmd.out if cmd else None), api_key=self.api_key(),
                       base_url=self.base_url, prices=self.prices,
                       concurrency=(cmd.concurrency if cmd and cmd.concurrency
@@ -336,7 +336,7 @@ class Banana(Magics):
         return None
 
     def _sweep_cell(self, template: str, cmd: CellCommand, namespace):
-        from .sweep import SweepRun, check_budget, plan_sweep, sweep_common
+        from ._sweep import SweepRun, check_budget, plan_sweep, sweep_common
         engine = self.engine(cmd)
         common = sweep_common(self.request_defaults(), cmd.request_options(), cmd.sweep)
         plan = plan_sweep(template.strip(), cmd.sweep, engine=engine, zip=cmd.zip,
@@ -424,7 +424,7 @@ class Banana(Magics):
         """TOAPIS_BASE_URL when it names a real host (e.g. the China host), else toapis.com."""
         from urllib.parse import urlparse
 
-        from .settings import is_loopback
+        from ._settings import is_loopback
         configured = os.environ.get(BASE_URL_ENV)
         if configured and not is_loopback(urlparse(resolve_base_url(configured)).hostname):
             return resolve_base_url(configured)
@@ -528,12 +528,12 @@ class Banana(Magics):
         if as_kind not in ("python", "curl", "json"):
             raise UsageError(f"--as {as_kind!r}: use python, curl or json.")
         run, _ = self._load(args, "export RUN [--as python|curl|json]")
-        from .export import export_request
+        from ._export import export_request
         return Exported(export_request(run, self.store(), as_kind), as_kind)
 
     def _cmd_panel(self, args):
         self._expect(args, 0, "panel")
-        from .panel import panel
+        from ._panel import panel
         return panel(magic=self)
 
 

@@ -16,7 +16,7 @@ from pathlib import Path
 from typing import Iterable, Mapping
 from urllib.parse import urlparse
 
-from .errors import ValidationError
+from ._errors import ValidationError
 
 DEFAULT_MODEL = "nano-banana-2"
 #: the id the ToAPIs API reference uses for the same model (contract §2)

@@ -14,7 +14,7 @@ import time
 from pathlib import Path
 from typing import Iterable, Sequence
 
-from .pricing import format_usd
+from ._pricing import format_usd
 
 GRID_STYLE = ("display:grid;grid-template-columns:repeat(auto-fill,minmax(min(100%,260px),1fr));"
               "gap:10px;align-items:start;margin:6px 0")

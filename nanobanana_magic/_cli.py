@@ -4,11 +4,11 @@ from __future__ import annotations
 import argparse
 import sys
 
-from . import errors
+from . import _errors as errors
 
 
 def _generate(args) -> int:
-    from .api import generate
+    from ._api import generate
     run = generate(args.prompt, model=args.model, size=args.size, n=args.n,
                    resolution=args.resolution, reference_images=args.ref,
                    output_dir=args.out, base_url=args.base_url, cache=not args.no_cache)
@@ -57,7 +57,7 @@ def main(argv=None) -> int:
         if args.command == "sim":
             from .simulator.__main__ import main as sim_main
             return sim_main(args.sim_args) or 0
-        from .demo import run_demo
+        from ._demo import run_demo
         return run_demo(args.out, yes=args.yes, force_sim=args.sim)
     except errors.BananaError as exc:
         print(f"{exc.title}: {exc}", file=sys.stderr)

@@ -4,7 +4,7 @@ from __future__ import annotations
 import dataclasses
 from pathlib import Path
 
-from .request import ImageRequest
+from ._request import ImageRequest
 
 
 @dataclasses.dataclass
@@ -103,12 +103,12 @@ class Run:
                 f"{self.request.summary()}, prompt {self.request.prompt[:40]!r}>")
 
     def _repr_html_(self) -> str:
-        from .display import run_html
+        from ._display import run_html
         return run_html(self)
 
     def _repr_mimebundle_(self, include=None, exclude=None):
         """HTML grid (text listing in a terminal) with provenance in the metadata."""
-        from .display import PROVENANCE_MIME, run_html, run_text
+        from ._display import PROVENANCE_MIME, run_html, run_text
         return ({"text/html": run_html(self), "text/plain": run_text(self)},
                 {PROVENANCE_MIME: self.provenance()})
 

@@ -21,10 +21,10 @@ import secrets
 import time
 from pathlib import Path
 
-from .errors import ConfigurationError, ValidationError
-from .imaging import make_thumbnail, save_with_parameters
-from .run import Run, RunImage
-from .settings import resolve_output_dir
+from ._errors import ConfigurationError, ValidationError
+from ._imaging import make_thumbnail, save_with_parameters
+from ._run import Run, RunImage
+from ._settings import resolve_output_dir
 
 JOURNAL = "journal.jsonl"
 

@@ -6,7 +6,7 @@ answered map from HTTP status to a class through `error_from_response`.
 
 Every message is written to be shown to a notebook user as it is: one short paragraph,
 never the API key. IPython calls `_render_traceback_` and shows that paragraph instead
-of a traceback (see `nanobanana_magic.magics` for the switch that brings tracebacks back).
+of a traceback (see `nanobanana_magic._magics` for the switch that brings tracebacks back).
 """
 from __future__ import annotations
 

@@ -9,7 +9,7 @@ import ipaddress
 import os
 from urllib.parse import urlparse
 
-from .errors import ConfigurationError
+from ._errors import ConfigurationError
 
 DEFAULT_BASE_URL = "https://toapis.com"
 BASE_URL_ENV = "TOAPIS_BASE_URL"

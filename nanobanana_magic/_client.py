@@ -22,13 +22,13 @@ from typing import Callable, Sequence
 
 import httpx
 
-from . import errors
+from . import _errors as errors
 from ._version import __version__
-from .imaging import inspect_image
-from .polling import PollPlanner
-from .ratelimit import QUERY_LIMITS, SUBMIT_LIMITS, SlidingWindowLimiter
-from .request import MAX_REFERENCE_BYTES, REFERENCE_TYPES, sniff_image_type
-from .settings import Secret, resolve_api_key, resolve_base_url
+from ._imaging import inspect_image
+from ._polling import PollPlanner
+from ._ratelimit import QUERY_LIMITS, SUBMIT_LIMITS, SlidingWindowLimiter
+from ._request import MAX_REFERENCE_BYTES, REFERENCE_TYPES, sniff_image_type
+from ._settings import Secret, resolve_api_key, resolve_base_url
 
 USER_AGENT = f"nanobanana-magic/{__version__} (toapis-nb2-client) python-httpx/{httpx.__version__}"
 DEFAULT_TASK_TIMEOUT = 600.0

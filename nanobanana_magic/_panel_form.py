@@ -18,15 +18,15 @@ import time
 from pathlib import Path
 from typing import Any, Mapping
 
-from .engine import Engine
-from .errors import BananaError, ValidationError
-from .pricing import DEFAULT_PRICES, estimate_cost, format_usd
-from .request import (DEFAULT_RESOLUTION, DEFAULT_SIZE, MAX_REFERENCE_BYTES, ImageRequest,
+from ._engine import Engine
+from ._errors import BananaError, ValidationError
+from ._pricing import DEFAULT_PRICES, estimate_cost, format_usd
+from ._request import (DEFAULT_RESOLUTION, DEFAULT_SIZE, MAX_REFERENCE_BYTES, ImageRequest,
                       default_model, is_url, sniff_image_type)
-from .run import Run
-from .store import Store
-from .sweep import DEFAULT_BUDGET, SweepPlan, plan_sweep
-from .template import interpolate
+from ._run import Run
+from ._store import Store
+from ._sweep import DEFAULT_BUDGET, SweepPlan, plan_sweep
+from ._template import interpolate
 
 #: request parameters the sweep dropdown offers (besides the prompt's {names})
 SWEEP_PARAMETERS = ("size", "resolution", "n", "model")

@@ -24,15 +24,15 @@ from collections import Counter
 from pathlib import Path
 from typing import Any, Iterable, Iterator, Mapping
 
-from . import display
-from ._sync import run_sync
-from .api import make_engine
-from .engine import FINAL_EVENTS, Engine, Event, Listener
-from .errors import ValidationError
-from .pricing import format_usd, price_per_image
-from .request import ImageRequest, default_model, is_url
-from .run import Run
-from .template import interpolate, placeholders
+from . import _display as display
+from ._sync import blocking
+from ._api import make_engine
+from ._engine import FINAL_EVENTS, Engine, Event, Listener
+from ._errors import ValidationError
+from ._pricing import format_usd, price_per_image
+from ._request import ImageRequest, default_model, is_url
+from ._run import Run
+from ._template import interpolate, placeholders
 
 _zip = zip  # `zip` is also the name of a sweep option
 
@@ -409,7 +409,7 @@ class SweepRun:
         """Write one labelled PNG of the whole sweep: a grid per page, headers on the
         rows and columns, a tile per cell (its images, or its error). Returns the path.
         A path ending in .jpg gives a JPEG instead, a fraction of the size."""
-        from .contact_sheet import render_contact_sheet
+        from ._contact_sheet import render_contact_sheet
         pages = [(page, [[self.runs.get(key) for key in row] for row in page.keys])
                  for page in self.pages()]
         simulated = any(run.simulated for run in self.runs.values() if run is not None)
@@ -581,6 +581,4 @@ async def asweep(prompt: str, axes: Mapping[str, Any], *, zip: bool = False,
     return result
 
 
-def sweep(prompt: str, axes: Mapping[str, Any], **options) -> SweepRun | SweepPlan:
-    """Run a sweep and block until every cell is done. See `asweep` for the options."""
-    return run_sync(asweep(prompt, axes, **options))
+sweep = blocking(asweep)

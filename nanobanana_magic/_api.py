@@ -7,11 +7,11 @@ from __future__ import annotations
 import os
 from typing import Iterable, Mapping
 
-from ._sync import run_sync
-from .engine import Engine, Listener
-from .request import ImageRequest, default_model
-from .run import Run
-from .store import Store
+from ._sync import blocking
+from ._engine import Engine, Listener
+from ._request import ImageRequest, default_model
+from ._run import Run
+from ._store import Store
 
 def make_engine(*, output_dir=None, api_key=None, base_url=None, **options) -> Engine:
     return Engine(store=Store(output_dir), api_key=api_key, base_url=base_url, **options)
@@ -39,9 +39,7 @@ async def agenerate(prompt: str, *, model: str | None = None, size: str | None =
     return run
 
 
-def generate(prompt: str, **options) -> Run:
-    """Generate images for one prompt; blocks until they are on disk. See `agenerate`."""
-    return run_sync(agenerate(prompt, **options))
+generate = blocking(agenerate)
 
 
 async def aresume(*, output_dir=None, api_key=None, base_url=None,
@@ -52,5 +50,4 @@ async def aresume(*, output_dir=None, api_key=None, base_url=None,
     return await engine.resume(listener=listener)
 
 
-def resume(**options) -> list[Run]:
-    return run_sync(aresume(**options))
+resume = blocking(aresume)
