@@ -17,6 +17,7 @@ from their .pyc files. A warm-up sample of each kind fills that cache.
 
     python benchmarks/load_ext.py [--repeat 15]
 """
+
 from __future__ import annotations
 
 import argparse
@@ -28,8 +29,13 @@ import sys
 import tempfile
 
 GOAL_MS = 100.0
-DEFERRED = ("PIL", "nanobanana_magic.simulator", "nanobanana_magic._panel",
-            "nanobanana_magic._sweep", "nest_asyncio2")
+DEFERRED = (
+    "PIL",
+    "nanobanana_magic.simulator",
+    "nanobanana_magic._panel",
+    "nanobanana_magic._sweep",
+    "nest_asyncio2",
+)
 
 CHILD = """\
 import time
@@ -49,8 +55,9 @@ print(json.dumps({{"ms": elapsed * 1000, "loaded": loaded}}))
 
 def sample(load: bool, env: dict) -> dict:
     code = CHILD.format(load=load, deferred=DEFERRED)
-    out = subprocess.run([sys.executable, "-c", code], check=True, capture_output=True,
-                         text=True, env=env).stdout
+    out = subprocess.run(
+        [sys.executable, "-c", code], check=True, capture_output=True, text=True, env=env
+    ).stdout
     return json.loads(out.strip().splitlines()[-1])
 
 
@@ -79,10 +86,14 @@ def main() -> int:
     print(f"fresh interpreters, {args.repeat} samples each, medians:")
     print(f"  import IPython, ipywidgets, httpx + InteractiveShell : {base:7.1f} ms")
     print(f"  the same + %load_ext nanobanana_magic               : {ext:7.1f} ms")
-    print(f"  %load_ext costs                                      : {ext - base:7.1f} ms "
-          f"(goal <= {GOAL_MS:.0f} ms; ratio {ext / base:.2f}x)")
-    print("  deferred modules imported by %load_ext             : "
-          + (", ".join(sorted(loaded)) or "none"))
+    print(
+        f"  %load_ext costs                                      : {ext - base:7.1f} ms "
+        f"(goal <= {GOAL_MS:.0f} ms; ratio {ext / base:.2f}x)"
+    )
+    print(
+        "  deferred modules imported by %load_ext             : "
+        + (", ".join(sorted(loaded)) or "none")
+    )
     return 0 if ext - base <= GOAL_MS and not loaded else 1
 
 

@@ -23,6 +23,7 @@ counted them. Each mode runs twice:
 Goals (issue 2): linear median <= 0.15 s with <= 5 polls per task; coarse median <= 1.0 s
 with <= 6 polls per task (mean polls per task is compared).
 """
+
 from __future__ import annotations
 
 import argparse
@@ -39,8 +40,8 @@ import httpx
 from nanobanana_magic import _engine as engine_module
 from nanobanana_magic._engine import Engine
 from nanobanana_magic._request import ImageRequest
-from nanobanana_magic.simulator import SIM_API_KEY
 from nanobanana_magic._store import Store
+from nanobanana_magic.simulator import SIM_API_KEY
 
 DURATION = 7.0
 JITTER = 0.25
@@ -56,7 +57,10 @@ class SimulatorProcess:
     def __init__(self, *args: str):
         self.process = subprocess.Popen(
             [sys.executable, "-m", "nanobanana_magic.simulator", "--port", "0", *args],
-            stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True)
+            stdout=subprocess.PIPE,
+            stderr=subprocess.DEVNULL,
+            text=True,
+        )
         for line in self.process.stdout:
             if "base URL" in line:
                 self.base_url = line.split(":", 1)[1].strip()
@@ -79,10 +83,12 @@ class SimulatorProcess:
 
 async def run_ours(sim: SimulatorProcess, out: Path, prompts: list[str]) -> dict[str, float]:
     """Our engine; returns {task_id: time the image file was written}."""
-    engine = Engine(store=Store(out), api_key=SIM_API_KEY, base_url=sim.base_url,
-                    concurrency=len(prompts))
-    requests = [ImageRequest.create(prompt, size="1:1", resolution=RESOLUTION)
-                for prompt in prompts]
+    engine = Engine(
+        store=Store(out), api_key=SIM_API_KEY, base_url=sim.base_url, concurrency=len(prompts)
+    )
+    requests = [
+        ImageRequest.create(prompt, size="1:1", resolution=RESOLUTION) for prompt in prompts
+    ]
     runs = await engine.run(requests, cache=False)
     on_disk = {}
     for run in runs:
@@ -97,10 +103,16 @@ async def run_baseline(sim: SimulatorProcess, out: Path, prompts: list[str]) -> 
     out.mkdir(parents=True, exist_ok=True)
     headers = {"Authorization": f"Bearer {SIM_API_KEY}"}
 
-    async def one(client: httpx.AsyncClient, files: httpx.AsyncClient, index: int,
-                  prompt: str) -> tuple[str, float]:
-        body = {"model": "nano-banana-2", "prompt": prompt, "size": "1:1", "n": 1,
-                "metadata": {"resolution": RESOLUTION}}
+    async def one(
+        client: httpx.AsyncClient, files: httpx.AsyncClient, index: int, prompt: str
+    ) -> tuple[str, float]:
+        body = {
+            "model": "nano-banana-2",
+            "prompt": prompt,
+            "size": "1:1",
+            "n": 1,
+            "metadata": {"resolution": RESOLUTION},
+        }
         task = (await client.post("/v1/images/generations", json=body)).json()
         while True:
             await asyncio.sleep(BASELINE_INTERVAL)
@@ -114,8 +126,10 @@ async def run_baseline(sim: SimulatorProcess, out: Path, prompts: list[str]) -> 
         path.write_bytes(image.content)
         return task["id"], path.stat().st_mtime
 
-    async with httpx.AsyncClient(base_url=sim.base_url, headers=headers, timeout=30) as client, \
-            httpx.AsyncClient(timeout=30) as files:
+    async with (
+        httpx.AsyncClient(base_url=sim.base_url, headers=headers, timeout=30) as client,
+        httpx.AsyncClient(timeout=30) as files,
+    ):
         pairs = await asyncio.gather(*(one(client, files, i, p) for i, p in enumerate(prompts)))
     return dict(pairs)
 
@@ -131,8 +145,10 @@ def summarise(sim: SimulatorProcess, on_disk: dict[str, float]) -> tuple[float, 
 async def wave(sim: SimulatorProcess, root: Path, label: str, count: int) -> dict:
     ours_prompts = [f"benchmark {label} ours #{i}" for i in range(count)]
     base_prompts = [f"benchmark {label} baseline #{i}" for i in range(count)]
-    ours, base = await asyncio.gather(run_ours(sim, root / label / "ours", ours_prompts),
-                                      run_baseline(sim, root / label / "baseline", base_prompts))
+    ours, base = await asyncio.gather(
+        run_ours(sim, root / label / "ours", ours_prompts),
+        run_baseline(sim, root / label / "baseline", base_prompts),
+    )
     return {"ours": summarise(sim, ours), "baseline": summarise(sim, base)}
 
 
@@ -142,8 +158,16 @@ def main(argv=None) -> int:
     args = parser.parse_args(argv)
     started = time.monotonic()
     results = []
-    sim = SimulatorProcess("--duration", str(DURATION), "--duration-jitter", str(JITTER),
-                           "--queue-delay", str(QUEUE_DELAY), "--seed", "7")
+    sim = SimulatorProcess(
+        "--duration",
+        str(DURATION),
+        "--duration-jitter",
+        str(JITTER),
+        "--queue-delay",
+        str(QUEUE_DELAY),
+        "--seed",
+        "7",
+    )
     try:
         with tempfile.TemporaryDirectory(prefix="nanobanana-bench-") as tmp:
             for mode in ("linear", "coarse"):
@@ -151,25 +175,36 @@ def main(argv=None) -> int:
                 engine_module._DURATIONS.clear()
                 for phase in ("cold", "warm"):
                     label = f"{mode}-{phase}"
-                    print(f"running {label}: {args.tasks} tasks ours + {args.tasks} baseline …",
-                          flush=True)
-                    results.append((mode, phase, asyncio.run(wave(sim, Path(tmp), label,
-                                                                   args.tasks))))
+                    print(
+                        f"running {label}: {args.tasks} tasks ours + {args.tasks} baseline …",
+                        flush=True,
+                    )
+                    results.append(
+                        (mode, phase, asyncio.run(wave(sim, Path(tmp), label, args.tasks)))
+                    )
     finally:
         sim.stop()
 
     print()
-    print(f"Simulator (own process): tasks {DURATION:.0f} s ± {JITTER:.0%}, queue "
-          f"{QUEUE_DELAY} s, {RESOLUTION} images; {args.tasks} tasks per side per "
-          f"wave; baseline polls every {BASELINE_INTERVAL:.0f} s.")
-    print("cold = the engine has learned no task durations; warm = it learned them from the "
-          "cold wave before (no other warm-up).")
-    print("finish→disk = median seconds from the server finishing a task to its image file "
-          "being written;\npolls = status queries per task (mean, max), counted by the "
-          "simulator.")
+    print(
+        f"Simulator (own process): tasks {DURATION:.0f} s ± {JITTER:.0%}, queue "
+        f"{QUEUE_DELAY} s, {RESOLUTION} images; {args.tasks} tasks per side per "
+        f"wave; baseline polls every {BASELINE_INTERVAL:.0f} s."
+    )
+    print(
+        "cold = the engine has learned no task durations; warm = it learned them from the "
+        "cold wave before (no other warm-up)."
+    )
+    print(
+        "finish→disk = median seconds from the server finishing a task to its image file "
+        "being written;\npolls = status queries per task (mean, max), counted by the "
+        "simulator."
+    )
     print()
-    header = (f"{'mode':7} {'state':5} | {'ours finish→disk':>16} {'polls':>10} | "
-              f"{'3 s poller':>10} {'polls':>10} | {'latency':>8} {'polls':>6} | goal")
+    header = (
+        f"{'mode':7} {'state':5} | {'ours finish→disk':>16} {'polls':>10} | "
+        f"{'3 s poller':>10} {'polls':>10} | {'latency':>8} {'polls':>6} | goal"
+    )
     print(header)
     print("-" * len(header))
     all_met = True
@@ -178,14 +213,18 @@ def main(argv=None) -> int:
         goal_lat, goal_polls = GOALS[mode]
         met = o_lat <= goal_lat and o_polls <= goal_polls
         all_met &= met
-        print(f"{mode:7} {phase:5} | {o_lat:15.3f}s {o_polls:5.1f} ({o_max:2d}) | "
-              f"{b_lat:9.3f}s {b_polls:5.1f} ({b_max:2d}) | "
-              f"{o_lat / b_lat:7.2f}x {o_polls / b_polls:5.2f}x | "
-              f"{'met' if met else 'MISSED'} (≤ {goal_lat} s, ≤ {goal_polls:.0f} polls)")
+        print(
+            f"{mode:7} {phase:5} | {o_lat:15.3f}s {o_polls:5.1f} ({o_max:2d}) | "
+            f"{b_lat:9.3f}s {b_polls:5.1f} ({b_max:2d}) | "
+            f"{o_lat / b_lat:7.2f}x {o_polls / b_polls:5.2f}x | "
+            f"{'met' if met else 'MISSED'} (≤ {goal_lat} s, ≤ {goal_polls:.0f} polls)"
+        )
     print()
     print("ratios are ours / baseline (lower is better).")
-    print(f"all goals met: {'yes' if all_met else 'no'}; "
-          f"benchmark took {time.monotonic() - started:.0f} s")
+    print(
+        f"all goals met: {'yes' if all_met else 'no'}; "
+        f"benchmark took {time.monotonic() - started:.0f} s"
+    )
     return 0 if all_met else 1
 
 

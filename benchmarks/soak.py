@@ -21,6 +21,7 @@ duplicates (tasks created more than once for the same request: goal 0), retries 
 our client repeated), faults injected, and memory per wave. Exit status 0 when every goal
 is met.
 """
+
 from __future__ import annotations
 
 import argparse
@@ -36,18 +37,30 @@ from pathlib import Path
 import psutil
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from polling import SimulatorProcess  # noqa: E402  (the shared out-of-process simulator)
+from polling import SimulatorProcess
 
-from nanobanana_magic._engine import Engine  # noqa: E402
-from nanobanana_magic._request import ImageRequest  # noqa: E402
-from nanobanana_magic.simulator import SIM_API_KEY  # noqa: E402
-from nanobanana_magic._store import Store  # noqa: E402
+from nanobanana_magic._engine import Engine
+from nanobanana_magic._request import ImageRequest
+from nanobanana_magic._store import Store
+from nanobanana_magic.simulator import SIM_API_KEY
 
-FAULTS = {"submit_429": 0.04, "submit_503": 0.06, "status_429": 0.03, "status_5xx": 0.06,
-          "status_drop": 0.06, "status_malformed_json": 0.03, "download_drop": 0.06,
-          "task_fail": 0.04}
-SERVER = {"duration": 0.3, "duration_jitter": 0.3, "queue_delay": 0.05, "retry_after": 0.2,
-          "seed": 11}
+FAULTS = {
+    "submit_429": 0.04,
+    "submit_503": 0.06,
+    "status_429": 0.03,
+    "status_5xx": 0.06,
+    "status_drop": 0.06,
+    "status_malformed_json": 0.03,
+    "download_drop": 0.06,
+    "task_fail": 0.04,
+}
+SERVER = {
+    "duration": 0.3,
+    "duration_jitter": 0.3,
+    "queue_delay": 0.05,
+    "retry_after": 0.2,
+    "seed": 11,
+}
 #: memory may grow this much from the first wave to the last and still count as flat
 FLAT_TOLERANCE_MB = 8.0
 
@@ -62,8 +75,9 @@ def sample_memory() -> tuple[float, float, float]:
 
 
 def run_wave(base_url: str, out: Path, prompts: list[str], concurrency: int):
-    engine = Engine(store=Store(out), api_key=SIM_API_KEY, base_url=base_url,
-                    concurrency=concurrency)
+    engine = Engine(
+        store=Store(out), api_key=SIM_API_KEY, base_url=base_url, concurrency=concurrency
+    )
     requests = [ImageRequest.create(prompt, resolution="0.5K") for prompt in prompts]
     runs = asyncio.run(engine.run(requests, cache=False))
     return runs, engine.retries
@@ -88,18 +102,24 @@ def main(argv=None) -> int:
         with tempfile.TemporaryDirectory() as tmp:
             out = Path(tmp) / "soak"
             for wave in range(args.waves):
-                chunk = prompts[wave * per_wave:(wave + 1) * per_wave]
+                chunk = prompts[wave * per_wave : (wave + 1) * per_wave]
                 if not chunk:
                     break
                 wave_runs, wave_retries = run_wave(sim.base_url, out, chunk, args.concurrency)
                 runs += wave_runs
                 retries += wave_retries
                 memory.append((f"after wave {wave + 1}",) + sample_memory())
-                print(f"wave {wave + 1}: {sum(r.ok for r in wave_runs)}/{len(chunk)} "
-                      f"delivered, {time.monotonic() - started:.1f} s", flush=True)
+                print(
+                    f"wave {wave + 1}: {sum(r.ok for r in wave_runs)}/{len(chunk)} "
+                    f"delivered, {time.monotonic() - started:.1f} s",
+                    flush=True,
+                )
             wall = time.monotonic() - started
-            on_disk = {run.task_id for run in runs if run.ok and run.images
-                       and all(image.path.is_file() for image in run.images)}
+            on_disk = {
+                run.task_id
+                for run in runs
+                if run.ok and run.images and all(image.path.is_file() for image in run.images)
+            }
         stats = sim.stats()
     finally:
         sim.stop()
@@ -117,22 +137,29 @@ def main(argv=None) -> int:
     requests = stats["submit_requests"] + stats["status_requests"] + stats["downloads"]
 
     print()
-    print(f"Soak: {args.tasks} tasks in {args.waves} waves, concurrency {args.concurrency}, "
-          f"{wall:.1f} s")
+    print(
+        f"Soak: {args.tasks} tasks in {args.waves} waves, concurrency {args.concurrency}, "
+        f"{wall:.1f} s"
+    )
     rows = [
         ("tasks requested", args.tasks),
         ("tasks created on the server", stats["tasks_created"]),
         ("completed on the server", len(completed)),
         ("delivered (images on disk)", len(on_disk)),
-        ("delivered / server-completed", f"{len(on_disk & completed) / max(1, len(completed)):.1%}"),
+        (
+            "delivered / server-completed",
+            f"{len(on_disk & completed) / max(1, len(completed)):.1%}",
+        ),
         ("lost (completed, not delivered)", len(lost)),
         ("failed on the server", len(failed_server)),
         ("failed runs by reason", dict(reasons) or "-"),
         ("duplicates (created twice)", duplicates),
         ("retries (client.retries)", retries),
         ("requests seen by the server", requests),
-        ("faults injected", f"{sum(faults.values())} ({sum(faults.values()) / requests:.1%} "
-                            f"of requests)"),
+        (
+            "faults injected",
+            f"{sum(faults.values())} ({sum(faults.values()) / requests:.1%} of requests)",
+        ),
     ]
     width = max(len(name) for name, _ in rows)
     for name, value in rows:
@@ -149,8 +176,9 @@ def main(argv=None) -> int:
     goals = {
         "100 % of server-completed tasks delivered": not lost,
         "0 duplicates": duplicates == 0 and stats["tasks_created"] == args.tasks,
-        "failed runs are exactly the server's failures": {r.task_id for r in not_ok} ==
-        failed_server and reasons.keys() <= {"TaskFailedError"},
+        "failed runs are exactly the server's failures": {r.task_id for r in not_ok}
+        == failed_server
+        and reasons.keys() <= {"TaskFailedError"},
         f"memory flat (traced growth <= {FLAT_TOLERANCE_MB:g} MB)": growth <= FLAT_TOLERANCE_MB,
     }
     print()

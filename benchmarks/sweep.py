@@ -27,6 +27,7 @@ ideal), and the tail (last task finished on the server → last image on disk).
 
     python benchmarks/sweep.py            # about 3.3 minutes
 """
+
 from __future__ import annotations
 
 import argparse
@@ -43,9 +44,9 @@ from pathlib import Path
 import httpx
 
 from nanobanana_magic._engine import Engine
-from nanobanana_magic.simulator import SIM_API_KEY
 from nanobanana_magic._store import Store
 from nanobanana_magic._sweep import sweep
+from nanobanana_magic.simulator import SIM_API_KEY
 
 SIZES = ["1:1", "16:9", "9:16", "4:3"]
 SUBJECTS = ["a fox", "a heron", "a lighthouse", "a teapot", "a cactus", "a violin"]
@@ -63,9 +64,17 @@ VIP_GROUP_SUBMITS = ((16, 1.0), (167, 10.0), (1000, 60.0))
 
 def workload() -> list[dict]:
     """The 24 request bodies, in the order a sweep makes them (size-major)."""
-    return [{"model": "nano-banana-2", "prompt": TEMPLATE.format(subject=subject),
-             "size": size, "n": 1, "metadata": {"resolution": "1K"}}
-            for size in SIZES for subject in SUBJECTS]
+    return [
+        {
+            "model": "nano-banana-2",
+            "prompt": TEMPLATE.format(subject=subject),
+            "size": size,
+            "n": 1,
+            "metadata": {"resolution": "1K"},
+        }
+        for size in SIZES
+        for subject in SUBJECTS
+    ]
 
 
 class SimulatorProcess:
@@ -77,7 +86,7 @@ class SimulatorProcess:
         self.process: subprocess.Popen | None = None
         self.base_url = ""
 
-    def __enter__(self) -> "SimulatorProcess":
+    def __enter__(self) -> SimulatorProcess:
         command = [sys.executable, "-m", "nanobanana_magic.simulator", "--port", "0"]
         command += [f"--set={name}={json.dumps(value)}" for name, value in self.knobs.items()]
         self.process = subprocess.Popen(command, stdout=subprocess.PIPE, text=True)
@@ -101,8 +110,7 @@ class SimulatorProcess:
             self.process = None
 
 
-def fifo_makespan(ready_times: list[float], run_times: list[float],
-                  slots: int = SLOTS) -> float:
+def fifo_makespan(ready_times: list[float], run_times: list[float], slots: int = SLOTS) -> float:
     """When the last task ends if tasks start in order, each at its ready time or when a
     slot frees, whichever is later (the simulator's scheduling rule)."""
     running: list[float] = []  # finish times of the busy slots
@@ -127,17 +135,29 @@ def timeline(stats: dict, started: float, queue_delay: float) -> dict:
     first = min(created)
     ideal = fifo_makespan([queue_delay] * len(tasks), run_times)
     paced = fifo_makespan([c - first + queue_delay for c in created], run_times)
-    return {"tasks": len(tasks), "ideal": ideal, "startup": first, "pacing": paced - ideal,
-            "tail": None, "last_finished": max(t["finished_at"] for t in tasks) - started,
-            "polls": stats["status_requests"]}
+    return {
+        "tasks": len(tasks),
+        "ideal": ideal,
+        "startup": first,
+        "pacing": paced - ideal,
+        "tail": None,
+        "last_finished": max(t["finished_at"] for t in tasks) - started,
+        "polls": stats["status_requests"],
+    }
 
 
 # -- the contenders ------------------------------------------------------------------------------
 def run_ours(base_url: str, out: Path, submit_limits=DEFAULT_GROUP_SUBMITS) -> int:
-    engine = Engine(store=Store(out), api_key=SIM_API_KEY, base_url=base_url, concurrency=24,
-                    client_options={"submit_limits": submit_limits})
-    result = sweep(TEMPLATE, {"size": SIZES, "subject": SUBJECTS}, budget=None, cache=False,
-                   engine=engine)
+    engine = Engine(
+        store=Store(out),
+        api_key=SIM_API_KEY,
+        base_url=base_url,
+        concurrency=24,
+        client_options={"submit_limits": submit_limits},
+    )
+    result = sweep(
+        TEMPLATE, {"size": SIZES, "subject": SUBJECTS}, budget=None, cache=False, engine=engine
+    )
     if result.failed:
         raise SystemExit(f"our sweep had failed cells: {result.failed}")
     return len(result.records())
@@ -161,23 +181,28 @@ def one_task_polling(client: httpx.Client, body: dict, out: Path, number: int) -
 
 
 def _api_client(base_url: str) -> httpx.Client:
-    return httpx.Client(base_url=base_url, timeout=30,
-                        headers={"Authorization": f"Bearer {SIM_API_KEY}"},
-                        limits=httpx.Limits(max_connections=32))
+    return httpx.Client(
+        base_url=base_url,
+        timeout=30,
+        headers={"Authorization": f"Bearer {SIM_API_KEY}"},
+        limits=httpx.Limits(max_connections=32),
+    )
 
 
 def run_thread_pool(base_url: str, out: Path) -> int:
     bodies = workload()
     with _api_client(base_url) as client, ThreadPoolExecutor(len(bodies)) as pool:
-        futures = [pool.submit(one_task_polling, client, body, out, i)
-                   for i, body in enumerate(bodies)]
+        futures = [
+            pool.submit(one_task_polling, client, body, out, i) for i, body in enumerate(bodies)
+        ]
         return sum(f.result() for f in futures)
 
 
 def run_sequential(base_url: str, out: Path, count: int) -> int:
     with _api_client(base_url) as client:
-        return sum(one_task_polling(client, body, out, i)
-                   for i, body in enumerate(workload()[:count]))
+        return sum(
+            one_task_polling(client, body, out, i) for i, body in enumerate(workload()[:count])
+        )
 
 
 def measure(contender, seed: int, *args) -> dict:
@@ -200,12 +225,18 @@ def measure(contender, seed: int, *args) -> dict:
 def print_table(rows: list[tuple[str, list[dict]]], total: int, estimated: bool) -> None:
     ideals = {seed: run["ideal"] for seed, run in zip(SEEDS, rows[0][1])}
     print()
-    print(f"{total} tasks (4 sizes × 6 prompt values); server: 7 s ± 25 % per task, at most "
-          f"{SLOTS} running at once.")
-    print("ideal makespan per seed: " + ", ".join(f"seed {seed}: {ideal:.2f} s"
-                                                  for seed, ideal in ideals.items()))
-    header = (f"{'contender':<35} {'seed':>4} {'tasks':>5} {'polls':>5} {'wall s':>7} "
-              f"{'24 tasks s':>10} {'÷ ideal':>7} {'start-up':>8} {'pacing':>6} {'tail':>5}")
+    print(
+        f"{total} tasks (4 sizes × 6 prompt values); server: 7 s ± 25 % per task, at most "
+        f"{SLOTS} running at once."
+    )
+    print(
+        "ideal makespan per seed: "
+        + ", ".join(f"seed {seed}: {ideal:.2f} s" for seed, ideal in ideals.items())
+    )
+    header = (
+        f"{'contender':<35} {'seed':>4} {'tasks':>5} {'polls':>5} {'wall s':>7} "
+        f"{'24 tasks s':>10} {'÷ ideal':>7} {'start-up':>8} {'pacing':>6} {'tail':>5}"
+    )
     print(header)
     print("-" * len(header))
     for name, runs in rows:
@@ -214,42 +245,57 @@ def print_table(rows: list[tuple[str, list[dict]]], total: int, estimated: bool)
             partial = run["tasks"] < total
             full = run["wall"] * total / run["tasks"] if partial else run["wall"]
             ratios.append(full / ideals[seed])
-            breakdown = "" if partial else (f" {run['startup']:>8.2f} {run['pacing']:>6.2f} "
-                                             f"{run['tail']:>5.2f}")
-            print(f"{name:<35} {seed:>4} {run['tasks']:>5} {run['polls']:>5} "
-                  f"{run['wall']:>7.2f} {full:>9.2f}{'*' if partial else ' '} "
-                  f"{ratios[-1]:>7.3f}{breakdown}")
+            breakdown = (
+                ""
+                if partial
+                else (f" {run['startup']:>8.2f} {run['pacing']:>6.2f} {run['tail']:>5.2f}")
+            )
+            print(
+                f"{name:<35} {seed:>4} {run['tasks']:>5} {run['polls']:>5} "
+                f"{run['wall']:>7.2f} {full:>9.2f}{'*' if partial else ' '} "
+                f"{ratios[-1]:>7.3f}{breakdown}"
+            )
         if len(runs) > 1:
-            print(f"{'':<35} {'mean':>4} {'':>5} {'':>5} {'':>7} {'':>10} "
-                  f"{sum(ratios) / len(ratios):>7.3f}")
+            print(
+                f"{'':<35} {'mean':>4} {'':>5} {'':>5} {'':>7} {'':>10} "
+                f"{sum(ratios) / len(ratios):>7.3f}"
+            )
     if estimated:
         print(f"* estimated from fewer tasks: 24-task time = wall × {total} / tasks run.")
-    print("start-up: call → first task created. pacing: makespan the server allowed given "
-          "when the tasks were\nsubmitted, minus the ideal (our client spaces submits to "
-          "the documented 5/s). tail: last task\nfinished on the server → last image on disk "
-          "(noticing it, downloading and filing the image).")
+    print(
+        "start-up: call → first task created. pacing: makespan the server allowed given "
+        "when the tasks were\nsubmitted, minus the ideal (our client spaces submits to "
+        "the documented 5/s). tail: last task\nfinished on the server → last image on disk "
+        "(noticing it, downloading and filing the image)."
+    )
     ours = [run["wall"] / ideals[seed] for seed, run in zip(SEEDS, rows[0][1])]
     mean = sum(ours) / len(ours)
-    print(f"\nours: {mean:.3f} × ideal on average (worst {max(ours):.3f}); the goal is "
-          f"≤ {GOAL:.2f} × ideal: {'met' if mean <= GOAL else 'NOT met'}.")
+    print(
+        f"\nours: {mean:.3f} × ideal on average (worst {max(ours):.3f}); the goal is "
+        f"≤ {GOAL:.2f} × ideal: {'met' if mean <= GOAL else 'NOT met'}."
+    )
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    parser.add_argument("--full-sequential", action="store_true",
-                        help="run all 24 tasks sequentially (about 3 minutes more)")
-    parser.add_argument("--vip", action="store_true",
-                        help="also run our sweep with the vip group's submit limit")
+    parser.add_argument(
+        "--full-sequential",
+        action="store_true",
+        help="run all 24 tasks sequentially (about 3 minutes more)",
+    )
+    parser.add_argument(
+        "--vip", action="store_true", help="also run our sweep with the vip group's submit limit"
+    )
     options = parser.parse_args()
     total = len(workload())
     sequential_count = total if options.full_sequential else 4
-    plan = [("ours, sweep(), concurrency 24", run_ours, SEEDS, (DEFAULT_GROUP_SUBMITS,)),
-            ("thread pool, poll every 3 s", run_thread_pool, SEEDS, ())]
+    plan = [
+        ("ours, sweep(), concurrency 24", run_ours, SEEDS, (DEFAULT_GROUP_SUBMITS,)),
+        ("thread pool, poll every 3 s", run_thread_pool, SEEDS, ()),
+    ]
     if options.vip:
-        plan.insert(1, ("ours, vip group (16 submits/s)", run_ours, SEEDS,
-                        (VIP_GROUP_SUBMITS,)))
-    plan.append(("sequential, poll every 3 s", run_sequential, SEEDS[:1],
-                 (sequential_count,)))
+        plan.insert(1, ("ours, vip group (16 submits/s)", run_ours, SEEDS, (VIP_GROUP_SUBMITS,)))
+    plan.append(("sequential, poll every 3 s", run_sequential, SEEDS[:1], (sequential_count,)))
     rows = []
     for name, contender, seeds, args in plan:
         runs = []

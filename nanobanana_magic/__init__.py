@@ -8,11 +8,12 @@ namespace is the public interface. Heavy parts (the engine and its HTTP client, 
 the simulator, widgets) load on first use, so `import nanobanana_magic` and `%load_ext`
 stay fast.
 """
+
 from __future__ import annotations
 
 import importlib
 
-from ._errors import *  # noqa: F401,F403  (the exception tree)
+from ._errors import *  # noqa: F403  (the exception tree)
 from ._errors import __all__ as _error_names
 from ._request import API_REFERENCE_MODEL, DEFAULT_MODEL, RESOLUTIONS, SIZES, ImageRequest
 from ._run import Run, RunImage
@@ -20,15 +21,32 @@ from ._version import __version__
 
 #: public name -> the private module that defines it, imported on first access
 _LAZY = {
-    "generate": "_api", "agenerate": "_api", "resume": "_api", "aresume": "_api",
-    "sweep": "_sweep", "asweep": "_sweep", "SweepRun": "_sweep", "SweepPlan": "_sweep",
+    "generate": "_api",
+    "agenerate": "_api",
+    "resume": "_api",
+    "aresume": "_api",
+    "sweep": "_sweep",
+    "asweep": "_sweep",
+    "SweepRun": "_sweep",
+    "SweepPlan": "_sweep",
     "BudgetExceededError": "_sweep",
     "panel": "_panel",
 }
 
-__all__ = ["__version__", *_LAZY, "ImageRequest", "Run", "RunImage", "SIZES", "RESOLUTIONS",
-           "DEFAULT_MODEL", "API_REFERENCE_MODEL", "load_ipython_extension",
-           "unload_ipython_extension", *_error_names]
+__all__ = [
+    "__version__",
+    *_LAZY,
+    "ImageRequest",
+    "Run",
+    "RunImage",
+    "SIZES",
+    "RESOLUTIONS",
+    "DEFAULT_MODEL",
+    "API_REFERENCE_MODEL",
+    "load_ipython_extension",
+    "unload_ipython_extension",
+    *_error_names,
+]
 
 
 def __getattr__(name: str):
@@ -45,9 +63,11 @@ def __dir__() -> list[str]:
 
 def load_ipython_extension(ipython) -> None:
     from ._magics import load_ipython_extension as load
+
     load(ipython)
 
 
 def unload_ipython_extension(ipython) -> None:
     from ._magics import unload_ipython_extension as unload
+
     unload(ipython)

@@ -2,37 +2,58 @@
 
 Each sync function is a thin wrapper over its async twin (see `_sync.run_sync`).
 """
+
 from __future__ import annotations
 
 import os
-from typing import Iterable, Mapping
+from collections.abc import Iterable, Mapping
 
-from ._sync import blocking
 from ._engine import Engine, Listener
 from ._request import ImageRequest, default_model
 from ._run import Run
 from ._store import Store
+from ._sync import blocking
+
 
 def make_engine(*, output_dir=None, api_key=None, base_url=None, **options) -> Engine:
     return Engine(store=Store(output_dir), api_key=api_key, base_url=base_url, **options)
 
 
-async def agenerate(prompt: str, *, model: str | None = None, size: str | None = None,
-                    n: int = 1, resolution: str | None = None,
-                    reference_images: Iterable[str | os.PathLike] | str = (),
-                    output_dir: str | os.PathLike | None = None, api_key: str | None = None,
-                    base_url: str | None = None, cache: bool = True,
-                    variant: str | None = None, google_search: bool = False,
-                    google_image_search: bool = False,
-                    metadata: Mapping[str, object] | None = None,
-                    listener: Listener | None = None, **engine_options) -> Run:
+async def agenerate(
+    prompt: str,
+    *,
+    model: str | None = None,
+    size: str | None = None,
+    n: int = 1,
+    resolution: str | None = None,
+    reference_images: Iterable[str | os.PathLike] | str = (),
+    output_dir: str | os.PathLike | None = None,
+    api_key: str | None = None,
+    base_url: str | None = None,
+    cache: bool = True,
+    variant: str | None = None,
+    google_search: bool = False,
+    google_image_search: bool = False,
+    metadata: Mapping[str, object] | None = None,
+    listener: Listener | None = None,
+    **engine_options,
+) -> Run:
     """Generate images for one prompt and return the Run (raises if it failed)."""
     request = ImageRequest.create(
-        prompt, model=default_model() if model is None else model, size=size, n=n,
-        resolution=resolution, reference_images=reference_images, google_search=google_search,
-        google_image_search=google_image_search, extra_metadata=metadata, variant=variant)
-    engine = make_engine(output_dir=output_dir, api_key=api_key, base_url=base_url,
-                         **engine_options)
+        prompt,
+        model=default_model() if model is None else model,
+        size=size,
+        n=n,
+        resolution=resolution,
+        reference_images=reference_images,
+        google_search=google_search,
+        google_image_search=google_image_search,
+        extra_metadata=metadata,
+        variant=variant,
+    )
+    engine = make_engine(
+        output_dir=output_dir, api_key=api_key, base_url=base_url, **engine_options
+    )
     (run,) = await engine.run([request], listener=listener, cache=cache)
     if run.exception is not None:
         raise run.exception
@@ -42,11 +63,18 @@ async def agenerate(prompt: str, *, model: str | None = None, size: str | None =
 generate = blocking(agenerate)
 
 
-async def aresume(*, output_dir=None, api_key=None, base_url=None,
-                  listener: Listener | None = None, **engine_options) -> list[Run]:
+async def aresume(
+    *,
+    output_dir=None,
+    api_key=None,
+    base_url=None,
+    listener: Listener | None = None,
+    **engine_options,
+) -> list[Run]:
     """Collect tasks that were submitted but never collected (e.g. after a kernel died)."""
-    engine = make_engine(output_dir=output_dir, api_key=api_key, base_url=base_url,
-                         **engine_options)
+    engine = make_engine(
+        output_dir=output_dir, api_key=api_key, base_url=base_url, **engine_options
+    )
     return await engine.resume(listener=listener)
 
 

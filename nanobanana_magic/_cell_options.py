@@ -6,13 +6,15 @@ options, abbreviations, stray words and a single option given twice are errors, 
 value written `$name` is taken from the user's namespace. The result is a plain object,
 testable without a kernel or a network.
 """
+
 from __future__ import annotations
 
 import argparse
 import dataclasses
 import re
 import shlex
-from typing import Any, Mapping
+from collections.abc import Mapping
+from typing import Any
 
 from IPython.core.error import UsageError
 from IPython.core.magic_arguments import argument, magic_arguments
@@ -34,35 +36,70 @@ def cell_arguments(func):
     """The `%%banana` options, attached with IPython's magic_arguments (so `%%banana?` helps)."""
     decorators = [
         magic_arguments(name="%banana"),  # the usage line then reads `%%banana [...]`
-        argument("--model", action=_Once, help="model id (default: Banana.model, "
-                 "nano-banana-2; the API reference calls it gemini-3.1-flash-image-preview)"),
+        argument(
+            "--model",
+            action=_Once,
+            help="model id (default: Banana.model, "
+            "nano-banana-2; the API reference calls it gemini-3.1-flash-image-preview)",
+        ),
         argument("--size", action=_Once, help="aspect ratio, e.g. 1:1, 16:9, 9:16, 21:9, 8:1"),
         argument("-n", "--n", action=_Once, help="images per task, 1-4"),
         argument("--resolution", action=_Once, help="0.5K, 1K, 2K or 4K"),
-        argument("--ref", action="append", default=[], metavar="PATH_OR_URL",
-                 help="reference image (repeatable); local files are uploaded once"),
+        argument(
+            "--ref",
+            action="append",
+            default=[],
+            metavar="PATH_OR_URL",
+            help="reference image (repeatable); local files are uploaded once",
+        ),
         argument("--name", action=_Once, metavar="VAR", help="also bind the result to VAR"),
         argument("--out", action=_Once, metavar="DIR", help="output folder for this cell"),
         argument("--no-cache", action="store_true", help="generate even if cached"),
-        argument("--variant", action=_Once, metavar="LABEL",
-                 help="a new sample set for the same parameters, cached separately"),
-        argument("--dry-run", action="store_true",
-                 help="show the exact JSON payload(s) and the cost; send nothing"),
-        argument("--sweep", action="append", default=[], metavar="KEY=V1,V2",
-                 help="sweep a parameter (size, n, resolution, model, ref) or a {name} of "
-                      "the prompt over values (repeatable; $name takes a Python list)"),
-        argument("--zip", action="store_true",
-                 help="pair sweep values position by position instead of all combinations"),
+        argument(
+            "--variant",
+            action=_Once,
+            metavar="LABEL",
+            help="a new sample set for the same parameters, cached separately",
+        ),
+        argument(
+            "--dry-run",
+            action="store_true",
+            help="show the exact JSON payload(s) and the cost; send nothing",
+        ),
+        argument(
+            "--sweep",
+            action="append",
+            default=[],
+            metavar="KEY=V1,V2",
+            help="sweep a parameter (size, n, resolution, model, ref) or a {name} of "
+            "the prompt over values (repeatable; $name takes a Python list)",
+        ),
+        argument(
+            "--zip",
+            action="store_true",
+            help="pair sweep values position by position instead of all combinations",
+        ),
         argument("--concurrency", action=_Once, help="tasks in flight at once"),
         argument("--budget", action=_Once, help="refuse sweeps estimated above this ($)"),
         argument("--yes", action="store_true", help="go ahead even above the budget"),
         argument("--search", action="store_true", help="ground on Google web search"),
-        argument("--image-search", action="store_true",
-                 help="ground on Google image search (turns --search on)"),
-        argument("--meta", action="append", default=[], metavar="KEY=VALUE",
-                 help="extra metadata field sent to the API (repeatable)"),
-        argument("--background", action="store_true",
-                 help="return at once; the grid fills in live (Jupyter only)"),
+        argument(
+            "--image-search",
+            action="store_true",
+            help="ground on Google image search (turns --search on)",
+        ),
+        argument(
+            "--meta",
+            action="append",
+            default=[],
+            metavar="KEY=VALUE",
+            help="extra metadata field sent to the API (repeatable)",
+        ),
+        argument(
+            "--background",
+            action="store_true",
+            help="return at once; the grid fills in live (Jupyter only)",
+        ),
     ]
     for decorate in reversed(decorators):
         func = decorate(func)
@@ -85,8 +122,10 @@ def resolve_value(value, namespace: Mapping[str, Any]):
         if match:
             name = match.group(1)
             if name not in namespace:
-                raise UsageError(f"${name} is not defined; define {name} in the notebook "
-                                 "or write the value itself.")
+                raise UsageError(
+                    f"${name} is not defined; define {name} in the notebook "
+                    "or write the value itself."
+                )
             return namespace[name]
     return value
 
@@ -94,10 +133,11 @@ def resolve_value(value, namespace: Mapping[str, Any]):
 def _refuse_extras(extras: list[str]) -> None:
     word = extras[0]
     if word.startswith("-"):
-        raise UsageError(f"Unknown option {word.split('=')[0]}; `%%banana?` lists the "
-                         "options.")
-    raise UsageError(f"Unexpected {word!r} on the magic line; the prompt goes in the cell "
-                     "body and options start with --.")
+        raise UsageError(f"Unknown option {word.split('=')[0]}; `%%banana?` lists the options.")
+    raise UsageError(
+        f"Unexpected {word!r} on the magic line; the prompt goes in the cell "
+        "body and options start with --."
+    )
 
 
 def _reworded(error: UsageError) -> UsageError:
@@ -137,10 +177,17 @@ class CellCommand:
 
     def request_options(self) -> dict:
         """Keyword arguments for ImageRequest.create (unset ones left out)."""
-        options = {"model": self.model, "size": self.size, "n": self.n,
-                   "resolution": self.resolution, "reference_images": tuple(self.refs),
-                   "google_search": self.search, "google_image_search": self.image_search,
-                   "extra_metadata": self.meta or None, "variant": self.variant}
+        options = {
+            "model": self.model,
+            "size": self.size,
+            "n": self.n,
+            "resolution": self.resolution,
+            "reference_images": tuple(self.refs),
+            "google_search": self.search,
+            "google_image_search": self.image_search,
+            "extra_metadata": self.meta or None,
+            "variant": self.variant,
+        }
         return {k: v for k, v in options.items() if v is not None}
 
 
@@ -165,8 +212,9 @@ def parse_cell_line(magic_func, line: str, namespace: Mapping[str, Any]) -> Cell
         except (TypeError, ValueError):
             wanted = "a whole number" if kind is int else "a number"
             raise UsageError(f"{option} needs {wanted}, not {value!r}.") from None
-        if isinstance(value, bool) or (kind is int and isinstance(value, float)
-                                       and not value.is_integer()):
+        if isinstance(value, bool) or (
+            kind is int and isinstance(value, float) and not value.is_integer()
+        ):
             raise UsageError(f"{option} needs a whole number, not {value!r}.")
         if low is not None and result < low:
             raise UsageError(f"{option} must be at least {low}, not {value!r}.")
@@ -182,8 +230,9 @@ def parse_cell_line(magic_func, line: str, namespace: Mapping[str, Any]) -> Cell
         key, sep, values = spec.partition("=")
         key = key.strip()
         if not sep or not key or not values.strip():
-            raise UsageError(f"--sweep {spec!r} is malformed; write --sweep KEY=V1,V2 "
-                             "(or KEY=$list).")
+            raise UsageError(
+                f"--sweep {spec!r} is malformed; write --sweep KEY=V1,V2 (or KEY=$list)."
+            )
         if key in sweep:
             raise UsageError(f"--sweep {key} was given twice; list all its values once.")
         sweep[key] = resolve(values.strip())
@@ -200,14 +249,26 @@ def parse_cell_line(magic_func, line: str, namespace: Mapping[str, Any]) -> Cell
         raise UsageError(f"--name {name!r} is not a valid Python variable name.")
 
     return CellCommand(
-        model=resolve(args.model), size=resolve(args.size), n=number("--n", args.n, int),
-        resolution=resolve(args.resolution), refs=refs, name=name, out=resolve(args.out),
-        cache=not args.no_cache, variant=resolve(args.variant), dry_run=args.dry_run,
-        sweep=sweep, zip=args.zip,
+        model=resolve(args.model),
+        size=resolve(args.size),
+        n=number("--n", args.n, int),
+        resolution=resolve(args.resolution),
+        refs=refs,
+        name=name,
+        out=resolve(args.out),
+        cache=not args.no_cache,
+        variant=resolve(args.variant),
+        dry_run=args.dry_run,
+        sweep=sweep,
+        zip=args.zip,
         concurrency=number("--concurrency", args.concurrency, int, low=1),
-        budget=number("--budget", args.budget, float, low=0), yes=args.yes,
-        search=args.search or args.image_search, image_search=args.image_search, meta=meta,
-        background=args.background)
+        budget=number("--budget", args.budget, float, low=0),
+        yes=args.yes,
+        search=args.search or args.image_search,
+        image_search=args.image_search,
+        meta=meta,
+        background=args.background,
+    )
 
 
 def _json_scalar(value):
@@ -215,6 +276,7 @@ def _json_scalar(value):
     if not isinstance(value, str):
         return value
     import json
+
     try:
         parsed = json.loads(value)
     except ValueError:

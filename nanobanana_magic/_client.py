@@ -9,6 +9,7 @@
 * Every request passes a shared sliding-window limiter (contract §8.1).
 * Polling follows `PollPlanner`: predicted completion, not a fixed cadence.
 """
+
 from __future__ import annotations
 
 import asyncio
@@ -17,18 +18,18 @@ import json
 import os
 import random
 import time
+from collections.abc import Callable, Sequence
 from pathlib import Path
-from typing import Callable, Sequence
 
 import httpx
 
 from . import _errors as errors
-from ._version import __version__
 from ._imaging import inspect_image
 from ._polling import PollPlanner
 from ._ratelimit import QUERY_LIMITS, SUBMIT_LIMITS, SlidingWindowLimiter
 from ._request import MAX_REFERENCE_BYTES, REFERENCE_TYPES, sniff_image_type
 from ._settings import Secret, resolve_api_key, resolve_base_url
+from ._version import __version__
 
 USER_AGENT = f"nanobanana-magic/{__version__} (toapis-nb2-client) python-httpx/{httpx.__version__}"
 DEFAULT_TASK_TIMEOUT = 600.0
@@ -101,13 +102,20 @@ def failure_message(task: dict) -> tuple[str | None, str]:
 class ToAPIsClient:
     """Async client for the ToAPIs image task API. Use as `async with ToAPIsClient() as c:`."""
 
-    def __init__(self, *, api_key: str | Secret | None = None, base_url: str | None = None,
-                 timeout: float = 30.0, max_retries: int = 6,
-                 submit_limits: Sequence[tuple[int, float]] = SUBMIT_LIMITS,
-                 query_limits: Sequence[tuple[int, float]] = QUERY_LIMITS,
-                 max_download_bytes: int = MAX_DOWNLOAD_BYTES,
-                 download_timeout: float = 300.0,
-                 backoff_cap: float = 120.0, rng: random.Random | None = None):
+    def __init__(
+        self,
+        *,
+        api_key: str | Secret | None = None,
+        base_url: str | None = None,
+        timeout: float = 30.0,
+        max_retries: int = 6,
+        submit_limits: Sequence[tuple[int, float]] = SUBMIT_LIMITS,
+        query_limits: Sequence[tuple[int, float]] = QUERY_LIMITS,
+        max_download_bytes: int = MAX_DOWNLOAD_BYTES,
+        download_timeout: float = 300.0,
+        backoff_cap: float = 120.0,
+        rng: random.Random | None = None,
+    ):
         self.base_url = resolve_base_url(base_url)
         self._key = resolve_api_key(api_key)
         self.timeout = timeout
@@ -136,7 +144,7 @@ class ToAPIsClient:
         return limiter
 
     # -- lifecycle ------------------------------------------------------------------------
-    async def __aenter__(self) -> "ToAPIsClient":
+    async def __aenter__(self) -> ToAPIsClient:
         self._open()
         return self
 
@@ -149,12 +157,24 @@ class ToAPIsClient:
         timeout = httpx.Timeout(self.timeout, connect=10.0)
         limits = httpx.Limits(max_connections=64, max_keepalive_connections=32)
         self._api = httpx.AsyncClient(
-            base_url=self.base_url, timeout=timeout, limits=limits, follow_redirects=False,
-            headers={"Authorization": f"Bearer {self._key.reveal()}", "User-Agent": USER_AGENT,
-                     "Accept": "application/json"})
+            base_url=self.base_url,
+            timeout=timeout,
+            limits=limits,
+            follow_redirects=False,
+            headers={
+                "Authorization": f"Bearer {self._key.reveal()}",
+                "User-Agent": USER_AGENT,
+                "Accept": "application/json",
+            },
+        )
         # no credentials here, ever: result files live on other hosts
-        self._files = httpx.AsyncClient(timeout=timeout, limits=limits, follow_redirects=True,
-                                        max_redirects=3, headers={"User-Agent": USER_AGENT})
+        self._files = httpx.AsyncClient(
+            timeout=timeout,
+            limits=limits,
+            follow_redirects=True,
+            max_redirects=3,
+            headers={"User-Agent": USER_AGENT},
+        )
 
     async def aclose(self) -> None:
         for client in (self._api, self._files):
@@ -169,7 +189,8 @@ class ToAPIsClient:
         task_id = task.get("id") or task.get("task_id") or (task.get("data") or {}).get("id")
         if not task_id:
             raise errors.SubmitUncertainError(
-                "The submit answer carried no task id", body=json.dumps(task)[:300])
+                "The submit answer carried no task id", body=json.dumps(task)[:300]
+            )
         task["id"] = str(task_id)
         return task
 
@@ -184,33 +205,49 @@ class ToAPIsClient:
         if kind == "gif":  # accepted by the upload, not by the model (contract C-L)
             data, kind = await asyncio.to_thread(_gif_to_png, data)
         if kind not in REFERENCE_TYPES or len(data) > MAX_REFERENCE_BYTES:
-            raise errors.ValidationError(f"Reference image {Path(path).name!r} must be a png, "
-                                         "jpeg or webp file of at most 10 MB.")
+            raise errors.ValidationError(
+                f"Reference image {Path(path).name!r} must be a png, "
+                "jpeg or webp file of at most 10 MB."
+            )
         filename = f"{Path(path).stem}.{'jpg' if kind == 'jpeg' else kind}"
-        answer = await self._call("POST", "/v1/uploads/images", kind="upload",
-                                  files={"file": (filename, data, REFERENCE_TYPES[kind])},
-                                  data={"purpose": "generation"})
+        answer = await self._call(
+            "POST",
+            "/v1/uploads/images",
+            kind="upload",
+            files={"file": (filename, data, REFERENCE_TYPES[kind])},
+            data={"purpose": "generation"},
+        )
         url = (answer.get("data") or {}).get("url")
         if answer.get("success") is False or not url:
             raise errors.InvalidRequestError(
                 f"The upload of {Path(path).name!r} was refused: "
-                f"{answer.get('message') or 'no URL in the answer'}")
+                f"{answer.get('message') or 'no URL in the answer'}"
+            )
         return url
 
-    async def wait(self, task_id: str, *, submitted_at: float,
-                   timeout: float = DEFAULT_TASK_TIMEOUT,
-                   on_update: Callable[[dict], None] | None = None,
-                   expected_duration: float | None = None,
-                   max_interval: float = 10.0,
-                   learned_durations: list | collections.deque | None = None) -> dict:
+    async def wait(
+        self,
+        task_id: str,
+        *,
+        submitted_at: float,
+        timeout: float = DEFAULT_TASK_TIMEOUT,
+        on_update: Callable[[dict], None] | None = None,
+        expected_duration: float | None = None,
+        max_interval: float = 10.0,
+        learned_durations: list | collections.deque | None = None,
+    ) -> dict:
         """Poll until the task is final; return the completed task or raise.
 
         `submitted_at` is on the `time.monotonic()` clock. On completion the task's
         estimated running time (queueing excluded) is appended to `learned_durations`.
         Raises TaskFailedError or TaskTimeoutError (the task id in both).
         """
-        planner = PollPlanner(submitted_at, expected_duration=expected_duration,
-                              max_interval=max_interval, rng=self._rng)
+        planner = PollPlanner(
+            submitted_at,
+            expected_duration=expected_duration,
+            max_interval=max_interval,
+            rng=self._rng,
+        )
         deadline = submitted_at + timeout
         while True:
             at = min(planner.next_poll_at(), deadline)
@@ -226,8 +263,11 @@ class ToAPIsClient:
                 return task
             if state == "failed":
                 code, message = failure_message(task)
-                cls = errors.ContentPolicyError if code == "content_policy_violation" \
+                cls = (
+                    errors.ContentPolicyError
+                    if code == "content_policy_violation"
                     else errors.TaskFailedError
+                )
                 raise cls(f"Task {task_id} failed: {message}", code=code)
             if on_update is not None:
                 on_update(task)
@@ -235,7 +275,8 @@ class ToAPIsClient:
             if now >= deadline:
                 raise errors.TaskTimeoutError(
                     f"Task {task_id} did not finish within {timeout:.0f} s (last status "
-                    f"{task.get('status')!r}, progress {progress})")
+                    f"{task.get('status')!r}, progress {progress})"
+                )
             planner.observe(now, "queued" if state == "queued" else "running", progress)
 
     async def download(self, url: str, dest: str | os.PathLike) -> tuple[str, int, int]:
@@ -267,31 +308,39 @@ class ToAPIsClient:
             except (httpx.HTTPError, httpx.InvalidURL) as exc:  # redirect loop, broken URL
                 partial.unlink(missing_ok=True)
                 raise errors.DownloadError(
-                    f"The result URL could not be fetched ({_describe(exc)})") from None
+                    f"The result URL could not be fetched ({_describe(exc)})"
+                ) from None
             partial.replace(dest)
             return info
-        raise errors.DownloadError(f"Downloading a result failed after {self.max_retries + 1} "
-                                   f"attempts ({_describe(last_error)})")
+        raise errors.DownloadError(
+            f"Downloading a result failed after {self.max_retries + 1} "
+            f"attempts ({_describe(last_error)})"
+        )
 
     async def _stream_to(self, url: str, partial: Path) -> None:
         assert self._files is not None, "use the client inside `async with`"
         async with self._files.stream("GET", url) as response:
             if response.status_code in _EXPIRED_STATUSES:
-                raise ExpiredURLError(f"The result URL answered {response.status_code}",
-                                      status_code=response.status_code)
+                raise ExpiredURLError(
+                    f"The result URL answered {response.status_code}",
+                    status_code=response.status_code,
+                )
             if response.status_code >= 300:
                 raise _RetryableDownload(f"HTTP {response.status_code}")
             declared = response.headers.get("content-length")
             if declared and declared.isdigit() and int(declared) > self.max_download_bytes:
-                raise ValueError(f"it is {int(declared) / 1e6:.0f} MB, over the "
-                                 f"{self.max_download_bytes / 1e6:.0f} MB limit")
+                raise ValueError(
+                    f"it is {int(declared) / 1e6:.0f} MB, over the "
+                    f"{self.max_download_bytes / 1e6:.0f} MB limit"
+                )
             size = 0
             with open(partial, "wb") as fh:
                 async for chunk in response.aiter_bytes(1 << 16):
                     size += len(chunk)
                     if size > self.max_download_bytes:
-                        raise ValueError(f"it is over the {self.max_download_bytes / 1e6:.0f}"
-                                         " MB limit")
+                        raise ValueError(
+                            f"it is over the {self.max_download_bytes / 1e6:.0f} MB limit"
+                        )
                     fh.write(chunk)
 
     # -- retries --------------------------------------------------------------------------------
@@ -318,7 +367,8 @@ class ToAPIsClient:
                 response = await self._api.request(method, path, **kwargs)
             except (httpx.ConnectError, httpx.ConnectTimeout, httpx.PoolTimeout) as exc:
                 last = errors.ConnectionFailedError(
-                    f"Could not connect to {self.base_url} for the {what} ({_describe(exc)})")
+                    f"Could not connect to {self.base_url} for the {what} ({_describe(exc)})"
+                )
                 continue  # nothing reached the server
             except (httpx.TransportError, httpx.DecodingError) as exc:
                 if creates_work:
@@ -326,7 +376,8 @@ class ToAPIsClient:
                         f"The connection broke after the submit was sent ({_describe(exc)})"
                     ) from None
                 last = errors.ConnectionFailedError(
-                    f"The {what} to {self.base_url} failed ({_describe(exc)})")
+                    f"The {what} to {self.base_url} failed ({_describe(exc)})"
+                )
                 continue
             status = response.status_code
             if status < 300:
@@ -338,21 +389,28 @@ class ToAPIsClient:
                 except ValueError:
                     if creates_work:
                         raise errors.SubmitUncertainError(
-                            "The submit answer was not valid JSON",
-                            body=response.text[:300]) from None
+                            "The submit answer was not valid JSON", body=response.text[:300]
+                        ) from None
                     last = errors.ResponseFormatError(
-                        f"The {what} answer was not valid JSON", body=response.text[:300])
+                        f"The {what} answer was not valid JSON", body=response.text[:300]
+                    )
                     continue
             if 300 <= status < 400:
                 raise errors.ResponseFormatError(
                     f"The {what} was answered with an unexpected redirect (HTTP {status}); "
-                    "redirects are not followed so the key stays with the API host")
-            error = errors.error_from_response(status, response.text, response.headers,
-                                               what=what, secret=self._key.reveal())
+                    "redirects are not followed so the key stays with the API host"
+                )
+            error = errors.error_from_response(
+                status, response.text, response.headers, what=what, secret=self._key.reveal()
+            )
             if status == 429:
                 # capped: one absurd Retry-After must not stall every request for good
-                limiter.penalise(min(self.backoff_cap, error.retry_after
-                                     if error.retry_after is not None else 1.0))
+                limiter.penalise(
+                    min(
+                        self.backoff_cap,
+                        error.retry_after if error.retry_after is not None else 1.0,
+                    )
+                )
                 if creates_work and self.on_rate_limited is not None:
                     self.on_rate_limited()  # too many tasks at once, not too many polls
                 last = error
@@ -361,7 +419,9 @@ class ToAPIsClient:
                 if creates_work and status != 503:
                     raise errors.SubmitUncertainError(
                         f"The submit got HTTP {status}; the task may exist",
-                        status_code=status, body=response.text[:300]) from None
+                        status_code=status,
+                        body=response.text[:300],
+                    ) from None
                 last = error
                 continue
             raise error
@@ -382,7 +442,9 @@ def _describe(exc: BaseException | None) -> str:
 
 def _gif_to_png(data: bytes) -> tuple[bytes, str]:
     import io
+
     from PIL import Image
+
     with Image.open(io.BytesIO(data)) as image:
         out = io.BytesIO()
         image.convert("RGBA").save(out, "PNG")

@@ -12,6 +12,7 @@ background, or "not run". Labels are wrapped to their column, never clipped; tex
 cannot fit in three lines ends with "…". Pillow is imported only here, when a sheet is
 written.
 """
+
 from __future__ import annotations
 
 from pathlib import Path
@@ -28,8 +29,10 @@ ERROR_FILL = (255, 235, 233)
 BADGE_FILL = (255, 248, 197)
 BADGE_EDGE = (212, 167, 44)
 MAX_LINES = 3
-_FONT_FILES = {False: ("DejaVuSans.ttf", "LiberationSans-Regular.ttf", "Arial.ttf"),
-               True: ("DejaVuSans-Bold.ttf", "LiberationSans-Bold.ttf", "Arial Bold.ttf")}
+_FONT_FILES = {
+    False: ("DejaVuSans.ttf", "LiberationSans-Regular.ttf", "Arial.ttf"),
+    True: ("DejaVuSans-Bold.ttf", "LiberationSans-Bold.ttf", "Arial Bold.ttf"),
+}
 
 
 def _font(size: int, bold: bool = False):
@@ -37,8 +40,11 @@ def _font(size: int, bold: bool = False):
     from PIL import ImageFont
 
     for name in _FONT_FILES[bold]:
-        for candidate in (name, f"/usr/share/fonts/truetype/dejavu/{name}",
-                          f"/usr/share/fonts/truetype/liberation/{name}"):
+        for candidate in (
+            name,
+            f"/usr/share/fonts/truetype/dejavu/{name}",
+            f"/usr/share/fonts/truetype/liberation/{name}",
+        ):
             try:
                 return ImageFont.truetype(candidate, size)
             except OSError:
@@ -56,8 +62,15 @@ class _Fonts:
         self.line = round(18 * scale)
 
 
-def render_contact_sheet(path: Path, pages, *, heading: str = "", subheading: str = "",
-                         simulated: bool = False, cell: int = 256) -> Path:
+def render_contact_sheet(
+    path: Path,
+    pages,
+    *,
+    heading: str = "",
+    subheading: str = "",
+    simulated: bool = False,
+    cell: int = 256,
+) -> Path:
     """Write the sheet. `pages`: (SweepPage, grid) pairs, grid[row][col] a Run or None.
 
     A PNG, unless the path ends in .jpg/.jpeg (a much smaller file to embed or mail)."""
@@ -108,26 +121,39 @@ class _PageLayout:
         row_texts = page.row_labels if has_rows else []
         self.header_w = 0
         if has_rows:
-            widest = max([measure.textlength(t, font=fonts.label) for t in row_texts]
-                         + [measure.textlength(page.row_axis, font=fonts.axis)])
+            widest = max(
+                [measure.textlength(t, font=fonts.label) for t in row_texts]
+                + [measure.textlength(page.row_axis, font=fonts.axis)]
+            )
             self.header_w = int(min(max(widest + 2 * GAP, cell * 0.45), cell * 0.9))
         self.title = _wrap(measure, page.title, fonts.label, self._grid_w() - PAD, 2)
         self.col_axis = _wrap(measure, f"{page.col_axis} →", fonts.axis, self._grid_w(), 1)
-        self.col_lines = [_wrap(measure, t, fonts.label, cell - 8, MAX_LINES)
-                          for t in page.col_labels]
-        self.corner = _wrap(measure, f"{page.row_axis} ↓" if has_rows else "", fonts.axis,
-                            max(self.header_w - GAP, 1), 2)
-        self.row_lines = [_wrap(measure, t, fonts.label, max(self.header_w - GAP, 1),
-                                MAX_LINES) for t in row_texts] or [[]]
+        self.col_lines = [
+            _wrap(measure, t, fonts.label, cell - 8, MAX_LINES) for t in page.col_labels
+        ]
+        self.corner = _wrap(
+            measure,
+            f"{page.row_axis} ↓" if has_rows else "",
+            fonts.axis,
+            max(self.header_w - GAP, 1),
+            2,
+        )
+        self.row_lines = [
+            _wrap(measure, t, fonts.label, max(self.header_w - GAP, 1), MAX_LINES)
+            for t in row_texts
+        ] or [[]]
         self.error_lines = {}
         self.title_h = (len(self.title) * fonts.line + GAP) if self.title else 0
-        self.col_head_h = (len(self.col_axis) * fonts.line + 4
-                           + max(len(lines) for lines in self.col_lines) * fonts.line + 6)
+        self.col_head_h = (
+            len(self.col_axis) * fonts.line
+            + 4
+            + max(len(lines) for lines in self.col_lines) * fonts.line
+            + 6
+        )
         self.caption_h = fonts.line + 2
         self.row_h = cell + self.caption_h + GAP
         self.width = PAD + self.header_w + self.columns * (cell + GAP) - GAP + PAD
-        self.height = (GAP + self.title_h + self.col_head_h
-                       + len(page.keys) * self.row_h + GAP)
+        self.height = GAP + self.title_h + self.col_head_h + len(page.keys) * self.row_h + GAP
         self.measure = measure
 
     def _grid_w(self) -> int:
@@ -171,15 +197,14 @@ class _PageLayout:
         if run is None or not run.ok or not run.images:
             failed = run is not None
             draw.rectangle(box, fill=ERROR_FILL if failed else TILE, outline=RULE)
-            title = (run.status if failed else "not run")
-            draw.text((x + 8, y + 8), title, fill=ERROR_INK if failed else MUTED,
-                      font=f.label)
+            title = run.status if failed else "not run"
+            draw.text((x + 8, y + 8), title, fill=ERROR_INK if failed else MUTED, font=f.label)
             message = (run.error or "") if failed else ""
-            lines = _wrap(self.measure, message, f.small, cell - 16,
-                          max(1, (cell - 40) // f.line))
+            lines = _wrap(self.measure, message, f.small, cell - 16, max(1, (cell - 40) // f.line))
             for i, line in enumerate(lines):
-                draw.text((x + 8, y + 8 + f.line + 6 + i * f.line), line,
-                          fill=ERROR_INK, font=f.small)
+                draw.text(
+                    (x + 8, y + 8 + f.line + 6 + i * f.line), line, fill=ERROR_INK, font=f.small
+                )
             return
         draw.rectangle(box, fill=TILE, outline=RULE)
         count = len(run.images)
@@ -193,13 +218,19 @@ class _PageLayout:
                 sx = x + 2 + (i % across) * slot_w + (slot_w - thumb.width) // 2
                 sy = y + 2 + (i // across) * slot_h + (slot_h - thumb.height) // 2
                 sheet.paste(thumb, (sx, sy))
-        caption = [f"n={count}" if count > 1 else "", "cached" if run.cached else "",
-                   f"{run.elapsed:.1f} s" if run.elapsed is not None and not run.cached
-                   else ""]
+        caption = [
+            f"n={count}" if count > 1 else "",
+            "cached" if run.cached else "",
+            f"{run.elapsed:.1f} s" if run.elapsed is not None and not run.cached else "",
+        ]
         text = " · ".join(part for part in caption if part)
         if text:
-            draw.text((x + 2, y + cell + 2), _fit(self.measure, text, f.small, cell - 4),
-                      fill=MUTED, font=f.small)
+            draw.text(
+                (x + 2, y + cell + 2),
+                _fit(self.measure, text, f.small, cell - 4),
+                fill=MUTED,
+                font=f.small,
+            )
 
 
 def _badge(draw, right: int, top: int, text: str, font) -> None:
@@ -239,13 +270,12 @@ def _wrap(draw, text: str, font, width: float, max_lines: int) -> list[str]:
             word = word[cut:]
         line = word
         if len(lines) >= max_lines:
-            rest = " ".join([line] + words[position + 1:])
+            rest = " ".join([line] + words[position + 1 :])
             lines = lines[:max_lines]
             lines[-1] = _fit(draw, lines[-1] + " " + rest, font, width)
             return lines
     if line:
         lines.append(line)
     if len(lines) > max_lines:
-        lines = lines[:max_lines - 1] + [_fit(draw, " ".join(lines[max_lines - 1:]), font,
-                                              width)]
+        lines = lines[: max_lines - 1] + [_fit(draw, " ".join(lines[max_lines - 1 :]), font, width)]
     return lines

@@ -3,6 +3,7 @@
 Without TOAPIS_API_KEY the notebooks select the built-in simulator themselves; with a
 key they call ToAPIs, so the demo asks before spending money (unless --yes).
 """
+
 from __future__ import annotations
 
 import os
@@ -16,8 +17,9 @@ def notebooks_dir() -> Path:
     return Path(__file__).resolve().parent.parent / "notebooks"
 
 
-def execute_notebook(source: Path, out_dir: Path, *, env: dict | None = None,
-                     timeout: int = 600) -> tuple[Path, Path]:
+def execute_notebook(
+    source: Path, out_dir: Path, *, env: dict | None = None, timeout: int = 600
+) -> tuple[Path, Path]:
     """Run one notebook with nbclient in `out_dir`; write it and its HTML rendering there."""
     import nbformat
     from nbclient import NotebookClient
@@ -32,8 +34,13 @@ def execute_notebook(source: Path, out_dir: Path, *, env: dict | None = None,
         else:
             os.environ[name] = value
     try:  # the kernel inherits this process's environment
-        NotebookClient(nb, timeout=timeout, kernel_name="python3", store_widget_state=True,
-                       resources={"metadata": {"path": str(out_dir)}}).execute()
+        NotebookClient(
+            nb,
+            timeout=timeout,
+            kernel_name="python3",
+            store_widget_state=True,
+            resources={"metadata": {"path": str(out_dir)}},
+        ).execute()
     finally:
         os.environ.clear()
         os.environ.update(saved)
@@ -45,13 +52,16 @@ def execute_notebook(source: Path, out_dir: Path, *, env: dict | None = None,
     return executed, page
 
 
-def run_demo(out: str = "demo_output", *, yes: bool = False, force_sim: bool = False,
-             names=NOTEBOOKS) -> int:
+def run_demo(
+    out: str = "demo_output", *, yes: bool = False, force_sim: bool = False, names=NOTEBOOKS
+) -> int:
     out_dir = Path(out).resolve()
     env = {"NANOBANANA_OUTPUT_DIR": str(out_dir / "banana_outputs")}
     if os.environ.get("TOAPIS_API_KEY") and not force_sim:
-        print("TOAPIS_API_KEY is set: the demo will call ToAPIs and spend real money "
-              "(about $0.60 at today's prices).")
+        print(
+            "TOAPIS_API_KEY is set: the demo will call ToAPIs and spend real money "
+            "(about $0.60 at today's prices)."
+        )
         if not yes:
             answer = input("Go ahead? [y/N] ") if sys.stdin.isatty() else ""
             if answer.strip().lower() not in ("y", "yes"):
@@ -59,8 +69,10 @@ def run_demo(out: str = "demo_output", *, yes: bool = False, force_sim: bool = F
                 return 1
     else:
         env["TOAPIS_API_KEY"] = None  # the notebooks then choose the simulator
-        print("No TOAPIS_API_KEY (or --sim): the notebooks use the built-in simulator; "
-              "images are simulated placeholders.")
+        print(
+            "No TOAPIS_API_KEY (or --sim): the notebooks use the built-in simulator; "
+            "images are simulated placeholders."
+        )
     for name in names:
         print(f"executing notebooks/{name} ...", flush=True)
         executed, page = execute_notebook(notebooks_dir() / name, out_dir, env=env)

@@ -4,6 +4,7 @@ Everything a user or a server wrote (prompts, error messages, labels) goes throu
 `html.escape`. Grids embed the small JPEG thumbnails; each card links the full-size
 file on disk, so a saved notebook stays small.
 """
+
 from __future__ import annotations
 
 import base64
@@ -11,27 +12,37 @@ import functools
 import html
 import os
 import time
+from collections.abc import Iterable, Sequence
 from pathlib import Path
-from typing import Iterable, Sequence
 
 from ._pricing import format_usd
 
-GRID_STYLE = ("display:grid;grid-template-columns:repeat(auto-fill,minmax(min(100%,260px),1fr));"
-              "gap:10px;align-items:start;margin:6px 0")
-CARD_STYLE = ("margin:0;max-width:512px;border:1px solid #d0d7de;border-radius:6px;"
-              "padding:6px;background:#fff;font:12px/1.35 system-ui,sans-serif;"
-              "color:#24292f;text-align:left")
+GRID_STYLE = (
+    "display:grid;grid-template-columns:repeat(auto-fill,minmax(min(100%,260px),1fr));"
+    "gap:10px;align-items:start;margin:6px 0"
+)
+CARD_STYLE = (
+    "margin:0;max-width:512px;border:1px solid #d0d7de;border-radius:6px;"
+    "padding:6px;background:#fff;font:12px/1.35 system-ui,sans-serif;"
+    "color:#24292f;text-align:left"
+)
 IMG_STYLE = "width:100%;height:auto;display:block;border-radius:3px;background:#f3f4f6"
-ERROR_STYLE = ("border-left:4px solid #cf222e;background:#fff5f5;color:#82071e;"
-               "padding:6px 10px;margin:4px 0;font:13px/1.4 system-ui,sans-serif")
+ERROR_STYLE = (
+    "border-left:4px solid #cf222e;background:#fff5f5;color:#82071e;"
+    "padding:6px 10px;margin:4px 0;font:13px/1.4 system-ui,sans-serif"
+)
 NOTE_STYLE = "color:#57606a;font:12px/1.4 system-ui,sans-serif;margin:2px 0"
-PRE_STYLE = ("font:12px/1.45 ui-monospace,SFMono-Regular,Menlo,Consolas,monospace;"
-             "background:#f6f8fa;color:#24292f;border:1px solid #d0d7de;border-radius:6px;"
-             "padding:8px 10px;margin:4px 0;white-space:pre;overflow-x:auto;text-align:left")
+PRE_STYLE = (
+    "font:12px/1.45 ui-monospace,SFMono-Regular,Menlo,Consolas,monospace;"
+    "background:#f6f8fa;color:#24292f;border:1px solid #d0d7de;border-radius:6px;"
+    "padding:8px 10px;margin:4px 0;white-space:pre;overflow-x:auto;text-align:left"
+)
 TABLE_STYLE = "border-collapse:collapse;font:12px/1.4 system-ui,sans-serif;margin:4px 0"
 CELL_STYLE = "text-align:left;vertical-align:top;padding:2px 8px;border-bottom:1px solid #eaeef2"
-SIM_BADGE = ("<span style='background:#fff8c5;border:1px solid #d4a72c;border-radius:4px;"
-             "padding:0 4px;margin-left:6px;font-size:11px'>SIMULATED</span>")
+SIM_BADGE = (
+    "<span style='background:#fff8c5;border:1px solid #d4a72c;border-radius:4px;"
+    "padding:0 4px;margin-left:6px;font-size:11px'>SIMULATED</span>"
+)
 
 esc = html.escape
 #: the metadata key under which every displayed output carries its provenance
@@ -62,18 +73,22 @@ def image_card(image, run, *, label: str | None = None) -> str:
     request = image.request
     elapsed = f" · {run.elapsed:.1f} s" if run.elapsed is not None else ""
     per_image = run.cost / max(1, len(run.images))
-    caption = (f"{esc(request.size)} · {esc(request.resolution)} · #{image.index}{elapsed}"
-               f" · {format_usd(per_image)}")
+    caption = (
+        f"{esc(request.size)} · {esc(request.resolution)} · #{image.index}{elapsed}"
+        f" · {format_usd(per_image)}"
+    )
     title = esc(f"{request.prompt[:300]}\n{image.width}×{image.height} · run {run.run_id}")
     heading = f"<div style='font-weight:600;margin-bottom:3px'>{esc(label)}</div>" if label else ""
-    return (f"<figure class='banana-card' style='{CARD_STYLE}'>{heading}"
-            f"<a href='{esc(file_link(image.path))}' target='_blank' title='{title}'>"
-            f"<img class='banana-thumb' src='{data_uri(image.thumbnail)}' "
-            f"alt='{esc(request.prompt[:120])}' style='{IMG_STYLE}'></a>"
-            f"<figcaption style='margin-top:4px'>{caption} · "
-            f"<a href='{esc(file_link(image.path))}' target='_blank'>full size"
-            f"{f' ({image.width}×{image.height})' if image.width else ''}</a>"
-            f"</figcaption></figure>")
+    return (
+        f"<figure class='banana-card' style='{CARD_STYLE}'>{heading}"
+        f"<a href='{esc(file_link(image.path))}' target='_blank' title='{title}'>"
+        f"<img class='banana-thumb' src='{data_uri(image.thumbnail)}' "
+        f"alt='{esc(request.prompt[:120])}' style='{IMG_STYLE}'></a>"
+        f"<figcaption style='margin-top:4px'>{caption} · "
+        f"<a href='{esc(file_link(image.path))}' target='_blank'>full size"
+        f"{f' ({image.width}×{image.height})' if image.width else ''}</a>"
+        f"</figcaption></figure>"
+    )
 
 
 def code_block(text: str, *, css_class: str = "banana-code") -> str:
@@ -81,18 +96,24 @@ def code_block(text: str, *, css_class: str = "banana-code") -> str:
     return f"<pre class='{css_class}' style='{PRE_STYLE}'>{esc(text)}</pre>"
 
 
-def table(rows: Sequence[dict], *, css_class: str = "banana-table",
-          nowrap: Sequence[str] = ()) -> str:
+def table(
+    rows: Sequence[dict], *, css_class: str = "banana-table", nowrap: Sequence[str] = ()
+) -> str:
     """A small left-aligned table of dicts (same keys), every value escaped."""
     if not rows:
         return ""
-    head = "".join(f"<th style='{CELL_STYLE};font-weight:600'>{esc(str(k))}</th>"
-                   for k in rows[0])
+    head = "".join(f"<th style='{CELL_STYLE};font-weight:600'>{esc(str(k))}</th>" for k in rows[0])
     body = "".join(
-        "<tr>" + "".join(f"<td style='{CELL_STYLE}"
-                         f"{';white-space:nowrap' if key in nowrap else ''}'>"
-                         f"{esc(str(value))}</td>" for key, value in row.items()) + "</tr>"
-        for row in rows)
+        "<tr>"
+        + "".join(
+            f"<td style='{CELL_STYLE}"
+            f"{';white-space:nowrap' if key in nowrap else ''}'>"
+            f"{esc(str(value))}</td>"
+            for key, value in row.items()
+        )
+        + "</tr>"
+        for row in rows
+    )
     return f"<table class='{css_class}' style='{TABLE_STYLE}'><tr>{head}</tr>{body}</table>"
 
 
@@ -111,11 +132,14 @@ def run_header(run) -> str:
     else:
         source = f"run {run.run_id} · {format_usd(run.spent)} spent"
     badge = SIM_BADGE if run.simulated else ""
-    prompt = run.request.prompt if len(run.request.prompt) <= 160 \
-        else run.request.prompt[:157] + "…"
-    return (f"<div class='banana-run-header' style='{NOTE_STYLE}'>"
-            f"<b style='color:#24292f'>{esc(prompt)}</b>{badge}<br>"
-            f"{esc(run.request.model)} · {esc(run.request.summary())} · {esc(source)}</div>")
+    prompt = (
+        run.request.prompt if len(run.request.prompt) <= 160 else run.request.prompt[:157] + "…"
+    )
+    return (
+        f"<div class='banana-run-header' style='{NOTE_STYLE}'>"
+        f"<b style='color:#24292f'>{esc(prompt)}</b>{badge}<br>"
+        f"{esc(run.request.model)} · {esc(run.request.summary())} · {esc(source)}</div>"
+    )
 
 
 def run_cards(run, *, label: str | None = None) -> list[str]:
@@ -139,8 +163,9 @@ def runs_html(runs: Sequence) -> str:
 
 def run_text(run) -> str:
     """The plain-text listing used where HTML cannot be shown (terminal IPython)."""
-    lines = [f"{'cached ' if run.cached else ''}run {run.run_id} ({run.status}): "
-             f"{run.request.summary()}"]
+    lines = [
+        f"{'cached ' if run.cached else ''}run {run.run_id} ({run.status}): {run.request.summary()}"
+    ]
     if run.status != "completed":
         lines.append(f"  error: {run.error}")
     lines += [f"  {image.path}" for image in run.images]
@@ -148,11 +173,12 @@ def run_text(run) -> str:
 
 
 # -- live progress -------------------------------------------------------------------------------
-_BAR = ("<div style='background:#eaeef2;border-radius:3px;height:8px;width:120px;"
-        "display:inline-block;vertical-align:middle'><div style='background:{color};"
-        "height:8px;border-radius:3px;width:{pct}%'></div></div>")
-_COLORS = {"completed": "#1a7f37", "cached": "#1a7f37", "failed": "#cf222e",
-           "cancelled": "#6e7781"}
+_BAR = (
+    "<div style='background:#eaeef2;border-radius:3px;height:8px;width:120px;"
+    "display:inline-block;vertical-align:middle'><div style='background:{color};"
+    "height:8px;border-radius:3px;width:{pct}%'></div></div>"
+)
+_COLORS = {"completed": "#1a7f37", "cached": "#1a7f37", "failed": "#cf222e", "cancelled": "#6e7781"}
 
 
 class ProgressBoard:
@@ -160,8 +186,9 @@ class ProgressBoard:
 
     def __init__(self, labels: Sequence[str]):
         self.labels = list(labels)
-        self.rows = [{"status": "waiting", "progress": 0, "task_id": "", "detail": ""}
-                     for _ in self.labels]
+        self.rows = [
+            {"status": "waiting", "progress": 0, "task_id": "", "detail": ""} for _ in self.labels
+        ]
         self.started = time.monotonic()
 
     def apply(self, event) -> None:
@@ -197,8 +224,11 @@ class ProgressBoard:
                 f"<td style='padding:1px 8px'>{_BAR.format(color=color, pct=row['progress'])}"
                 f" {row['progress']}%</td><td style='padding:1px 8px'>{esc(row['status'])}"
                 f"{detail}</td><td style='padding:1px 8px;color:#6e7781'>"
-                f"{esc(row['task_id'])}</td></tr>")
-        return (f"<div class='banana-progress' style='{NOTE_STYLE}'>"
-                f"<div>{esc(self.summary())} · {elapsed:.1f} s elapsed</div>"
-                f"<table style='border-collapse:collapse;font-size:12px'>{''.join(body)}"
-                f"</table></div>")
+                f"{esc(row['task_id'])}</td></tr>"
+            )
+        return (
+            f"<div class='banana-progress' style='{NOTE_STYLE}'>"
+            f"<div>{esc(self.summary())} · {elapsed:.1f} s elapsed</div>"
+            f"<table style='border-collapse:collapse;font-size:12px'>{''.join(body)}"
+            f"</table></div>"
+        )

@@ -9,6 +9,7 @@ happens (`Event`s: cached, submitted, progress, completed, failed, cancelled).
 It is the only place that orchestrates those steps; the magics, the panel, sweeps and the
 Python API all call it.
 """
+
 from __future__ import annotations
 
 import asyncio
@@ -17,8 +18,8 @@ import dataclasses
 import logging
 import statistics
 import time
+from collections.abc import Callable, Sequence
 from pathlib import Path
-from typing import Callable, Sequence
 from urllib.parse import urlparse
 
 from . import _errors as errors
@@ -37,7 +38,8 @@ _URL_REFRESHES = 2
 _SLOWDOWN_DEBOUNCE = 1.0  # seconds during which further 429s do not lower concurrency again
 # recent running times (queueing excluded) per API, so polls of new tasks land near their end
 _DURATIONS: dict[str, collections.deque] = collections.defaultdict(
-    lambda: collections.deque(maxlen=50))
+    lambda: collections.deque(maxlen=50)
+)
 
 
 @dataclasses.dataclass
@@ -99,11 +101,19 @@ class _AdaptiveGate:
 class Engine:
     """Runs generation requests against one API with one output folder."""
 
-    def __init__(self, *, store: Store | None = None, api_key: str | Secret | None = None,
-                 base_url: str | None = None, concurrency: int = 8,
-                 task_timeout: float = DEFAULT_TASK_TIMEOUT, prices: dict | None = None,
-                 simulated: bool | None = None, max_poll_interval: float = 10.0,
-                 client_options: dict | None = None):
+    def __init__(
+        self,
+        *,
+        store: Store | None = None,
+        api_key: str | Secret | None = None,
+        base_url: str | None = None,
+        concurrency: int = 8,
+        task_timeout: float = DEFAULT_TASK_TIMEOUT,
+        prices: dict | None = None,
+        simulated: bool | None = None,
+        max_poll_interval: float = 10.0,
+        client_options: dict | None = None,
+    ):
         self.store = store or Store()
         self.base_url = resolve_base_url(base_url)
         self._api_key = api_key
@@ -111,8 +121,9 @@ class Engine:
         self.task_timeout = task_timeout
         self.prices = prices
         # any loopback API is the simulator or a test server: its images are labelled
-        self.simulated = is_loopback(urlparse(self.base_url).hostname) if simulated is None \
-            else simulated
+        self.simulated = (
+            is_loopback(urlparse(self.base_url).hostname) if simulated is None else simulated
+        )
         self.max_poll_interval = max_poll_interval
         self.client_options = client_options or {}
         self.retries = 0
@@ -138,12 +149,16 @@ class Engine:
         return request.to_payload(urls)
 
     def _client(self) -> ToAPIsClient:
-        return ToAPIsClient(api_key=self._api_key, base_url=self.base_url,
-                            **self.client_options)
+        return ToAPIsClient(api_key=self._api_key, base_url=self.base_url, **self.client_options)
 
     # -- public ---------------------------------------------------------------------------------
-    async def run(self, requests: Sequence[ImageRequest], *, listener: Listener | None = None,
-                  cache: bool = True) -> list[Run]:
+    async def run(
+        self,
+        requests: Sequence[ImageRequest],
+        *,
+        listener: Listener | None = None,
+        cache: bool = True,
+    ) -> list[Run]:
         """Generate every request; return one Run per request, in order.
 
         A failure of one request is reported in its Run (status failed) and by a
@@ -170,9 +185,12 @@ class Engine:
                 gate = _AdaptiveGate(self.concurrency)
                 client.on_rate_limited = gate.slow_down
                 uploads: dict[str, asyncio.Future] = {}  # one upload per file per batch
-                jobs = [asyncio.ensure_future(
-                    self._generate(client, gate, index, requests[index], listener, uploads))
-                    for index in misses]
+                jobs = [
+                    asyncio.ensure_future(
+                        self._generate(client, gate, index, requests[index], listener, uploads)
+                    )
+                    for index in misses
+                ]
                 try:
                     for index, run in zip(misses, await asyncio.gather(*jobs)):
                         results[index] = run
@@ -187,8 +205,11 @@ class Engine:
     def pending_tasks(self) -> list[dict]:
         """Journal entries of tasks sent to this engine's API and never collected (tasks
         of other backends, e.g. an earlier simulator, are left for those)."""
-        return [entry for entry in self.store.pending_tasks()
-                if entry.get("base_url") in (None, self.base_url)]
+        return [
+            entry
+            for entry in self.store.pending_tasks()
+            if entry.get("base_url") in (None, self.base_url)
+        ]
 
     async def resume(self, *, listener: Listener | None = None) -> list[Run]:
         """Collect every task the journal shows as submitted but never collected."""
@@ -213,29 +234,51 @@ class Engine:
             return list(await asyncio.gather(*(collect(i, r) for i, r in enumerate(runs))))
 
     # -- one job ----------------------------------------------------------------------------------
-    async def _generate(self, client: ToAPIsClient, gate: _AdaptiveGate, index: int,
-                        request: ImageRequest, listener: Listener | None,
-                        uploads: dict[str, asyncio.Future]) -> Run:
+    async def _generate(
+        self,
+        client: ToAPIsClient,
+        gate: _AdaptiveGate,
+        index: int,
+        request: ImageRequest,
+        listener: Listener | None,
+        uploads: dict[str, asyncio.Future],
+    ) -> Run:
         run = None
         try:
             async with gate:
-                run = self.store.new_run(request, self.cache_key(request), base_url=self.base_url,
-                                         simulated=self.simulated)
-                urls = [await self._reference_url(client, ref, uploads) for ref in
-                        request.reference_images]
+                run = self.store.new_run(
+                    request,
+                    self.cache_key(request),
+                    base_url=self.base_url,
+                    simulated=self.simulated,
+                )
+                urls = [
+                    await self._reference_url(client, ref, uploads)
+                    for ref in request.reference_images
+                ]
                 payload = request.to_payload(urls)
-                self.store.journal("submit_attempt", run_id=run.run_id,
-                                   request_key=run.request_key, payload=payload)
+                self.store.journal(
+                    "submit_attempt",
+                    run_id=run.run_id,
+                    request_key=run.request_key,
+                    payload=payload,
+                )
                 task = await client.submit(payload)
                 # timed after the answer: waits for the shared submit limiter and retries
                 # before it would otherwise make the task look older than it is
                 submitted_at = time.monotonic()
                 run.task_id = task["id"]
                 self.store.save_run(run)  # status pending: resumable from here on
-                self.store.journal("submitted", run_id=run.run_id, task_id=run.task_id,
-                                   request_key=run.request_key, base_url=self.base_url)
-                self._emit(listener, Event("submitted", index, run, request,
-                                           status=task.get("status")))
+                self.store.journal(
+                    "submitted",
+                    run_id=run.run_id,
+                    task_id=run.task_id,
+                    request_key=run.request_key,
+                    base_url=self.base_url,
+                )
+                self._emit(
+                    listener, Event("submitted", index, run, request, status=task.get("status"))
+                )
                 run = await self._collect(client, index, run, submitted_at, listener)
                 if run.ok:
                     await gate.succeeded()
@@ -249,31 +292,54 @@ class Engine:
         except errors.BananaError as exc:
             if run is None:
                 raise
-            event = "submit_uncertain" if isinstance(exc, errors.SubmitUncertainError) \
+            event = (
+                "submit_uncertain"
+                if isinstance(exc, errors.SubmitUncertainError)
                 else "submit_failed"
+            )
             if run.task_id is None:
-                self.store.journal(event, run_id=run.run_id, error=str(exc),
-                                   error_type=type(exc).__name__)
+                self.store.journal(
+                    event, run_id=run.run_id, error=str(exc), error_type=type(exc).__name__
+                )
             return self._fail(run, index, exc, listener)
 
-    async def _collect(self, client: ToAPIsClient, index: int, run: Run, submitted_at: float,
-                       listener: Listener | None) -> Run:
+    async def _collect(
+        self,
+        client: ToAPIsClient,
+        index: int,
+        run: Run,
+        submitted_at: float,
+        listener: Listener | None,
+    ) -> Run:
         """Poll a submitted task, download and file its images, finish the run."""
         request = run.request
         task_id = run.task_id
         assert task_id is not None
 
         def on_update(task: dict) -> None:
-            state, progress = task_state(task)
-            self._emit(listener, Event("progress", index, run, request,
-                                       status=str(task.get("status")), progress=progress))
+            _state, progress = task_state(task)
+            self._emit(
+                listener,
+                Event(
+                    "progress",
+                    index,
+                    run,
+                    request,
+                    status=str(task.get("status")),
+                    progress=progress,
+                ),
+            )
 
         try:
-            task = await client.wait(task_id, submitted_at=submitted_at,
-                                     timeout=self.task_timeout, on_update=on_update,
-                                     expected_duration=self._expected_duration(),
-                                     max_interval=self.max_poll_interval,
-                                     learned_durations=_DURATIONS[self.base_url])
+            task = await client.wait(
+                task_id,
+                submitted_at=submitted_at,
+                timeout=self.task_timeout,
+                on_update=on_update,
+                expected_duration=self._expected_duration(),
+                max_interval=self.max_poll_interval,
+                learned_durations=_DURATIONS[self.base_url],
+            )
             await self._download_all(client, run, task)
         except asyncio.CancelledError:
             raise
@@ -283,18 +349,28 @@ class Engine:
             # about a task that is paid and may be done, so it stays resumable
             final = isinstance(exc, (errors.TaskFailedError, errors.ContentPolicyError))
             if final:  # the server says this task is over; it will never be collected
-                self.store.journal("failed", run_id=run.run_id, task_id=task_id,
-                                   error=str(exc), error_type=type(exc).__name__)
+                self.store.journal(
+                    "failed",
+                    run_id=run.run_id,
+                    task_id=task_id,
+                    error=str(exc),
+                    error_type=type(exc).__name__,
+                )
             return self._fail(run, index, exc, listener)
         run.status = "completed"
         run.elapsed = round(time.time() - run.created_at, 2)
-        run.cost = run.spent = len(run.images) * price_per_image(request.resolution,
-                                                                  self.prices)
+        run.cost = run.spent = len(run.images) * price_per_image(request.resolution, self.prices)
         self.store.save_run(run)
-        self.store.journal("completed", run_id=run.run_id, task_id=task_id,
-                           images=[image.path.name for image in run.images], cost=run.cost)
-        self._emit(listener, Event("completed", index, run, request, status="completed",
-                                   progress=100))
+        self.store.journal(
+            "completed",
+            run_id=run.run_id,
+            task_id=task_id,
+            images=[image.path.name for image in run.images],
+            cost=run.cost,
+        )
+        self._emit(
+            listener, Event("completed", index, run, request, status="completed", progress=100)
+        )
         return run
 
     async def _download_all(self, client: ToAPIsClient, run: Run, task: dict) -> None:
@@ -311,17 +387,21 @@ class Engine:
                 except ExpiredURLError:
                     if refresh == _URL_REFRESHES:
                         raise errors.DownloadError(
-                            f"The result URLs of task {run.task_id} have expired") from None
+                            f"The result URLs of task {run.task_id} have expired"
+                        ) from None
                     urls = result_urls(await client.get_task(run.task_id)) or urls
             try:
-                await asyncio.to_thread(self.store.add_image, run, index, partial, urls[index],
-                                        size[1:])
+                await asyncio.to_thread(
+                    self.store.add_image, run, index, partial, urls[index], size[1:]
+                )
             except (OSError, ValueError) as exc:  # truncated image, disk full
                 raise errors.DownloadError(
-                    f"Image {index} of task {run.task_id} could not be stored ({exc})") from None
+                    f"Image {index} of task {run.task_id} could not be stored ({exc})"
+                ) from None
 
-    async def _reference_url(self, client: ToAPIsClient, reference: str,
-                             uploads: dict[str, asyncio.Future]) -> str:
+    async def _reference_url(
+        self, client: ToAPIsClient, reference: str, uploads: dict[str, asyncio.Future]
+    ) -> str:
         """The URL of a reference: as given, or where the local file was uploaded (once per
         content hash: from the journal, or one upload shared by every job of the batch)."""
         if reference.startswith(("http://", "https://")):
@@ -335,8 +415,9 @@ class Engine:
         url = await asyncio.to_thread(self.store.uploaded_url, sha, self.base_url)
         if url is None:
             url = await client.upload(reference)
-            self.store.journal("uploaded", sha256=sha, url=url, base_url=self.base_url,
-                               name=Path(reference).name)
+            self.store.journal(
+                "uploaded", sha256=sha, url=url, base_url=self.base_url, name=Path(reference).name
+            )
         return url
 
     # -- helpers -----------------------------------------------------------------------------------

@@ -8,31 +8,32 @@ Every message is written to be shown to a notebook user as it is: one short para
 never the API key. IPython calls `_render_traceback_` and shows that paragraph instead
 of a traceback (see `nanobanana_magic._magics` for the switch that brings tracebacks back).
 """
+
 from __future__ import annotations
 
 import json
 import re
 
 __all__ = [
-    "BananaError",
-    "ValidationError",
-    "ConfigurationError",
     "APIError",
-    "InvalidRequestError",
     "AuthenticationError",
-    "InsufficientBalanceError",
-    "PermissionDeniedError",
-    "NotFoundError",
+    "BananaError",
+    "CancelledError",
+    "ConfigurationError",
+    "ConnectionFailedError",
     "ContentPolicyError",
+    "DownloadError",
+    "InsufficientBalanceError",
+    "InvalidRequestError",
+    "NotFoundError",
+    "PermissionDeniedError",
     "RateLimitError",
+    "ResponseFormatError",
     "ServerError",
     "SubmitUncertainError",
-    "ConnectionFailedError",
-    "ResponseFormatError",
     "TaskFailedError",
     "TaskTimeoutError",
-    "DownloadError",
-    "CancelledError",
+    "ValidationError",
     "error_from_response",
     "redact",
 ]
@@ -102,9 +103,18 @@ class APIError(BananaError):
     title = "ToAPIs error"
     advice = ""
 
-    def __init__(self, message: str, *, status_code: int | None = None, code=None,
-                 type: str | None = None, param: str | None = None,
-                 request_id: str | None = None, body: str = "", retry_after: float | None = None):
+    def __init__(
+        self,
+        message: str,
+        *,
+        status_code: int | None = None,
+        code=None,
+        type: str | None = None,
+        param: str | None = None,
+        request_id: str | None = None,
+        body: str = "",
+        retry_after: float | None = None,
+    ):
         self.status_code = status_code
         self.code = code
         self.type = type
@@ -125,8 +135,10 @@ class InvalidRequestError(APIError):
 
 class AuthenticationError(APIError):
     title = "Authentication failed (401)"
-    advice = ("Check the Authorization header and the key's scope: set TOAPIS_API_KEY or run "
-              "`%banana login` with a key from toapis.com/console/token.")
+    advice = (
+        "Check the Authorization header and the key's scope: set TOAPIS_API_KEY or run "
+        "`%banana login` with a key from toapis.com/console/token."
+    )
 
 
 class InsufficientBalanceError(APIError):
@@ -166,8 +178,10 @@ class SubmitUncertainError(APIError):
     """
 
     title = "Submit outcome unknown"
-    advice = ("The task may have been created and charged; it was not resent to avoid paying "
-              "twice. Check the ToAPIs console before retrying; the attempt is in the journal.")
+    advice = (
+        "The task may have been created and charged; it was not resent to avoid paying "
+        "twice. Check the ToAPIs console before retrying; the attempt is in the journal."
+    )
 
 
 class ConnectionFailedError(APIError):
@@ -187,14 +201,18 @@ class TaskFailedError(APIError):
 
 class TaskTimeoutError(APIError):
     title = "Timed out"
-    advice = ("The task may still finish: run `%banana resume` (or `nanobanana_magic.resume()`) "
-              "later to collect it without paying again.")
+    advice = (
+        "The task may still finish: run `%banana resume` (or `nanobanana_magic.resume()`) "
+        "later to collect it without paying again."
+    )
 
 
 class DownloadError(APIError):
     title = "Download failed"
-    advice = ("The task is paid and recorded in the journal; run `%banana resume` to try the "
-              "download again while its URLs are valid (24 h).")
+    advice = (
+        "The task is paid and recorded in the journal; run `%banana resume` to try the "
+        "download again while its URLs are valid (24 h)."
+    )
 
 
 _QUOTA_CODES = {"insufficient_quota", "insufficient_user_quota", "quota_exceeded"}
@@ -213,8 +231,10 @@ def _parse_body(body: str) -> dict:
         return {k: error.get(k) for k in ("message", "code", "type", "param")}
     if isinstance(error, str):
         return {"message": error, "code": data.get("code")}
-    return {"message": data.get("message") or data.get("fail_reason") or data.get("detail"),
-            "code": data.get("code")}
+    return {
+        "message": data.get("message") or data.get("fail_reason") or data.get("detail"),
+        "code": data.get("code"),
+    }
 
 
 def _retry_after(headers) -> float | None:
@@ -224,16 +244,18 @@ def _retry_after(headers) -> float | None:
     try:
         return max(0.0, float(value))
     except ValueError:
-        from email.utils import parsedate_to_datetime
         import time
+        from email.utils import parsedate_to_datetime
+
         try:
             return max(0.0, parsedate_to_datetime(value).timestamp() - time.time())
         except (TypeError, ValueError):
             return None
 
 
-def error_from_response(status_code: int, body: str, headers=None, *, what: str = "request",
-                        secret: str | None = None) -> APIError:
+def error_from_response(
+    status_code: int, body: str, headers=None, *, what: str = "request", secret: str | None = None
+) -> APIError:
     """Map an HTTP error answer onto our exception classes, tolerating every body variant."""
     body = redact(body or "", secret)
     fields = _parse_body(body)
@@ -246,20 +268,39 @@ def error_from_response(status_code: int, body: str, headers=None, *, what: str 
     if message:
         message = message.replace(match.group(0), "").strip() if match else message
     lowered = f"{message} {code} {type_}".lower()
-    kwargs = dict(status_code=status_code, code=code, type=type_, param=fields.get("param"),
-                  request_id=request_id, body=body, retry_after=_retry_after(headers))
+    kwargs = dict(
+        status_code=status_code,
+        code=code,
+        type=type_,
+        param=fields.get("param"),
+        request_id=request_id,
+        body=body,
+        retry_after=_retry_after(headers),
+    )
     summary = f"The {what} was refused with HTTP {status_code}"
     if message:
         summary += f": {message}"
 
-    if "invalid api type" in lowered or "invalid apitype" in lowered or "invalid_api_type" in lowered:
+    if (
+        "invalid api type" in lowered
+        or "invalid apitype" in lowered
+        or "invalid_api_type" in lowered
+    ):
         return InvalidRequestError(
             summary + ". An image model was called through the chat endpoint; image models "
-            "use /v1/images/generations", **kwargs)
+            "use /v1/images/generations",
+            **kwargs,
+        )
     if status_code == 402 or str(code).lower() in _QUOTA_CODES:  # 402, or 403 with a quota code
         return InsufficientBalanceError(summary, **kwargs)
-    cls = {400: InvalidRequestError, 401: AuthenticationError, 403: PermissionDeniedError,
-           404: NotFoundError, 422: ContentPolicyError, 429: RateLimitError}.get(status_code)
+    cls = {
+        400: InvalidRequestError,
+        401: AuthenticationError,
+        403: PermissionDeniedError,
+        404: NotFoundError,
+        422: ContentPolicyError,
+        429: RateLimitError,
+    }.get(status_code)
     if cls is None:
         cls = ServerError if status_code >= 500 else APIError
     return cls(summary, **kwargs)

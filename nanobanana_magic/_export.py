@@ -3,6 +3,7 @@
 The key is never written out: the snippets read it from TOAPIS_API_KEY. Local reference
 files appear as the URLs they were uploaded to (from the journal) when known.
 """
+
 from __future__ import annotations
 
 import json
@@ -38,12 +39,14 @@ def export_request(run, store, kind: str = "python") -> str:
     if kind == "json":
         return body
     if kind == "curl":
-        return (f"curl -sS -X POST {base}/v1/images/generations \\\n"
-                f"  -H \"Authorization: Bearer $TOAPIS_API_KEY\" \\\n"
-                f"  -H 'Content-Type: application/json' \\\n"
-                f"  -d {shlex.quote(json.dumps(payload, ensure_ascii=False))}\n"
-                f"# then poll: curl -sS {base}/v1/images/generations/<id> "
-                f"-H \"Authorization: Bearer $TOAPIS_API_KEY\"")
+        return (
+            f"curl -sS -X POST {base}/v1/images/generations \\\n"
+            f'  -H "Authorization: Bearer $TOAPIS_API_KEY" \\\n'
+            f"  -H 'Content-Type: application/json' \\\n"
+            f"  -d {shlex.quote(json.dumps(payload, ensure_ascii=False))}\n"
+            f"# then poll: curl -sS {base}/v1/images/generations/<id> "
+            f'-H "Authorization: Bearer $TOAPIS_API_KEY"'
+        )
     return f'''# Run {run.run_id}, exported by nanobanana-magic
 import os, time, httpx
 

@@ -2,6 +2,7 @@
 
 Pillow is imported inside the functions, so importing the package stays fast.
 """
+
 from __future__ import annotations
 
 import io
@@ -42,8 +43,12 @@ def inspect_image(path: str | Path) -> tuple[str, int, int]:
 
 
 def _png_chunk(kind: bytes, data: bytes) -> bytes:
-    return (struct.pack(">I", len(data)) + kind + data
-            + struct.pack(">I", zlib.crc32(kind + data) & 0xFFFFFFFF))
+    return (
+        struct.pack(">I", len(data))
+        + kind
+        + data
+        + struct.pack(">I", zlib.crc32(kind + data) & 0xFFFFFFFF)
+    )
 
 
 def save_with_parameters(source: str | Path, dest: str | Path, parameters: dict) -> None:
@@ -56,13 +61,15 @@ def save_with_parameters(source: str | Path, dest: str | Path, parameters: dict)
     data = Path(source).read_bytes()
     if not data.startswith(PNG_SIGNATURE):
         from PIL import Image
+
         with Image.open(io.BytesIO(data)) as image:
             out = io.BytesIO()
             image.save(out, "PNG")
         data = out.getvalue()
     # iTXt: keyword, NUL, compression flag, method, language tag NUL, translated NUL, text
-    chunk = _png_chunk(b"iTXt", PARAMETERS_KEY.encode() + b"\x00\x00\x00\x00\x00"
-                       + text.encode("utf-8"))
+    chunk = _png_chunk(
+        b"iTXt", PARAMETERS_KEY.encode() + b"\x00\x00\x00\x00\x00" + text.encode("utf-8")
+    )
     ihdr_end = len(PNG_SIGNATURE) + 8 + struct.unpack(">I", data[8:12])[0] + 4
     Path(dest).write_bytes(data[:ihdr_end] + chunk + data[ihdr_end:])
 
@@ -70,13 +77,15 @@ def save_with_parameters(source: str | Path, dest: str | Path, parameters: dict)
 def read_parameters(path: str | Path) -> dict | None:
     """The parameters `save_with_parameters` wrote into a PNG, or None."""
     from PIL import Image
+
     with Image.open(path) as image:
         text = image.info.get(PARAMETERS_KEY)
     return json.loads(text) if text else None
 
 
-def make_thumbnail(source: str | Path, dest: str | Path, max_side: int = 512,
-                   max_bytes: int = 40_000) -> tuple[int, int]:
+def make_thumbnail(
+    source: str | Path, dest: str | Path, max_side: int = 512, max_bytes: int = 40_000
+) -> tuple[int, int]:
     """A JPEG thumbnail (long side <= max_side), compressed to at most ~max_bytes.
 
     Decoding the whole file here also proves it is not truncated. Returns its size.

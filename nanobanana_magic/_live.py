@@ -3,6 +3,7 @@
 In Jupyter it is a display handle redrawn as engine events arrive (throttled) and on a
 ticking clock; in terminal IPython nothing is drawn until a one-line summary at the end.
 """
+
 from __future__ import annotations
 
 import time
@@ -34,9 +35,11 @@ class LiveStatus:
         self._last = 0.0
         self._shown = ""
 
-    def start(self) -> "LiveStatus":
+    def start(self) -> LiveStatus:
         if self._rich:
-            from IPython.display import HTML, display as show
+            from IPython.display import HTML
+            from IPython.display import display as show
+
             self._handle = show(HTML(self._render()), display_id=True)
         return self
 
@@ -50,14 +53,17 @@ class LiveStatus:
             return
         self._shown = html_text
         from IPython.display import HTML
+
         self._handle.update(HTML(html_text))
 
-    def finish(self, summary: str, *, provenance: dict | None = None,
-               html_text: str | None = None) -> None:
+    def finish(
+        self, summary: str, *, provenance: dict | None = None, html_text: str | None = None
+    ) -> None:
         if self._handle is None:
             print(summary)
             return
         from IPython.display import HTML
+
         metadata = {PROVENANCE_MIME: provenance} if provenance else None
         self._handle.update(HTML(html_text or display.note(summary)), metadata=metadata)
 

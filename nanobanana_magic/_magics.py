@@ -5,6 +5,7 @@ IPython profiles work. The cell body is the prompt; options live on the magic li
 (see `cell_options`). Runs go through the shared engine; while they run one display
 updates in place, then the cell's value is the Run (or SweepRun), whose HTML is the grid.
 """
+
 from __future__ import annotations
 
 import collections
@@ -15,20 +16,30 @@ import time
 from typing import TYPE_CHECKING
 
 from IPython.core.error import UsageError
-from IPython.core.magic import (Magics, line_cell_magic, magics_class, needs_local_scope,
-                                no_var_expand)
-from traitlets import (Bool, Dict, Enum, Float, Int, TraitError, Unicode, default, observe,
-                       validate)
+from IPython.core.magic import (
+    Magics,
+    line_cell_magic,
+    magics_class,
+    needs_local_scope,
+    no_var_expand,
+)
+from traitlets import Bool, Dict, Enum, Float, Int, TraitError, Unicode, default, observe, validate
 
-from . import _display as display, _errors as errors
-from ._cell_options import (CellCommand, cell_arguments, parse_cell_line, resolve_value,
-                           split_line)
+from . import _display as display
+from . import _errors as errors
+from ._cell_options import CellCommand, cell_arguments, parse_cell_line, resolve_value, split_line
 from ._live import LiveStatus, in_kernel
 from ._outputs import DryRun, Exported, Help, History, Runs
 from ._pricing import DEFAULT_PRICES, estimate_cost, format_usd
 from ._request import KNOWN_MODELS, MAX_N, RESOLUTIONS, SIZES, ImageRequest, default_model
-from ._settings import (API_KEY_ENV, BASE_URL_ENV, DEFAULT_BASE_URL, Secret, resolve_api_key,
-                       resolve_base_url)
+from ._settings import (
+    API_KEY_ENV,
+    BASE_URL_ENV,
+    DEFAULT_BASE_URL,
+    Secret,
+    resolve_api_key,
+    resolve_base_url,
+)
 from ._template import interpolate
 
 # The engine (asyncio, the HTTP client), the store and the sync bridge load on first use,
@@ -41,12 +52,29 @@ if TYPE_CHECKING:
 
 log = logging.getLogger("nanobanana_magic")
 
-COMMANDS = ("login", "logout", "use", "config", "history", "show", "rerun", "resume", "cost",
-            "export", "panel", "help")
+COMMANDS = (
+    "login",
+    "logout",
+    "use",
+    "config",
+    "history",
+    "show",
+    "rerun",
+    "resume",
+    "cost",
+    "export",
+    "panel",
+    "help",
+)
 #: lowest allowed value of numeric settings (and highest, where there is one)
-_SETTING_RANGES = {"n": (1, MAX_N), "concurrency": (1, 64), "thumbnail_size": (64, 1024),
-                   "task_timeout": (1, None), "max_poll_interval": (0.1, None),
-                   "budget": (0, None)}
+_SETTING_RANGES = {
+    "n": (1, MAX_N),
+    "concurrency": (1, 64),
+    "thumbnail_size": (64, 1024),
+    "task_timeout": (1, None),
+    "max_poll_interval": (0.1, None),
+    "budget": (0, None),
+}
 
 
 class Interrupted(KeyboardInterrupt):
@@ -70,16 +98,23 @@ def batch_summary(runs, board: display.ProgressBoard) -> str:
     """One sentence on how a batch went; says so when everything came from the cache."""
     if runs and all(run.cached for run in runs):
         ids = ", ".join(run.run_id for run in runs[:3]) + (" …" if len(runs) > 3 else "")
-        return (f"From the cache (run {ids}): nothing was sent and nothing spent; "
-                "--no-cache or --variant LABEL makes new images.")
+        return (
+            f"From the cache (run {ids}): nothing was sent and nothing spent; "
+            "--no-cache or --variant LABEL makes new images."
+        )
     cached = sum(1 for run in runs if run.cached)
     spent = format_usd(sum(run.spent for run in runs))
     simulated = runs and all(run.simulated for run in runs)
-    return (f"{len(runs)} task(s): {board.summary()} in "
-            f"{time.monotonic() - board.started:.1f} s"
-            + (f"; {cached} from the cache, nothing sent for them" if cached else "")
-            + (f"; {spent} at ToAPIs prices (simulated: nothing paid)." if simulated
-               else f"; {spent} spent."))
+    return (
+        f"{len(runs)} task(s): {board.summary()} in "
+        f"{time.monotonic() - board.started:.1f} s"
+        + (f"; {cached} from the cache, nothing sent for them" if cached else "")
+        + (
+            f"; {spent} at ToAPIs prices (simulated: nothing paid)."
+            if simulated
+            else f"; {spent} spent."
+        )
+    )
 
 
 def caller_locals(shell) -> dict | None:
@@ -107,27 +142,35 @@ def caller_locals(shell) -> dict | None:
 class Banana(Magics):
     """Nano Banana 2 image generation in notebooks. See `%banana help`."""
 
-    model = Unicode(help="Default model id (nano-banana-2; the API reference id is "
-                         "gemini-3.1-flash-image-preview).").tag(config=True)
+    model = Unicode(
+        help="Default model id (nano-banana-2; the API reference id is "
+        "gemini-3.1-flash-image-preview)."
+    ).tag(config=True)
     size = Enum(SIZES, default_value="1:1", help="Default aspect ratio.").tag(config=True)
-    resolution = Enum(RESOLUTIONS, default_value="1K",
-                      help="Default resolution tier.").tag(config=True)
+    resolution = Enum(RESOLUTIONS, default_value="1K", help="Default resolution tier.").tag(
+        config=True
+    )
     n = Int(1, help="Default images per task (1-4).").tag(config=True)
-    output_dir = Unicode("", help="Output folder (default: NANOBANANA_OUTPUT_DIR or "
-                                  "./banana_outputs).").tag(config=True)
+    output_dir = Unicode(
+        "", help="Output folder (default: NANOBANANA_OUTPUT_DIR or ./banana_outputs)."
+    ).tag(config=True)
     concurrency = Int(8, help="Tasks in flight at once.").tag(config=True)
-    budget = Float(1.0, help="Sweeps estimated above this many dollars need --yes."
-                   ).tag(config=True)
-    task_timeout = Float(600.0, help="Seconds to wait for one task before giving up (it "
-                                     "stays resumable).").tag(config=True)
-    max_poll_interval = Float(10.0, help="Longest wait between two polls of a task (s)."
-                              ).tag(config=True)
-    thumbnail_size = Int(512, help="Long side of display thumbnails in pixels."
-                         ).tag(config=True)
-    prices = Dict(DEFAULT_PRICES, help="Dollars per image by resolution, for estimates."
-                  ).tag(config=True)
-    show_tracebacks = Bool(False, help="Show full tracebacks of nanobanana errors "
-                                       "(for debugging).").tag(config=True)
+    budget = Float(1.0, help="Sweeps estimated above this many dollars need --yes.").tag(
+        config=True
+    )
+    task_timeout = Float(
+        600.0, help="Seconds to wait for one task before giving up (it stays resumable)."
+    ).tag(config=True)
+    max_poll_interval = Float(10.0, help="Longest wait between two polls of a task (s).").tag(
+        config=True
+    )
+    thumbnail_size = Int(512, help="Long side of display thumbnails in pixels.").tag(config=True)
+    prices = Dict(DEFAULT_PRICES, help="Dollars per image by resolution, for estimates.").tag(
+        config=True
+    )
+    show_tracebacks = Bool(
+        False, help="Show full tracebacks of nanobanana errors (for debugging)."
+    ).tag(config=True)
 
     @default("model")
     def _default_model(self):
@@ -158,18 +201,26 @@ class Banana(Magics):
     @validate("model")
     def _check_model(self, proposal):
         if proposal["value"] not in KNOWN_MODELS:
-            raise TraitError(f"Banana.model {proposal['value']!r} is unknown; use one of "
-                             f"{', '.join(KNOWN_MODELS)}.")
+            raise TraitError(
+                f"Banana.model {proposal['value']!r} is unknown; use one of "
+                f"{', '.join(KNOWN_MODELS)}."
+            )
         return proposal["value"]
 
     @validate("prices")
     def _check_prices(self, proposal):
         prices = proposal["value"]
         for tier, price in prices.items():
-            if tier not in RESOLUTIONS or isinstance(price, bool) \
-                    or not isinstance(price, (int, float)) or price < 0:
-                raise TraitError(f"Banana.prices maps {', '.join(RESOLUTIONS)} to dollars per "
-                                 f"image; {tier!r}: {price!r} is not that.")
+            if (
+                tier not in RESOLUTIONS
+                or isinstance(price, bool)
+                or not isinstance(price, (int, float))
+                or price < 0
+            ):
+                raise TraitError(
+                    f"Banana.prices maps {', '.join(RESOLUTIONS)} to dollars per "
+                    f"image; {tier!r}: {price!r} is not that."
+                )
         return prices
 
     # -- shared pieces ----------------------------------------------------------------------------
@@ -185,6 +236,7 @@ class Banana(Magics):
 
     def store(self, out: str | None = None) -> Store:
         from ._store import Store
+
         return Store(out or self.output_dir or None, thumbnail_size=self.thumbnail_size)
 
     @property
@@ -201,15 +253,19 @@ class Banana(Magics):
 
     def engine(self, cmd: CellCommand | None = None) -> Engine:
         from ._engine import Engine
-        return Engine(store=self.store(cmd.out if cmd else None), api_key=self.api_key(),
-                      base_url=self.base_url, prices=self.prices,
-                      concurrency=(cmd.concurrency if cmd and cmd.concurrency
-                                   else self.concurrency),
-                      task_timeout=self.task_timeout, max_poll_interval=self.max_poll_interval)
+
+        return Engine(
+            store=self.store(cmd.out if cmd else None),
+            api_key=self.api_key(),
+            base_url=self.base_url,
+            prices=self.prices,
+            concurrency=(cmd.concurrency if cmd and cmd.concurrency else self.concurrency),
+            task_timeout=self.task_timeout,
+            max_poll_interval=self.max_poll_interval,
+        )
 
     def request_defaults(self) -> dict:
-        return {"model": self.model, "size": self.size, "resolution": self.resolution,
-                "n": self.n}
+        return {"model": self.model, "size": self.size, "resolution": self.resolution, "n": self.n}
 
     # -- the magic ----------------------------------------------------------------------------------
     @cell_arguments
@@ -233,8 +289,10 @@ class Banana(Magics):
         cmd = parse_cell_line(self.banana, line, namespace)
         if cmd.sweep:
             return self._sweep_cell(cell, cmd, namespace)
-        request = ImageRequest.create(interpolate(cell.strip(), namespace),
-                                      **{**self.request_defaults(), **cmd.request_options()})
+        request = ImageRequest.create(
+            interpolate(cell.strip(), namespace),
+            **{**self.request_defaults(), **cmd.request_options()},
+        )
         engine = self.engine(cmd)
         if cmd.dry_run:
             return self._dry_run(engine, [request], cmd)
@@ -255,9 +313,11 @@ class Banana(Magics):
         self.spent += sum(run.spent for run in runs)
         self.simulated_spent += sum(run.spent for run in runs if run.simulated)
 
-    def _run_blocking(self, engine: Engine, requests, cmd: CellCommand | None, labels,
-                      on_event=None, render=None):
+    def _run_blocking(
+        self, engine: Engine, requests, cmd: CellCommand | None, labels, on_event=None, render=None
+    ):
         from ._sync import run_sync
+
         board = display.ProgressBoard(labels)
         live = LiveStatus(self.shell, render or board.html).start()
 
@@ -268,13 +328,19 @@ class Banana(Magics):
             live.refresh(force=event.kind != "progress")
 
         try:
-            runs = run_sync(live.ticking(engine.run(requests, listener=listener,
-                                                    cache=cmd.cache if cmd else True)))
+            runs = run_sync(
+                live.ticking(
+                    engine.run(requests, listener=listener, cache=cmd.cache if cmd else True)
+                )
+            )
         except KeyboardInterrupt:
-            live.finish(f"Interrupted after {time.monotonic() - board.started:.1f} s: "
-                        "polling stopped.")
-            raise Interrupted("polling stopped. Submitted tasks stay in the journal; "
-                              "`%banana resume` collects them without paying again.") from None
+            live.finish(
+                f"Interrupted after {time.monotonic() - board.started:.1f} s: polling stopped."
+            )
+            raise Interrupted(
+                "polling stopped. Submitted tasks stay in the journal; "
+                "`%banana resume` collects them without paying again."
+            ) from None
         except errors.BananaError as exc:  # e.g. no key: the board must not stay "waiting"
             live.finish(str(exc), html_text=display.error_box(str(exc)))
             raise
@@ -283,23 +349,28 @@ class Banana(Magics):
         return runs
 
     def _dry_run(self, engine: Engine, requests, cmd: CellCommand):
-        cached = [r for r in requests if cmd.cache and
-                  engine.store.cached_run(engine.cache_key(r)) is not None]
+        cached = [
+            r
+            for r in requests
+            if cmd.cache and engine.store.cached_run(engine.cache_key(r)) is not None
+        ]
         payloads = [engine.preview_payload(r) for r in requests if r not in cached]
         estimate = estimate_cost([r for r in requests if r not in cached], self.prices)
-        text = (f"Dry run: {len(payloads)} request(s) to POST {self.base_url}"
-                f"/v1/images/generations, estimated {format_usd(estimate)}"
-                + (f"; {len(cached)} cached (free)" if cached else "")
-                + ". Nothing was sent.")
+        text = (
+            f"Dry run: {len(payloads)} request(s) to POST {self.base_url}"
+            f"/v1/images/generations, estimated {format_usd(estimate)}"
+            + (f"; {len(cached)} cached (free)" if cached else "")
+            + ". Nothing was sent."
+        )
         return DryRun(text, payloads)
 
     def _in_background(self, engine: Engine, requests, cmd: CellCommand, sweep=None):
         import asyncio
+
         try:
             loop = asyncio.get_running_loop()
         except RuntimeError:
-            raise UsageError("--background needs a running Jupyter kernel; drop it here.") \
-                from None
+            raise UsageError("--background needs a running Jupyter kernel; drop it here.") from None
         labels = [r.summary() for r in requests]
         board = display.ProgressBoard(labels)
         live = LiveStatus(self.shell, (sweep.html if sweep else board.html)).start()
@@ -326,9 +397,11 @@ class Banana(Magics):
             self._note_spent(runs)
             result = sweep if sweep is not None else runs[0]
             self._bind(cmd, result)
-            live.finish(batch_summary(runs, board), provenance=runs_provenance(runs),
-                        html_text=sweep.html() if sweep is not None
-                        else display.runs_html(runs))
+            live.finish(
+                batch_summary(runs, board),
+                provenance=runs_provenance(runs),
+                html_text=sweep.html() if sweep is not None else display.runs_html(runs),
+            )
 
         task = loop.create_task(work())
         self._background.add(task)
@@ -337,10 +410,19 @@ class Banana(Magics):
 
     def _sweep_cell(self, template: str, cmd: CellCommand, namespace):
         from ._sweep import SweepRun, check_budget, plan_sweep, sweep_common
+
         engine = self.engine(cmd)
         common = sweep_common(self.request_defaults(), cmd.request_options(), cmd.sweep)
-        plan = plan_sweep(template.strip(), cmd.sweep, engine=engine, zip=cmd.zip,
-                          namespace=namespace, cache=cmd.cache, prices=self.prices, **common)
+        plan = plan_sweep(
+            template.strip(),
+            cmd.sweep,
+            engine=engine,
+            zip=cmd.zip,
+            namespace=namespace,
+            cache=cmd.cache,
+            prices=self.prices,
+            **common,
+        )
         budget = cmd.budget if cmd.budget is not None else self.budget
         if cmd.dry_run:
             return DryRun(plan.describe(budget) + " Nothing was sent.", plan.payloads())
@@ -352,8 +434,7 @@ class Banana(Magics):
         labels = [", ".join(map(str, key)) for key, _ in plan.cells]
         if not in_kernel(self.shell):  # in Jupyter the live grid opens with the plan
             print(plan.describe(budget))
-        self._run_blocking(engine, requests, cmd, labels, on_event=result.apply,
-                           render=result.html)
+        self._run_blocking(engine, requests, cmd, labels, on_event=result.apply, render=result.html)
         return self._bind(cmd, result)
 
     # -- line commands --------------------------------------------------------------------------------
@@ -365,8 +446,9 @@ class Banana(Magics):
         if command not in COMMANDS:
             close = [c for c in COMMANDS if c.startswith(command[:2])]
             hint = f" Did you mean {close[0]}?" if close else ""
-            raise UsageError(f"Unknown command {command!r}; use one of "
-                             f"{', '.join(COMMANDS)}.{hint}")
+            raise UsageError(
+                f"Unknown command {command!r}; use one of {', '.join(COMMANDS)}.{hint}"
+            )
         return getattr(self, f"_cmd_{command}")(args)
 
     def _expect(self, args, count: int, usage: str, flags=()):
@@ -385,6 +467,7 @@ class Banana(Magics):
     def _cmd_login(self, args):
         self._expect(args, 0, "login")
         import getpass
+
         key = getpass.getpass("ToAPIs API key (kept in memory for this kernel only): ")
         self._key = resolve_api_key(key)
         if self.using_simulator:
@@ -395,9 +478,14 @@ class Banana(Magics):
     def _cmd_logout(self, args):
         self._expect(args, 0, "logout")
         self._key = None
-        print("The key is forgotten by this kernel"
-              + (f" ({API_KEY_ENV} is still set in the environment)."
-                 if os.environ.get(API_KEY_ENV) else "."))
+        print(
+            "The key is forgotten by this kernel"
+            + (
+                f" ({API_KEY_ENV} is still set in the environment)."
+                if os.environ.get(API_KEY_ENV)
+                else "."
+            )
+        )
 
     def _cmd_use(self, args):
         if not args:
@@ -405,19 +493,28 @@ class Banana(Magics):
         (target,), _ = self._expect(args, 1, "use toapis|sim|URL")
         if target == "sim":
             from .simulator import Simulator
+
             if self._simulator is None:
                 self._simulator = Simulator().start()
             self._base_url = self._simulator.base_url
-            print(f"Using the built-in simulator at {self._base_url}: images are SIMULATED "
-                  "placeholders, nothing is paid. `%banana use toapis` switches to the real "
-                  "API.")
+            print(
+                f"Using the built-in simulator at {self._base_url}: images are SIMULATED "
+                "placeholders, nothing is paid. `%banana use toapis` switches to the real "
+                "API."
+            )
             return
         url = self._real_api_url() if target == "toapis" else resolve_base_url(target)
         self._stop_simulator()
         self._base_url = url
-        print(f"Using {self.base_url}"
-              + ("" if self.api_key() is not None else
-                 f"; no key yet: `%banana login` or set {API_KEY_ENV}") + ".")
+        print(
+            f"Using {self.base_url}"
+            + (
+                ""
+                if self.api_key() is not None
+                else f"; no key yet: `%banana login` or set {API_KEY_ENV}"
+            )
+            + "."
+        )
 
     @staticmethod
     def _real_api_url() -> str:
@@ -425,6 +522,7 @@ class Banana(Magics):
         from urllib.parse import urlparse
 
         from ._settings import is_loopback
+
         configured = os.environ.get(BASE_URL_ENV)
         if configured and not is_loopback(urlparse(resolve_base_url(configured)).hostname):
             return resolve_base_url(configured)
@@ -437,12 +535,20 @@ class Banana(Magics):
 
     def _cmd_config(self, args):
         self._expect(args, 0, "config")
-        key_source = ("the simulator's" if self.using_simulator
-                      else "set by %banana login" if self._key is not None
-                      else f"from {API_KEY_ENV}" if os.environ.get(API_KEY_ENV) else None)
-        rows = {"backend": self.base_url + (" (simulator)" if self.using_simulator else ""),
-                "api key": f"******** ({key_source})" if key_source else "not set",
-                "output folder": str(self.store().root)}
+        key_source = (
+            "the simulator's"
+            if self.using_simulator
+            else "set by %banana login"
+            if self._key is not None
+            else f"from {API_KEY_ENV}"
+            if os.environ.get(API_KEY_ENV)
+            else None
+        )
+        rows = {
+            "backend": self.base_url + (" (simulator)" if self.using_simulator else ""),
+            "api key": f"******** ({key_source})" if key_source else "not set",
+            "output folder": str(self.store().root),
+        }
         rows.update({name: getattr(self, name) for name in self.trait_names(config=True)})
         width = max(map(len, rows))
         print("\n".join(f"{name:<{width}}  {value}" for name, value in rows.items()))
@@ -452,8 +558,9 @@ class Banana(Magics):
         if not str(count).isdigit():
             raise UsageError("Usage: %banana history [N] (N a whole number)")
         store = self.store()
-        reuse = collections.Counter(e.get("run_id") for e in store.read_journal()
-                                    if e.get("event") == "cache_hit")
+        reuse = collections.Counter(
+            e.get("run_id") for e in store.read_journal() if e.get("event") == "cache_hit"
+        )
         return History(store.recent_runs(int(count)), reuse)
 
     def _load(self, args, usage, flags=()):
@@ -472,8 +579,7 @@ class Banana(Magics):
         run, flags = self._load(args, "rerun RUN [--no-cache]", flags=("--no-cache",))
         cmd = CellCommand(cache="--no-cache" not in flags)
         run.request.validate()
-        (new,) = self._run_blocking(self.engine(cmd), [run.request], cmd,
-                                    [run.request.summary()])
+        (new,) = self._run_blocking(self.engine(cmd), [run.request], cmd, [run.request.summary()])
         if new.exception is not None:
             raise new.exception
         return new
@@ -484,11 +590,15 @@ class Banana(Magics):
         pending = engine.pending_tasks()
         elsewhere = len(engine.store.pending_tasks()) - len(pending)
         if elsewhere:
-            print(f"{elsewhere} uncollected task(s) in this folder were sent to another "
-                  f"backend; `%banana use` that backend to resume them.")
+            print(
+                f"{elsewhere} uncollected task(s) in this folder were sent to another "
+                f"backend; `%banana use` that backend to resume them."
+            )
         if not pending:
-            print(f"Nothing to resume: every task sent to {engine.base_url} from "
-                  f"{engine.store.root} was collected.")
+            print(
+                f"Nothing to resume: every task sent to {engine.base_url} from "
+                f"{engine.store.root} was collected."
+            )
             return None
         board = display.ProgressBoard([f"task {e['task_id']}" for e in pending])
         live = LiveStatus(self.shell, board.html).start()
@@ -498,10 +608,12 @@ class Banana(Magics):
             live.refresh(force=event.kind != "progress")
 
         from ._sync import run_sync
+
         runs = run_sync(live.ticking(engine.resume(listener=listener)))
         self._note_spent(runs)
-        live.finish(f"Resumed {len(runs)} task(s): {board.summary()}.",
-                    provenance=runs_provenance(runs))
+        live.finish(
+            f"Resumed {len(runs)} task(s): {board.summary()}.", provenance=runs_provenance(runs)
+        )
         return Runs(runs)
 
     def _cmd_cost(self, args):
@@ -511,11 +623,17 @@ class Banana(Magics):
         simulated = sum(run.cost for run in runs if run.simulated)
         paid = sum(run.cost for run in runs) - simulated
         kernel_simulated = self.simulated_spent
-        print(f"This kernel spent {format_usd(self.spent - kernel_simulated)}"
-              + (f" (plus {format_usd(kernel_simulated)} of simulated images, which cost "
-                 "nothing)" if kernel_simulated else "")
-              + f"; the output folder {store.root} holds {format_usd(paid)} of paid images"
-              + (f" and {format_usd(simulated)} of simulated ones" if simulated else "") + ".")
+        print(
+            f"This kernel spent {format_usd(self.spent - kernel_simulated)}"
+            + (
+                f" (plus {format_usd(kernel_simulated)} of simulated images, which cost nothing)"
+                if kernel_simulated
+                else ""
+            )
+            + f"; the output folder {store.root} holds {format_usd(paid)} of paid images"
+            + (f" and {format_usd(simulated)} of simulated ones" if simulated else "")
+            + "."
+        )
 
     def _cmd_export(self, args):
         as_kind = "python"
@@ -524,16 +642,18 @@ class Banana(Magics):
             if at + 1 >= len(args):
                 raise UsageError("Usage: %banana export RUN [--as python|curl|json]")
             as_kind = args[at + 1]
-            args = args[:at] + args[at + 2:]
+            args = args[:at] + args[at + 2 :]
         if as_kind not in ("python", "curl", "json"):
             raise UsageError(f"--as {as_kind!r}: use python, curl or json.")
         run, _ = self._load(args, "export RUN [--as python|curl|json]")
         from ._export import export_request
+
         return Exported(export_request(run, self.store(), as_kind), as_kind)
 
     def _cmd_panel(self, args):
         self._expect(args, 0, "panel")
         from ._panel import panel
+
         return panel(magic=self)
 
 

@@ -3,6 +3,7 @@
 Each has an HTML form for Jupyter and a plain-text form for terminals; every string in
 them is HTML-escaped.
 """
+
 from __future__ import annotations
 
 import json
@@ -31,12 +32,15 @@ class DryRun:
         return self.text + "\n" + self.payloads_json()
 
     def _repr_html_(self) -> str:
-        return display.note(self.text) + display.code_block(self.payloads_json(),
-                                                            css_class="banana-payload")
+        return display.note(self.text) + display.code_block(
+            self.payloads_json(), css_class="banana-payload"
+        )
 
     def _repr_mimebundle_(self, include=None, exclude=None):
-        return ({"text/html": self._repr_html_(), "text/plain": repr(self)},
-                {PROVENANCE_MIME: {"dry_run": True, "payloads": self.payloads}})
+        return (
+            {"text/html": self._repr_html_(), "text/plain": repr(self)},
+            {PROVENANCE_MIME: {"dry_run": True, "payloads": self.payloads}},
+        )
 
 
 class Help(str):
@@ -82,13 +86,16 @@ class History(list):
     def rows(self):
         for run in self:
             prompt = run.request.prompt
-            yield {"run": run.run_id,
-                   "time": time.strftime("%Y-%m-%d %H:%M", time.localtime(run.created_at)),
-                   "prompt": prompt if len(prompt) <= 60 else prompt[:59] + "…",
-                   "params": run.request.summary(),
-                   "images": len(run.images), "cost": format_usd(run.cost),
-                   "cached": f"reused ×{self.reuse[run.run_id]}" if self.reuse[run.run_id]
-                   else "", "status": run.status}
+            yield {
+                "run": run.run_id,
+                "time": time.strftime("%Y-%m-%d %H:%M", time.localtime(run.created_at)),
+                "prompt": prompt if len(prompt) <= 60 else prompt[:59] + "…",
+                "params": run.request.summary(),
+                "images": len(run.images),
+                "cost": format_usd(run.cost),
+                "cached": f"reused ×{self.reuse[run.run_id]}" if self.reuse[run.run_id] else "",
+                "status": run.status,
+            }
 
     def __repr__(self) -> str:
         rows = [{k: str(v) for k, v in row.items()} for row in self.rows()]
@@ -103,5 +110,6 @@ class History(list):
         rows = list(self.rows())
         if not rows:
             return display.note("No runs yet.")
-        return display.table(rows, css_class="banana-history",
-                             nowrap=("run", "time", "params", "cost"))
+        return display.table(
+            rows, css_class="banana-history", nowrap=("run", "time", "params", "cost")
+        )

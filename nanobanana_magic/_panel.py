@@ -16,22 +16,32 @@ cell, where requests go), and this module the view:
 
 Every view carries `banana-*` CSS classes (`Widget.add_class`) as stable test hooks.
 """
+
 from __future__ import annotations
 
 import asyncio
 import logging
 import os
+from collections.abc import Iterable
 from pathlib import Path
-from typing import Any, Iterable
+from typing import Any
 
 import ipywidgets as widgets
 
 from . import _display as display
 from ._engine import FINAL_EVENTS, Engine, Event
 from ._errors import BananaError, ValidationError
+from ._panel_form import (
+    SWEEP_PARAMETERS,
+    Backend,
+    FormPlan,
+    PanelForm,
+    history_label,
+    plan_form,
+    reference_thumbnail,
+    save_upload,
+)
 from ._pricing import format_usd
-from ._panel_form import (SWEEP_PARAMETERS, Backend, FormPlan, PanelForm, history_label,
-                         plan_form, reference_thumbnail, save_upload)
 from ._request import KNOWN_MODELS, MAX_N, RESOLUTIONS, SIZES, is_url
 from ._run import Run
 from ._sweep import SweepRun
@@ -39,9 +49,11 @@ from ._template import placeholders
 
 log = logging.getLogger("nanobanana_magic")
 
-NO_WIDGETS_TEXT = ("Nano Banana panel: this front end cannot show ipywidgets. Open the "
-                   "notebook in JupyterLab 4 or Notebook 7 with ipywidgets 8 installed, or "
-                   "use the %%banana cell magic, which works everywhere.")
+NO_WIDGETS_TEXT = (
+    "Nano Banana panel: this front end cannot show ipywidgets. Open the "
+    "notebook in JupyterLab 4 or Notebook 7 with ipywidgets 8 installed, or "
+    "use the %%banana cell magic, which works everywhere."
+)
 
 
 # -- the view ---------------------------------------------------------------------------------------
@@ -54,15 +66,21 @@ def _hook(widget, *classes: str):
 class ProgressRow(widgets.HBox):
     """One task: its label, a progress bar and its status."""
 
-    _STYLES = {"completed": "success", "cached": "success", "failed": "danger",
-               "cancelled": "warning"}
+    _STYLES = {
+        "completed": "success",
+        "cached": "success",
+        "failed": "danger",
+        "cancelled": "warning",
+    }
 
     def __init__(self, label: str):
-        self.label = _hook(widgets.Label(label, layout=widgets.Layout(width="260px")),
-                           "banana-progress-label")
-        self.bar = _hook(widgets.IntProgress(0, min=0, max=100,
-                                             layout=widgets.Layout(width="220px")),
-                         "banana-progress-bar")
+        self.label = _hook(
+            widgets.Label(label, layout=widgets.Layout(width="260px")), "banana-progress-label"
+        )
+        self.bar = _hook(
+            widgets.IntProgress(0, min=0, max=100, layout=widgets.Layout(width="220px")),
+            "banana-progress-bar",
+        )
         self.status = _hook(widgets.Label("waiting"), "banana-progress-status")
         super().__init__([self.label, self.bar, self.status])
         self.add_class("banana-progress-row")
@@ -98,8 +116,12 @@ class BananaPanel(widgets.VBox):
         self._quiet = False  # set while the code itself changes the form
         self._uploads: list[str] = []
         self._build()
-        super().__init__(self._layout(), layout=widgets.Layout(
-            border="1px solid #d0d7de", padding="10px 12px", max_width="1000px"))
+        super().__init__(
+            self._layout(),
+            layout=widgets.Layout(
+                border="1px solid #d0d7de", padding="10px 12px", max_width="1000px"
+            ),
+        )
         self.add_class("banana-panel")
         self.set_form(form or PanelForm(**backend.defaults()))
         self.refresh_history()
@@ -109,44 +131,104 @@ class BananaPanel(widgets.VBox):
         W, L = widgets, widgets.Layout
         narrow = {"description_width": "80px"}
         self.header = _hook(W.HTML(), "banana-header")
-        self.prompt = _hook(W.Textarea(placeholder="Describe the image… ({name} takes a "
-                                       "notebook variable)",
-                                       layout=L(width="100%", height="86px")), "banana-prompt")
-        self.model = _hook(W.Dropdown(options=list(KNOWN_MODELS), description="Model",
-                                      style=narrow, layout=L(width="300px")), "banana-model")
-        self.size = _hook(W.Dropdown(options=list(SIZES), description="Size", style=narrow,
-                                     layout=L(width="170px")), "banana-size")
-        self.resolution = _hook(W.Dropdown(options=list(RESOLUTIONS), description="Resolution",
-                                           style=narrow, layout=L(width="170px")),
-                                "banana-resolution")
-        self.count = _hook(W.Dropdown(options=list(range(1, MAX_N + 1)), description="Count",
-                                      style=narrow, layout=L(width="150px")), "banana-count")
-        self.upload = _hook(W.FileUpload(accept="image/png,image/jpeg,image/webp,image/gif",
-                                         multiple=True, description="Upload references",
-                                         icon="upload", layout=L(width="200px")),
-                            "banana-upload")
-        self.urls = _hook(W.Text(placeholder="reference image URLs, https://… (space-separated)",
-                                 description="URLs", style={"description_width": "40px"},
-                                 layout=L(flex="1 1 auto")), "banana-urls")
+        self.prompt = _hook(
+            W.Textarea(
+                placeholder="Describe the image… ({name} takes a notebook variable)",
+                layout=L(width="100%", height="86px"),
+            ),
+            "banana-prompt",
+        )
+        self.model = _hook(
+            W.Dropdown(
+                options=list(KNOWN_MODELS),
+                description="Model",
+                style=narrow,
+                layout=L(width="300px"),
+            ),
+            "banana-model",
+        )
+        self.size = _hook(
+            W.Dropdown(
+                options=list(SIZES), description="Size", style=narrow, layout=L(width="170px")
+            ),
+            "banana-size",
+        )
+        self.resolution = _hook(
+            W.Dropdown(
+                options=list(RESOLUTIONS),
+                description="Resolution",
+                style=narrow,
+                layout=L(width="170px"),
+            ),
+            "banana-resolution",
+        )
+        self.count = _hook(
+            W.Dropdown(
+                options=list(range(1, MAX_N + 1)),
+                description="Count",
+                style=narrow,
+                layout=L(width="150px"),
+            ),
+            "banana-count",
+        )
+        self.upload = _hook(
+            W.FileUpload(
+                accept="image/png,image/jpeg,image/webp,image/gif",
+                multiple=True,
+                description="Upload references",
+                icon="upload",
+                layout=L(width="200px"),
+            ),
+            "banana-upload",
+        )
+        self.urls = _hook(
+            W.Text(
+                placeholder="reference image URLs, https://… (space-separated)",
+                description="URLs",
+                style={"description_width": "40px"},
+                layout=L(flex="1 1 auto"),
+            ),
+            "banana-urls",
+        )
         self.thumbs = _hook(W.HBox(layout=L(flex_flow="row wrap")), "banana-references")
-        self.sweep_key = _hook(W.Dropdown(description="Sweep", style=narrow,
-                                          layout=L(width="240px")), "banana-sweep-key")
-        self.sweep_values = _hook(W.Text(placeholder="values, comma-separated (e.g. 1:1, 16:9)",
-                                         layout=L(flex="1 1 auto")), "banana-sweep-values")
-        self.generate_button = _hook(W.Button(description="Generate", button_style="primary",
-                                              icon="play"), "banana-generate")
-        self.cancel_button = _hook(W.Button(description="Cancel", button_style="warning",
-                                            icon="stop", disabled=True), "banana-cancel")
-        self.copy_button = _hook(W.Button(description="Copy as cell", icon="clipboard",
-                                          tooltip="Show the %%banana cell that reproduces "
-                                                  "this form"), "banana-copy")
-        self.history = _hook(W.Dropdown(description="History",
-                                        style={"description_width": "60px"},
-                                        layout=L(flex="1 1 auto")), "banana-history")
+        self.sweep_key = _hook(
+            W.Dropdown(description="Sweep", style=narrow, layout=L(width="240px")),
+            "banana-sweep-key",
+        )
+        self.sweep_values = _hook(
+            W.Text(
+                placeholder="values, comma-separated (e.g. 1:1, 16:9)", layout=L(flex="1 1 auto")
+            ),
+            "banana-sweep-values",
+        )
+        self.generate_button = _hook(
+            W.Button(description="Generate", button_style="primary", icon="play"), "banana-generate"
+        )
+        self.cancel_button = _hook(
+            W.Button(description="Cancel", button_style="warning", icon="stop", disabled=True),
+            "banana-cancel",
+        )
+        self.copy_button = _hook(
+            W.Button(
+                description="Copy as cell",
+                icon="clipboard",
+                tooltip="Show the %%banana cell that reproduces this form",
+            ),
+            "banana-copy",
+        )
+        self.history = _hook(
+            W.Dropdown(
+                description="History",
+                style={"description_width": "60px"},
+                layout=L(flex="1 1 auto"),
+            ),
+            "banana-history",
+        )
         self.cost = _hook(W.HTML(), "banana-cost")
         self.error = _hook(W.HTML(), "banana-error-area")
-        self.cell = _hook(W.Textarea(layout=L(width="100%", height="90px", display="none")),
-                          "banana-cell-text")
+        self.cell = _hook(
+            W.Textarea(layout=L(width="100%", height="90px", display="none")), "banana-cell-text"
+        )
         self.progress = _hook(W.VBox(), "banana-progress")
         self.grid = _hook(W.HTML(layout=L(width="100%")), "banana-results")
 
@@ -156,22 +238,36 @@ class BananaPanel(widgets.VBox):
         self.upload.observe(self._on_upload, "value")
         self.history.observe(self._on_history, "value")
         self.prompt.observe(self._on_prompt, "value")
-        for field in (self.model, self.size, self.resolution, self.count, self.urls,
-                      self.sweep_key, self.sweep_values):
+        for field in (
+            self.model,
+            self.size,
+            self.resolution,
+            self.count,
+            self.urls,
+            self.sweep_key,
+            self.sweep_values,
+        ):
             field.observe(self._on_form_change, "value")
 
     def _layout(self) -> list:
         W, L = widgets, widgets.Layout
         row = L(align_items="center", margin="2px 0", flex_flow="row wrap")
         return [
-            self.header, self.prompt,
+            self.header,
+            self.prompt,
             W.HBox([self.model, self.size, self.resolution, self.count], layout=row),
             W.HBox([self.upload, self.urls], layout=row),
             self.thumbs,
             W.HBox([self.sweep_key, self.sweep_values], layout=row),
-            W.HBox([self.generate_button, self.cancel_button, self.copy_button, self.history],
-                   layout=row),
-            self.cost, self.error, self.cell, self.progress, self.grid,
+            W.HBox(
+                [self.generate_button, self.cancel_button, self.copy_button, self.history],
+                layout=row,
+            ),
+            self.cost,
+            self.error,
+            self.cell,
+            self.progress,
+            self.grid,
         ]
 
     def _repr_mimebundle_(self, **kwargs):
@@ -189,21 +285,30 @@ class BananaPanel(widgets.VBox):
 
     # -- the form ----------------------------------------------------------------------------
     def form(self) -> PanelForm:
-        return PanelForm(prompt=self.prompt.value, model=self.model.value, size=self.size.value,
-                         resolution=self.resolution.value, n=int(self.count.value),
-                         uploads=tuple(self._uploads), urls=self.urls.value,
-                         sweep_key=self.sweep_key.value or "",
-                         sweep_values=self.sweep_values.value)
+        return PanelForm(
+            prompt=self.prompt.value,
+            model=self.model.value,
+            size=self.size.value,
+            resolution=self.resolution.value,
+            n=int(self.count.value),
+            uploads=tuple(self._uploads),
+            urls=self.urls.value,
+            sweep_key=self.sweep_key.value or "",
+            sweep_values=self.sweep_values.value,
+        )
 
     def set_form(self, form: PanelForm) -> None:
         """Put `form` into the widgets (refusing values the dropdowns do not offer)."""
-        for name, value, allowed in (("model", form.model, KNOWN_MODELS),
-                                     ("size", form.size, SIZES),
-                                     ("resolution", form.resolution, RESOLUTIONS),
-                                     ("n", form.n, range(1, MAX_N + 1))):
+        for name, value, allowed in (
+            ("model", form.model, KNOWN_MODELS),
+            ("size", form.size, SIZES),
+            ("resolution", form.resolution, RESOLUTIONS),
+            ("n", form.n, range(1, MAX_N + 1)),
+        ):
             if value not in allowed:
-                raise ValidationError(f"The panel has no {name} {value!r}; use one of "
-                                      f"{', '.join(map(str, allowed))}.")
+                raise ValidationError(
+                    f"The panel has no {name} {value!r}; use one of {', '.join(map(str, allowed))}."
+                )
         self._quiet = True
         try:
             self.prompt.value = form.prompt
@@ -212,8 +317,9 @@ class BananaPanel(widgets.VBox):
             self.urls.value = form.urls
             self._uploads = list(form.uploads)
             self._refresh_sweep_options()
-            self.sweep_key.value = form.sweep_key if form.sweep_key in \
-                [v for _, v in self.sweep_key.options] else ""
+            self.sweep_key.value = (
+                form.sweep_key if form.sweep_key in [v for _, v in self.sweep_key.options] else ""
+            )
             self.sweep_values.value = form.sweep_values
         finally:
             self._quiet = False
@@ -230,17 +336,22 @@ class BananaPanel(widgets.VBox):
 
     def _form_changed(self) -> None:
         backend, folder = self.backend.describe()
-        self.header.value = (f"<div style='font:12px/1.5 system-ui;color:#57606a'>"
-                             f"<b style='color:#24292f;font-size:15px'>Nano Banana 2</b> · "
-                             f"{display.esc(backend)}<br>{display.esc(folder)}</div>")
+        self.header.value = (
+            f"<div style='font:12px/1.5 system-ui;color:#57606a'>"
+            f"<b style='color:#24292f;font-size:15px'>Nano Banana 2</b> · "
+            f"{display.esc(backend)}<br>{display.esc(folder)}</div>"
+        )
         if self.cell.layout.display != "none":
             self.show_cell()
         if not self.busy:
             self._show_estimate()
 
     def _refresh_sweep_options(self) -> None:
-        options = [("no sweep", "")] + [(p, p) for p in SWEEP_PARAMETERS] + \
-            [(f"{{{name}}}", name) for name in placeholders(self.prompt.value)]
+        options = (
+            [("no sweep", "")]
+            + [(p, p) for p in SWEEP_PARAMETERS]
+            + [(f"{{{name}}}", name) for name in placeholders(self.prompt.value)]
+        )
         if options != list(self.sweep_key.options):
             current = self.sweep_key.value
             quiet, self._quiet = self._quiet, True
@@ -253,8 +364,9 @@ class BananaPanel(widgets.VBox):
     def plan(self) -> tuple[FormPlan, Engine]:
         """The form's requests and the engine to run them (raises BananaError on bad input)."""
         engine = self.backend.engine()
-        plan = plan_form(self.form(), engine, namespace=self.backend.namespace(),
-                         prices=self.backend.prices)
+        plan = plan_form(
+            self.form(), engine, namespace=self.backend.namespace(), prices=self.backend.prices
+        )
         return plan, engine
 
     def _show_estimate(self) -> None:
@@ -295,17 +407,33 @@ class BananaPanel(widgets.VBox):
         cards = []
         for path in self._uploads:
             thumb = reference_thumbnail(path)
-            picture = widgets.Image(value=thumb, format="jpeg",
-                                    layout=widgets.Layout(width="64px", height="64px",
-                                                          object_fit="cover")) if thumb \
+            picture = (
+                widgets.Image(
+                    value=thumb,
+                    format="jpeg",
+                    layout=widgets.Layout(width="64px", height="64px", object_fit="cover"),
+                )
+                if thumb
                 else widgets.Label(Path(path).name[:12])
-            remove = _hook(widgets.Button(description="×", tooltip=f"Remove {Path(path).name}",
-                                          layout=widgets.Layout(width="64px", height="24px")),
-                           "banana-reference-remove")
+            )
+            remove = _hook(
+                widgets.Button(
+                    description="×",
+                    tooltip=f"Remove {Path(path).name}",
+                    layout=widgets.Layout(width="64px", height="24px"),
+                ),
+                "banana-reference-remove",
+            )
             remove.on_click(lambda _, p=path: self.remove_reference(p))
-            cards.append(_hook(widgets.VBox([_hook(picture, "banana-reference-thumb"), remove],
-                                            layout=widgets.Layout(margin="2px 6px 2px 0")),
-                               "banana-reference"))
+            cards.append(
+                _hook(
+                    widgets.VBox(
+                        [_hook(picture, "banana-reference-thumb"), remove],
+                        layout=widgets.Layout(margin="2px 6px 2px 0"),
+                    ),
+                    "banana-reference",
+                )
+            )
         self.thumbs.children = cards
 
     @property
@@ -333,14 +461,17 @@ class BananaPanel(widgets.VBox):
                 raise ValidationError(
                     f"{plan.sweep.describe()} That is above the "
                     f"{format_usd(self.backend.budget)} budget; use fewer values or raise it "
-                    "(panel(budget=...) or %config Banana.budget).")
+                    "(panel(budget=...) or %config Banana.budget)."
+                )
             loop = asyncio.get_running_loop()
         except BananaError as exc:
             self.show_error(str(exc))
             return None
         except RuntimeError:
-            self.show_error("The panel needs a running Jupyter kernel to work in the "
-                            "background; use the %%banana magic here.")
+            self.show_error(
+                "The panel needs a running Jupyter kernel to work in the "
+                "background; use the %%banana magic here."
+            )
             return None
         self.show_error("")
         self.task = loop.create_task(self._run(plan, engine))
@@ -376,7 +507,8 @@ class BananaPanel(widgets.VBox):
                 row.cancel()
             self.cost.value = display.note(
                 "Cancelled: polling stopped. Submitted tasks stay in the journal; "
-                "`%banana resume` collects them without paying again.")
+                "`%banana resume` collects them without paying again."
+            )
         except BananaError as exc:
             self.show_error(str(exc))
             self.cost.value = display.note("Nothing was generated.")
@@ -400,7 +532,8 @@ class BananaPanel(widgets.VBox):
         self.cost.value = display.note(
             f"Spent {format_usd(spent)} on {images} image(s)"
             + (f" ({cached} task(s) from the cache, free)" if cached else "")
-            + f" · this panel so far: {format_usd(self.spent)}.")
+            + f" · this panel so far: {format_usd(self.spent)}."
+        )
         failed = [run for run in runs if not run.ok]
         if failed:
             self.show_error(f"{len(failed)} of {len(runs)} task(s) failed: {failed[0].error}")
@@ -455,8 +588,10 @@ class BananaPanel(widgets.VBox):
         self.progress.children = ()
         self.show_error("")
         self.grid.value = display.run_html(run)
-        self.cost.value = display.note(f"Restored run {run.run_id} from disk; nothing was "
-                                       f"sent (it cost {format_usd(run.cost)} when made).")
+        self.cost.value = display.note(
+            f"Restored run {run.run_id} from disk; nothing was "
+            f"sent (it cost {format_usd(run.cost)} when made)."
+        )
         return run
 
     def close(self) -> None:
@@ -465,11 +600,21 @@ class BananaPanel(widgets.VBox):
         super().close()
 
 
-def panel(magic=None, *, simulator: Any = None, output_dir=None, api_key=None, base_url=None,
-          budget: float | None = None, prompt: str | None = None, model: str | None = None,
-          size: str | None = None, resolution: str | None = None, n: int | None = None,
-          reference_images: Iterable[str | os.PathLike] | str | os.PathLike = ()
-          ) -> BananaPanel:
+def panel(
+    magic=None,
+    *,
+    simulator: Any = None,
+    output_dir=None,
+    api_key=None,
+    base_url=None,
+    budget: float | None = None,
+    prompt: str | None = None,
+    model: str | None = None,
+    size: str | None = None,
+    resolution: str | None = None,
+    n: int | None = None,
+    reference_images: Iterable[str | os.PathLike] | str | os.PathLike = (),
+) -> BananaPanel:
     """The control panel; `prompt`, `model`, `size`, `resolution`, `n` and
     `reference_images` (paths or URLs) pre-fill its form.
 
@@ -479,16 +624,29 @@ def panel(magic=None, *, simulator: Any = None, output_dir=None, api_key=None, b
     `simulator=True` (or a dict of knobs, e.g. {"duration": 3}) uses the built-in
     simulator instead: simulated images, nothing paid.
     """
-    defaults = {key: value for key, value in dict(
-        prompt=prompt, model=model, size=size, resolution=resolution, n=n).items()
-        if value is not None}
-    backend = Backend(magic, simulator=simulator, output_dir=output_dir, api_key=api_key,
-                      base_url=base_url, budget=budget)
+    defaults = {
+        key: value
+        for key, value in dict(
+            prompt=prompt, model=model, size=size, resolution=resolution, n=n
+        ).items()
+        if value is not None
+    }
+    backend = Backend(
+        magic,
+        simulator=simulator,
+        output_dir=output_dir,
+        api_key=api_key,
+        base_url=base_url,
+        budget=budget,
+    )
     references = reference_images
     if isinstance(references, (str, os.PathLike)):
         references = (references,)
-    local = tuple(str(Path(os.fspath(r)).expanduser().resolve()) for r in references
-                  if not is_url(os.fspath(r)))
+    local = tuple(
+        str(Path(os.fspath(r)).expanduser().resolve())
+        for r in references
+        if not is_url(os.fspath(r))
+    )
     urls = " ".join(os.fspath(r) for r in references if is_url(os.fspath(r)))
     form = PanelForm(**{**backend.defaults(), **defaults, "uploads": local, "urls": urls})
     try:

@@ -6,6 +6,7 @@ one per sweep cell, via `plan_form`), into the exact `%%banana` cell that reprod
 the magic's engine and settings, the environment, or a simulator the caller asked for.
 Everything here is testable without a browser or a kernel; `panel.py` is the view.
 """
+
 from __future__ import annotations
 
 import dataclasses
@@ -15,14 +16,22 @@ import os
 import re
 import shlex
 import time
+from collections.abc import Mapping
 from pathlib import Path
-from typing import Any, Mapping
+from typing import Any
 
 from ._engine import Engine
 from ._errors import BananaError, ValidationError
 from ._pricing import DEFAULT_PRICES, estimate_cost, format_usd
-from ._request import (DEFAULT_RESOLUTION, DEFAULT_SIZE, MAX_REFERENCE_BYTES, ImageRequest,
-                      default_model, is_url, sniff_image_type)
+from ._request import (
+    DEFAULT_RESOLUTION,
+    DEFAULT_SIZE,
+    MAX_REFERENCE_BYTES,
+    ImageRequest,
+    default_model,
+    is_url,
+    sniff_image_type,
+)
 from ._run import Run
 from ._store import Store
 from ._sweep import DEFAULT_BUDGET, SweepPlan, plan_sweep
@@ -65,8 +74,13 @@ class PanelForm:
 
     def request_options(self) -> dict:
         """Keyword arguments for ImageRequest.create, as the magic would pass them."""
-        return {"model": self.model, "size": self.size, "n": self.n,
-                "resolution": self.resolution, "reference_images": self.references}
+        return {
+            "model": self.model,
+            "size": self.size,
+            "n": self.n,
+            "resolution": self.resolution,
+            "reference_images": self.references,
+        }
 
     def sweep_axes(self) -> dict[str, str]:
         """{key: "v1,v2"} for a sweep, {} for none; refuses a sweep without values."""
@@ -74,17 +88,22 @@ class PanelForm:
             return {}
         values = [v.strip() for v in self.sweep_values.split(",") if v.strip()]
         if not values:
-            raise ValidationError(f"The sweep over {self.sweep_key} has no values; list them "
-                                  "separated by commas (e.g. 1:1, 16:9) or choose no sweep.")
+            raise ValidationError(
+                f"The sweep over {self.sweep_key} has no values; list them "
+                "separated by commas (e.g. 1:1, 16:9) or choose no sweep."
+            )
         return {self.sweep_key: ",".join(values)}
 
     def cell_text(self, output_dir: str | None = None) -> str:
         """The `%%banana` cell that makes the same requests (so it hits the same cache)."""
         axes = self.sweep_axes()
         words = []
-        for key, option, value in (("model", "--model", self.model), ("size", "--size", self.size),
-                                   ("resolution", "--resolution", self.resolution),
-                                   ("n", "-n", str(self.n))):
+        for key, option, value in (
+            ("model", "--model", self.model),
+            ("size", "--size", self.size),
+            ("resolution", "--resolution", self.resolution),
+            ("n", "-n", str(self.n)),
+        ):
             if key not in axes:  # a swept parameter is given by its axis alone
                 words += [option, value]
         for reference in self.references:
@@ -93,17 +112,23 @@ class PanelForm:
             words += ["--sweep", f"{key}={values}"]
         if output_dir:
             words += ["--out", str(output_dir)]
-        return "%%banana " + " ".join(shlex.quote(w) for w in words) + "\n" + \
-            self.prompt.strip()
+        return "%%banana " + " ".join(shlex.quote(w) for w in words) + "\n" + self.prompt.strip()
 
     @classmethod
-    def from_run(cls, run: Run) -> "PanelForm":
+    def from_run(cls, run: Run) -> PanelForm:
         """The form that made `run` (its own parameters; no sweep)."""
         request = run.request
         local = tuple(r for r in request.reference_images if not is_url(r))
         urls = " ".join(r for r in request.reference_images if is_url(r))
-        return cls(prompt=request.prompt, model=request.model, size=request.size,
-                   resolution=request.resolution, n=request.n, uploads=local, urls=urls)
+        return cls(
+            prompt=request.prompt,
+            model=request.model,
+            size=request.size,
+            resolution=request.resolution,
+            n=request.n,
+            uploads=local,
+            urls=urls,
+        )
 
 
 @dataclasses.dataclass
@@ -117,16 +142,20 @@ class FormPlan:
     estimate: float
 
     def describe(self) -> str:
-        to_send = self.sweep.to_send if self.sweep else self.requests[self.cached:]
+        to_send = self.sweep.to_send if self.sweep else self.requests[self.cached :]
         images = sum(r.n for r in to_send)
         kind = f"sweep of {len(self.requests)} cells" if self.sweep else "1 task"
         cached = f"; {self.cached} cached (free)" if self.cached else ""
-        return (f"Estimate: {kind}, {images} new image(s), {format_usd(self.estimate)}"
-                f"{cached}.")
+        return f"Estimate: {kind}, {images} new image(s), {format_usd(self.estimate)}{cached}."
 
 
-def plan_form(form: PanelForm, engine: Engine, *, namespace: Mapping[str, Any] | None = None,
-              prices: Mapping[str, float] | None = None) -> FormPlan:
+def plan_form(
+    form: PanelForm,
+    engine: Engine,
+    *,
+    namespace: Mapping[str, Any] | None = None,
+    prices: Mapping[str, float] | None = None,
+) -> FormPlan:
     """Validate the form and expand it into requests, exactly as the magic would.
 
     Raises a one-sentence BananaError on bad input; sends nothing.
@@ -136,27 +165,38 @@ def plan_form(form: PanelForm, engine: Engine, *, namespace: Mapping[str, Any] |
     template = form.prompt.strip()
     if axes:
         common = {k: v for k, v in form.request_options().items() if k not in axes}
-        sweep = plan_sweep(template, axes, engine=engine, namespace=namespace, prices=prices,
-                           **common)
-        labels = [", ".join(f"{k} = {v}" for k, v in zip(sweep.axes, key))
-                  for key, _ in sweep.cells]
-        return FormPlan([r for _, r in sweep.cells], labels, sweep, len(sweep.cached),
-                        sweep.estimate)
+        sweep = plan_sweep(
+            template, axes, engine=engine, namespace=namespace, prices=prices, **common
+        )
+        labels = [
+            ", ".join(f"{k} = {v}" for k, v in zip(sweep.axes, key)) for key, _ in sweep.cells
+        ]
+        return FormPlan(
+            [r for _, r in sweep.cells], labels, sweep, len(sweep.cached), sweep.estimate
+        )
     request = ImageRequest.create(interpolate(template, namespace), **form.request_options())
     cached = engine.store.cached_run(engine.cache_key(request)) is not None
-    return FormPlan([request], [request.summary()], None, int(cached),
-                    0.0 if cached else estimate_cost([request], prices))
+    return FormPlan(
+        [request],
+        [request.summary()],
+        None,
+        int(cached),
+        0.0 if cached else estimate_cost([request], prices),
+    )
 
 
 def save_upload(root: Path, name: str, content: bytes) -> Path:
     """Keep an uploaded reference image as `<root>/uploads/<sha256>.<ext>` (once per content)."""
     kind = sniff_image_type(bytes(content[:16]))
     if kind is None:
-        raise ValidationError(f"{name!r} is not a png, jpeg, webp or gif image; choose an "
-                              "image file.")
+        raise ValidationError(
+            f"{name!r} is not a png, jpeg, webp or gif image; choose an image file."
+        )
     if len(content) > MAX_REFERENCE_BYTES:
-        raise ValidationError(f"{name!r} is {len(content) / 1e6:.1f} MB; the limit is 10 MB, "
-                              "so resize or compress it.")
+        raise ValidationError(
+            f"{name!r} is {len(content) / 1e6:.1f} MB; the limit is 10 MB, "
+            "so resize or compress it."
+        )
     folder = Path(root) / "uploads"
     folder.mkdir(parents=True, exist_ok=True)
     path = folder / (hashlib.sha256(content).hexdigest() + _UPLOAD_SUFFIX[kind])
@@ -170,6 +210,7 @@ def save_upload(root: Path, name: str, content: bytes) -> Path:
 def reference_thumbnail(path: str | os.PathLike, side: int = 96) -> bytes:
     """Small JPEG bytes of a reference image, or b"" if it cannot be read."""
     from PIL import Image
+
     try:
         with Image.open(path) as image:
             image.draft("RGB", (side, side))
@@ -202,14 +243,23 @@ class Backend:
     `Simulator`) chooses the built-in simulator explicitly.
     """
 
-    def __init__(self, magic=None, *, simulator: Any = None, output_dir=None, api_key=None,
-                 base_url=None, budget: float | None = None):
+    def __init__(
+        self,
+        magic=None,
+        *,
+        simulator: Any = None,
+        output_dir=None,
+        api_key=None,
+        base_url=None,
+        budget: float | None = None,
+    ):
         self.magic = magic
         self.output_dir = os.fspath(output_dir) if output_dir else None
         self._api_key, self._base_url = api_key, base_url
         self._simulator, self._owns_simulator = None, False
         if simulator is not None and simulator is not False:
             from .simulator import SIM_API_KEY, Simulator
+
             if isinstance(simulator, Simulator):
                 self._simulator = simulator
             else:
@@ -217,8 +267,7 @@ class Backend:
                 self._simulator = Simulator(**knobs).start()
                 self._owns_simulator = True
             self._api_key, self._base_url = SIM_API_KEY, self._simulator.base_url
-        self.budget = budget if budget is not None else \
-            getattr(magic, "budget", DEFAULT_BUDGET)
+        self.budget = budget if budget is not None else getattr(magic, "budget", DEFAULT_BUDGET)
 
     @property
     def simulator(self):
@@ -242,8 +291,12 @@ class Backend:
             if self.output_dir:
                 engine.store = self.store()
             return engine
-        return Engine(store=self.store(), api_key=self._api_key, base_url=self._base_url,
-                      prices=dict(self.prices))
+        return Engine(
+            store=self.store(),
+            api_key=self._api_key,
+            base_url=self._base_url,
+            prices=dict(self.prices),
+        )
 
     def defaults(self) -> dict:
         if self.magic is not None:

@@ -31,6 +31,7 @@ linear programme, solved by visiting the polygon's corners). The next poll:
 The contract's guidance bounds the cadence: never more often than every 0.25 s per task,
 never more than 10 s apart.
 """
+
 from __future__ import annotations
 
 import itertools
@@ -39,15 +40,15 @@ import random
 
 MIN_INTERVAL = 0.25
 MAX_INTERVAL = 10.0
-_FINAL_MARGIN = 0.02     # poll this long after the latest predicted completion
+_FINAL_MARGIN = 0.02  # poll this long after the latest predicted completion
 _MAX_DURATION = 3600.0
-_REFINE_SHARE = 0.75     # fine progress: sample this share of the way to the window
-_REFINE_MIN_GAP = 1.0    # ... when the window opens at least this long after the last poll
-_APPROACH_WIDTH = 0.08   # a wider window near its start gets one more sample ...
-_APPROACH_LEAD = 0.3     # ... this long before the window opens
-_START_SLACK = 0.5       # soft: a task that left the queue started within this of it
+_REFINE_SHARE = 0.75  # fine progress: sample this share of the way to the window
+_REFINE_MIN_GAP = 1.0  # ... when the window opens at least this long after the last poll
+_APPROACH_WIDTH = 0.08  # a wider window near its start gets one more sample ...
+_APPROACH_LEAD = 0.3  # ... this long before the window opens
+_START_SLACK = 0.5  # soft: a task that left the queue started within this of it
 _PRIOR_RANGE = (0.6, 1.5)  # soft: duration within these multiples of the expected one
-_MAX_ZEROS_TRUSTED = 2    # after this many running 0 % answers, drop the "under half" rule
+_MAX_ZEROS_TRUSTED = 2  # after this many running 0 % answers, drop the "under half" rule
 _COARSE_LEVELS = (0, 50, 100)
 _STEPPED_LEVELS = (0, 25, 50, 75, 100)
 # How late a final poll may land, by progress granularity (None: not known yet): an
@@ -60,10 +61,17 @@ _LATENESS = {1: (0.25, 0.01), 25: (0.6, 0.04), 50: (1.5, 0.08), None: (1.5, 0.08
 class PollPlanner:
     """Plans the polls of one task. Times are seconds on one monotonic clock."""
 
-    def __init__(self, submitted_at: float, *, min_interval: float = MIN_INTERVAL,
-                 max_interval: float = MAX_INTERVAL, first_delay: float = 1.0,
-                 expected_duration: float | None = None, jitter: float = 0.05,
-                 rng: random.Random | None = None):
+    def __init__(
+        self,
+        submitted_at: float,
+        *,
+        min_interval: float = MIN_INTERVAL,
+        max_interval: float = MAX_INTERVAL,
+        first_delay: float = 1.0,
+        expected_duration: float | None = None,
+        jitter: float = 0.05,
+        rng: random.Random | None = None,
+    ):
         self.submitted_at = submitted_at
         self.min_interval = min_interval
         self.max_interval = max(max_interval, min_interval)
@@ -122,11 +130,11 @@ class PollPlanner:
             if p is None:
                 continue
             if p > 0:
-                rows.append((1.0, p / 100.0, t))          # t - s >= (p/100) D
+                rows.append((1.0, p / 100.0, t))  # t - s >= (p/100) D
             upper = p + g if g is not None else (50 if p == 0 and half_rule else None)
             if upper is not None and upper <= 100:
-                rows.append((-1.0, -upper / 100.0, -t))   # t - s < ((p+g)/100) D
-        if self._observations:                            # not completed at the last poll
+                rows.append((-1.0, -upper / 100.0, -t))  # t - s < ((p+g)/100) D
+        if self._observations:  # not completed at the last poll
             rows.append((-1.0, -1.0, -self._observations[-1][0]))
         # s >= last time seen queued; `submitted_at` may be taken when the submit answer
         # arrived, so before any queued answer the task may have started a little earlier
@@ -135,7 +143,7 @@ class PollPlanner:
         else:
             rows.append((-1.0, 0.0, -(last_queued - _START_SLACK)))
         if first_running is not None:
-            rows.append((1.0, 0.0, first_running))        # s <= first time seen running
+            rows.append((1.0, 0.0, first_running))  # s <= first time seen running
             if soft >= 1 and last_queued == self.submitted_at:
                 # never seen queued: it most likely started right after the submit (once
                 # seen queued, the start can be anywhere up to the first running answer)
@@ -203,8 +211,11 @@ class PollPlanner:
         floor, share = _LATENESS[self._granularity()]
         lateness = max(floor, share * (hi - self.submitted_at))
         if hi - lo <= lateness:
-            if (self._granularity() == 1 and hi - lo > _APPROACH_WIDTH
-                    and lo - last > _APPROACH_LEAD + self.min_interval):
+            if (
+                self._granularity() == 1
+                and hi - lo > _APPROACH_WIDTH
+                and lo - last > _APPROACH_LEAD + self.min_interval
+            ):
                 return lo - _APPROACH_LEAD  # one more sample pins the end down further
             return hi + _FINAL_MARGIN
         sample = self._refining_sample(last, lo, hi)

@@ -3,9 +3,10 @@
 Today's ToAPIs listing (contract §9): $0.025 / $0.030 / $0.040 per 1K / 2K / 4K image.
 No 0.5K price is published; we assume the 1K price, so estimates err on the high side.
 """
+
 from __future__ import annotations
 
-from typing import Iterable, Mapping
+from collections.abc import Iterable, Mapping
 
 DEFAULT_PRICES: dict[str, float] = {"0.5K": 0.025, "1K": 0.025, "2K": 0.030, "4K": 0.040}
 

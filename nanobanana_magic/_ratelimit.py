@@ -5,12 +5,13 @@ ToAPIs counts submits and status queries per user in windows of 1 s, 10 s and 60
 would then hold more than its count, and records when it went. It uses no locks or
 loop-bound primitives, so one limiter can be shared by every task of a client.
 """
+
 from __future__ import annotations
 
 import asyncio
 import collections
 import time
-from typing import Sequence
+from collections.abc import Sequence
 
 #: (count, window seconds) for the default group
 SUBMIT_LIMITS: tuple[tuple[int, float], ...] = ((5, 1.0), (50, 10.0), (300, 60.0))
@@ -25,7 +26,8 @@ class SlidingWindowLimiter:
         self.limits = tuple((int(count), float(window)) for count, window in limits)
         self._clock = clock
         self._grants: collections.deque[float] = collections.deque(
-            maxlen=max((count for count, _ in self.limits), default=1))
+            maxlen=max((count for count, _ in self.limits), default=1)
+        )
         self._penalty_until = 0.0
 
     def delay(self) -> float:

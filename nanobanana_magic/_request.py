@@ -5,6 +5,7 @@ size, n, resolution, reference images). `validate()` checks it against the contr
 before any network use, raising one `ValidationError` sentence that names the fix.
 `to_payload()` is the single place where our names map onto the wire (contract §13.1).
 """
+
 from __future__ import annotations
 
 import dataclasses
@@ -12,8 +13,8 @@ import functools
 import hashlib
 import json
 import os
+from collections.abc import Iterable, Mapping
 from pathlib import Path
-from typing import Iterable, Mapping
 from urllib.parse import urlparse
 
 from ._errors import ValidationError
@@ -24,8 +25,22 @@ API_REFERENCE_MODEL = "gemini-3.1-flash-image-preview"
 KNOWN_MODELS = (DEFAULT_MODEL, API_REFERENCE_MODEL, "nano_banana_2")
 MODEL_ENV = "NANOBANANA_MODEL"
 
-SIZES = ("1:1", "3:2", "2:3", "4:3", "3:4", "16:9", "9:16", "5:4", "4:5", "21:9",
-         "1:4", "4:1", "1:8", "8:1")
+SIZES = (
+    "1:1",
+    "3:2",
+    "2:3",
+    "4:3",
+    "3:4",
+    "16:9",
+    "9:16",
+    "5:4",
+    "4:5",
+    "21:9",
+    "1:4",
+    "4:1",
+    "1:8",
+    "8:1",
+)
 RESOLUTIONS = ("0.5K", "1K", "2K", "4K")
 DEFAULT_SIZE = "1:1"
 DEFAULT_RESOLUTION = "1K"
@@ -33,8 +48,12 @@ MAX_N = 4
 MAX_PROMPT_CHARS = 32_000
 MAX_REFERENCES = 14
 MAX_REFERENCE_BYTES = 10_000_000
-REFERENCE_TYPES = {"png": "image/png", "jpeg": "image/jpeg", "webp": "image/webp",
-                   "gif": "image/gif"}
+REFERENCE_TYPES = {
+    "png": "image/png",
+    "jpeg": "image/jpeg",
+    "webp": "image/webp",
+    "gif": "image/gif",
+}
 
 
 def default_model() -> str:
@@ -97,34 +116,47 @@ class ImageRequest:
     variant: str | None = None
 
     @classmethod
-    def create(cls, prompt: str, *, model: str | None = None, size: str | None = None,
-               n=1, resolution: str | None = None,
-               reference_images: Iterable[str | os.PathLike] | str = (),
-               google_search: bool = False, google_image_search: bool = False,
-               extra_metadata: Mapping[str, object] | None = None,
-               variant: str | None = None) -> "ImageRequest":
+    def create(
+        cls,
+        prompt: str,
+        *,
+        model: str | None = None,
+        size: str | None = None,
+        n=1,
+        resolution: str | None = None,
+        reference_images: Iterable[str | os.PathLike] | str = (),
+        google_search: bool = False,
+        google_image_search: bool = False,
+        extra_metadata: Mapping[str, object] | None = None,
+        variant: str | None = None,
+    ) -> ImageRequest:
         """Build and validate a request from loosely typed input (None = default)."""
         if isinstance(reference_images, (str, os.PathLike)):
             reference_images = (reference_images,)
         refs = tuple(_normalise_reference(r) for r in reference_images)
         request = cls(
-            prompt=prompt, model=(model if model is not None else DEFAULT_MODEL),
-            size=size or DEFAULT_SIZE, n=n,
+            prompt=prompt,
+            model=(model if model is not None else DEFAULT_MODEL),
+            size=size or DEFAULT_SIZE,
+            n=n,
             resolution=_normalise_resolution(resolution or DEFAULT_RESOLUTION),
-            reference_images=refs, google_search=bool(google_search or google_image_search),
+            reference_images=refs,
+            google_search=bool(google_search or google_image_search),
             google_image_search=bool(google_image_search),
             extra_metadata=tuple(sorted((extra_metadata or {}).items())),
-            variant=variant or None)
+            variant=variant or None,
+        )
         request.validate()
         return request
 
-    def replace(self, **changes) -> "ImageRequest":
+    def replace(self, **changes) -> ImageRequest:
         """A copy with some fields changed, validated again."""
         if "resolution" in changes:
             changes["resolution"] = _normalise_resolution(changes["resolution"])
         if "reference_images" in changes:
-            changes["reference_images"] = tuple(_normalise_reference(r)
-                                                for r in changes["reference_images"])
+            changes["reference_images"] = tuple(
+                _normalise_reference(r) for r in changes["reference_images"]
+            )
         request = dataclasses.replace(self, **changes)
         request.validate()
         return request
@@ -133,31 +165,40 @@ class ImageRequest:
     def validate(self) -> None:
         """Raise ValidationError (one sentence naming the fix) if the contract forbids this."""
         if not isinstance(self.model, str) or not self.model.strip():
-            raise ValidationError(f"The model is empty; use {DEFAULT_MODEL!r} or "
-                                  f"{API_REFERENCE_MODEL!r}.")
+            raise ValidationError(
+                f"The model is empty; use {DEFAULT_MODEL!r} or {API_REFERENCE_MODEL!r}."
+            )
         if self.model not in KNOWN_MODELS:
-            raise ValidationError(f"Unknown model {self.model!r}; use one of "
-                                  f"{', '.join(KNOWN_MODELS)}.")
+            raise ValidationError(
+                f"Unknown model {self.model!r}; use one of {', '.join(KNOWN_MODELS)}."
+            )
         if not isinstance(self.prompt, str) or not self.prompt.strip():
             raise ValidationError("The prompt is empty; write what the image should show.")
         if len(self.prompt) > MAX_PROMPT_CHARS:
-            raise ValidationError(f"The prompt has {len(self.prompt):,} characters; shorten it "
-                                  f"to at most {MAX_PROMPT_CHARS:,}.")
+            raise ValidationError(
+                f"The prompt has {len(self.prompt):,} characters; shorten it "
+                f"to at most {MAX_PROMPT_CHARS:,}."
+            )
         if self.size not in SIZES:
-            raise ValidationError(f"Unknown size {self.size!r}; use one of the aspect ratios "
-                                  f"{', '.join(SIZES)}.")
+            raise ValidationError(
+                f"Unknown size {self.size!r}; use one of the aspect ratios {', '.join(SIZES)}."
+            )
         if isinstance(self.n, bool) or not isinstance(self.n, int):
-            raise ValidationError(f"n must be a whole number from 1 to {MAX_N}, "
-                                  f"not {self.n!r}.")
+            raise ValidationError(f"n must be a whole number from 1 to {MAX_N}, not {self.n!r}.")
         if not 1 <= self.n <= MAX_N:
-            raise ValidationError(f"n is {self.n}; ask for 1 to {MAX_N} images per task "
-                                  "(use a sweep over n for more).")
+            raise ValidationError(
+                f"n is {self.n}; ask for 1 to {MAX_N} images per task "
+                "(use a sweep over n for more)."
+            )
         if self.resolution not in RESOLUTIONS:
-            raise ValidationError(f"Unknown resolution {self.resolution!r}; use one of "
-                                  f"{', '.join(RESOLUTIONS)}.")
+            raise ValidationError(
+                f"Unknown resolution {self.resolution!r}; use one of {', '.join(RESOLUTIONS)}."
+            )
         if len(self.reference_images) > MAX_REFERENCES:
-            raise ValidationError(f"{len(self.reference_images)} reference images given; "
-                                  f"use at most {MAX_REFERENCES}.")
+            raise ValidationError(
+                f"{len(self.reference_images)} reference images given; "
+                f"use at most {MAX_REFERENCES}."
+            )
         for reference in self.reference_images:
             _check_reference(reference)
         for key, _ in self.extra_metadata:
@@ -174,8 +215,12 @@ class ImageRequest:
     def key(self) -> str:
         """The request key naming cached results (design: Storage and reproducibility)."""
         material = {
-            "model": self.model, "prompt": self.prompt, "size": self.size, "n": self.n,
-            "resolution": self.resolution, "references": self.reference_fingerprints(),
+            "model": self.model,
+            "prompt": self.prompt,
+            "size": self.size,
+            "n": self.n,
+            "resolution": self.resolution,
+            "references": self.reference_fingerprints(),
             "google_search": self.google_search,
             "google_image_search": self.google_image_search,
             "metadata": [list(item) for item in self.extra_metadata],
@@ -192,8 +237,12 @@ class ImageRequest:
             metadata["google_search"] = True
         if self.google_image_search:
             metadata["google_image_search"] = True
-        payload: dict[str, object] = {"model": self.model, "prompt": self.prompt,
-                                      "size": self.size, "n": self.n}
+        payload: dict[str, object] = {
+            "model": self.model,
+            "prompt": self.prompt,
+            "size": self.size,
+            "n": self.n,
+        }
         urls = [str(u) for u in image_urls]
         if urls:
             payload["image_urls"] = urls
@@ -208,7 +257,7 @@ class ImageRequest:
         return data
 
     @classmethod
-    def from_dict(cls, data: Mapping) -> "ImageRequest":
+    def from_dict(cls, data: Mapping) -> ImageRequest:
         fields = {f.name for f in dataclasses.fields(cls)}
         values = {k: v for k, v in data.items() if k in fields}
         values["reference_images"] = tuple(values.get("reference_images") or ())
@@ -232,8 +281,9 @@ def _normalise_resolution(value) -> str:
 def _normalise_reference(reference) -> str:
     text = os.fspath(reference) if isinstance(reference, os.PathLike) else reference
     if not isinstance(text, str) or not text.strip():
-        raise ValidationError(f"A reference image must be a file path or an http(s) URL, "
-                              f"not {reference!r}.")
+        raise ValidationError(
+            f"A reference image must be a file path or an http(s) URL, not {reference!r}."
+        )
     text = text.strip()
     if is_url(text):
         return text
@@ -246,24 +296,32 @@ def _check_reference(reference: str) -> None:
         if parsed.scheme not in ("http", "https") or not parsed.netloc:
             raise ValidationError(
                 f"Reference {reference[:60]!r} is not an http(s) URL; pass a public "
-                "http(s) URL or a local file path (local files are uploaded for you).")
+                "http(s) URL or a local file path (local files are uploaded for you)."
+            )
         return
     path = Path(reference)
     if not path.exists():
         raise ValidationError(f"Reference image {reference!r} does not exist; check the path.")
     if not path.is_file():
-        raise ValidationError(f"Reference image {reference!r} is not a file; pass an image "
-                              "file (png, jpeg, webp or gif).")
+        raise ValidationError(
+            f"Reference image {reference!r} is not a file; pass an image "
+            "file (png, jpeg, webp or gif)."
+        )
     try:
         size = path.stat().st_size
         with open(path, "rb") as fh:
             head = fh.read(16)
     except OSError as exc:
-        raise ValidationError(f"Reference image {reference!r} cannot be read "
-                              f"({exc.strerror}); check its permissions.") from None
+        raise ValidationError(
+            f"Reference image {reference!r} cannot be read ({exc.strerror}); check its permissions."
+        ) from None
     if size > MAX_REFERENCE_BYTES:
-        raise ValidationError(f"Reference image {path.name!r} is {size / 1e6:.1f} MB; the "
-                              "limit is 10 MB, so resize or compress it.")
+        raise ValidationError(
+            f"Reference image {path.name!r} is {size / 1e6:.1f} MB; the "
+            "limit is 10 MB, so resize or compress it."
+        )
     if sniff_image_type(head) is None:
-        raise ValidationError(f"Reference image {path.name!r} is not a png, jpeg, webp or gif "
-                              "image; convert it to one of those.")
+        raise ValidationError(
+            f"Reference image {path.name!r} is not a png, jpeg, webp or gif "
+            "image; convert it to one of those."
+        )

@@ -3,6 +3,7 @@
 The key is wrapped in `Secret`, whose repr and str never show it; only the client's
 Authorization header ever sees the plain value.
 """
+
 from __future__ import annotations
 
 import ipaddress
@@ -20,7 +21,8 @@ DEFAULT_OUTPUT_DIR = "banana_outputs"
 NO_KEY_HELP = (
     "No ToAPIs API key is set: export TOAPIS_API_KEY=sk-... (or run `%banana login` in a "
     "notebook, or pass api_key=...); to try everything without a key, use the built-in "
-    "simulator with `%banana use sim` or `nanobanana sim`.")
+    "simulator with `%banana use sim` or `nanobanana sim`."
+)
 
 
 class Secret:
@@ -63,17 +65,20 @@ def resolve_base_url(value: str | None = None) -> str:
     parsed = urlparse(url)
     if parsed.scheme not in ("http", "https") or not parsed.hostname:
         raise ConfigurationError(
-            f"The base URL {url[:80]!r} is not an http(s) URL; use e.g. {DEFAULT_BASE_URL}.")
+            f"The base URL {url[:80]!r} is not an http(s) URL; use e.g. {DEFAULT_BASE_URL}."
+        )
     if parsed.scheme == "http" and not is_loopback(parsed.hostname):
         raise ConfigurationError(
             f"Refusing plain http:// for {parsed.hostname}: the key would travel unencrypted; "
-            "use https:// (plain http is allowed only on loopback, e.g. the simulator).")
+            "use https:// (plain http is allowed only on loopback, e.g. the simulator)."
+        )
     if parsed.path not in ("", "/") or parsed.query:
         if parsed.path.rstrip("/") == "/v1":
             return url[: -len("/v1")]
         raise ConfigurationError(
             f"The base URL should be just scheme and host, like {DEFAULT_BASE_URL}; "
-            f"drop {parsed.path or parsed.query!r}.")
+            f"drop {parsed.path or parsed.query!r}."
+        )
     return url
 
 
@@ -88,11 +93,15 @@ def resolve_api_key(value: str | Secret | None = None) -> Secret:
     if key.lower().startswith("bearer "):
         raise ConfigurationError("Give the key without the 'Bearer ' prefix; the client adds it.")
     if any(c.isspace() for c in key) or not key.isascii() or not key.isprintable():
-        raise ConfigurationError("The API key looks malformed (it contains spaces or unusual "
-                                 "characters); copy it again from toapis.com/console/token.")
+        raise ConfigurationError(
+            "The API key looks malformed (it contains spaces or unusual "
+            "characters); copy it again from toapis.com/console/token."
+        )
     if len(key) < 8:
-        raise ConfigurationError("The API key is too short to be a ToAPIs key; copy the whole "
-                                 "key (it starts with sk-) from toapis.com/console/token.")
+        raise ConfigurationError(
+            "The API key is too short to be a ToAPIs key; copy the whole "
+            "key (it starts with sk-) from toapis.com/console/token."
+        )
     return Secret(key)
 
 

@@ -12,6 +12,7 @@ The journal is shared by every kernel writing to the folder: each entry is one l
 written with a single `write` under an exclusive `flock`, so concurrent writers neither
 interleave nor lose entries, and a reader skips a torn last line of a killed process.
 """
+
 from __future__ import annotations
 
 import fcntl
@@ -39,36 +40,50 @@ class Store:
         return f"Store({str(self.root)!r})"
 
     # -- the folder ---------------------------------------------------------------------------
-    def ensure(self) -> "Store":
+    def ensure(self) -> Store:
         """Create the folder; refuse, in one sentence, one that cannot be written."""
         if self._ready:
             return self
         if self.root.exists() and not self.root.is_dir():
-            raise ConfigurationError(f"The output folder {str(self.root)!r} is a file; choose "
-                                     "another folder with --out or NANOBANANA_OUTPUT_DIR.")
+            raise ConfigurationError(
+                f"The output folder {str(self.root)!r} is a file; choose "
+                "another folder with --out or NANOBANANA_OUTPUT_DIR."
+            )
         try:
             (self.root / "runs").mkdir(parents=True, exist_ok=True)
             (self.root / "cache").mkdir(exist_ok=True)
         except OSError as exc:
-            raise ConfigurationError(f"The output folder {str(self.root)!r} cannot be created "
-                                     f"({exc.strerror}); choose a writable folder with --out "
-                                     "or NANOBANANA_OUTPUT_DIR.") from None
-        if not os.access(self.root, os.W_OK | os.X_OK) or \
-                not os.access(self.root / "runs", os.W_OK | os.X_OK):
-            raise ConfigurationError(f"The output folder {str(self.root)!r} is not writable; "
-                                     "choose another with --out or NANOBANANA_OUTPUT_DIR.")
+            raise ConfigurationError(
+                f"The output folder {str(self.root)!r} cannot be created "
+                f"({exc.strerror}); choose a writable folder with --out "
+                "or NANOBANANA_OUTPUT_DIR."
+            ) from None
+        if not os.access(self.root, os.W_OK | os.X_OK) or not os.access(
+            self.root / "runs", os.W_OK | os.X_OK
+        ):
+            raise ConfigurationError(
+                f"The output folder {str(self.root)!r} is not writable; "
+                "choose another with --out or NANOBANANA_OUTPUT_DIR."
+            )
         self._ready = True
         return self
 
-    def new_run(self, request, request_key: str, *, base_url: str = "",
-                simulated: bool = False) -> Run:
+    def new_run(
+        self, request, request_key: str, *, base_url: str = "", simulated: bool = False
+    ) -> Run:
         self.ensure()
         run_id = time.strftime("%Y%m%d-%H%M%S-") + secrets.token_hex(3)
         folder = self.root / "runs" / run_id
         folder.mkdir()
-        return Run(run_id=run_id, request=request, request_key=request_key,
-                   created_at=time.time(), base_url=base_url, simulated=simulated,
-                   folder=folder)
+        return Run(
+            run_id=run_id,
+            request=request,
+            request_key=request_key,
+            created_at=time.time(),
+            base_url=base_url,
+            simulated=simulated,
+            folder=folder,
+        )
 
     # -- the journal ---------------------------------------------------------------------------
     @property
@@ -117,26 +132,44 @@ class Store:
 
     def uploaded_url(self, sha256: str, base_url: str) -> str | None:
         for entry in reversed(self.read_journal()):
-            if entry.get("event") == "uploaded" and entry.get("sha256") == sha256 \
-                    and entry.get("base_url") == base_url:
+            if (
+                entry.get("event") == "uploaded"
+                and entry.get("sha256") == sha256
+                and entry.get("base_url") == base_url
+            ):
                 return entry.get("url")
         return None
 
     # -- runs -----------------------------------------------------------------------------------
-    def add_image(self, run: Run, index: int, downloaded: Path, url: str,
-                  size: tuple[int, int]) -> RunImage:
+    def add_image(
+        self, run: Run, index: int, downloaded: Path, url: str, size: tuple[int, int]
+    ) -> RunImage:
         """File a downloaded image: a PNG with its parameters inside, and a thumbnail."""
         assert run.folder is not None
         path = run.folder / f"image-{index}.png"
         thumb = run.folder / f"thumb-{index}.jpg"
-        parameters = {"run_id": run.run_id, "task_id": run.task_id, "index": index,
-                      "request": run.request.to_dict(), "request_key": run.request_key,
-                      "source_url": url, "simulated": run.simulated}
+        parameters = {
+            "run_id": run.run_id,
+            "task_id": run.task_id,
+            "index": index,
+            "request": run.request.to_dict(),
+            "request_key": run.request_key,
+            "source_url": url,
+            "simulated": run.simulated,
+        }
         save_with_parameters(downloaded, path, parameters)
         make_thumbnail(path, thumb, self.thumbnail_size)
         downloaded.unlink(missing_ok=True)
-        image = RunImage(path=path, thumbnail=thumb, url=url, task_id=run.task_id or "",
-                         index=index, request=run.request, width=size[0], height=size[1])
+        image = RunImage(
+            path=path,
+            thumbnail=thumb,
+            url=url,
+            task_id=run.task_id or "",
+            index=index,
+            request=run.request,
+            width=size[0],
+            height=size[1],
+        )
         # a resumed run downloads again what it had: keep one entry per index
         run.images = [other for other in run.images if other.index != index]
         run.images.append(image)
@@ -145,8 +178,9 @@ class Store:
 
     def save_run(self, run: Run) -> None:
         assert run.folder is not None
-        self._write_atomic(run.folder / "manifest.json",
-                           json.dumps(run.to_manifest(), indent=2, sort_keys=True))
+        self._write_atomic(
+            run.folder / "manifest.json", json.dumps(run.to_manifest(), indent=2, sort_keys=True)
+        )
         if run.ok and run.images:
             self._write_atomic(self.root / "cache" / run.request_key, run.run_id)
 
@@ -155,8 +189,10 @@ class Store:
         try:
             data = json.loads((folder / "manifest.json").read_text())
         except (OSError, ValueError):
-            raise ValidationError(f"Unknown run id {run_id!r}; `%banana history` lists the "
-                                  f"runs in {str(self.root)!r}.") from None
+            raise ValidationError(
+                f"Unknown run id {run_id!r}; `%banana history` lists the "
+                f"runs in {str(self.root)!r}."
+            ) from None
         return Run.from_manifest(data, folder)
 
     def resolve_run_id(self, text: str) -> str:
@@ -173,8 +209,10 @@ class Store:
         if len(matches) == 1:
             return matches[0]
         hint = " (it matches several; give more characters)" if len(matches) > 1 else ""
-        raise ValidationError(f"Unknown run id {text!r}{hint}; `%banana history` lists the "
-                              f"runs in {str(self.root)!r}.")
+        raise ValidationError(
+            f"Unknown run id {text!r}{hint}; `%banana history` lists the "
+            f"runs in {str(self.root)!r}."
+        )
 
     def run_ids(self) -> list[str]:
         runs = self.root / "runs"
@@ -194,8 +232,11 @@ class Store:
             run = self.load_run(run_id)
         except (OSError, ValidationError):
             return None
-        if run.ok and run.images and all(i.path.exists() and i.thumbnail.exists()
-                                         for i in run.images):
+        if (
+            run.ok
+            and run.images
+            and all(i.path.exists() and i.thumbnail.exists() for i in run.images)
+        ):
             run.cached, run.spent = True, 0.0
             return run
         return None

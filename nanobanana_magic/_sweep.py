@@ -15,31 +15,38 @@ engine's events; it exports `records()`, `to_dataframe()` and `contact_sheet(pat
 A `ref` value is one reference set: files (or URLs) joined by `+`, e.g.
 `ref=cat.png+hat.png,dog.png`; `none` is the empty set (no references).
 """
+
 from __future__ import annotations
 
 import dataclasses
 import itertools
 import os
 from collections import Counter
+from collections.abc import Iterable, Iterator, Mapping
 from pathlib import Path
-from typing import Any, Iterable, Iterator, Mapping
+from typing import Any
 
 from . import _display as display
-from ._sync import blocking
 from ._api import make_engine
 from ._engine import FINAL_EVENTS, Engine, Event, Listener
 from ._errors import ValidationError
 from ._pricing import format_usd, price_per_image
 from ._request import ImageRequest, default_model, is_url
 from ._run import Run
+from ._sync import blocking
 from ._template import interpolate, placeholders
 
 _zip = zip  # `zip` is also the name of a sweep option
 
 PARAMETER_AXES = ("size", "n", "resolution", "model", "ref")
 #: where a parameter axis goes in ImageRequest.create
-_REQUEST_FIELD = {"size": "size", "n": "n", "resolution": "resolution", "model": "model",
-                  "ref": "reference_images"}
+_REQUEST_FIELD = {
+    "size": "size",
+    "n": "n",
+    "resolution": "resolution",
+    "model": "model",
+    "ref": "reference_images",
+}
 DEFAULT_BUDGET = 1.00
 MAX_CELLS = 1000
 NO_REFS = "none"
@@ -65,8 +72,9 @@ def parse_axis_values(key: str, values: Any) -> list:
     else:
         items = [values]
     if not items:
-        raise ValidationError(f"The sweep axis {key!r} has no values; give at least one, "
-                              f"e.g. {key}=a,b.")
+        raise ValidationError(
+            f"The sweep axis {key!r} has no values; give at least one, e.g. {key}=a,b."
+        )
     if key == "n":
         items = [_whole_number(v) for v in items]
     elif key == "ref":
@@ -74,8 +82,9 @@ def parse_axis_values(key: str, values: Any) -> list:
     seen = Counter(_label(key, v) if key == "ref" else repr(v) for v in items)
     repeated = [value for value, count in seen.items() if count > 1]
     if repeated:
-        raise ValidationError(f"The sweep axis {key!r} lists {repeated[0]} twice; list each "
-                              "value once.")
+        raise ValidationError(
+            f"The sweep axis {key!r} lists {repeated[0]} twice; list each value once."
+        )
     return items
 
 
@@ -85,8 +94,7 @@ def _whole_number(value) -> int:
     except ValueError:
         number = None
     if isinstance(number, bool) or not isinstance(number, int):
-        raise ValidationError(f"The sweep axis 'n' needs whole numbers like n=1,2, not "
-                              f"{value!r}.")
+        raise ValidationError(f"The sweep axis 'n' needs whole numbers like n=1,2, not {value!r}.")
     return number
 
 
@@ -97,13 +105,15 @@ def _reference_set(value) -> tuple:
             return ()
         parts = [p.strip() for p in text.split("+")] if not is_url(text) else [text]
         if not all(parts):
-            raise ValidationError(f"The reference set {text!r} has an empty part; join files "
-                                  "with + like a.png+b.png.")
+            raise ValidationError(
+                f"The reference set {text!r} has an empty part; join files with + like a.png+b.png."
+            )
         return tuple(parts)
     if isinstance(value, Iterable):
         return tuple(os.fspath(p) if isinstance(p, os.PathLike) else p for p in value)
-    raise ValidationError(f"A ref value must be a file, a URL, a+b for a set, or none; not "
-                          f"{value!r}.")
+    raise ValidationError(
+        f"A ref value must be a file, a URL, a+b for a set, or none; not {value!r}."
+    )
 
 
 def _label(key: str, value) -> str:
@@ -111,8 +121,9 @@ def _label(key: str, value) -> str:
     if key == "ref":
         if not value:
             return "no refs"
-        return " + ".join(p.rsplit("/", 1)[-1] if is_url(p) else Path(p).name
-                          for p in map(str, value))
+        return " + ".join(
+            p.rsplit("/", 1)[-1] if is_url(p) else Path(p).name for p in map(str, value)
+        )
     return str(value)
 
 
@@ -120,8 +131,9 @@ def _cell_label(axes: Iterable[str], key: tuple) -> str:
     return " · ".join(f"{name} = {_label(name, value)}" for name, value in _zip(axes, key))
 
 
-def sweep_common(defaults: Mapping[str, Any], explicit: Mapping[str, Any],
-                 axes: Iterable[str]) -> dict:
+def sweep_common(
+    defaults: Mapping[str, Any], explicit: Mapping[str, Any], axes: Iterable[str]
+) -> dict:
     """Request options shared by every cell: defaults, overridden by explicit options,
     minus the swept parameters. An explicit option that is also swept is an error."""
     swept = {_REQUEST_FIELD[key] for key in axes if key in _REQUEST_FIELD}
@@ -129,8 +141,9 @@ def sweep_common(defaults: Mapping[str, Any], explicit: Mapping[str, Any],
         field = _REQUEST_FIELD.get(key)
         if field is not None and explicit.get(field) not in (None, (), []):
             option = "--ref" if key == "ref" else f"--{key}"
-            raise ValidationError(f"{key} is swept and also given as {option}; drop one "
-                                  "of the two.")
+            raise ValidationError(
+                f"{key} is swept and also given as {option}; drop one of the two."
+            )
     return {k: v for k, v in {**defaults, **explicit}.items() if k not in swept}
 
 
@@ -163,8 +176,10 @@ class SweepPlan:
     @property
     def estimate(self) -> float:
         """Estimated dollars for the cells that are not cached."""
-        return sum(count * price_per_image(resolution, self.prices)
-                   for resolution, count in self._images_by_resolution().items())
+        return sum(
+            count * price_per_image(resolution, self.prices)
+            for resolution, count in self._images_by_resolution().items()
+        )
 
     def _images_by_resolution(self) -> dict[str, int]:
         counts: Counter = Counter()
@@ -182,17 +197,23 @@ class SweepPlan:
     def describe(self, budget: float | None = None) -> str:
         """One paragraph: cells, tasks, images, the estimate and its prices, the budget."""
         sending = self.to_send
-        prices = ", ".join(f"{count} × {resolution} at "
-                           f"{format_usd(price_per_image(resolution, self.prices))}"
-                           for resolution, count in sorted(self._images_by_resolution().items()))
-        text = (f"Sweep of {self.shape()}: {len(self.cells)} cell(s), {len(sending)} task(s) "
-                f"to send for {self.images} image(s), estimated {format_usd(self.estimate)}"
-                + (f" ({prices})" if prices else ""))
+        prices = ", ".join(
+            f"{count} × {resolution} at {format_usd(price_per_image(resolution, self.prices))}"
+            for resolution, count in sorted(self._images_by_resolution().items())
+        )
+        text = (
+            f"Sweep of {self.shape()}: {len(self.cells)} cell(s), {len(sending)} task(s) "
+            f"to send for {self.images} image(s), estimated {format_usd(self.estimate)}"
+            + (f" ({prices})" if prices else "")
+        )
         if self.cached:
             text += f"; {len(self.cached)} cell(s) come from the cache for free"
         if budget is not None:
-            text += (f"; above the {format_usd(budget)} budget" if self.over_budget(budget)
-                     else f"; budget {format_usd(budget)}")
+            text += (
+                f"; above the {format_usd(budget)} budget"
+                if self.over_budget(budget)
+                else f"; budget {format_usd(budget)}"
+            )
         return text + "."
 
     def payloads(self) -> list[dict]:
@@ -202,18 +223,31 @@ class SweepPlan:
 
     def __repr__(self) -> str:
         import json
+
         return self.describe() + "\n" + json.dumps(self.payloads(), indent=2)
 
     def _repr_html_(self) -> str:
         import json
-        return (display.note(self.describe() + " Nothing was sent.")
-                + "<pre class='banana-payload'>"
-                + display.esc(json.dumps(self.payloads(), indent=2)) + "</pre>")
+
+        return (
+            display.note(self.describe() + " Nothing was sent.")
+            + "<pre class='banana-payload'>"
+            + display.esc(json.dumps(self.payloads(), indent=2))
+            + "</pre>"
+        )
 
 
-def plan_sweep(template: str, axes: Mapping[str, Any], *, engine: Engine, zip: bool = False,
-               namespace: Mapping[str, object] | None = None, cache: bool = True,
-               prices: Mapping[str, float] | None = None, **common) -> SweepPlan:
+def plan_sweep(
+    template: str,
+    axes: Mapping[str, Any],
+    *,
+    engine: Engine,
+    zip: bool = False,
+    namespace: Mapping[str, object] | None = None,
+    cache: bool = True,
+    prices: Mapping[str, float] | None = None,
+    **common,
+) -> SweepPlan:
     """Expand the axes into validated requests and find the cached cells. Sends nothing.
 
     `common` are ImageRequest.create options shared by every cell; `namespace` supplies
@@ -228,24 +262,30 @@ def plan_sweep(template: str, axes: Mapping[str, Any], *, engine: Engine, zip: b
         if not isinstance(key, str) or (key not in PARAMETER_AXES and key not in names):
             raise ValidationError(
                 f"Cannot sweep over {key!r}: use a parameter ({', '.join(PARAMETER_AXES)}) "
-                f"or a {{name}} that appears in the prompt.")
+                f"or a {{name}} that appears in the prompt."
+            )
         field = _REQUEST_FIELD.get(key)
         if field is not None and common.get(field) not in (None, (), []):
-            raise ValidationError(f"{key} is swept and also given as {field}=...; drop "
-                                  "one of the two.")
+            raise ValidationError(
+                f"{key} is swept and also given as {field}=...; drop one of the two."
+            )
         normalised[key] = parse_axis_values(key, values)
     lists = list(normalised.values())
     if zip:
         if len({len(v) for v in lists}) > 1:
             sizes = ", ".join(f"{k} has {len(v)}" for k, v in normalised.items())
-            raise ValidationError(f"--zip pairs values position by position, so every axis "
-                                  f"needs the same number of values ({sizes}).")
+            raise ValidationError(
+                f"--zip pairs values position by position, so every axis "
+                f"needs the same number of values ({sizes})."
+            )
         combos = list(_zip(*lists))
     else:
         combos = list(itertools.product(*lists))
     if len(combos) > MAX_CELLS:
-        raise ValidationError(f"The sweep has {len(combos)} cells; keep it to {MAX_CELLS} "
-                              "or fewer by listing fewer values.")
+        raise ValidationError(
+            f"The sweep has {len(combos)} cells; keep it to {MAX_CELLS} "
+            "or fewer by listing fewer values."
+        )
     shared = {k: v for k, v in common.items() if v is not None}
     shared.setdefault("model", default_model())
     base = dict(namespace or {})
@@ -257,10 +297,14 @@ def plan_sweep(template: str, axes: Mapping[str, Any], *, engine: Engine, zip: b
         params = dict(shared)
         params.update({_REQUEST_FIELD[k]: v for k, v in values.items() if k in _REQUEST_FIELD})
         cells.append((tuple(combo), ImageRequest.create(prompt, **params)))
-    cached = {key for key, request in cells
-              if cache and engine.store.cached_run(engine.cache_key(request)) is not None}
-    return SweepPlan(normalised, cells, cached, prices, template=template, zipped=zip,
-                     engine=engine)
+    cached = {
+        key
+        for key, request in cells
+        if cache and engine.store.cached_run(engine.cache_key(request)) is not None
+    }
+    return SweepPlan(
+        normalised, cells, cached, prices, template=template, zipped=zip, engine=engine
+    )
 
 
 def check_budget(plan: SweepPlan, budget: float | None, yes: bool) -> None:
@@ -268,7 +312,8 @@ def check_budget(plan: SweepPlan, budget: float | None, yes: bool) -> None:
     if plan.over_budget(budget) and not yes:
         raise BudgetExceededError(
             f"{plan.describe()} That is above the {format_usd(budget)} budget: pass --yes "
-            "(yes=True) to go ahead, or raise --budget.")
+            "(yes=True) to go ahead, or raise --budget."
+        )
 
 
 # -- the result ---------------------------------------------------------------------------------------
@@ -314,8 +359,10 @@ class SweepRun:
         for key in self.runs:
             if tuple(_label(n, v) for n, v in _zip(self.axes, key)) == tuple(map(str, labels)):
                 return key
-        raise KeyError(f"No cell {labels!r}; cells are keyed by the axis values in the order "
-                       f"{', '.join(self.axes)}.")
+        raise KeyError(
+            f"No cell {labels!r}; cells are keyed by the axis values in the order "
+            f"{', '.join(self.axes)}."
+        )
 
     def cell(self, **values) -> Run | None:
         """The Run of the cell with these axis values, e.g. cell(size="16:9", style="ink")."""
@@ -350,8 +397,11 @@ class SweepRun:
         if event.kind in FINAL_EVENTS and event.run is not None:
             self.runs[key] = event.run
         if event.kind == "progress":
-            self.status[key] = "queued" if (event.status or "").lower() in (
-                "queued", "pending", "submitted") else "running"
+            self.status[key] = (
+                "queued"
+                if (event.status or "").lower() in ("queued", "pending", "submitted")
+                else "running"
+            )
             self.server_status[key] = str(event.status or self.status[key])
             self.progress[key] = max(self.progress[key], event.progress or 0)
         else:
@@ -364,37 +414,95 @@ class SweepRun:
         """One dict per image: the axis values, the request's parameters, the file, the
         task id, seconds taken and the cost. A cell without images (failed, not run)
         gives one row with `path` None and its error."""
-        fixed = ("prompt", "model", "size", "n", "resolution", "refs", "index", "path",
-                 "thumbnail", "task_id", "run_id", "status", "cached", "elapsed", "cost",
-                 "spent", "error")
-        columns = {name: name if name in PARAMETER_AXES or name not in fixed
-                   else f"axis_{name}" for name in self.axes}
+        fixed = (
+            "prompt",
+            "model",
+            "size",
+            "n",
+            "resolution",
+            "refs",
+            "index",
+            "path",
+            "thumbnail",
+            "task_id",
+            "run_id",
+            "status",
+            "cached",
+            "elapsed",
+            "cost",
+            "spent",
+            "error",
+        )
+        columns = {
+            name: name if name in PARAMETER_AXES or name not in fixed else f"axis_{name}"
+            for name in self.axes
+        }
         rows = []
         for key, run in self.runs.items():
             request = run.request if run is not None else self._requests[key]
-            base = {columns[name]: _label(name, value) if name == "ref" else value
-                    for name, value in _zip(self.axes, key)}
-            base.update(prompt=request.prompt, model=request.model, size=request.size,
-                        n=request.n, resolution=request.resolution,
-                        refs=_label("ref", request.reference_images)
-                        if request.reference_images else "")
+            base = {
+                columns[name]: _label(name, value) if name == "ref" else value
+                for name, value in _zip(self.axes, key)
+            }
+            base.update(
+                prompt=request.prompt,
+                model=request.model,
+                size=request.size,
+                n=request.n,
+                resolution=request.resolution,
+                refs=_label("ref", request.reference_images) if request.reference_images else "",
+            )
             if run is None:
-                rows.append({**base, "index": None, "path": None, "thumbnail": None,
-                             "task_id": None, "run_id": None, "status": self.status[key],
-                             "cached": False, "elapsed": None, "cost": 0.0, "spent": 0.0,
-                             "error": None})
+                rows.append(
+                    {
+                        **base,
+                        "index": None,
+                        "path": None,
+                        "thumbnail": None,
+                        "task_id": None,
+                        "run_id": None,
+                        "status": self.status[key],
+                        "cached": False,
+                        "elapsed": None,
+                        "cost": 0.0,
+                        "spent": 0.0,
+                        "error": None,
+                    }
+                )
                 continue
-            common = {"task_id": run.task_id, "run_id": run.run_id, "status": run.status,
-                      "cached": run.cached, "elapsed": run.elapsed, "error": run.error}
+            common = {
+                "task_id": run.task_id,
+                "run_id": run.run_id,
+                "status": run.status,
+                "cached": run.cached,
+                "elapsed": run.elapsed,
+                "error": run.error,
+            }
             if not run.images:
-                rows.append({**base, "index": None, "path": None, "thumbnail": None,
-                             **common, "cost": 0.0, "spent": 0.0})
+                rows.append(
+                    {
+                        **base,
+                        "index": None,
+                        "path": None,
+                        "thumbnail": None,
+                        **common,
+                        "cost": 0.0,
+                        "spent": 0.0,
+                    }
+                )
             share = 1 / max(1, len(run.images))
             for image in run.images:
-                rows.append({**base, "index": image.index, "path": str(image.path),
-                             "thumbnail": str(image.thumbnail), **common,
-                             "cost": round(run.cost * share, 6),
-                             "spent": round(run.spent * share, 6)})
+                rows.append(
+                    {
+                        **base,
+                        "index": image.index,
+                        "path": str(image.path),
+                        "thumbnail": str(image.thumbnail),
+                        **common,
+                        "cost": round(run.cost * share, 6),
+                        "spent": round(run.spent * share, 6),
+                    }
+                )
         return rows
 
     def to_dataframe(self):
@@ -410,13 +518,21 @@ class SweepRun:
         rows and columns, a tile per cell (its images, or its error). Returns the path.
         A path ending in .jpg gives a JPEG instead, a fraction of the size."""
         from ._contact_sheet import render_contact_sheet
-        pages = [(page, [[self.runs.get(key) for key in row] for row in page.keys])
-                 for page in self.pages()]
+
+        pages = [
+            (page, [[self.runs.get(key) for key in row] for row in page.keys])
+            for page in self.pages()
+        ]
         simulated = any(run.simulated for run in self.runs.values() if run is not None)
         heading = self.plan.template.strip() or "sweep"
-        return render_contact_sheet(Path(path), pages, heading=heading,
-                                    subheading=self._summary(), simulated=simulated,
-                                    cell=cell)
+        return render_contact_sheet(
+            Path(path),
+            pages,
+            heading=heading,
+            subheading=self._summary(),
+            simulated=simulated,
+            cell=cell,
+        )
 
     # -- layout ------------------------------------------------------------------------------------------
     def pages(self) -> list[SweepPage]:
@@ -425,25 +541,33 @@ class SweepRun:
         names = list(self.axes)
         if self.plan.zipped or len(names) == 1:
             keys = [key for key, _ in self.plan.cells]
-            labels = [_label(names[0], key[0]) if len(names) == 1 else _cell_label(names, key)
-                      for key in keys]
+            labels = [
+                _label(names[0], key[0]) if len(names) == 1 else _cell_label(names, key)
+                for key in keys
+            ]
             axis = names[0] if len(names) == 1 else " · ".join(names)
             return [SweepPage("", "", [""], axis, labels, [keys])]
         rows_axis, cols_axis, rest = names[0], names[1], names[2:]
         pages = []
         for extra in itertools.product(*(self.axes[n] for n in rest)):
-            keys = [[(r, c) + extra for c in self.axes[cols_axis]]
-                    for r in self.axes[rows_axis]]
-            pages.append(SweepPage(
-                _cell_label(rest, extra), rows_axis,
-                [_label(rows_axis, r) for r in self.axes[rows_axis]], cols_axis,
-                [_label(cols_axis, c) for c in self.axes[cols_axis]], keys))
+            keys = [[(r, c) + extra for c in self.axes[cols_axis]] for r in self.axes[rows_axis]]
+            pages.append(
+                SweepPage(
+                    _cell_label(rest, extra),
+                    rows_axis,
+                    [_label(rows_axis, r) for r in self.axes[rows_axis]],
+                    cols_axis,
+                    [_label(cols_axis, c) for c in self.axes[cols_axis]],
+                    keys,
+                )
+            )
         return pages
 
     def _summary(self) -> str:
         counts = Counter(self.status.values())
-        if not any(status in FINAL_EVENTS for status in self.status.values()) and \
-                all(run is None for run in self.runs.values()):
+        if not any(status in FINAL_EVENTS for status in self.status.values()) and all(
+            run is None for run in self.runs.values()
+        ):
             return self.plan.describe()
         done = counts["completed"] + counts["cached"]
         parts = [f"{done} of {len(self.runs)} cell(s) done"]
@@ -452,29 +576,40 @@ class SweepRun:
         for status in ("failed", "cancelled", "running", "queued", "submitted", "waiting"):
             if counts[status]:
                 parts.append(f"{counts[status]} {status}")
-        return (f"Sweep of {self.plan.shape()}: " + ", ".join(parts)
-                + f"; {format_usd(self.spent)} spent (estimate {format_usd(self.plan.estimate)}).")
+        return (
+            f"Sweep of {self.plan.shape()}: "
+            + ", ".join(parts)
+            + f"; {format_usd(self.spent)} spent (estimate {format_usd(self.plan.estimate)})."
+        )
 
     # -- HTML ------------------------------------------------------------------------------------------
     def html(self) -> str:
         """The labelled grid(s), with the current state of every cell."""
         simulated = any(run.simulated for run in self.runs.values() if run is not None)
-        head = (f"<div class='banana-sweep-summary' style='{display.NOTE_STYLE}'>"
-                f"{display.esc(self._summary())}{display.SIM_BADGE if simulated else ''}</div>")
+        head = (
+            f"<div class='banana-sweep-summary' style='{display.NOTE_STYLE}'>"
+            f"{display.esc(self._summary())}{display.SIM_BADGE if simulated else ''}</div>"
+        )
         tables = "".join(self._page_html(page) for page in self.pages())
         return f"<div class='banana-sweep'>{head}{tables}</div>"
 
     _repr_html_ = html
 
     def provenance(self) -> dict:
-        return {"sweep": {name: [_label(name, v) for v in values]
-                          for name, values in self.axes.items()},
-                "zip": self.plan.zipped, "template": self.plan.template,
-                "runs": [run.provenance() for run in self.runs.values() if run is not None]}
+        return {
+            "sweep": {
+                name: [_label(name, v) for v in values] for name, values in self.axes.items()
+            },
+            "zip": self.plan.zipped,
+            "template": self.plan.template,
+            "runs": [run.provenance() for run in self.runs.values() if run is not None],
+        }
 
     def _repr_mimebundle_(self, include=None, exclude=None):
-        return ({"text/html": self.html(), "text/plain": self.text()},
-                {display.PROVENANCE_MIME: self.provenance()})
+        return (
+            {"text/html": self.html(), "text/plain": self.text()},
+            {display.PROVENANCE_MIME: self.provenance()},
+        )
 
     def text(self) -> str:
         """The plain-text listing used where HTML cannot be shown."""
@@ -484,48 +619,75 @@ class SweepRun:
             if run is None:
                 lines.append(f"{label}: {self.status[key]}")
             elif run.ok:
-                lines += [f"{label}: " + ("cached " if run.cached else "") + str(image.path)
-                          for image in run.images]
+                lines += [
+                    f"{label}: " + ("cached " if run.cached else "") + str(image.path)
+                    for image in run.images
+                ]
             else:
                 lines.append(f"{label}: {run.status}: {run.error}")
         return "\n".join(lines)
 
     def _page_html(self, page: SweepPage) -> str:
         esc = display.esc
-        th = ("style='padding:4px 8px;text-align:left;vertical-align:bottom;"
-              "font:600 12px system-ui,sans-serif;color:#24292f;border-bottom:1px solid "
-              "#d0d7de'")
-        axis_th = ("style='padding:2px 8px;text-align:left;font:12px system-ui,sans-serif;"
-                   "color:#57606a;white-space:nowrap'")
-        row_th = ("style='padding:4px 8px;text-align:left;vertical-align:middle;"
-                  "font:600 12px system-ui,sans-serif;color:#24292f;border-right:1px solid "
-                  "#d0d7de'")
+        th = (
+            "style='padding:4px 8px;text-align:left;vertical-align:bottom;"
+            "font:600 12px system-ui,sans-serif;color:#24292f;border-bottom:1px solid "
+            "#d0d7de'"
+        )
+        axis_th = (
+            "style='padding:2px 8px;text-align:left;font:12px system-ui,sans-serif;"
+            "color:#57606a;white-space:nowrap'"
+        )
+        row_th = (
+            "style='padding:4px 8px;text-align:left;vertical-align:middle;"
+            "font:600 12px system-ui,sans-serif;color:#24292f;border-right:1px solid "
+            "#d0d7de'"
+        )
         td = "style='padding:4px;vertical-align:top;width:220px;min-width:160px'"
-        caption = (f"<caption style='text-align:left;font:600 13px system-ui,sans-serif;"
-                   f"padding:6px 0 2px'>{esc(page.title)}</caption>" if page.title else "")
-        corner = f"<th {axis_th}>{esc(page.row_axis)} ↓</th>" if page.row_axis \
+        caption = (
+            f"<caption style='text-align:left;font:600 13px system-ui,sans-serif;"
+            f"padding:6px 0 2px'>{esc(page.title)}</caption>"
+            if page.title
+            else ""
+        )
+        corner = (
+            f"<th {axis_th}>{esc(page.row_axis)} ↓</th>"
+            if page.row_axis
             else f"<th {axis_th}></th>"
-        axis_row = (f"<tr>{corner}<th class='banana-sweep-axis' {axis_th} "
-                    f"colspan='{len(page.col_labels)}'>{esc(page.col_axis)} →</th></tr>")
-        header = f"<tr><th {th}></th>" + "".join(
-            f"<th class='banana-sweep-col' {th}>{esc(label)}</th>" for label in page.col_labels
-        ) + "</tr>"
+        )
+        axis_row = (
+            f"<tr>{corner}<th class='banana-sweep-axis' {axis_th} "
+            f"colspan='{len(page.col_labels)}'>{esc(page.col_axis)} →</th></tr>"
+        )
+        header = (
+            f"<tr><th {th}></th>"
+            + "".join(
+                f"<th class='banana-sweep-col' {th}>{esc(label)}</th>" for label in page.col_labels
+            )
+            + "</tr>"
+        )
         body = "".join(
             f"<tr><th class='banana-sweep-row' {row_th}>{esc(label)}</th>"
-            + "".join(f"<td {td}>{self._cell_html(key)}</td>" for key in keys) + "</tr>"
-            for label, keys in _zip(page.row_labels, page.keys))
-        return (f"<table class='banana-sweep-grid' style='border-collapse:collapse;"
-                f"margin:6px 0'>{caption}{axis_row}{header}{body}</table>")
+            + "".join(f"<td {td}>{self._cell_html(key)}</td>" for key in keys)
+            + "</tr>"
+            for label, keys in _zip(page.row_labels, page.keys)
+        )
+        return (
+            f"<table class='banana-sweep-grid' style='border-collapse:collapse;"
+            f"margin:6px 0'>{caption}{axis_row}{header}{body}</table>"
+        )
 
     def _cell_html(self, key: tuple) -> str:
         run = self.runs.get(key)
         if run is None:
             status = self.server_status.get(key) or self.status.get(key, "waiting")
             pct = self.progress.get(key, 0)
-            return (f"<div class='banana-sweep-pending' style='{display.NOTE_STYLE}'>"
-                    f"{display.esc(status)} {pct}%<div style='background:#eaeef2;"
-                    f"border-radius:3px;height:6px;margin-top:3px'><div style='background:"
-                    f"#0969da;height:6px;border-radius:3px;width:{pct}%'></div></div></div>")
+            return (
+                f"<div class='banana-sweep-pending' style='{display.NOTE_STYLE}'>"
+                f"{display.esc(status)} {pct}%<div style='background:#eaeef2;"
+                f"border-radius:3px;height:6px;margin-top:3px'><div style='background:"
+                f"#0969da;height:6px;border-radius:3px;width:{pct}%'></div></div></div>"
+            )
         if not run.ok:
             return display.error_box(run.error or f"status {run.status}", label=run.status)
         cards = "".join(display.image_card(image, run) for image in run.images)
@@ -534,18 +696,32 @@ class SweepRun:
 
     def __repr__(self) -> str:
         done = sum(1 for run in self.runs.values() if run is not None and run.ok)
-        return (f"<SweepRun {self.plan.shape()}: {done}/{len(self.runs)} cells done, "
-                f"{format_usd(self.spent)} spent>")
+        return (
+            f"<SweepRun {self.plan.shape()}: {done}/{len(self.runs)} cells done, "
+            f"{format_usd(self.spent)} spent>"
+        )
 
 
 # -- running ---------------------------------------------------------------------------------------------
-async def asweep(prompt: str, axes: Mapping[str, Any], *, zip: bool = False,
-                 concurrency: int | None = None, budget: float | None = DEFAULT_BUDGET,
-                 yes: bool = False, dry_run: bool = False, cache: bool = True,
-                 output_dir=None, api_key=None, base_url=None,
-                 namespace: Mapping[str, object] | None = None,
-                 listener: Listener | None = None, prices: Mapping[str, float] | None = None,
-                 engine: Engine | None = None, **common) -> SweepRun | SweepPlan:
+async def asweep(
+    prompt: str,
+    axes: Mapping[str, Any],
+    *,
+    zip: bool = False,
+    concurrency: int | None = None,
+    budget: float | None = DEFAULT_BUDGET,
+    yes: bool = False,
+    dry_run: bool = False,
+    cache: bool = True,
+    output_dir=None,
+    api_key=None,
+    base_url=None,
+    namespace: Mapping[str, object] | None = None,
+    listener: Listener | None = None,
+    prices: Mapping[str, float] | None = None,
+    engine: Engine | None = None,
+    **common,
+) -> SweepRun | SweepPlan:
     """Run `prompt` over every cell of `axes`; return the SweepRun when all are done.
 
     `axes` maps a parameter (size, n, resolution, model, ref) or a `{name}` of the prompt
@@ -560,13 +736,25 @@ async def asweep(prompt: str, axes: Mapping[str, Any], *, zip: bool = False,
     halves on a rate limit and grows back. A failed cell keeps its error in its Run.
     """
     if engine is None:
-        engine = make_engine(output_dir=output_dir, api_key=api_key, base_url=base_url,
-                             prices=dict(prices) if prices else None,
-                             **({"concurrency": concurrency} if concurrency else {}))
+        engine = make_engine(
+            output_dir=output_dir,
+            api_key=api_key,
+            base_url=base_url,
+            prices=dict(prices) if prices else None,
+            **({"concurrency": concurrency} if concurrency else {}),
+        )
     elif concurrency:
         engine.concurrency = concurrency
-    plan = plan_sweep(prompt, axes, engine=engine, zip=zip, namespace=namespace, cache=cache,
-                      prices=prices or engine.prices, **common)
+    plan = plan_sweep(
+        prompt,
+        axes,
+        engine=engine,
+        zip=zip,
+        namespace=namespace,
+        cache=cache,
+        prices=prices or engine.prices,
+        **common,
+    )
     if dry_run:
         return plan
     check_budget(plan, budget, yes)

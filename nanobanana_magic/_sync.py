@@ -8,12 +8,14 @@ interrupt) cancels the coroutine, lets it finish its clean-up, and is then re-ra
 `blocking(afunc)` makes the sync twin of a coroutine function: same parameters (for
 `help()`, `func?`, `inspect.signature` and keyword completion), same docs, no copy.
 """
+
 from __future__ import annotations
 
 import asyncio
 import contextlib
 import functools
-from typing import Any, Awaitable, Callable, Coroutine, TypeVar
+from collections.abc import Awaitable, Callable, Coroutine
+from typing import Any, TypeVar
 
 T = TypeVar("T")
 
@@ -46,10 +48,13 @@ def blocking(afunc: Callable[..., Coroutine[Any, Any, T]]) -> Callable[..., T]:
 
     name = afunc.__name__.removeprefix("a")
     twin.__name__ = name
-    twin.__qualname__ = afunc.__qualname__.rsplit(".", 1)[0] + name \
-        if "." in afunc.__qualname__ else name
-    twin.__doc__ = (f"Blocking form of `{afunc.__name__}`: runs it to completion and returns "
-                    f"its result.\n\n{afunc.__doc__ or ''}")
+    twin.__qualname__ = (
+        afunc.__qualname__.rsplit(".", 1)[0] + name if "." in afunc.__qualname__ else name
+    )
+    twin.__doc__ = (
+        f"Blocking form of `{afunc.__name__}`: runs it to completion and returns "
+        f"its result.\n\n{afunc.__doc__ or ''}"
+    )
     return twin
 
 

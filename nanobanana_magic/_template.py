@@ -3,10 +3,11 @@
 `{{name}}` gives a literal `{name}`. Substitution is one pass, so a value that itself
 contains braces is never expanded again. An undefined name is an error naming it.
 """
+
 from __future__ import annotations
 
 import re
-from typing import Mapping
+from collections.abc import Mapping
 
 from ._errors import ValidationError
 
@@ -33,6 +34,7 @@ def interpolate(template: str, values: Mapping[str, object]) -> str:
             raise ValidationError(
                 f"The prompt uses {{{name}}} but no variable {name!r} is defined; define it "
                 f"in the notebook, sweep over it, or write {{{{{name}}}}} for literal "
-                "braces.") from None
+                "braces."
+            ) from None
 
     return _PLACEHOLDER.sub(replace, template)

@@ -3,12 +3,14 @@
 Every test starts from a clean slate: no ToAPIs variables from the environment, no
 learned task durations, no shared limiters, short tracebacks.
 """
-from __future__ import annotations
 
+from __future__ import annotations
 
 import pytest
 
-from nanobanana_magic import _client as client_module, _engine as engine_module, _errors as errors
+from nanobanana_magic import _client as client_module
+from nanobanana_magic import _engine as engine_module
+from nanobanana_magic import _errors as errors
 from nanobanana_magic.simulator import SIM_API_KEY, Simulator
 
 TEST_KEY = SIM_API_KEY
@@ -16,8 +18,7 @@ TEST_KEY = SIM_API_KEY
 
 @pytest.fixture(autouse=True)
 def clean_state(monkeypatch, tmp_path):
-    for name in ("TOAPIS_API_KEY", "TOAPIS_BASE_URL", "NANOBANANA_OUTPUT_DIR",
-                 "NANOBANANA_MODEL"):
+    for name in ("TOAPIS_API_KEY", "TOAPIS_BASE_URL", "NANOBANANA_OUTPUT_DIR", "NANOBANANA_MODEL"):
         monkeypatch.delenv(name, raising=False)
     monkeypatch.chdir(tmp_path)
     engine_module._DURATIONS.clear()
@@ -76,6 +77,7 @@ class Shell:
 @pytest.fixture
 def shell():
     from IPython.core.interactiveshell import InteractiveShell
+
     ip = InteractiveShell.instance()
     ip.run_line_magic("load_ext", "nanobanana_magic")
     try:

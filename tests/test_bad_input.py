@@ -5,22 +5,23 @@ Each case runs against a live simulator through a real front end (the Python API
 `%%banana` magic in a real InteractiveShell, the widget panel) and then checks the
 simulator saw no request of any kind: no submit, no poll, no upload, no download.
 """
+
 from __future__ import annotations
 
 import asyncio
 import dataclasses
 import html
 import re
+from collections.abc import Callable
 from pathlib import Path
-from typing import Callable
 
 import pytest
-
-from nanobanana_magic import _errors as errors, generate
-from nanobanana_magic._sweep import sweep
-
 from conftest import TEST_KEY
 from test_hostile_server import png_bytes
+
+from nanobanana_magic import _errors as errors
+from nanobanana_magic import generate
+from nanobanana_magic._sweep import sweep
 
 _SENTENCE_BREAK = re.compile(r"(?<=[.!?])\s+(?=[A-Z])")
 
@@ -37,8 +38,7 @@ def assert_one_sentence_naming_the_fix(message: str, fix: str) -> None:
 
 def assert_nothing_sent(sim) -> None:
     stats = sim.stats()
-    for counter in ("submit_requests", "status_requests", "uploads", "downloads",
-                    "tasks_created"):
+    for counter in ("submit_requests", "status_requests", "uploads", "downloads", "tasks_created"):
         assert stats[counter] == 0, f"{counter} = {stats[counter]}"
     assert stats["headers"] == {"api": [], "files": []}
 
@@ -68,17 +68,21 @@ class Case:
 # -- the Python API ----------------------------------------------------------------------------
 def api(prompt="a red fox", **overrides):
     """generate(...) against the simulator, with some arguments changed."""
+
     def call(ctx: Context):
         kwargs = {"base_url": ctx.sim.base_url, "api_key": TEST_KEY, "output_dir": ctx.out}
         kwargs.update({k: (v(ctx) if callable(v) else v) for k, v in overrides.items()})
         return generate(prompt, **kwargs)
+
     return call
 
 
 def api_sweep(prompt, axes, **options):
     def call(ctx: Context):
-        return sweep(prompt, axes, base_url=ctx.sim.base_url, api_key=TEST_KEY,
-                     output_dir=ctx.out, **options)
+        return sweep(
+            prompt, axes, base_url=ctx.sim.base_url, api_key=TEST_KEY, output_dir=ctx.out, **options
+        )
+
     return call
 
 
@@ -108,43 +112,65 @@ API_CASES = [
     Case("n-string", api(n="2"), "whole number from 1 to 4"),
     Case("n-float", api(n=2.5), "whole number from 1 to 4"),
     Case("n-bool", api(n=True), "whole number from 1 to 4"),
-    Case("missing-reference", api(reference_images=lambda c: [c.tmp / "nowhere.png"]),
-         "check the path"),
-    Case("non-image-reference", api(reference_images=lambda c: [c.file("notes.txt", b"hi")]),
-         "convert it"),
+    Case(
+        "missing-reference",
+        api(reference_images=lambda c: [c.tmp / "nowhere.png"]),
+        "check the path",
+    ),
+    Case(
+        "non-image-reference",
+        api(reference_images=lambda c: [c.file("notes.txt", b"hi")]),
+        "convert it",
+    ),
     Case("oversized-reference", api(reference_images=oversized_png), "resize or compress"),
     Case("directory-reference", api(reference_images=lambda c: [c.tmp]), "pass an image file"),
-    Case("fifteen-references",
-         api(reference_images=lambda c: [c.png(f"r{i}.png") for i in range(15)]),
-         "use at most 14"),
-    Case("ftp-reference", api(reference_images=["ftp://example.com/a.png"]),
-         "public http\\(s\\) URL"),
-    Case("data-url-reference", api(reference_images=["data:image/png;base64,iVBORw0KGgo="]),
-         "public http\\(s\\) URL"),
+    Case(
+        "fifteen-references",
+        api(reference_images=lambda c: [c.png(f"r{i}.png") for i in range(15)]),
+        "use at most 14",
+    ),
+    Case(
+        "ftp-reference", api(reference_images=["ftp://example.com/a.png"]), "public http\\(s\\) URL"
+    ),
+    Case(
+        "data-url-reference",
+        api(reference_images=["data:image/png;base64,iVBORw0KGgo="]),
+        "public http\\(s\\) URL",
+    ),
     Case("no-key", api(api_key=None), "export TOAPIS_API_KEY"),
     Case("key-with-spaces", api(api_key="sk-abc def ghi jkl"), "copy it again"),
     Case("key-with-bearer", api(api_key="Bearer sk-abcdefghijkl"), "without the 'Bearer '"),
     Case("plain-http-remote", api(base_url="http://toapis.com"), "use https://"),
     Case("base-url-not-a-url", api(base_url="toapis dot com"), "use e\\.g\\. https://"),
     Case("base-url-with-path", api(base_url="https://toapis.com/api/images"), "drop"),
-    Case("output-is-a-file", api(output_dir=lambda c: c.file("outputs.txt", b"")),
-         "choose another folder"),
-    Case("output-under-a-file", api(output_dir=lambda c: c.file("f.txt", b"") / "out"),
-         "choose a writable folder"),
+    Case(
+        "output-is-a-file",
+        api(output_dir=lambda c: c.file("outputs.txt", b"")),
+        "choose another folder",
+    ),
+    Case(
+        "output-under-a-file",
+        api(output_dir=lambda c: c.file("f.txt", b"") / "out"),
+        "choose a writable folder",
+    ),
     Case("output-not-writable", api(output_dir=not_writable_dir), "choose a writable folder"),
     Case("prompt-not-text", api(None), "write what the image should show"),
-    Case("sweep-unknown-axis", api_sweep("a fox", {"colour": ["red", "blue"]}),
-         "use a parameter"),
+    Case("sweep-unknown-axis", api_sweep("a fox", {"colour": ["red", "blue"]}), "use a parameter"),
     Case("sweep-no-axes", api_sweep("a fox", {}), "needs at least one axis"),
     Case("sweep-empty-axis", api_sweep("a fox", {"size": []}), "give at least one"),
-    Case("sweep-repeated-value", api_sweep("a fox", {"size": "1:1,1:1"}),
-         "list each value once"),
-    Case("sweep-zip-unequal", api_sweep("a fox", {"size": "1:1,16:9", "n": [1]}, zip=True),
-         "same number of values"),
+    Case("sweep-repeated-value", api_sweep("a fox", {"size": "1:1,1:1"}), "list each value once"),
+    Case(
+        "sweep-zip-unequal",
+        api_sweep("a fox", {"size": "1:1,16:9", "n": [1]}, zip=True),
+        "same number of values",
+    ),
     Case("sweep-bad-n", api_sweep("a fox", {"n": "one,two"}), "whole numbers"),
     Case("sweep-bad-cell", api_sweep("a fox", {"size": "1:1,7:3"}), "use one of"),
-    Case("sweep-undefined-variable", api_sweep("a {animal} by {painter}", {"animal": "fox,cat"}),
-         "define it"),
+    Case(
+        "sweep-undefined-variable",
+        api_sweep("a {animal} by {painter}", {"animal": "fox,cat"}),
+        "define it",
+    ),
 ]
 
 
@@ -171,13 +197,17 @@ MAGIC_CASES = [
     Case("unknown-option", "%%banana --colour red\na fox", "lists the options"),
     Case("option-without-value", "%%banana --size\na fox", "needs a value"),
     Case("repeated-option", "%%banana --size 1:1 --size 16:9\na fox", "give it once"),
-    Case("ftp-reference", "%%banana --ref ftp://example.com/a.png\na fox",
-         "public http\\(s\\) URL"),
+    Case(
+        "ftp-reference", "%%banana --ref ftp://example.com/a.png\na fox", "public http\\(s\\) URL"
+    ),
     Case("undefined-prompt-variable", "%%banana\na {undefined_animal}", "define it"),
     Case("undefined-option-variable", "%%banana -n $no_such_count\na fox", "define no_such"),
     Case("sweep-malformed", "%%banana --sweep size\na fox", "write --sweep KEY=V1,V2"),
-    Case("sweep-repeated", "%%banana --sweep size=1:1 --sweep size=16:9\na fox",
-         "list all its values once"),
+    Case(
+        "sweep-repeated",
+        "%%banana --sweep size=1:1 --sweep size=16:9\na fox",
+        "list all its values once",
+    ),
     Case("sweep-unknown-axis", "%%banana --sweep colour=red,blue\na fox", "use a parameter"),
     Case("meta-malformed", "%%banana --meta foo\na fox", "write --meta KEY=VALUE"),
     Case("concurrency-zero", "%%banana --concurrency 0\na fox", "at least 1"),
@@ -218,6 +248,7 @@ def click_generate(p) -> None:
         task = p.generate()
         if task is not None:  # refused inside the run (e.g. no key): let it finish
             await task
+
     asyncio.run(scenario())
 
 
@@ -227,8 +258,11 @@ PANEL_CASES = [
     Case("over-long-prompt", {"prompt": "y" * 32_001}, "shorten it"),
     Case("ftp-url", {"urls": "ftp://example.com/a.png"}, "public http\\(s\\) URL"),
     Case("undefined-prompt-variable", {"prompt": "a {missing_thing}"}, "define it"),
-    Case("sweep-without-values", {"sweep_key": "size", "sweep_values": " , "},
-         "list them separated by commas"),
+    Case(
+        "sweep-without-values",
+        {"sweep_key": "size", "sweep_values": " , "},
+        "list them separated by commas",
+    ),
     Case("no-key", {"api_key": None}, "export TOAPIS_API_KEY"),
     Case("key-with-spaces", {"api_key": "sk-abc def ghi jkl"}, "copy it again"),
     Case("plain-http-remote", {"base_url": "http://toapis.com"}, "use https://"),
@@ -241,6 +275,7 @@ _BACKEND = ("api_key", "base_url", "output_dir")
 @pytest.mark.parametrize("case", PANEL_CASES, ids=[c.id for c in PANEL_CASES])
 def test_panel_refuses_bad_input_in_one_sentence(case, sim, tmp_path):
     from nanobanana_magic._panel import panel
+
     a_file = tmp_path / "not-a-folder.txt"
     a_file.write_text("")
     backend = {"base_url": sim.base_url, "api_key": TEST_KEY, "output_dir": tmp_path / "out"}
@@ -263,12 +298,20 @@ def test_panel_refuses_bad_input_in_one_sentence(case, sim, tmp_path):
 @pytest.mark.timeout(30)
 def test_panel_refuses_a_non_image_upload_in_one_sentence(sim, tmp_path):
     import datetime
+
     from nanobanana_magic._panel import panel
+
     p = panel(base_url=sim.base_url, api_key=TEST_KEY, output_dir=tmp_path / "out")
     try:
-        p.upload.value = ({"name": "notes.txt", "type": "text/plain", "size": 5,
-                           "content": memoryview(b"hello"),
-                           "last_modified": datetime.datetime.now(datetime.timezone.utc)},)
+        p.upload.value = (
+            {
+                "name": "notes.txt",
+                "type": "text/plain",
+                "size": 5,
+                "content": memoryview(b"hello"),
+                "last_modified": datetime.datetime.now(datetime.timezone.utc),
+            },
+        )
         assert_one_sentence_naming_the_fix(panel_error(p), "choose an image file")
     finally:
         p.close()

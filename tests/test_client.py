@@ -1,4 +1,5 @@
 """The ToAPIs client over real loopback HTTP: retries, limits, errors, downloads, settings."""
+
 import asyncio
 import json
 import threading
@@ -6,6 +7,7 @@ import time
 
 import httpx
 import pytest
+from conftest import TEST_KEY
 
 from nanobanana_magic import _errors as errors
 from nanobanana_magic._client import ExpiredURLError, ToAPIsClient, result_urls
@@ -13,10 +15,13 @@ from nanobanana_magic._errors import error_from_response
 from nanobanana_magic._settings import resolve_api_key, resolve_base_url
 from nanobanana_magic.simulator import Simulator
 
-from conftest import TEST_KEY
-
-PAYLOAD = {"model": "nano-banana-2", "prompt": "a quiet bay", "size": "1:1", "n": 1,
-           "metadata": {"resolution": "0.5K"}}
+PAYLOAD = {
+    "model": "nano-banana-2",
+    "prompt": "a quiet bay",
+    "size": "1:1",
+    "n": 1,
+    "metadata": {"resolution": "0.5K"},
+}
 
 
 def client_for(sim, **options):
@@ -71,7 +76,7 @@ def test_submit_429_waits_for_retry_after_then_succeeds(sim):
     started = time.monotonic()
     with FaultUntil(sim, "submit_429"):
         task = run(submit_once(sim))
-    assert time.monotonic() - started >= 1.0       # Retry-After honoured, not hammered
+    assert time.monotonic() - started >= 1.0  # Retry-After honoured, not hammered
     stats = sim.stats()
     assert stats["submit_requests"] == 2 and stats["tasks_created"] == 1
     assert task["id"] in stats["tasks"]
@@ -85,8 +90,9 @@ def test_submit_503_is_retried_because_nothing_was_created(sim):
     assert stats["submit_requests"] == 3 and stats["tasks_created"] == 1
 
 
-@pytest.mark.parametrize("knob", ["status_5xx", "status_drop", "status_429",
-                                  "status_malformed_json"])
+@pytest.mark.parametrize(
+    "knob", ["status_5xx", "status_drop", "status_429", "status_malformed_json"]
+)
 def test_failing_status_queries_are_retried(sim, knob):
     sim.configure(retry_after=0.0)
     with FaultUntil(sim, knob, times=2):
@@ -100,8 +106,8 @@ def test_submit_500_is_not_resent_and_reports_that_the_task_may_exist(sim):
     with pytest.raises(errors.SubmitUncertainError) as caught:
         run(submit_once(sim))
     stats = sim.stats()
-    assert stats["submit_requests"] == 1           # never resent: that could pay twice
-    assert stats["tasks_created"] == 1             # ... and indeed the task exists
+    assert stats["submit_requests"] == 1  # never resent: that could pay twice
+    assert stats["tasks_created"] == 1  # ... and indeed the task exists
     assert "not resent" in str(caught.value) and "journal" in str(caught.value)
 
 
@@ -112,32 +118,36 @@ def test_a_dropped_submit_connection_is_not_resent(sim):
     assert sim.stats()["submit_requests"] == 1
 
 
-def test_refusals_are_never_retried(tmp_path):
-    cases = [
+@pytest.mark.parametrize(
+    "knobs, payload, error_class, status",
+    [
         (dict(), dict(PAYLOAD, size="7:3"), errors.InvalidRequestError, 400),
         (dict(api_keys={"sk-only-this-key"}), PAYLOAD, errors.AuthenticationError, 401),
         (dict(balance=0.0), PAYLOAD, errors.InsufficientBalanceError, 402),
         (dict(balance=0.0, quota_status=403), PAYLOAD, errors.InsufficientBalanceError, 403),
         (dict(), dict(PAYLOAD, prompt="a [policy] test"), errors.ContentPolicyError, 422),
-    ]
-    for knobs, payload, error_class, status in cases:
-        with Simulator(**knobs) as base_url:
-            client = ToAPIsClient(api_key=TEST_KEY, base_url=base_url)
+    ],
+)
+def test_refusals_are_never_retried(knobs, payload, error_class, status):
+    with Simulator(**knobs) as base_url:
+        client = ToAPIsClient(api_key=TEST_KEY, base_url=base_url)
 
-            async def go():
-                async with client:
-                    await client.submit(payload)
-            with pytest.raises(error_class) as caught:
-                run(go())
-            assert caught.value.status_code == status
-            assert client.retries == 0
-            assert TEST_KEY not in str(caught.value)
+        async def go():
+            async with client:
+                await client.submit(payload)
+
+        with pytest.raises(error_class) as caught:
+            run(go())
+        assert caught.value.status_code == status
+        assert client.retries == 0
+        assert TEST_KEY not in str(caught.value)
 
 
 def test_unknown_task_is_not_found(sim):
     async def go():
         async with client_for(sim) as client:
             await client.get_task("task_img_000000000000")
+
     with pytest.raises(errors.NotFoundError, match="Task not found"):
         run(go())
 
@@ -146,15 +156,19 @@ def test_unknown_task_is_not_found(sim):
 def test_a_burst_of_submits_stays_under_the_provider_limits():
     simulator = Simulator(rate_limit=True, duration=0.2).start()
     try:
+
         async def burst():
             async with ToAPIsClient(api_key=TEST_KEY, base_url=simulator.base_url) as client:
-                tasks = await asyncio.gather(*(client.submit(dict(PAYLOAD, prompt=f"p{i}"))
-                                               for i in range(12)))
+                tasks = await asyncio.gather(
+                    *(client.submit(dict(PAYLOAD, prompt=f"p{i}")) for i in range(12))
+                )
                 # a second client in the same process shares the limiter
                 async with ToAPIsClient(api_key=TEST_KEY, base_url=simulator.base_url) as other:
-                    tasks += await asyncio.gather(*(other.submit(dict(PAYLOAD, prompt=f"q{i}"))
-                                                    for i in range(3)))
+                    tasks += await asyncio.gather(
+                        *(other.submit(dict(PAYLOAD, prompt=f"q{i}")) for i in range(3))
+                    )
                 return tasks, client.retries
+
         tasks, retries = run(burst())
         stats = simulator.stats()
         assert len({t["id"] for t in tasks}) == 15 == stats["tasks_created"]
@@ -167,35 +181,95 @@ def test_a_burst_of_submits_stays_under_the_provider_limits():
 # -- errors ----------------------------------------------------------------------------------
 BODIES = [
     # variant A: integer code
-    (404, {"error": {"code": 404, "message": "Task not found", "type": "not_found_error"}},
-     errors.NotFoundError, 404),
-    (401, {"error": {"code": 401, "message": "Invalid API key", "type": "authentication_error"}},
-     errors.AuthenticationError, 401),
+    (
+        404,
+        {"error": {"code": 404, "message": "Task not found", "type": "not_found_error"}},
+        errors.NotFoundError,
+        404,
+    ),
+    (
+        401,
+        {"error": {"code": 401, "message": "Invalid API key", "type": "authentication_error"}},
+        errors.AuthenticationError,
+        401,
+    ),
     # variant B: string code and param
-    (400, {"error": {"code": "invalid_request", "message": "size is invalid", "param": "size",
-                     "type": "invalid_request_error"}}, errors.InvalidRequestError,
-     "invalid_request"),
+    (
+        400,
+        {
+            "error": {
+                "code": "invalid_request",
+                "message": "size is invalid",
+                "param": "size",
+                "type": "invalid_request_error",
+            }
+        },
+        errors.InvalidRequestError,
+        "invalid_request",
+    ),
     # variant C: no type
-    (429, {"error": {"code": "rate_limit_exceeded", "message": "slow down"}},
-     errors.RateLimitError, "rate_limit_exceeded"),
-    (503, {"error": {"code": "rate_limit_unavailable", "message": "limiter down"}},
-     errors.ServerError, "rate_limit_unavailable"),
+    (
+        429,
+        {"error": {"code": "rate_limit_exceeded", "message": "slow down"}},
+        errors.RateLimitError,
+        "rate_limit_exceeded",
+    ),
+    (
+        503,
+        {"error": {"code": "rate_limit_unavailable", "message": "limiter down"}},
+        errors.ServerError,
+        "rate_limit_unavailable",
+    ),
     # variant D: New API core
-    (403, {"error": {"code": "insufficient_user_quota", "type": "new_api_error",
-                     "message": "quota exhausted (request id: 20260101abcdef)"}},
-     errors.InsufficientBalanceError, "insufficient_user_quota"),
-    (402, {"error": {"code": "insufficient_quota", "message": "balance too low",
-                     "type": "insufficient_quota"}}, errors.InsufficientBalanceError,
-     "insufficient_quota"),
-    (403, {"error": {"code": "", "message": "model not allowed", "type": "new_api_error"}},
-     errors.PermissionDeniedError, ""),
-    (422, {"error": {"code": "content_policy_violation", "message": "refused"}},
-     errors.ContentPolicyError, "content_policy_violation"),
-    (500, {"error": {"code": "internal_error", "message": "boom"}}, errors.ServerError,
-     "internal_error"),
+    (
+        403,
+        {
+            "error": {
+                "code": "insufficient_user_quota",
+                "type": "new_api_error",
+                "message": "quota exhausted (request id: 20260101abcdef)",
+            }
+        },
+        errors.InsufficientBalanceError,
+        "insufficient_user_quota",
+    ),
+    (
+        402,
+        {
+            "error": {
+                "code": "insufficient_quota",
+                "message": "balance too low",
+                "type": "insufficient_quota",
+            }
+        },
+        errors.InsufficientBalanceError,
+        "insufficient_quota",
+    ),
+    (
+        403,
+        {"error": {"code": "", "message": "model not allowed", "type": "new_api_error"}},
+        errors.PermissionDeniedError,
+        "",
+    ),
+    (
+        422,
+        {"error": {"code": "content_policy_violation", "message": "refused"}},
+        errors.ContentPolicyError,
+        "content_policy_violation",
+    ),
+    (
+        500,
+        {"error": {"code": "internal_error", "message": "boom"}},
+        errors.ServerError,
+        "internal_error",
+    ),
     # upload style
-    (400, {"success": False, "message": "Image too large. Maximum size is 10MB"},
-     errors.InvalidRequestError, None),
+    (
+        400,
+        {"success": False, "message": "Image too large. Maximum size is 10MB"},
+        errors.InvalidRequestError,
+        None,
+    ),
 ]
 
 
@@ -211,16 +285,33 @@ def test_every_error_envelope_maps_to_its_class(status, body, error_class, code)
 
 def test_request_ids_params_and_retry_after_are_kept():
     error = error_from_response(
-        403, json.dumps({"error": {"code": "insufficient_user_quota", "type": "new_api_error",
-                                   "message": "no quota (request id: 2026abc123)"}}))
+        403,
+        json.dumps(
+            {
+                "error": {
+                    "code": "insufficient_user_quota",
+                    "type": "new_api_error",
+                    "message": "no quota (request id: 2026abc123)",
+                }
+            }
+        ),
+    )
     assert error.request_id == "2026abc123" and "request id" not in str(error)
     invalid = error_from_response(400, json.dumps(BODIES[2][1]), {"retry-after": "7"})
     assert invalid.param == "size" and invalid.retry_after == 7.0
 
 
-@pytest.mark.parametrize("body", [
-    "<html><head><title>502 Bad Gateway</title></head><body>cloudflare</body></html>",
-    "upstream connect error", "", "[1, 2]", "null", '{"error": "plain string"}'])
+@pytest.mark.parametrize(
+    "body",
+    [
+        "<html><head><title>502 Bad Gateway</title></head><body>cloudflare</body></html>",
+        "upstream connect error",
+        "",
+        "[1, 2]",
+        "null",
+        '{"error": "plain string"}',
+    ],
+)
 def test_html_and_other_odd_bodies_still_make_a_clear_error(body):
     error = error_from_response(502, body)
     assert isinstance(error, errors.ServerError)
@@ -229,9 +320,11 @@ def test_html_and_other_odd_bodies_still_make_a_clear_error(body):
 
 
 def test_invalid_api_type_says_the_chat_endpoint_was_used(sim):
-    answer = httpx.post(sim.base_url + "/v1/chat/completions",
-                        headers={"Authorization": f"Bearer {TEST_KEY}"},
-                        json={"model": "nano-banana-2", "messages": []})
+    answer = httpx.post(
+        sim.base_url + "/v1/chat/completions",
+        headers={"Authorization": f"Bearer {TEST_KEY}"},
+        json={"model": "nano-banana-2", "messages": []},
+    )
     error = error_from_response(answer.status_code, answer.text)
     assert isinstance(error, errors.InvalidRequestError)
     assert "chat endpoint" in str(error) and "/v1/images/generations" in str(error)
@@ -244,18 +337,21 @@ def test_every_simulator_error_body_parses(sim):
     auth = {"Authorization": f"Bearer {TEST_KEY}"}
     answers = [
         httpx.get(sim.base_url + "/v1/images/generations/task_img_nope", headers=auth),
-        httpx.post(sim.base_url + "/v1/images/generations", json=dict(PAYLOAD, n="2"),
-                   headers=auth),
+        httpx.post(
+            sim.base_url + "/v1/images/generations", json=dict(PAYLOAD, n="2"), headers=auth
+        ),
         httpx.post(sim.base_url + "/v1/images/generations", json=PAYLOAD),
     ]
     kinds = [type(error_from_response(a.status_code, a.text, a.headers)) for a in answers]
-    assert kinds == [errors.NotFoundError, errors.InvalidRequestError,
-                     errors.AuthenticationError]
+    assert kinds == [errors.NotFoundError, errors.InvalidRequestError, errors.AuthenticationError]
 
 
 def test_the_key_never_appears_in_errors_or_reprs(sim):
-    leaked = error_from_response(401, json.dumps({"error": {
-        "message": f"bad key {TEST_KEY} or Bearer {TEST_KEY}"}}), secret=TEST_KEY)
+    leaked = error_from_response(
+        401,
+        json.dumps({"error": {"message": f"bad key {TEST_KEY} or Bearer {TEST_KEY}"}}),
+        secret=TEST_KEY,
+    )
     assert TEST_KEY not in str(leaked) and TEST_KEY not in leaked.body
     client = client_for(sim)
     assert TEST_KEY not in repr(client)
@@ -287,13 +383,14 @@ def test_a_failing_first_download_is_retried(sim, tmp_path):
     assert sim.stats()["downloads"] == 2
 
 
-@pytest.mark.parametrize("kind,words", [("not_image", "not an image"),
-                                        ("huge", "limit"), ("bomb", "pixels|bomb")])
+@pytest.mark.parametrize(
+    "kind,words", [("not_image", "not an image"), ("huge", "limit"), ("bomb", "pixels|bomb")]
+)
 def test_unusable_results_are_refused(sim, tmp_path, kind, words):
     sim.configure(result_kind=kind, huge_bytes=3_000_000)
     with pytest.raises(errors.DownloadError, match=words):
         run(download_result(sim, tmp_path / "image.png", max_download_bytes=2_000_000))
-    assert not list(tmp_path.iterdir())            # no partial file left behind
+    assert not list(tmp_path.iterdir())  # no partial file left behind
 
 
 def test_an_expired_url_is_reported_and_a_fresh_poll_gives_a_working_one(sim, tmp_path):
@@ -309,6 +406,7 @@ def test_an_expired_url_is_reported_and_a_fresh_poll_gives_a_working_one(sim, tm
             fresh = result_urls(await client.get_task(task["id"]))[0]
             assert fresh != result_urls(done)[0]
             return await client.download(fresh, tmp_path / "new.png")
+
     assert run(go())[0] == "PNG"
 
 
@@ -321,11 +419,13 @@ def test_base_url_rules(monkeypatch):
     assert resolve_base_url("http://[::1]:9") == "http://[::1]:9"
     monkeypatch.setenv("TOAPIS_BASE_URL", "https://toapis.cn")
     assert resolve_base_url(None) == "https://toapis.cn"
-    for bad, words in [("http://toapis.com", "Refusing plain http"),
-                       ("http://192.168.1.5:8000", "only on loopback"),
-                       ("ftp://toapis.com", "not an http"),
-                       ("toapis.com", "not an http"),
-                       ("https://toapis.com/api/v2", "just scheme and host")]:
+    for bad, words in [
+        ("http://toapis.com", "Refusing plain http"),
+        ("http://192.168.1.5:8000", "only on loopback"),
+        ("ftp://toapis.com", "not an http"),
+        ("toapis.com", "not an http"),
+        ("https://toapis.com/api/v2", "just scheme and host"),
+    ]:
         with pytest.raises(errors.ConfigurationError, match=words):
             resolve_base_url(bad)
 
@@ -334,6 +434,7 @@ def test_a_base_url_ending_in_v1_works_over_http(sim):
     async def go():
         async with ToAPIsClient(api_key=TEST_KEY, base_url=sim.base_url + "/v1") as client:
             return await client.submit(PAYLOAD)
+
     assert run(go())["id"] in sim.stats()["tasks"]
 
 

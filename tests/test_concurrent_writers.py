@@ -5,8 +5,10 @@ Each worker is a plain Python process running the engine against the same simula
 while a second thread of it appends large entries to the journal as fast as it can, so
 the writers really overlap.
 """
+
 from __future__ import annotations
 
+import itertools
 import json
 import subprocess
 import sys
@@ -14,10 +16,9 @@ import time
 from collections import Counter
 
 import pytest
+from conftest import TEST_KEY
 
 from nanobanana_magic._store import Store
-
-from conftest import TEST_KEY
 
 TASKS_PER_WORKER = 10
 STRESS_ENTRIES = 200
@@ -55,10 +56,27 @@ print("ok" if not bad else bad)
 def test_two_processes_share_one_journal_without_losing_entries(sim, out_dir, tmp_path):
     sim.configure(duration=0.3)
     go = tmp_path / "go"
-    workers = [subprocess.Popen(
-        [sys.executable, "-c", WORKER, sim.base_url, TEST_KEY, str(out_dir), name, str(go),
-         str(TASKS_PER_WORKER), str(STRESS_ENTRIES), str(STRESS_PADDING)],
-        stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True) for name in ("alpha", "beta")]
+    workers = [
+        subprocess.Popen(
+            [
+                sys.executable,
+                "-c",
+                WORKER,
+                sim.base_url,
+                TEST_KEY,
+                str(out_dir),
+                name,
+                str(go),
+                str(TASKS_PER_WORKER),
+                str(STRESS_ENTRIES),
+                str(STRESS_PADDING),
+            ],
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            text=True,
+        )
+        for name in ("alpha", "beta")
+    ]
     try:
         time.sleep(0.5)  # let both import and wait at the start line
         go.touch()
@@ -86,12 +104,11 @@ def test_two_processes_share_one_journal_without_losing_entries(sim, out_dir, tm
     for name in ("alpha", "beta"):
         numbers = sorted(e["i"] for e in entries if e.get("worker") == name)
         assert numbers == list(range(STRESS_ENTRIES))
-        assert all(len(e["padding"]) == STRESS_PADDING for e in entries
-                   if e.get("worker") == name)
+        assert all(len(e["padding"]) == STRESS_PADDING for e in entries if e.get("worker") == name)
 
     # the writes really overlapped: the two workers' entries are interleaved
     order = [entry["pid"] for entry in entries]
-    switches = sum(1 for a, b in zip(order, order[1:]) if a != b)
+    switches = sum(1 for a, b in itertools.pairwise(order) if a != b)
     assert switches > 10, "the workers did not run at the same time"
 
     store = Store(out_dir)

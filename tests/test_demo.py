@@ -3,6 +3,7 @@
 Together these tests execute every notebook under notebooks/ against the simulator the
 notebooks select themselves (no key in the environment), so the tutorials cannot rot.
 """
+
 import json
 import os
 import subprocess
@@ -19,8 +20,12 @@ REPO = Path(__file__).resolve().parent.parent
 
 
 def _errors(nb) -> list[str]:
-    return [f"{o.get('ename')}: {o.get('evalue')}" for cell in nb.cells
-            for o in cell.get("outputs", []) if o.get("output_type") == "error"]
+    return [
+        f"{o.get('ename')}: {o.get('evalue')}"
+        for cell in nb.cells
+        for o in cell.get("outputs", [])
+        if o.get("output_type") == "error"
+    ]
 
 
 def _run_folders(root: Path) -> set[str]:
@@ -45,8 +50,9 @@ def test_demo_writes_executed_notebooks_and_html_with_grids(tmp_path):
     runs = _run_folders(out / "banana_outputs")
     assert runs, "the demo stored no runs"
     for run_id in runs:
-        manifest = json.loads((out / "banana_outputs" / "runs" / run_id / "manifest.json")
-                              .read_text())
+        manifest = json.loads(
+            (out / "banana_outputs" / "runs" / run_id / "manifest.json").read_text()
+        )
         assert manifest["simulated"] is True
         for image in manifest["images"]:
             assert (out / "banana_outputs" / "runs" / run_id / image["path"]).stat().st_size
@@ -61,8 +67,9 @@ def test_every_other_notebook_executes_against_the_simulator(tmp_path, monkeypat
     others = sorted(p for p in notebooks_dir().glob("*.ipynb") if p.name not in NOTEBOOKS)
     assert others, "expected notebooks beyond the demo's (e.g. panel.ipynb)"
     for source in others:
-        executed, page = execute_notebook(source, tmp_path / source.stem,
-                                          env={"NANOBANANA_OUTPUT_DIR": str(tmp_path / "out")})
+        executed, page = execute_notebook(
+            source, tmp_path / source.stem, env={"NANOBANANA_OUTPUT_DIR": str(tmp_path / "out")}
+        )
         nb = nbformat.read(executed, as_version=4)
         assert not _errors(nb), (source.name, _errors(nb))
         assert page.stat().st_size > 0
@@ -70,9 +77,14 @@ def test_every_other_notebook_executes_against_the_simulator(tmp_path, monkeypat
 
 def test_demo_with_a_key_asks_before_spending(tmp_path):
     env = dict(os.environ, TOAPIS_API_KEY="sk-real-looking-key-123")
-    result = subprocess.run([sys.executable, "-m", "nanobanana_magic._cli", "demo", "--out",
-                             str(tmp_path / "d")], env=env, capture_output=True, text=True,
-                            stdin=subprocess.DEVNULL, timeout=60)
+    result = subprocess.run(
+        [sys.executable, "-m", "nanobanana_magic._cli", "demo", "--out", str(tmp_path / "d")],
+        env=env,
+        capture_output=True,
+        text=True,
+        stdin=subprocess.DEVNULL,
+        timeout=60,
+    )
     assert result.returncode == 1
     assert "real money" in result.stdout and "Nothing was sent" in result.stdout
     assert not (tmp_path / "d").exists()

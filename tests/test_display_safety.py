@@ -4,6 +4,7 @@ A prompt such as `<script>alert(1)</script>` must render as text. Each rendering
 with the standard library's HTML parser and must contain no script element, no event
 handler attribute and no javascript: link, while the hostile text itself is visible.
 """
+
 from __future__ import annotations
 
 import asyncio
@@ -11,14 +12,14 @@ import html
 from html.parser import HTMLParser
 
 import pytest
+from conftest import TEST_KEY
+from test_hostile_server import RecordingServer, json_answer
 
-from nanobanana_magic import _display as display, generate
+from nanobanana_magic import _display as display
+from nanobanana_magic import generate
 from nanobanana_magic._engine import Engine
 from nanobanana_magic._store import Store
 from nanobanana_magic._sweep import SweepRun, plan_sweep
-
-from conftest import TEST_KEY
-from test_hostile_server import RecordingServer, json_answer
 
 PROMPT = "<script>alert(1)</script> a fox <img src=x onerror=alert(2)>"
 SERVER_TEXT = "<script>alert('server')</script><img src=y onerror=alert(3)>"
@@ -54,13 +55,18 @@ def assert_safe(markup: str, *visible: str) -> None:
     assert not inspector.bad, f"active content rendered: {inspector.bad}"
     text = "".join(inspector.text)
     for snippet in visible:
-        assert snippet in text or html.escape(snippet) in markup, \
+        assert snippet in text or html.escape(snippet) in markup, (
             f"{snippet!r} is not shown as text"
+        )
 
 
 def engine_for(base_url, out_dir, **client_options) -> Engine:
-    return Engine(store=Store(out_dir), api_key=TEST_KEY, base_url=base_url,
-                  client_options={"max_retries": 1, "backoff_cap": 0.2, **client_options})
+    return Engine(
+        store=Store(out_dir),
+        api_key=TEST_KEY,
+        base_url=base_url,
+        client_options={"max_retries": 1, "backoff_cap": 0.2, **client_options},
+    )
 
 
 def run_sweep_with_snapshots(engine, template, axes):
@@ -93,11 +99,14 @@ def test_sweep_grid_and_progress_board_escape_prompts_labels_and_statuses(sim, o
     sim.configure(unknown_status=STATUS_TEXT, duration=2.0)
     engine = engine_for(sim.base_url, out_dir)
     result, board, runs, snapshots = run_sweep_with_snapshots(
-        engine, PROMPT + " {thing}", {"thing": ["<b>bold</b>", "<script>x()</script>"],
-                                      "size": ["1:1", "16:9"]})
+        engine,
+        PROMPT + " {thing}",
+        {"thing": ["<b>bold</b>", "<script>x()</script>"], "size": ["1:1", "16:9"]},
+    )
     assert all(run.ok for run in runs)
-    assert any(html.escape(STATUS_TEXT) in snap for snap in snapshots), \
+    assert any(html.escape(STATUS_TEXT) in snap for snap in snapshots), (
         "the server's status name never reached the display"
+    )
     for snapshot in snapshots:
         assert_safe(snapshot)
     assert_safe(result.html(), PROMPT, "<script>x()</script>", "<b>bold</b>")
@@ -109,17 +118,20 @@ def test_server_error_messages_are_escaped_everywhere(out_dir):
     def hostile(method, path, body):
         if method == "POST" and "400" in body.decode():
             # (a message that starts with "<" is taken for a gateway's HTML page and dropped)
-            return json_answer(400, {"error": {"message": "refused: " + SERVER_TEXT,
-                                               "code": "bad"}})
+            return json_answer(
+                400, {"error": {"message": "refused: " + SERVER_TEXT, "code": "bad"}}
+            )
         if method == "POST":
             return json_answer(200, {"id": "t1", "status": "queued"})
-        return json_answer(200, {"id": "t1", "status": "failed",
-                                 "error": {"code": "x", "message": SERVER_TEXT}})
+        return json_answer(
+            200, {"id": "t1", "status": "failed", "error": {"code": "x", "message": SERVER_TEXT}}
+        )
 
     with RecordingServer("127.0.0.1", respond=hostile) as api:
         engine = engine_for(api.url, out_dir)
         result, board, runs, snapshots = run_sweep_with_snapshots(
-            engine, "{what} " + PROMPT, {"what": ["fails later", "refused 400"]})
+            engine, "{what} " + PROMPT, {"what": ["fails later", "refused 400"]}
+        )
     assert [run.status for run in runs] == ["failed", "failed"]
     assert all(SERVER_TEXT in run.error for run in runs), [run.error for run in runs]
     for snapshot in snapshots:
@@ -173,8 +185,7 @@ def test_the_panel_escapes_prompts_and_server_strings(sim, tmp_path):
     def hostile(method, path, body):
         if method == "POST":
             return json_answer(200, {"id": "t1", "status": "queued"})
-        return json_answer(200, {"id": "t1", "status": "failed",
-                                 "error": {"message": SERVER_TEXT}})
+        return json_answer(200, {"id": "t1", "status": "failed", "error": {"message": SERVER_TEXT}})
 
     with RecordingServer("127.0.0.1", respond=hostile) as api:
         p = panel(base_url=api.url, api_key=TEST_KEY, output_dir=tmp_path / "out2")

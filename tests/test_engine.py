@@ -1,16 +1,16 @@
 """The engine over real loopback HTTP: uploads, the task pipeline, events, cancellation, resume."""
+
 import asyncio
 import re
 
 import pytest
+from conftest import TEST_KEY
 from PIL import Image
 
 from nanobanana_magic import _errors as errors
 from nanobanana_magic._engine import Engine
 from nanobanana_magic._request import ImageRequest
 from nanobanana_magic._store import Store
-
-from conftest import TEST_KEY
 
 
 def engine_for(sim, out_dir, **options):
@@ -47,8 +47,10 @@ def test_a_local_reference_is_uploaded_once_per_content(sim, out_dir, tmp_path):
     twin.write_bytes(reference.read_bytes())
     engine = engine_for(sim, out_dir)
     first = run_all(engine, [ImageRequest.create("a", reference_images=[reference])])[0]
-    second = run_all(engine_for(sim, out_dir),  # a new engine: the journal remembers
-                     [ImageRequest.create("b", reference_images=[twin])])[0]
+    second = run_all(
+        engine_for(sim, out_dir),  # a new engine: the journal remembers
+        [ImageRequest.create("b", reference_images=[twin])],
+    )[0]
     assert first.ok and second.ok
     assert sim.stats()["uploads"] == 1
     uploads = events_of(engine.store.read_journal(), "uploaded")
@@ -84,8 +86,7 @@ def test_events_for_success_and_failure(sim, out_dir):
 def test_progress_events_carry_the_servers_progress(sim, out_dir):
     sim.configure(duration=1.5, queue_delay=0.0)
     events = []
-    run_all(engine_for(sim, out_dir), [ImageRequest.create("slow one")],
-            listener=events.append)
+    run_all(engine_for(sim, out_dir), [ImageRequest.create("slow one")], listener=events.append)
     progress = [e.progress for e in events if e.kind == "progress"]
     assert progress and all(0 <= p < 100 for p in progress)
     assert progress == sorted(progress)
@@ -94,6 +95,7 @@ def test_progress_events_carry_the_servers_progress(sim, out_dir):
 def test_a_broken_listener_does_not_lose_the_image(sim, out_dir):
     def listener(event):
         raise RuntimeError("display broke")
+
     (run,) = run_all(engine_for(sim, out_dir), [ImageRequest.create("x")], listener=listener)
     assert run.ok and run.images[0].path.exists()
 
@@ -123,12 +125,15 @@ def test_cancellation_keeps_the_task_pending_and_resume_collects_it(sim, out_dir
             events.append(event)
             if event.kind == "submitted":
                 submitted.set()
-        job = asyncio.ensure_future(engine.run([ImageRequest.create("interrupted")],
-                                               listener=listener))
+
+        job = asyncio.ensure_future(
+            engine.run([ImageRequest.create("interrupted")], listener=listener)
+        )
         await submitted.wait()
         job.cancel()
         with pytest.raises(asyncio.CancelledError):
             await job
+
     asyncio.run(start_then_cancel())
     assert [e.kind for e in events] == ["submitted", "cancelled"]
     (pending,) = engine.store.pending_tasks()
@@ -140,7 +145,7 @@ def test_cancellation_keeps_the_task_pending_and_resume_collects_it(sim, out_dir
     assert [run.task_id for run in resumed] == [task_id]
     assert resumed[0].ok and resumed[0].images[0].path.exists()
     assert engine.store.pending_tasks() == []
-    assert sim.stats()["tasks_created"] == 1            # collected, not paid again
+    assert sim.stats()["tasks_created"] == 1  # collected, not paid again
 
 
 def test_an_expired_result_url_is_refreshed_by_polling_again(sim, out_dir):
@@ -150,7 +155,7 @@ def test_an_expired_result_url_is_refreshed_by_polling_again(sim, out_dir):
     assert isinstance(run.exception, errors.DownloadError)
     assert "expired" in str(run.exception) and "resume" in str(run.exception)
     task = sim.stats()["tasks"][run.task_id]
-    assert task["downloads"] == 3                       # the first URL and two fresh ones
+    assert task["downloads"] == 3  # the first URL and two fresh ones
     assert engine.store.pending_tasks()[0]["task_id"] == run.task_id  # still collectable
     sim.configure(url_ttl=None)
     (again,) = asyncio.run(engine_for(sim, out_dir).resume())
@@ -165,22 +170,25 @@ def test_many_requests_run_concurrently_under_the_bound(sim, out_dir):
 
 
 def test_run_repr_html_is_a_grid_of_thumbnails(sim, out_dir):
-    (run,) = run_all(engine_for(sim, out_dir),
-                     [ImageRequest.create("<b>bold</b> & fox", n=3, resolution="0.5K")])
+    (run,) = run_all(
+        engine_for(sim, out_dir), [ImageRequest.create("<b>bold</b> & fox", n=3, resolution="0.5K")]
+    )
     html = run._repr_html_()
     assert len(re.findall(r"<img [^>]*src='data:image/jpeg;base64,", html)) == 3
     assert "display:grid" in html
     assert "&lt;b&gt;bold&lt;/b&gt; &amp; fox" in html and "<b>bold</b>" not in html
     assert "SIMULATED" in html and TEST_KEY not in html
-    assert str(run.images[0].path.name) in html          # each card links its full file
+    assert str(run.images[0].path.name) in html  # each card links its full file
 
 
 def test_a_reference_shared_by_a_batch_is_uploaded_once(sim, out_dir, tmp_path):
     reference = tmp_path / "shared.png"
     Image.new("RGB", (64, 64), "orange").save(reference)
     engine = Engine(store=Store(out_dir), api_key=TEST_KEY, base_url=sim.base_url)
-    requests = [ImageRequest.create("a cat", size=size, reference_images=[reference])
-                for size in ("1:1", "16:9", "9:16", "4:3")]
+    requests = [
+        ImageRequest.create("a cat", size=size, reference_images=[reference])
+        for size in ("1:1", "16:9", "9:16", "4:3")
+    ]
     runs = asyncio.run(engine.run(requests))
     assert all(run.ok for run in runs)
     assert sim.stats()["uploads"] == 1

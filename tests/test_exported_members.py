@@ -1,4 +1,5 @@
 """The public namespace: every exported name is stable, listed, and shows its real signature."""
+
 from __future__ import annotations
 
 import importlib
@@ -29,8 +30,9 @@ changed = [name for name in nb.__all__ if before[name] is not after[name]]
 modules = [name for name, value in after.items() if type(value).__name__ == "module"]
 print(changed, modules)
 """
-    out = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True,
-                         check=True).stdout.strip()
+    out = subprocess.run(
+        [sys.executable, "-c", script], capture_output=True, text=True, check=True
+    ).stdout.strip()
     assert out == "[] []"
 
 
@@ -38,6 +40,7 @@ def test_the_readme_example_works_after_a_sweep_module_import():
     importlib.import_module("nanobanana_magic._sweep")
     importlib.import_module("nanobanana_magic._panel")
     from nanobanana_magic import panel, sweep
+
     assert callable(sweep) and callable(panel)
     assert sweep.__module__ == "nanobanana_magic._sweep"
 
@@ -65,16 +68,32 @@ def test_sync_twins_show_the_parameters_of_their_async_form(name):
 
 def test_generate_signature_names_its_request_parameters():
     parameters = inspect.signature(nanobanana_magic.generate).parameters
-    for expected in ("prompt", "model", "size", "n", "resolution", "reference_images",
-                     "output_dir", "cache", "variant"):
+    for expected in (
+        "prompt",
+        "model",
+        "size",
+        "n",
+        "resolution",
+        "reference_images",
+        "output_dir",
+        "cache",
+        "variant",
+    ):
         assert expected in parameters
     assert str(inspect.signature(nanobanana_magic.generate)) != "(prompt, **options)"
 
 
 def test_panel_signature_names_its_form_defaults():
     parameters = inspect.signature(nanobanana_magic.panel).parameters
-    for expected in ("simulator", "output_dir", "prompt", "size", "resolution", "n",
-                     "reference_images"):
+    for expected in (
+        "simulator",
+        "output_dir",
+        "prompt",
+        "size",
+        "resolution",
+        "n",
+        "reference_images",
+    ):
         assert expected in parameters
     assert not any(p.kind is p.VAR_KEYWORD for p in parameters.values())
 
@@ -83,6 +102,7 @@ def test_panel_signature_names_its_form_defaults():
 def test_ipython_keyword_completion_offers_real_parameters(use_jedi):
     from IPython.core.completer import provisionalcompleter
     from IPython.core.interactiveshell import InteractiveShell
+
     shell = InteractiveShell.instance()
     shell.user_ns["generate"] = nanobanana_magic.generate
     shell.Completer.use_jedi = use_jedi

@@ -5,6 +5,7 @@ What must hold whatever the server does: every task the server completed ends up
 no task is created twice (nothing is paid twice), and every failure is told to the user in
 the grid and written to the journal.
 """
+
 from __future__ import annotations
 
 import asyncio
@@ -13,22 +14,27 @@ import threading
 from urllib.parse import parse_qs, urlsplit
 
 import pytest
+from conftest import TEST_KEY
+from test_hostile_server import RecordingServer, json_answer
 
 from nanobanana_magic._engine import Engine
 from nanobanana_magic._request import ImageRequest
 from nanobanana_magic._store import Store
 from nanobanana_magic._sweep import sweep
 
-from conftest import TEST_KEY
-from test_hostile_server import RecordingServer, json_answer
-
 #: a submit window wide enough that the test is about faults, not pacing
 FAST_CLIENT = {"submit_limits": ((50, 1.0),)}
 
 
 def make_engine(sim, out_dir, **options) -> Engine:
-    return Engine(store=Store(out_dir), api_key=TEST_KEY, base_url=sim.base_url,
-                  concurrency=24, client_options=FAST_CLIENT, **options)
+    return Engine(
+        store=Store(out_dir),
+        api_key=TEST_KEY,
+        base_url=sim.base_url,
+        concurrency=24,
+        client_options=FAST_CLIENT,
+        **options,
+    )
 
 
 class FaultScript:
@@ -44,7 +50,7 @@ class FaultScript:
         self._stop = threading.Event()
         self._thread = threading.Thread(target=self._watch, daemon=True)
 
-    def __enter__(self) -> "FaultScript":
+    def __enter__(self) -> FaultScript:
         self.sim.configure(**{knob: high for knob, (high, _, _) in self.knobs.items()})
         self._thread.start()
         return self
@@ -71,19 +77,26 @@ class FaultScript:
 @pytest.mark.timeout(90)
 def test_sweep_rides_out_every_fault_and_pays_each_task_once(sim, out_dir):
     sim.configure(task_fail=0.08, download_fail_first=True, retry_after=0.2, seed=7)
-    faults = FaultScript(sim, {
-        "submit_429": (0.5, 0.03, 2),   # 429 with Retry-After on POST
-        "submit_503": (0.5, 0.05, 2),   # 503 on POST (nothing created)
-        "status_429": (0.3, 0.03, 1),   # 429 on GET
-        "status_5xx": (0.5, 0.05, 3),   # 500, 502, then 503 on GET
-        "status_drop": (0.5, 0.05, 2),  # GET connections closed without an answer
-    })
+    faults = FaultScript(
+        sim,
+        {
+            "submit_429": (0.5, 0.03, 2),  # 429 with Retry-After on POST
+            "submit_503": (0.5, 0.05, 2),  # 503 on POST (nothing created)
+            "status_429": (0.3, 0.03, 1),  # 429 on GET
+            "status_5xx": (0.5, 0.05, 3),  # 500, 502, then 503 on GET
+            "status_drop": (0.5, 0.05, 2),  # GET connections closed without an answer
+        },
+    )
     subjects = [f"subject {i}" for i in range(10)] + ["doomed [fail] one", "doomed [fail] two"]
     engine = make_engine(sim, out_dir)
 
     with faults:
-        result = sweep("a photo of {subject}", {"subject": subjects, "size": ["1:1", "16:9"]},
-                       engine=engine, cache=False)
+        result = sweep(
+            "a photo of {subject}",
+            {"subject": subjects, "size": ["1:1", "16:9"]},
+            engine=engine,
+            cache=False,
+        )
 
     stats = sim.stats()
     faults.assert_all_fired()  # the faults really happened
@@ -110,8 +123,9 @@ def test_sweep_rides_out_every_fault_and_pays_each_task_once(sim, out_dir):
             assert image.path.is_file() and image.thumbnail.is_file()
     assert not list(out_dir.rglob("*.part")), "partial downloads were left behind"
     # and the first download of every one of those files had failed
-    assert stats["faults_injected"]["download_fail_first"] == \
-        sum(len(run.images) for run in delivered.values())
+    assert stats["faults_injected"]["download_fail_first"] == sum(
+        len(run.images) for run in delivered.values()
+    )
 
     # every failed task is reported: in the grid and in the journal
     failed_runs = [run for run in runs.values() if not run.ok]
@@ -143,8 +157,7 @@ def test_expired_result_urls_are_recovered_by_polling_again(sim, out_dir):
     runs = asyncio.run(engine.run(requests, cache=False))
 
     assert all(run.ok for run in runs), [run.error for run in runs]
-    assert all(len(run.images) == 2 and all(i.path.is_file() for i in run.images)
-               for run in runs)
+    assert all(len(run.images) == 2 and all(i.path.is_file() for i in run.images) for run in runs)
     stats = sim.stats()
     assert stats["tasks_created"] == 4
     # the files server saw URLs of the same file signed at different times: re-polled URLs
@@ -171,8 +184,11 @@ def test_urls_that_never_work_end_in_a_clear_resumable_download_error(sim, out_d
 
 
 @pytest.mark.timeout(60)
-@pytest.mark.parametrize("refusal", [{"api_keys": {"sk-rotated-key-0000"}},
-                                     {"balance": 0.0}], ids=["key-revoked", "no-balance"])
+@pytest.mark.parametrize(
+    "refusal",
+    [{"api_keys": {"sk-rotated-key-0000"}}, {"balance": 0.0}],
+    ids=["key-revoked", "no-balance"],
+)
 def test_a_refusal_while_polling_keeps_the_paid_task_resumable(sim, out_dir, refusal):
     """A 401 (key rotated) on a status query says nothing about the task: it is paid and
     may well be done, so it must stay in the journal for `resume`."""
@@ -217,12 +233,24 @@ def test_a_task_half_downloaded_is_completed_by_resume_without_duplicates(tmp_pa
         def api(method, path, body):
             if method == "POST":
                 return json_answer(200, {"id": "t2", "status": "queued"})
-            return json_answer(200, {"id": "t2", "status": "completed", "result": {
-                "data": [{"url": files.url + "/0.png"}, {"url": files.url + "/1.png"}]}})
+            return json_answer(
+                200,
+                {
+                    "id": "t2",
+                    "status": "completed",
+                    "result": {
+                        "data": [{"url": files.url + "/0.png"}, {"url": files.url + "/1.png"}]
+                    },
+                },
+            )
 
         with RecordingServer("127.0.0.1", respond=api) as server:
-            engine = Engine(store=Store(out_dir), api_key=TEST_KEY, base_url=server.url,
-                            client_options={"max_retries": 1, "backoff_cap": 0.2})
+            engine = Engine(
+                store=Store(out_dir),
+                api_key=TEST_KEY,
+                base_url=server.url,
+                client_options={"max_retries": 1, "backoff_cap": 0.2},
+            )
             (run,) = asyncio.run(engine.run([ImageRequest.create("two of them", n=2)]))
             assert run.status == "failed" and run.error_type == "DownloadError"
             assert [e["task_id"] for e in Store(out_dir).pending_tasks()] == ["t2"]
@@ -230,6 +258,7 @@ def test_a_task_half_downloaded_is_completed_by_resume_without_duplicates(tmp_pa
             (again,) = asyncio.run(engine.resume())
     assert again.ok and again.run_id == run.run_id
     assert [image.index for image in again.images] == [0, 1]
-    assert Store(out_dir).load_run(run.run_id).to_manifest()["images"] == \
-        [image.to_dict(again.folder) for image in again.images]
+    assert Store(out_dir).load_run(run.run_id).to_manifest()["images"] == [
+        image.to_dict(again.folder) for image in again.images
+    ]
     assert all(image.path.is_file() for image in again.images)

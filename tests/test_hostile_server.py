@@ -5,6 +5,7 @@ Most cases use the simulator's hostile knobs; the rest use `RecordingServer`, a 
 server of our own on another loopback address that records every request it sees and
 answers what the test scripts (it is also used by the secrets and display-safety tests).
 """
+
 from __future__ import annotations
 
 import asyncio
@@ -14,13 +15,13 @@ import threading
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 import pytest
+from conftest import TEST_KEY
 
-from nanobanana_magic import _errors as errors, generate, resume
+from nanobanana_magic import _errors as errors
+from nanobanana_magic import generate, resume
 from nanobanana_magic._engine import Engine
 from nanobanana_magic._request import ImageRequest
 from nanobanana_magic._store import Store
-
-from conftest import TEST_KEY
 
 #: quick give-up, so a server that never answers well fails fast instead of after minutes
 QUICK_CLIENT = {"max_retries": 2, "backoff_cap": 0.3, "submit_limits": ((50, 1.0),)}
@@ -28,6 +29,7 @@ QUICK_CLIENT = {"max_retries": 2, "backoff_cap": 0.3, "submit_limits": ((50, 1.0
 
 def png_bytes(size=(64, 48), color=(200, 120, 40)) -> bytes:
     from PIL import Image
+
     out = io.BytesIO()
     Image.new("RGB", size, color).save(out, "PNG")
     return out.getvalue()
@@ -55,9 +57,13 @@ class RecordingServer:
             def _handle(self):
                 length = int(self.headers.get("Content-Length") or 0)
                 body = self.rfile.read(length) if length else b""
-                owner.requests.append({"method": self.command, "path": self.path,
-                                       "headers": {k.lower(): v for k, v in
-                                                   self.headers.items()}})
+                owner.requests.append(
+                    {
+                        "method": self.command,
+                        "path": self.path,
+                        "headers": {k.lower(): v for k, v in self.headers.items()},
+                    }
+                )
                 status, headers, data = owner.respond(self.command, self.path, body)
                 self.send_response(status)
                 for name, value in headers.items():
@@ -70,8 +76,9 @@ class RecordingServer:
 
         self._server = ThreadingHTTPServer((host, 0), Handler)
         self._server.daemon_threads = True
-        self._thread = threading.Thread(target=self._server.serve_forever, args=(0.05,),
-                                        daemon=True)
+        self._thread = threading.Thread(
+            target=self._server.serve_forever, args=(0.05,), daemon=True
+        )
 
     def serve_png(self, method, path, body):
         if method == "GET":
@@ -83,7 +90,7 @@ class RecordingServer:
         host, port = self._server.server_address[:2]
         return f"http://{host}:{port}"
 
-    def __enter__(self) -> "RecordingServer":
+    def __enter__(self) -> RecordingServer:
         self._thread.start()
         return self
 
@@ -101,8 +108,12 @@ def json_answer(status: int, payload) -> tuple[int, dict, bytes]:
 
 
 def run_one(base_url: str, out_dir, prompt="hostile test", **client_options):
-    engine = Engine(store=Store(out_dir), api_key=TEST_KEY, base_url=base_url,
-                    client_options={**QUICK_CLIENT, **client_options})
+    engine = Engine(
+        store=Store(out_dir),
+        api_key=TEST_KEY,
+        base_url=base_url,
+        client_options={**QUICK_CLIENT, **client_options},
+    )
     (run,) = asyncio.run(engine.run([ImageRequest.create(prompt)], cache=False))
     return run
 
@@ -130,18 +141,25 @@ def test_malformed_json_status_answers_fail_clearly_and_stay_resumable(sim, out_
 @pytest.mark.timeout(60)
 def test_occasional_malformed_json_is_ridden_out(sim, out_dir):
     sim.configure(status_malformed_json=0.3, seed=3)
-    engine = Engine(store=Store(out_dir), api_key=TEST_KEY, base_url=sim.base_url,
-                    client_options={"submit_limits": ((50, 1.0),), "backoff_cap": 0.3})
+    engine = Engine(
+        store=Store(out_dir),
+        api_key=TEST_KEY,
+        base_url=sim.base_url,
+        client_options={"submit_limits": ((50, 1.0),), "backoff_cap": 0.3},
+    )
     runs = asyncio.run(engine.run([ImageRequest.create(f"garbled {i}") for i in range(10)]))
     assert all(run.ok for run in runs), [run.error for run in runs]
     assert sim.stats()["faults_injected"]["status_malformed_json"] > 0
 
 
 @pytest.mark.timeout(60)
-@pytest.mark.parametrize("kind, reason", [
-    ("not_image", "not an image"),
-    ("bomb", "bomb"),
-])
+@pytest.mark.parametrize(
+    "kind, reason",
+    [
+        ("not_image", "not an image"),
+        ("bomb", "bomb"),
+    ],
+)
 def test_a_result_that_is_not_a_safe_image_is_refused(sim, out_dir, kind, reason):
     sim.configure(result_kind=kind)
     run = run_one(sim.base_url, out_dir)
@@ -189,6 +207,7 @@ def test_result_files_redirected_to_another_host_are_fetched_without_the_key(sim
 @pytest.mark.timeout(60)
 def test_an_api_redirect_is_not_followed_so_the_key_stays_home(out_dir):
     with RecordingServer("127.0.0.2") as thief:
+
         def redirect(method, path, body):
             return 302, {"Location": thief.url + "/steal"}, b""
 
@@ -211,22 +230,42 @@ class ScriptedAPI:
             return json_answer(200, {"id": "t1", "status": "queued", "progress": 0})
         if method == "GET" and path.startswith("/v1/images/generations/"):
             body = self.task_body
-            return (200, {"Content-Type": "application/json"}, body) \
-                if isinstance(body, bytes) else json_answer(200, body)
+            return (
+                (200, {"Content-Type": "application/json"}, body)
+                if isinstance(body, bytes)
+                else json_answer(200, body)
+            )
         return json_answer(404, {"error": {"message": "no such route"}})
 
 
 @pytest.mark.timeout(60)
-@pytest.mark.parametrize("task_body, error_type, words", [
-    ({"id": "t1", "status": "completed", "progress": 100}, "ResponseFormatError",
-     "without image URLs"),
-    ([1, 2, 3], "ResponseFormatError", "not valid JSON"),
-    ({"id": "t1", "status": "failed", "error": "boom"}, "TaskFailedError", "boom"),
-    ({"id": "t1", "status": "completed", "result": {"data": [{"url": "file:///etc/passwd"}]}},
-     "DownloadError", "failed"),
-    ({"id": "t1", "status": "completed", "result": {"data": [{"url": "http://[::1"}]}},
-     "DownloadError", ""),
-], ids=["no-urls", "json-array", "failed-string-error", "file-scheme-url", "broken-url"])
+@pytest.mark.parametrize(
+    "task_body, error_type, words",
+    [
+        (
+            {"id": "t1", "status": "completed", "progress": 100},
+            "ResponseFormatError",
+            "without image URLs",
+        ),
+        ([1, 2, 3], "ResponseFormatError", "not valid JSON"),
+        ({"id": "t1", "status": "failed", "error": "boom"}, "TaskFailedError", "boom"),
+        (
+            {
+                "id": "t1",
+                "status": "completed",
+                "result": {"data": [{"url": "file:///etc/passwd"}]},
+            },
+            "DownloadError",
+            "failed",
+        ),
+        (
+            {"id": "t1", "status": "completed", "result": {"data": [{"url": "http://[::1"}]}},
+            "DownloadError",
+            "",
+        ),
+    ],
+    ids=["no-urls", "json-array", "failed-string-error", "file-scheme-url", "broken-url"],
+)
 def test_strange_task_objects_give_clear_errors(out_dir, task_body, error_type, words):
     with RecordingServer("127.0.0.1", respond=ScriptedAPI(task_body)) as api:
         run = run_one(api.url, out_dir)
@@ -239,8 +278,13 @@ def test_strange_task_objects_give_clear_errors(out_dir, task_body, error_type, 
 def test_a_redirect_loop_on_the_file_host_is_a_clear_download_error(out_dir):
     with RecordingServer("127.0.0.2") as files:
         files.respond = lambda method, path, body: (302, {"Location": files.url + path}, b"")
-        api = ScriptedAPI({"id": "t1", "status": "completed",
-                           "result": {"data": [{"url": files.url + "/loop.png"}]}})
+        api = ScriptedAPI(
+            {
+                "id": "t1",
+                "status": "completed",
+                "result": {"data": [{"url": files.url + "/loop.png"}]},
+            }
+        )
         with RecordingServer("127.0.0.1", respond=api) as server:
             run = run_one(server.url, out_dir)
         assert not files.saw_authorization()
@@ -253,13 +297,18 @@ def test_a_garbled_compressed_answer_is_a_clear_error(out_dir):
     def garbled(method, path, body):
         if method == "POST":
             return json_answer(200, {"id": "t1", "status": "queued"})
-        return 200, {"Content-Type": "application/json", "Content-Encoding": "gzip"}, \
-            b"this is not gzip at all"
+        return (
+            200,
+            {"Content-Type": "application/json", "Content-Encoding": "gzip"},
+            b"this is not gzip at all",
+        )
 
     with RecordingServer("127.0.0.1", respond=garbled) as api:
         run = run_one(api.url, out_dir)
-    assert run.status == "failed" and run.error_type in ("ResponseFormatError",
-                                                         "ConnectionFailedError"), run.error
+    assert run.status == "failed" and run.error_type in (
+        "ResponseFormatError",
+        "ConnectionFailedError",
+    ), run.error
     assert [e["task_id"] for e in Store(out_dir).pending_tasks()] == ["t1"]
 
 
@@ -277,14 +326,19 @@ def test_a_submit_answer_without_a_task_id_is_reported_not_resent(out_dir):
 @pytest.mark.timeout(60)
 def test_a_truncated_jpeg_result_is_a_resumable_download_error(out_dir):
     from PIL import Image
+
     buffer = io.BytesIO()
     Image.new("RGB", (640, 480), "teal").save(buffer, "JPEG")
     truncated = buffer.getvalue()[: len(buffer.getvalue()) // 2]
     with RecordingServer("127.0.0.2") as files:
-        files.respond = lambda method, path, body: (200, {"Content-Type": "image/jpeg"},
-                                                     truncated)
-        api = ScriptedAPI({"id": "t1", "status": "completed",
-                           "result": {"data": [{"url": files.url + "/cut.jpg"}]}})
+        files.respond = lambda method, path, body: (200, {"Content-Type": "image/jpeg"}, truncated)
+        api = ScriptedAPI(
+            {
+                "id": "t1",
+                "status": "completed",
+                "result": {"data": [{"url": files.url + "/cut.jpg"}]},
+            }
+        )
         with RecordingServer("127.0.0.1", respond=api) as server:
             run = run_one(server.url, out_dir)
     assert run.status == "failed" and run.error_type == "DownloadError", run.error
@@ -295,12 +349,19 @@ def test_a_truncated_jpeg_result_is_a_resumable_download_error(out_dir):
 @pytest.mark.timeout(60)
 def test_an_absurd_retry_after_holds_requests_back_no_longer_than_the_cap(out_dir):
     def always_429(method, path, body):
-        return 429, {"Retry-After": "86400", "Content-Type": "application/json"}, \
-            b'{"error":{"code":"rate_limit_exceeded","message":"slow down"}}'
+        return (
+            429,
+            {"Retry-After": "86400", "Content-Type": "application/json"},
+            b'{"error":{"code":"rate_limit_exceeded","message":"slow down"}}',
+        )
 
     with RecordingServer("127.0.0.1", respond=always_429) as api:
-        engine = Engine(store=Store(out_dir), api_key=TEST_KEY, base_url=api.url,
-                        client_options={"max_retries": 1, "backoff_cap": 0.3})
+        engine = Engine(
+            store=Store(out_dir),
+            api_key=TEST_KEY,
+            base_url=api.url,
+            client_options={"max_retries": 1, "backoff_cap": 0.3},
+        )
         # without the cap the retry would wait a day: the test's timeout would fail it
         (run,) = asyncio.run(engine.run([ImageRequest.create("x")], cache=False))
     assert run.status == "failed" and run.error_type == "RateLimitError"

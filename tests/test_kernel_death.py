@@ -5,6 +5,7 @@ the test kills it with SIGKILL while the tasks are still running on the server. 
 kernel `%banana resume` collects every task the server completed, and the simulator's
 counters prove nothing was submitted again.
 """
+
 from __future__ import annotations
 
 import os
@@ -12,11 +13,10 @@ import signal
 import time
 
 import pytest
+from conftest import TEST_KEY
 from jupyter_client import KernelManager
 
 from nanobanana_magic._store import Store
-
-from conftest import TEST_KEY
 
 SIZES = ("1:1", "16:9", "9:16", "4:3")
 
@@ -79,8 +79,12 @@ def wait_for(condition, timeout: float, what: str) -> None:
 @pytest.mark.timeout(150)
 def test_resume_in_a_new_kernel_collects_what_a_killed_kernel_left(sim, out_dir, tmp_path):
     sim.configure(duration=3.0, queue_delay=0.05)
-    env = {**os.environ, "TOAPIS_BASE_URL": sim.base_url, "TOAPIS_API_KEY": TEST_KEY,
-           "NANOBANANA_OUTPUT_DIR": str(out_dir)}
+    env = {
+        **os.environ,
+        "TOAPIS_BASE_URL": sim.base_url,
+        "TOAPIS_API_KEY": TEST_KEY,
+        "NANOBANANA_OUTPUT_DIR": str(out_dir),
+    }
     store = Store(out_dir)
 
     def submitted():
@@ -108,8 +112,9 @@ def test_resume_in_a_new_kernel_collects_what_a_killed_kernel_left(sim, out_dir,
     second = Kernel(env, str(tmp_path))
     try:
         assert second.run("%load_ext nanobanana_magic")[0] == "ok"
-        status, shown = second.run("runs = %banana resume\nprint(len(runs), "
-                                   "sorted(r.status for r in runs))")
+        status, shown = second.run(
+            "runs = %banana resume\nprint(len(runs), sorted(r.status for r in runs))"
+        )
         assert status == "ok", shown
         assert f"{len(SIZES)} ['completed', 'completed', 'completed', 'completed']" in shown
         status, shown = second.run("%banana resume")

@@ -4,6 +4,7 @@ The kernel inherits TOAPIS_BASE_URL / TOAPIS_API_KEY / NANOBANANA_OUTPUT_DIR fro
 os.environ (the `sim_env` fixture). Kernel starts cost seconds, so each test groups
 several checks on one execution.
 """
+
 from __future__ import annotations
 
 import json
@@ -13,6 +14,7 @@ from pathlib import Path
 
 import nbformat
 import pytest
+from conftest import TEST_KEY
 from jupyter_client import KernelManager
 from nbclient import NotebookClient
 from nbclient.exceptions import CellExecutionError
@@ -21,8 +23,6 @@ from PIL import Image
 
 from nanobanana_magic._display import PROVENANCE_MIME
 from nanobanana_magic._store import Store
-
-from conftest import TEST_KEY
 
 pytestmark = pytest.mark.kernel
 
@@ -34,8 +34,9 @@ class RecordingClient(NotebookClient):
     """An nbclient that also keeps every iopub message, per cell, in arrival order."""
 
     def __init__(self, nb, **kwargs):
-        super().__init__(nb, timeout=120, kernel_name="python3",
-                         kernel_manager_class=KernelManager, **kwargs)
+        super().__init__(
+            nb, timeout=120, kernel_name="python3", kernel_manager_class=KernelManager, **kwargs
+        )
         self.messages: dict[int, list[dict]] = {}
 
     def process_message(self, msg, cell, cell_index):
@@ -43,8 +44,11 @@ class RecordingClient(NotebookClient):
         return super().process_message(msg, cell, cell_index)
 
     def kinds(self, cell_index: int) -> list[str]:
-        return [m["msg_type"] for m in self.messages.get(cell_index, [])
-                if m["msg_type"] not in ("status", "execute_input")]
+        return [
+            m["msg_type"]
+            for m in self.messages.get(cell_index, [])
+            if m["msg_type"] not in ("status", "execute_input")
+        ]
 
 
 def notebook(*sources: str) -> nbformat.NotebookNode:
@@ -80,8 +84,7 @@ MAGIC_NOTEBOOK = (
 )
 
 
-def test_magic_in_a_kernel_live_display_grid_provenance_size_and_cache(sim_env, out_dir,
-                                                                       tmp_path):
+def test_magic_in_a_kernel_live_display_grid_provenance_size_and_cache(sim_env, out_dir, tmp_path):
     sim_env.configure(duration=1.5)
     nb = notebook(*MAGIC_NOTEBOOK)
     client = execute(nb, tmp_path, allow_errors=True)
@@ -96,11 +99,17 @@ def test_magic_in_a_kernel_live_display_grid_provenance_size_and_cache(sim_env, 
     assert kinds[0] == "display_data" and kinds.count("display_data") == 1
     assert kinds.count("update_display_data") >= 2 and "stream" not in kinds
     assert kinds[-1] == "execute_result"
-    display_ids = {m["content"]["transient"]["display_id"] for m in client.messages[1]
-                   if m["msg_type"] in ("display_data", "update_display_data")}
+    display_ids = {
+        m["content"]["transient"]["display_id"]
+        for m in client.messages[1]
+        if m["msg_type"] in ("display_data", "update_display_data")
+    }
     assert len(display_ids) == 1
-    live_html = [m["content"]["data"]["text/html"] for m in client.messages[1]
-                 if m["msg_type"] == "update_display_data"]
+    live_html = [
+        m["content"]["data"]["text/html"]
+        for m in client.messages[1]
+        if m["msg_type"] == "update_display_data"
+    ]
     assert any("banana-progress" in h and "elapsed" in h for h in live_html)
 
     # saved: the live display's final state, then the grid as the cell's value
@@ -143,8 +152,10 @@ def test_magic_in_a_kernel_live_display_grid_provenance_size_and_cache(sim_env, 
     (result,) = outputs_of(again, 1, "execute_result")
     assert result["metadata"][PROVENANCE_MIME]["run_id"] == run_id
     assert result["metadata"][PROVENANCE_MIME]["cached"] is True
-    assert f"From the cache (run {run_id})" in \
-        outputs_of(again, 1, "display_data")[0]["data"]["text/html"]
+    assert (
+        f"From the cache (run {run_id})"
+        in outputs_of(again, 1, "display_data")[0]["data"]["text/html"]
+    )
 
 
 def test_interrupt_stops_polling_and_leaves_the_task_resumable(sim_env, out_dir, tmp_path):

@@ -3,6 +3,7 @@
 Every test drives the magic the way a user does (`run_cell`), over real loopback HTTP;
 "nothing was sent" is checked on the simulator's own counters.
 """
+
 from __future__ import annotations
 
 import asyncio
@@ -13,25 +14,25 @@ import sys
 from pathlib import Path
 
 import pytest
+from conftest import TEST_KEY
 from IPython.core.error import UsageError
 from PIL import Image
 
 from nanobanana_magic import _errors as errors
 from nanobanana_magic._cell_options import parse_cell_line
-from nanobanana_magic._engine import Engine
 from nanobanana_magic._display import PROVENANCE_MIME
+from nanobanana_magic._engine import Engine
 from nanobanana_magic._outputs import DryRun, History
 from nanobanana_magic._request import ImageRequest
 from nanobanana_magic._run import Run
 from nanobanana_magic._store import Store
-
-from conftest import TEST_KEY
 
 
 @pytest.fixture(autouse=True)
 def forget_banana_config():
     """`%config Banana.x = y` also lands in the (singleton) shell's config; keep tests apart."""
     from IPython.core.interactiveshell import InteractiveShell
+
     InteractiveShell.instance().config.pop("Banana", None)
     yield
     InteractiveShell.instance().config.pop("Banana", None)
@@ -75,8 +76,13 @@ def test_cell_generates_images_and_its_value_is_the_run(shell, sim_env, out_dir,
             assert max(thumb.size) <= 512
     assert sim_env.stats()["tasks_created"] == 1
     (payload,) = sent_payloads(out_dir)
-    assert payload == {"model": "nano-banana-2", "prompt": "a red fox in snow", "size": "16:9",
-                       "n": 2, "metadata": {"resolution": "0.5K"}}
+    assert payload == {
+        "model": "nano-banana-2",
+        "prompt": "a red fox in snow",
+        "size": "16:9",
+        "n": 2,
+        "metadata": {"resolution": "0.5K"},
+    }
     assert "1 task(s): 1 completed" in capsys.readouterr().out
     bundle, metadata = run._repr_mimebundle_()
     assert bundle["text/html"].count("<img") == 2
@@ -102,21 +108,33 @@ def test_rerun_shows_the_cache_and_sends_nothing(shell, sim_env, capsys):
 
     variant = shell.run("%%banana --size 4:3 --variant b\na lighthouse at dusk")
     assert not variant.cached and sim_env.stats()["tasks_created"] == 3
-    assert shell.run("%%banana --size 4:3 --variant b\na lighthouse at dusk").run_id \
-        == variant.run_id
+    assert (
+        shell.run("%%banana --size 4:3 --variant b\na lighthouse at dusk").run_id == variant.run_id
+    )
     assert sim_env.stats()["tasks_created"] == 3
 
 
 def test_request_options_reach_the_wire(shell, sim_env, out_dir):
-    run = shell.run("%%banana --model gemini-3.1-flash-image-preview --size 9:16 -n 1 "
-                    "--resolution 1k --image-search --meta seed=7 --meta 'title=a b'\n"
-                    "a tall tower")
+    run = shell.run(
+        "%%banana --model gemini-3.1-flash-image-preview --size 9:16 -n 1 "
+        "--resolution 1k --image-search --meta seed=7 --meta 'title=a b'\n"
+        "a tall tower"
+    )
     assert run.ok
     (payload,) = sent_payloads(out_dir)
-    assert payload == {"model": "gemini-3.1-flash-image-preview", "prompt": "a tall tower",
-                       "size": "9:16", "n": 1,
-                       "metadata": {"seed": 7, "title": "a b", "resolution": "1K",
-                                    "google_search": True, "google_image_search": True}}
+    assert payload == {
+        "model": "gemini-3.1-flash-image-preview",
+        "prompt": "a tall tower",
+        "size": "9:16",
+        "n": 1,
+        "metadata": {
+            "seed": 7,
+            "title": "a b",
+            "resolution": "1K",
+            "google_search": True,
+            "google_image_search": True,
+        },
+    }
     (task,) = sim_env.stats()["tasks"].values()
     assert (task["size"], task["resolution"]) == ("9:16", "1K")
     shell.run("%%banana --search --no-cache\na tall tower")
@@ -130,8 +148,7 @@ def test_references_are_uploaded_once_and_sent_as_urls(shell, sim_env, out_dir, 
     (payload,) = sent_payloads(out_dir)
     uploaded, remote = payload["image_urls"]
     assert uploaded.startswith("http://127.0.0.1") and remote == "https://example.com/style.png"
-    shell.run("%%banana --ref $ref --ref https://example.com/style.png --no-cache\n"
-              "in this style")
+    shell.run("%%banana --ref $ref --ref https://example.com/style.png --no-cache\nin this style")
     assert sim_env.stats()["uploads"] == 1  # the journal remembers the upload
     assert sent_payloads(out_dir)[-1]["image_urls"] == [uploaded, remote]
 
@@ -144,17 +161,25 @@ def test_name_binds_the_run_and_out_chooses_the_folder(shell, sim_env, tmp_path)
     assert Store(elsewhere).pending_tasks() == [] and len(Store(elsewhere).run_ids()) == 1
 
 
-def test_dry_run_shows_the_exact_payload_and_cost_and_sends_nothing(shell, sim_env, ref_png,
-                                                                     out_dir):
+def test_dry_run_shows_the_exact_payload_and_cost_and_sends_nothing(
+    shell, sim_env, ref_png, out_dir
+):
     shell.ns["ref"] = str(ref_png)
-    dry = shell.run("%%banana --dry-run -n 2 --resolution 2K --size 21:9 --search "
-                    "--meta seed=7 --ref $ref\na <b>bold</b> city")
+    dry = shell.run(
+        "%%banana --dry-run -n 2 --resolution 2K --size 21:9 --search "
+        "--meta seed=7 --ref $ref\na <b>bold</b> city"
+    )
     assert isinstance(dry, DryRun)
-    assert dry.payloads == [{"model": "nano-banana-2", "prompt": "a <b>bold</b> city",
-                             "size": "21:9", "n": 2,
-                             "image_urls": ["<upload of reference.png>"],
-                             "metadata": {"seed": 7, "resolution": "2K",
-                                          "google_search": True}}]
+    assert dry.payloads == [
+        {
+            "model": "nano-banana-2",
+            "prompt": "a <b>bold</b> city",
+            "size": "21:9",
+            "n": 2,
+            "image_urls": ["<upload of reference.png>"],
+            "metadata": {"seed": 7, "resolution": "2K", "google_search": True},
+        }
+    ]
     assert "estimated $0.060" in dry.text and "Nothing was sent" in dry.text
     assert "<b>bold" not in dry._repr_html_() and "&lt;b&gt;bold" in dry._repr_html_()
     assert_nothing_sent(sim_env)
@@ -163,9 +188,11 @@ def test_dry_run_shows_the_exact_payload_and_cost_and_sends_nothing(shell, sim_e
 
 def test_sweep_options_parse_into_the_command(shell):
     shell.ns["styles"] = ["ink", "oil"]
-    cmd = parse_cell_line(magic(shell).banana,
-                          "--sweep size=1:1,16:9 --sweep style=$styles --zip --concurrency 2 "
-                          "--budget 0.5 --yes", shell.ns)
+    cmd = parse_cell_line(
+        magic(shell).banana,
+        "--sweep size=1:1,16:9 --sweep style=$styles --zip --concurrency 2 --budget 0.5 --yes",
+        shell.ns,
+    )
     assert cmd.sweep == {"size": "1:1,16:9", "style": ["ink", "oil"]}
     assert (cmd.zip, cmd.concurrency, cmd.budget, cmd.yes) == (True, 2, 0.5, True)
 
@@ -200,8 +227,7 @@ BAD_LINES = [
 
 
 @pytest.mark.parametrize("line, kind, words", BAD_LINES, ids=[b[0] for b in BAD_LINES])
-def test_bad_options_are_one_sentence_and_send_nothing(shell, sim_env, tmp_path, line, kind,
-                                                       words):
+def test_bad_options_are_one_sentence_and_send_nothing(shell, sim_env, tmp_path, line, kind, words):
     (tmp_path / "notes.txt").write_text("not an image")
     error = shell.run_failing(f"%%banana {line}\na fox")
     assert isinstance(error, kind) and words in str(error)
@@ -233,10 +259,10 @@ def test_errors_render_as_one_paragraph_until_tracebacks_are_asked_for(shell, si
 def test_only_identifiers_in_braces_are_replaced(shell, sim_env):
     shell.ns["animal"] = "fox"
     shell.ns["other"] = "{animal}"
-    dry = shell.run('%%banana --dry-run\na {animal} and {{animal}}, {"k": 1}, {not one}, {0}, '
-                    '{other}')
-    assert dry.payloads[0]["prompt"] == \
-        'a fox and {animal}, {"k": 1}, {not one}, {0}, {animal}'
+    dry = shell.run(
+        '%%banana --dry-run\na {animal} and {{animal}}, {"k": 1}, {not one}, {0}, {other}'
+    )
+    assert dry.payloads[0]["prompt"] == 'a fox and {animal}, {"k": 1}, {not one}, {0}, {animal}'
     assert_nothing_sent(sim_env)
 
 
@@ -249,24 +275,32 @@ def test_an_undefined_name_is_named_and_nothing_is_sent(shell, sim_env):
 
 def test_locals_of_a_calling_function_are_seen_and_shadow_globals(shell, sim_env):
     shell.ns["animal"] = "fox"
-    dry = shell.run("def make(animal, size):\n"
-                    "    return get_ipython().run_cell_magic('banana', '--dry-run --size $size',"
-                    " 'a {animal}')\n"
-                    "make('owl', '3:2')")
+    dry = shell.run(
+        "def make(animal, size):\n"
+        "    return get_ipython().run_cell_magic('banana', '--dry-run --size $size',"
+        " 'a {animal}')\n"
+        "make('owl', '3:2')"
+    )
     assert dry.payloads[0]["prompt"] == "a owl" and dry.payloads[0]["size"] == "3:2"
 
 
 def test_the_magic_line_is_not_expanded_by_ipython(shell, sim_env):
     shell.ns["animal"] = "fox"
-    dry = shell.run("%%banana --dry-run --meta note={animal} --meta who=$animal "
-                    "--meta 'said=$animal too'\nx")
-    assert dry.payloads[0]["metadata"] == {"note": "{animal}", "who": "fox",
-                                           "said": "$animal too", "resolution": "1K"}
+    dry = shell.run(
+        "%%banana --dry-run --meta note={animal} --meta who=$animal --meta 'said=$animal too'\nx"
+    )
+    assert dry.payloads[0]["metadata"] == {
+        "note": "{animal}",
+        "who": "fox",
+        "said": "$animal too",
+        "resolution": "1K",
+    }
 
 
 # -- line commands -------------------------------------------------------------------------------
-def test_login_keeps_the_key_in_memory_and_logout_forgets_it(shell, sim_env, out_dir,
-                                                             monkeypatch, capsys):
+def test_login_keeps_the_key_in_memory_and_logout_forgets_it(
+    shell, sim_env, out_dir, monkeypatch, capsys
+):
     secret = "sk-login-secret-0123456789"
     monkeypatch.delenv("TOAPIS_API_KEY")
     no_key = shell.run_failing("%%banana\na fox before login")
@@ -279,8 +313,9 @@ def test_login_keeps_the_key_in_memory_and_logout_forgets_it(shell, sim_env, out
     shell.run("%banana config")
     out = capsys.readouterr().out
     assert "set by %banana login" in out and "********" in out and secret not in out
-    bearer = [h["authorization"] for h in sim_env.stats()["headers"]["api"]
-              if h[":method"] == "POST"]
+    bearer = [
+        h["authorization"] for h in sim_env.stats()["headers"]["api"] if h[":method"] == "POST"
+    ]
     assert bearer == [f"Bearer {secret}"]
 
     shell.run("%banana logout")
@@ -354,9 +389,11 @@ def test_show_redisplays_from_disk_without_the_network(shell, sim_env):
         shown = shell.run(f"%banana show {ref}")
         assert shown.run_id == run.run_id and shown.paths == run.paths
         assert shown._repr_html_().count("<img") == 2
-    shown = shell.run("def show_it(local_rid):\n"
-                      "    return get_ipython().run_line_magic('banana', 'show $local_rid')\n"
-                      f"show_it('{run.run_id}')")
+    shown = shell.run(
+        "def show_it(local_rid):\n"
+        "    return get_ipython().run_line_magic('banana', 'show $local_rid')\n"
+        f"show_it('{run.run_id}')"
+    )
     assert shown.run_id == run.run_id
     error = shell.run_failing("%banana show nope")
     assert isinstance(error, errors.ValidationError) and "%banana history" in str(error)
@@ -378,9 +415,12 @@ def test_resume_collects_tasks_that_were_never_collected(shell, sim_env, out_dir
     async def submit_and_abandon():
         engine = Engine(store=Store(out_dir), api_key=TEST_KEY, base_url=sim_env.base_url)
         submitted = asyncio.Event()
-        job = asyncio.ensure_future(engine.run(
-            [ImageRequest.create("an abandoned lighthouse")],
-            listener=lambda event: event.kind == "submitted" and submitted.set()))
+        job = asyncio.ensure_future(
+            engine.run(
+                [ImageRequest.create("an abandoned lighthouse")],
+                listener=lambda event: event.kind == "submitted" and submitted.set(),
+            )
+        )
         await submitted.wait()
         job.cancel()
         with contextlib.suppress(asyncio.CancelledError):
@@ -409,10 +449,12 @@ def test_cost_tells_what_the_kernel_and_the_folder_spent(shell, sim_env, capsys)
     assert "holds $0.000 of paid images and $0.080 of simulated ones" in out
 
 
-def test_export_gives_the_exact_request_without_the_key(shell, sim_env, out_dir, ref_png,
-                                                        tmp_path, monkeypatch):
-    run = shell.run("%%banana --size 3:2 -n 2 --search --meta seed=3 --meta style=null\n"
-                    "a fox, exported")
+def test_export_gives_the_exact_request_without_the_key(
+    shell, sim_env, out_dir, ref_png, tmp_path, monkeypatch
+):
+    run = shell.run(
+        "%%banana --size 3:2 -n 2 --search --meta seed=3 --meta style=null\na fox, exported"
+    )
     (sent,) = sent_payloads(out_dir)
     assert sent["metadata"]["google_search"] is True and sent["metadata"]["style"] is None
     exported_json = shell.run(f"%banana export {run.run_id} --as json")
@@ -426,9 +468,9 @@ def test_export_gives_the_exact_request_without_the_key(shell, sim_env, out_dir,
         assert TEST_KEY not in text
 
     # the exported script is real code: point it at the simulator and run it
-    script = python.replace('BASE_URL = "https://toapis.com"',
-                            f'BASE_URL = "{sim_env.base_url}"').replace("time.sleep(5)",
-                                                                        "time.sleep(0.1)")
+    script = python.replace(
+        'BASE_URL = "https://toapis.com"', f'BASE_URL = "{sim_env.base_url}"'
+    ).replace("time.sleep(5)", "time.sleep(0.1)")
     monkeypatch.chdir(tmp_path)
     exec(compile(script, "exported.py", "exec"), {})
     assert (tmp_path / f"{run.run_id}-1.png").is_file()
@@ -452,8 +494,16 @@ def test_help_and_the_question_mark_show_the_options(shell, capsys):
     shell.ip.run_cell("%%banana?")
     out = capsys.readouterr().out
     assert "%%banana [--model MODEL]" in out
-    for option in ("--resolution", "--ref PATH_OR_URL", "--no-cache", "--variant LABEL",
-                   "--dry-run", "--image-search", "--meta KEY=VALUE", "--sweep"):
+    for option in (
+        "--resolution",
+        "--ref PATH_OR_URL",
+        "--no-cache",
+        "--variant LABEL",
+        "--dry-run",
+        "--image-search",
+        "--meta KEY=VALUE",
+        "--sweep",
+    ):
         assert option in out
     error = shell.run_failing("%banana histroy")
     assert isinstance(error, UsageError) and "Did you mean history?" in str(error)
@@ -461,14 +511,24 @@ def test_help_and_the_question_mark_show_the_options(shell, capsys):
 
 # -- settings -------------------------------------------------------------------------------------
 def test_config_settings_change_the_defaults(shell, sim_env, tmp_path):
-    for line in ('Banana.resolution = "2K"', 'Banana.size = "16:9"', "Banana.n = 2",
-                 'Banana.model = "gemini-3.1-flash-image-preview"',
-                 'Banana.prices = {"2K": 0.05}'):
+    for line in (
+        'Banana.resolution = "2K"',
+        'Banana.size = "16:9"',
+        "Banana.n = 2",
+        'Banana.model = "gemini-3.1-flash-image-preview"',
+        'Banana.prices = {"2K": 0.05}',
+    ):
         shell.run(f"%config {line}")
     dry = shell.run("%%banana --dry-run\na configured fox")
-    assert dry.payloads == [{"model": "gemini-3.1-flash-image-preview",
-                             "prompt": "a configured fox", "size": "16:9", "n": 2,
-                             "metadata": {"resolution": "2K"}}]
+    assert dry.payloads == [
+        {
+            "model": "gemini-3.1-flash-image-preview",
+            "prompt": "a configured fox",
+            "size": "16:9",
+            "n": 2,
+            "metadata": {"resolution": "2K"},
+        }
+    ]
     assert "estimated $0.100" in dry.text
 
     folder = tmp_path / "configured"
@@ -488,11 +548,20 @@ def test_config_settings_change_the_defaults(shell, sim_env, tmp_path):
     assert shell.run("%config Banana.n") == 2
 
 
-@pytest.mark.parametrize("line", ["Banana.n = 9", 'Banana.resolution = "3K"',
-                                  'Banana.size = "7:3"', "Banana.concurrency = 0",
-                                  "Banana.thumbnail_size = 5", 'Banana.model = "gpt"',
-                                  'Banana.prices = {"8K": 1.0}', "Banana.task_timeout = 0.0",
-                                  'Banana.n = "two"'])
+@pytest.mark.parametrize(
+    "line",
+    [
+        "Banana.n = 9",
+        'Banana.resolution = "3K"',
+        'Banana.size = "7:3"',
+        "Banana.concurrency = 0",
+        "Banana.thumbnail_size = 5",
+        'Banana.model = "gpt"',
+        'Banana.prices = {"8K": 1.0}',
+        "Banana.task_timeout = 0.0",
+        'Banana.n = "two"',
+    ],
+)
 def test_invalid_settings_are_refused(shell, line):
     name = line.split("=")[0].strip().split(".")[1]
     before = getattr(magic(shell), name)
@@ -503,8 +572,12 @@ def test_invalid_settings_are_refused(shell, line):
 def test_config_help_lists_the_settings(shell, capsys):
     shell.run("%config Banana")
     out = capsys.readouterr().out
-    for name in ("Banana.resolution", "Banana.thumbnail_size", "Banana.show_tracebacks",
-                 "Banana.budget"):
+    for name in (
+        "Banana.resolution",
+        "Banana.thumbnail_size",
+        "Banana.show_tracebacks",
+        "Banana.budget",
+    ):
         assert name in out
 
 
@@ -526,12 +599,15 @@ def test_unload_removes_the_magics_and_stops_the_simulator(shell, sim_env):
 
 def test_load_ext_defers_heavy_imports():
     """Pillow, the simulator, the panel, sweeps and the engine load on first use only."""
-    code = ("import sys\n"
-            "from IPython.core.interactiveshell import InteractiveShell\n"
-            "InteractiveShell.instance().run_line_magic('load_ext', 'nanobanana_magic')\n"
-            "print(sorted(m for m in sys.modules if m.split('.')[0] in ('PIL', 'asyncio') or "
-            "m in ('nanobanana_magic.simulator', 'nanobanana_magic._panel', "
-            "'nanobanana_magic._sweep', 'nanobanana_magic._engine', 'nest_asyncio2')))")
-    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
-                         check=True).stdout
+    code = (
+        "import sys\n"
+        "from IPython.core.interactiveshell import InteractiveShell\n"
+        "InteractiveShell.instance().run_line_magic('load_ext', 'nanobanana_magic')\n"
+        "print(sorted(m for m in sys.modules if m.split('.')[0] in ('PIL', 'asyncio') or "
+        "m in ('nanobanana_magic.simulator', 'nanobanana_magic._panel', "
+        "'nanobanana_magic._sweep', 'nanobanana_magic._engine', 'nest_asyncio2')))"
+    )
+    out = subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, text=True, check=True
+    ).stdout
     assert out.strip() == "[]"

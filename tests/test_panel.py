@@ -1,6 +1,7 @@
 """The control panel's logic, in process: real widgets (no front end), the real engine on a
 running asyncio loop, the simulator over loopback HTTP and a real IPython shell for the
 magic. `%%banana --background` runs in a real kernel (nbclient)."""
+
 from __future__ import annotations
 
 import asyncio
@@ -29,19 +30,28 @@ def png_bytes(color="red", size=(40, 30)) -> bytes:
 
 
 def fill(p: BananaPanel, **values) -> None:
-    widgets = {"prompt": p.prompt, "model": p.model, "size": p.size,
-               "resolution": p.resolution, "n": p.count, "urls": p.urls,
-               "sweep_key": p.sweep_key, "sweep_values": p.sweep_values}
+    widgets = {
+        "prompt": p.prompt,
+        "model": p.model,
+        "size": p.size,
+        "resolution": p.resolution,
+        "n": p.count,
+        "urls": p.urls,
+        "sweep_key": p.sweep_key,
+        "sweep_values": p.sweep_values,
+    }
     for name, value in values.items():
         widgets[name].value = value
 
 
 def generate(p: BananaPanel):
     """Click Generate on a running loop, check it returned at once, await the task."""
+
     async def scenario():
         p.generate_button.click()
         assert p.task is not None and p.busy  # the click handler returned; work goes on
         return await p.task
+
     return asyncio.run(scenario())
 
 
@@ -58,14 +68,20 @@ def test_form_builds_the_same_request_as_the_magic(sim_env, tmp_path):
     ref.write_bytes(png_bytes())
     p = panel(prompt="a fox", reference_images=[ref, "https://example.com/a.png"])
     fill(p, size="16:9", resolution="2K", n=3)
-    plan, engine = p.plan()
+    plan, _engine = p.plan()
     (request,) = plan.requests
-    assert request == ImageRequest.create("a fox", size="16:9", resolution="2K", n=3,
-                                          reference_images=[ref, "https://example.com/a.png"])
+    assert request == ImageRequest.create(
+        "a fox",
+        size="16:9",
+        resolution="2K",
+        n=3,
+        reference_images=[ref, "https://example.com/a.png"],
+    )
     assert "Estimate: 1 task, 3 new image(s), $0.090." in p.cost.value
     assert p.form().cell_text() == (
         f"%%banana --model nano-banana-2 --size 16:9 --resolution 2K -n 3 --ref {ref} "
-        "--ref https://example.com/a.png\na fox")
+        "--ref https://example.com/a.png\na fox"
+    )
     assert p._repr_mimebundle_()["text/plain"] == NO_WIDGETS_TEXT
 
 
@@ -87,20 +103,24 @@ def test_sweep_axis_expands_parameters_and_prompt_names(sim_env):
     assert "--sweep 'animal=fox,snow owl'" in p.cell_text()
 
 
-@pytest.mark.parametrize("values, expected", [
-    ({"prompt": "   "}, "The prompt is empty"),
-    ({"prompt": "a {creature}"}, "no variable 'creature' is defined"),
-    ({"prompt": "fox", "sweep_key": "size", "sweep_values": " , "}, "has no values"),
-    ({"prompt": "fox", "sweep_key": "size", "sweep_values": "1:1,7:7"}, "Unknown size '7:7'"),
-    ({"prompt": "fox", "sweep_key": "n", "sweep_values": "1,many"}, "needs whole numbers"),
-    ({"prompt": "fox", "urls": "ftp://example.com/a.png"}, "is not an http(s) URL"),
-])
+@pytest.mark.parametrize(
+    "values, expected",
+    [
+        ({"prompt": "   "}, "The prompt is empty"),
+        ({"prompt": "a {creature}"}, "no variable 'creature' is defined"),
+        ({"prompt": "fox", "sweep_key": "size", "sweep_values": " , "}, "has no values"),
+        ({"prompt": "fox", "sweep_key": "size", "sweep_values": "1:1,7:7"}, "Unknown size '7:7'"),
+        ({"prompt": "fox", "sweep_key": "n", "sweep_values": "1,many"}, "needs whole numbers"),
+        ({"prompt": "fox", "urls": "ftp://example.com/a.png"}, "is not an http(s) URL"),
+    ],
+)
 def test_bad_input_shows_one_sentence_and_sends_nothing(sim_env, values, expected):
     p = panel()
     fill(p, **values)
 
     async def scenario():
         p.generate_button.click()
+
     asyncio.run(scenario())
     assert p.task is None
     assert expected in error_text(p) and "banana-error" in p.error.value
@@ -144,8 +164,15 @@ def test_copy_as_cell_round_trips_through_the_magic(shell, sim_env, tmp_path):
     assert isinstance(p, BananaPanel)
     ref = tmp_path / "ref.png"
     ref.write_bytes(png_bytes("blue"))
-    p.upload.value = ({"name": "ref.png", "type": "image/png", "size": ref.stat().st_size,
-                       "content": memoryview(ref.read_bytes()), "last_modified": NOW},)
+    p.upload.value = (
+        {
+            "name": "ref.png",
+            "type": "image/png",
+            "size": ref.stat().st_size,
+            "content": memoryview(ref.read_bytes()),
+            "last_modified": NOW,
+        },
+    )
     fill(p, prompt="a fox with {{braces}}", size="4:3", n=2)
     (run,) = generate(p)
     assert run.ok and run.request.prompt == "a fox with {braces}"
@@ -155,7 +182,7 @@ def test_copy_as_cell_round_trips_through_the_magic(shell, sim_env, tmp_path):
     created = sim_env.stats()["tasks_created"]
 
     line, body = cell.split("\n", 1)
-    again = shell.run(f"%%banana {line[len('%%banana '):]}\n{body}")
+    again = shell.run(f"%%banana {line[len('%%banana ') :]}\n{body}")
     assert again.cached and again.run_id == run.run_id and again.request_key == run.request_key
     assert sim_env.stats()["tasks_created"] == created  # no new task
 
@@ -167,8 +194,7 @@ def test_copy_as_cell_round_trips_through_the_magic(shell, sim_env, tmp_path):
     assert sim_env.stats()["tasks_created"] == created
 
 
-def test_panel_spending_counts_in_the_magics_cost_with_simulated_apart(shell, sim_env,
-                                                                       capsys):
+def test_panel_spending_counts_in_the_magics_cost_with_simulated_apart(shell, sim_env, capsys):
     p = shell.run("%banana panel")
     fill(p, prompt="a heron at dawn", n=2)
     (run,) = generate(p)
@@ -180,8 +206,9 @@ def test_panel_spending_counts_in_the_magics_cost_with_simulated_apart(shell, si
 
 
 def test_history_restores_a_magic_run_from_disk(shell, sim_env, out_dir):
-    made = shell.run("%%banana --size 16:9 --resolution 2K -n 2 --ref https://example.com/r.png"
-                     "\na heron in fog")
+    made = shell.run(
+        "%%banana --size 16:9 --resolution 2K -n 2 --ref https://example.com/r.png\na heron in fog"
+    )
     p = shell.run("%banana panel")
     fill(p, prompt="something else", size="1:1")
     requests_before = sim_env.stats()["submit_requests"]
@@ -200,10 +227,22 @@ def test_history_restores_a_magic_run_from_disk(shell, sim_env, out_dir):
 def test_uploads_are_saved_shown_and_removable(sim_env, out_dir):
     p = panel(prompt="fox")
     content = png_bytes("green")
-    p.upload.value = ({"name": "a.png", "type": "image/png", "size": len(content),
-                       "content": memoryview(content), "last_modified": NOW},
-                      {"name": "notes.txt", "type": "text/plain", "size": 5,
-                       "content": memoryview(b"hello"), "last_modified": NOW})
+    p.upload.value = (
+        {
+            "name": "a.png",
+            "type": "image/png",
+            "size": len(content),
+            "content": memoryview(content),
+            "last_modified": NOW,
+        },
+        {
+            "name": "notes.txt",
+            "type": "text/plain",
+            "size": 5,
+            "content": memoryview(b"hello"),
+            "last_modified": NOW,
+        },
+    )
     saved = list((out_dir / "uploads").iterdir())
     assert len(saved) == 1 and saved[0].suffix == ".png" and saved[0].read_bytes() == content
     assert p.form().uploads == (str(saved[0]),)
@@ -246,13 +285,13 @@ def test_without_a_loop_or_a_key_the_panel_says_what_to_do(out_dir):
 
     async def scenario():
         return await p.generate()
+
     assert asyncio.run(scenario()) == []
     assert "No ToAPIs API key is set" in error_text(p) and "%banana use sim" in error_text(p)
 
 
 def test_simulator_is_chosen_explicitly_and_stopped_with_the_panel(out_dir):
-    p = panel(simulator={"duration": 0.2, "queue_delay": 0.0}, output_dir=out_dir,
-              prompt="fox")
+    p = panel(simulator={"duration": 0.2, "queue_delay": 0.0}, output_dir=out_dir, prompt="fox")
     sim = p.backend.simulator
     assert "SIMULATED images, nothing paid" in p.header.value and sim.running
     (run,) = generate(p)
@@ -270,10 +309,16 @@ def test_panel_refuses_unknown_defaults():
 
 
 def test_form_from_run_round_trips(sim_env):
-    form = PanelForm(prompt="x", size="9:16", resolution="4K", n=4,
-                     urls="https://example.com/1.png https://example.com/2.png")
+    form = PanelForm(
+        prompt="x",
+        size="9:16",
+        resolution="4K",
+        n=4,
+        urls="https://example.com/1.png https://example.com/2.png",
+    )
     request = ImageRequest.create(form.prompt, **form.request_options())
     from nanobanana_magic._run import Run
+
     assert PanelForm.from_run(Run("r", request, request.key())) == form
 
 
@@ -301,10 +346,14 @@ def test_background_cell_returns_at_once_and_fills_in(sim_env, tmp_path):
     """In a real kernel: the cell goes idle showing the progress board, another cell runs,
     and later an update of the same display (routed to the same cell) brings the grid."""
     sim_env.configure(duration=1.0)
-    nb = new_notebook(metadata={"kernelspec": {"name": "python3", "language": "python",
-                                               "display_name": "Python 3"}})
-    client = NotebookClient(nb, timeout=120, kernel_name="python3",
-                            resources={"metadata": {"path": str(tmp_path)}})
+    nb = new_notebook(
+        metadata={
+            "kernelspec": {"name": "python3", "language": "python", "display_name": "Python 3"}
+        }
+    )
+    client = NotebookClient(
+        nb, timeout=120, kernel_name="python3", resources={"metadata": {"path": str(tmp_path)}}
+    )
 
     async def scenario():
         async with client.async_setup_kernel():
@@ -331,8 +380,9 @@ def test_background_cell_returns_at_once_and_fills_in(sim_env, tmp_path):
     display_id = board["content"]["transient"]["display_id"]
     assert "banana-progress" in board["content"]["data"]["text/html"]
     assert not any("banana-thumb" in str(m["content"]) for m in returned)
-    assert [m["content"]["text"] for m in other if m["msg_type"] == "stream"] == \
-        ["meanwhile False\n"]  # another cell ran while the task was still going
+    assert [m["content"]["text"] for m in other if m["msg_type"] == "stream"] == [
+        "meanwhile False\n"
+    ]  # another cell ran while the task was still going
     assert all(m["content"]["transient"]["display_id"] == display_id for m in updates)
     grid = updates[-1]["content"]["data"]["text/html"]
     assert grid.count("class='banana-thumb'") == 2 and "a fox in a kernel" in grid
@@ -343,16 +393,25 @@ def test_background_cell_returns_at_once_and_fills_in(sim_env, tmp_path):
 def test_tutorial_notebook_runs_against_the_simulator_without_a_key(tmp_path):
     notebook = Path(__file__).parents[1] / "notebooks" / "panel.ipynb"
     nb = nbformat.read(notebook, as_version=4)
-    NotebookClient(nb, timeout=120, kernel_name="python3", store_widget_state=True,
-                   resources={"metadata": {"path": str(tmp_path)}}).execute()
+    NotebookClient(
+        nb,
+        timeout=120,
+        kernel_name="python3",
+        store_widget_state=True,
+        resources={"metadata": {"path": str(tmp_path)}},
+    ).execute()
     outputs = [out for cell in nb.cells if cell.cell_type == "code" for out in cell.outputs]
     assert not [out for out in outputs if out.output_type == "error"]
     text = "".join(out.get("text", "") for out in outputs)
     assert "Using the built-in simulator" in text and "panel busy: False" in text
-    (view,) = [out for out in outputs if "application/vnd.jupyter.widget-view+json"
-               in out.get("data", {})]
+    (view,) = [
+        out for out in outputs if "application/vnd.jupyter.widget-view+json" in out.get("data", {})
+    ]
     assert view.data["text/plain"] == NO_WIDGETS_TEXT
     state = nb.metadata.widgets["application/vnd.jupyter.widget-state+json"]["state"]
-    header = [m["state"]["value"] for m in state.values() if "banana-header"
-              in m["state"].get("_dom_classes", ())]
+    header = [
+        m["state"]["value"]
+        for m in state.values()
+        if "banana-header" in m["state"].get("_dom_classes", ())
+    ]
     assert header and "SIMULATED images, nothing paid" in header[0]

@@ -3,6 +3,7 @@
 No sleeping and no network: each test drives a planner against a task whose start,
 duration and progress reporting are known, and checks where the polls land.
 """
+
 import math
 import random
 
@@ -81,8 +82,8 @@ def test_absent_progress_backs_off_but_never_waits_more_than_ten_seconds():
     times = drive(task)
     intervals = gaps(times)
     assert max(intervals) <= MAX_INTERVAL + 1e-9
-    assert intervals[-1] > intervals[1]          # the cadence grew with the task's age
-    assert len(times) < 90 / 3                   # fewer polls than a fixed 3 s poller
+    assert intervals[-1] > intervals[1]  # the cadence grew with the task's age
+    assert len(times) < 90 / 3  # fewer polls than a fixed 3 s poller
     assert times[-1] - task.end <= MAX_INTERVAL
 
 
@@ -92,7 +93,7 @@ def test_a_queued_task_is_not_expected_to_finish_before_it_starts():
     t = planner.next_poll_at()
     while t < task.start:
         planner.observe(t, *task.answer(t))
-        assert planner.window() is None        # nothing known about the end while queued
+        assert planner.window() is None  # nothing known about the end while queued
         t = planner.next_poll_at()
     times = drive(task, seed=1)
     assert all(MIN_INTERVAL - 1e-9 <= g <= MAX_INTERVAL + 1e-9 for g in gaps(times))
@@ -138,4 +139,4 @@ def test_a_task_that_overruns_its_prediction_is_still_polled_regularly():
         t = planner.next_poll_at()
     intervals = gaps(times)[1:]
     assert all(MIN_INTERVAL - 1e-9 <= g <= MAX_INTERVAL + 1e-9 for g in intervals)
-    assert len(times) < 40                        # no storm of polls at the minimum cadence
+    assert len(times) < 40  # no storm of polls at the minimum cadence

@@ -1,31 +1,39 @@
 """Requests: local validation before anything is sent, and the wire payload (contract §13.1)."""
+
 import re
 
 import pytest
+from conftest import TEST_KEY
 
 from nanobanana_magic import ValidationError, generate
-from nanobanana_magic._request import default_model
-from nanobanana_magic._request import (API_REFERENCE_MODEL, DEFAULT_MODEL, RESOLUTIONS, SIZES,
-                                      ImageRequest)
-
-from conftest import TEST_KEY
+from nanobanana_magic._request import (
+    API_REFERENCE_MODEL,
+    DEFAULT_MODEL,
+    RESOLUTIONS,
+    SIZES,
+    ImageRequest,
+    default_model,
+)
 
 
 def one_sentence(message: str) -> bool:
-    return "\n" not in message and message.endswith(".") and not re.search(r"\.\s+[A-Z]",
-                                                                          message)
+    return "\n" not in message and message.endswith(".") and not re.search(r"\.\s+[A-Z]", message)
 
 
 def png_file(path, size=(8, 8), color="red"):
     from PIL import Image
+
     Image.new("RGB", size, color).save(path, "PNG")
     return path
 
 
 def nothing_sent(sim) -> bool:
     stats = sim.stats()
-    return (stats["submit_requests"] == stats["status_requests"] == stats["uploads"] == 0
-            and stats["headers"]["api"] == [] and stats["headers"]["files"] == [])
+    return (
+        stats["submit_requests"] == stats["status_requests"] == stats["uploads"] == 0
+        and stats["headers"]["api"] == []
+        and stats["headers"]["files"] == []
+    )
 
 
 def invalid_cases(tmp_path):
@@ -57,19 +65,21 @@ def invalid_cases(tmp_path):
         (dict(reference_images=[str(folder)]), "not a file"),
         (dict(reference_images=[str(text_file)]), "png, jpeg, webp or gif"),
         (dict(reference_images=[str(big)]), "10 MB"),
-        (dict(reference_images=[f"https://example.com/{i}.png" for i in range(15)]),
-         "at most 14"),
+        (dict(reference_images=[f"https://example.com/{i}.png" for i in range(15)]), "at most 14"),
         (dict(reference_images=["ftp://example.com/a.png"]), "http(s)"),
         (dict(reference_images=["data:image/png;base64,iVBORw0KGgo="]), "http(s)"),
         (dict(reference_images=[""]), "http(s) URL"),
     ]
 
 
-def test_every_rule_raises_one_sentence_naming_the_fix_and_sends_nothing(sim, tmp_path,
-                                                                         out_dir):
+def test_every_rule_raises_one_sentence_naming_the_fix_and_sends_nothing(sim, tmp_path, out_dir):
     for changes, expected in invalid_cases(tmp_path):
-        options = dict(prompt="a lighthouse at dusk", base_url=sim.base_url, api_key=TEST_KEY,
-                       output_dir=out_dir)
+        options = dict(
+            prompt="a lighthouse at dusk",
+            base_url=sim.base_url,
+            api_key=TEST_KEY,
+            output_dir=out_dir,
+        )
         options.update(changes)
         prompt = options.pop("prompt")
         with pytest.raises(ValidationError) as caught:
@@ -91,8 +101,12 @@ def test_an_unreadable_reference_is_refused(tmp_path):
 
 def test_defaults_and_normalisation():
     request = ImageRequest.create("a cat", resolution="2k")
-    assert (request.model, request.size, request.n, request.resolution) == \
-        (DEFAULT_MODEL, "1:1", 1, "2K")
+    assert (request.model, request.size, request.n, request.resolution) == (
+        DEFAULT_MODEL,
+        "1:1",
+        1,
+        "2K",
+    )
     assert len(SIZES) == 14 and RESOLUTIONS == ("0.5K", "1K", "2K", "4K")
 
 
@@ -103,29 +117,47 @@ def test_one_setting_switches_to_the_api_reference_model(monkeypatch):
 
 
 def test_payload_follows_the_contract_wire_format(tmp_path):
-    request = ImageRequest.create("a mug on a desk", size="4:3", n=2, resolution="0.5k",
-                                  reference_images=["https://example.com/a.png"],
-                                  google_image_search=True)
-    payload = request.to_payload(["https://files.example.com/u/1.png",
-                                  "https://example.com/a.png"])
+    request = ImageRequest.create(
+        "a mug on a desk",
+        size="4:3",
+        n=2,
+        resolution="0.5k",
+        reference_images=["https://example.com/a.png"],
+        google_image_search=True,
+    )
+    payload = request.to_payload(["https://files.example.com/u/1.png", "https://example.com/a.png"])
     assert payload == {
-        "model": "nano-banana-2", "prompt": "a mug on a desk", "size": "4:3", "n": 2,
+        "model": "nano-banana-2",
+        "prompt": "a mug on a desk",
+        "size": "4:3",
+        "n": 2,
         "image_urls": ["https://files.example.com/u/1.png", "https://example.com/a.png"],
         "metadata": {"resolution": "0.5K", "google_search": True, "google_image_search": True},
     }
     assert all(isinstance(url, str) for url in payload["image_urls"])
     plain = ImageRequest.create("x").to_payload()
-    assert plain == {"model": "nano-banana-2", "prompt": "x", "size": "1:1", "n": 1,
-                     "metadata": {"resolution": "1K"}}
+    assert plain == {
+        "model": "nano-banana-2",
+        "prompt": "x",
+        "size": "1:1",
+        "n": 1,
+        "metadata": {"resolution": "1K"},
+    }
     for field in ("reference_images", "resolution", "response_format", "callback_url"):
         assert field not in payload and field not in plain
 
 
 def test_the_wire_request_carries_our_user_agent_and_the_mapped_fields(sim, out_dir):
-    run = generate("a harbour at night", size="16:9", resolution="0.5K",
-                   model=API_REFERENCE_MODEL,
-                   reference_images=[sim.files_url + "/uploads/none.png"],
-                   base_url=sim.base_url, api_key=TEST_KEY, output_dir=out_dir)
+    run = generate(
+        "a harbour at night",
+        size="16:9",
+        resolution="0.5K",
+        model=API_REFERENCE_MODEL,
+        reference_images=[sim.files_url + "/uploads/none.png"],
+        base_url=sim.base_url,
+        api_key=TEST_KEY,
+        output_dir=out_dir,
+    )
     task = sim.stats()["tasks"][run.task_id]
     assert (task["size"], task["resolution"], task["n"]) == ("16:9", "0.5K", 1)
     submit = next(h for h in sim.stats()["headers"]["api"] if h[":method"] == "POST")
@@ -150,7 +182,7 @@ def test_request_key_depends_on_parameters_and_reference_content(tmp_path):
 
 def test_requests_are_frozen_and_replace_validates_again():
     request = ImageRequest.create("x")
-    with pytest.raises(Exception):
+    with pytest.raises(AttributeError):
         request.prompt = "y"
     assert request.replace(size="9:16").size == "9:16"
     with pytest.raises(ValidationError, match="Unknown size"):

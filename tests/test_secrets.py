@@ -6,6 +6,7 @@ run leaves behind. Result files live on another loopback address (the simulator'
 server on 127.0.0.2) and may be redirected to a third one (127.0.0.3); both record every
 header they receive.
 """
+
 from __future__ import annotations
 
 import asyncio
@@ -16,17 +17,17 @@ import nbformat
 import pytest
 from nbclient import NotebookClient
 from nbformat.v4 import new_code_cell, new_notebook
+from test_hostile_server import RecordingServer, json_answer, png_bytes
 
-from nanobanana_magic import _errors as errors, generate, resume
+from nanobanana_magic import _errors as errors
+from nanobanana_magic import generate, resume
 from nanobanana_magic._client import ToAPIsClient
 from nanobanana_magic._engine import Engine
 from nanobanana_magic._imaging import read_parameters
 from nanobanana_magic._request import ImageRequest
 from nanobanana_magic._settings import resolve_api_key
-from nanobanana_magic.simulator import Simulator
 from nanobanana_magic._store import Store
-
-from test_hostile_server import RecordingServer, json_answer, png_bytes
+from nanobanana_magic.simulator import Simulator
 
 KEY = "sk-ZEBRA-7f3a9c2e51d84b6f-TOPSECRET"
 KEY_PARTS = (KEY, "7f3a9c2e51d84b6f", "TOPSECRET")  # no fragment of it either
@@ -62,29 +63,36 @@ def authorization_seen(headers: list[dict]) -> list[str]:
 
 
 @pytest.mark.timeout(60)
-def test_python_api_logs_files_reprs_and_headers_keep_the_key(split_sim, out_dir, tmp_path,
-                                                              caplog):
+def test_python_api_logs_files_reprs_and_headers_keep_the_key(split_sim, out_dir, tmp_path, caplog):
     caplog.set_level(logging.DEBUG)
     for name in ("httpx", "httpcore", "nanobanana_magic", "asyncio"):
         caplog.set_level(logging.DEBUG, logger=name)
     reference = tmp_path / "ref.png"
     reference.write_bytes(png_bytes())
 
-    run = generate("a lighthouse at dusk", n=2, reference_images=[reference],
-                   base_url=split_sim.base_url, api_key=KEY, output_dir=out_dir)
+    run = generate(
+        "a lighthouse at dusk",
+        n=2,
+        reference_images=[reference],
+        base_url=split_sim.base_url,
+        api_key=KEY,
+        output_dir=out_dir,
+    )
     assert run.ok and len(run.images) == 2
 
     with RecordingServer("127.0.0.3") as elsewhere:  # result files redirected off-site
         split_sim.configure(redirect_files_to=elsewhere.url)
-        moved = generate("a lighthouse at dawn", base_url=split_sim.base_url, api_key=KEY,
-                         output_dir=out_dir)
+        moved = generate(
+            "a lighthouse at dawn", base_url=split_sim.base_url, api_key=KEY, output_dir=out_dir
+        )
         assert moved.ok and elsewhere.requests
         assert not elsewhere.saw_authorization()
 
     # the header went to the API, and only there
     headers = split_sim.stats()["headers"]
-    assert authorization_seen(headers["api"]) and \
-        set(authorization_seen(headers["api"])) == {f"Bearer {KEY}"}
+    assert authorization_seen(headers["api"]) and set(authorization_seen(headers["api"])) == {
+        f"Bearer {KEY}"
+    }
     assert headers["files"] and authorization_seen(headers["files"]) == []
 
     # files: journal, manifests, images (with their parameters) and thumbnails
@@ -97,11 +105,19 @@ def test_python_api_logs_files_reprs_and_headers_keep_the_key(split_sim, out_dir
     engine = Engine(store=Store(out_dir), api_key=KEY, base_url=split_sim.base_url)
     client = ToAPIsClient(api_key=KEY, base_url=split_sim.base_url)
     secret = resolve_api_key(KEY)
-    for name, value in {"run": repr(run), "images": repr(run.images), "engine": repr(engine),
-                        "client": repr(client), "secret": repr(secret), "str": str(secret),
-                        "html": run._repr_html_(), "bundle": repr(run._repr_mimebundle_()),
-                        "manifest": repr(run.to_manifest()), "store": repr(engine.store),
-                        "provenance": repr(run.provenance())}.items():
+    for name, value in {
+        "run": repr(run),
+        "images": repr(run.images),
+        "engine": repr(engine),
+        "client": repr(client),
+        "secret": repr(secret),
+        "str": str(secret),
+        "html": run._repr_html_(),
+        "bundle": repr(run._repr_mimebundle_()),
+        "manifest": repr(run.to_manifest()),
+        "store": repr(engine.store),
+        "provenance": repr(run.provenance()),
+    }.items():
         assert_secret_absent(value, f"the {name} repr")
 
     # logs at DEBUG, httpx and httpcore included
@@ -131,8 +147,10 @@ def test_error_messages_and_tracebacks_never_carry_the_key(sim, out_dir):
 @pytest.mark.parametrize("status", [401, 403, 500])
 def test_a_server_that_echoes_the_key_back_is_redacted(out_dir, status):
     def echo(method, path, body):
-        return json_answer(status, {"error": {
-            "message": f"token Bearer {KEY} rejected (key {KEY})", "code": status}})
+        return json_answer(
+            status,
+            {"error": {"message": f"token Bearer {KEY} rejected (key {KEY})", "code": status}},
+        )
 
     with RecordingServer("127.0.0.1", respond=echo) as api:
         with pytest.raises(errors.APIError) as caught:
@@ -145,8 +163,12 @@ def test_a_server_that_echoes_the_key_back_is_redacted(out_dir, status):
 @pytest.mark.timeout(60)
 def test_resume_sends_the_key_only_to_the_api(split_sim, out_dir):
     split_sim.configure(status_malformed_json=1.0)
-    engine = Engine(store=Store(out_dir), api_key=KEY, base_url=split_sim.base_url,
-                    client_options={"max_retries": 1, "backoff_cap": 0.2})
+    engine = Engine(
+        store=Store(out_dir),
+        api_key=KEY,
+        base_url=split_sim.base_url,
+        client_options={"max_retries": 1, "backoff_cap": 0.2},
+    )
     (failed,) = asyncio.run(engine.run([ImageRequest.create("resumed later")]))
     assert not failed.ok
     split_sim.configure(status_malformed_json=0.0)
@@ -158,8 +180,9 @@ def test_resume_sends_the_key_only_to_the_api(split_sim, out_dir):
 
 # -- the magic ---------------------------------------------------------------------------------
 @pytest.mark.timeout(60)
-def test_magic_in_a_shell_never_shows_the_key(split_sim, shell, monkeypatch, tmp_path,
-                                              capsys, caplog):
+def test_magic_in_a_shell_never_shows_the_key(
+    split_sim, shell, monkeypatch, tmp_path, capsys, caplog
+):
     caplog.set_level(logging.DEBUG)
     out = tmp_path / "magic_out"
     monkeypatch.setenv("TOAPIS_API_KEY", KEY)
@@ -206,8 +229,13 @@ def test_a_saved_notebook_run_in_a_real_kernel_holds_no_key(split_sim, tmp_path,
             "%%banana\nrefused again",
         ]
         nb = new_notebook(cells=[new_code_cell(source) for source in cells])
-        client = NotebookClient(nb, kernel_name="python3", timeout=60, allow_errors=True,
-                                resources={"metadata": {"path": str(tmp_path)}})
+        client = NotebookClient(
+            nb,
+            kernel_name="python3",
+            timeout=60,
+            allow_errors=True,
+            resources={"metadata": {"path": str(tmp_path)}},
+        )
         client.execute()
         saved = tmp_path / "secret.ipynb"
         nbformat.write(nb, saved)
@@ -215,8 +243,9 @@ def test_a_saved_notebook_run_in_a_real_kernel_holds_no_key(split_sim, tmp_path,
         refusing.stop()
     text = saved.read_text()
     outputs = [o for cell in nb.cells for o in cell.get("outputs", [])]
-    assert any(o.get("output_type") == "error" and "401" in str(o) for o in outputs), \
+    assert any(o.get("output_type") == "error" and "401" in str(o) for o in outputs), (
         "the refused cells did not fail as planned"
+    )
     assert "banana-grid" in text  # the image grids really were rendered
     assert_secret_absent(text, "the saved notebook")
     assert_folder_clean(out)

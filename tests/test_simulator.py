@@ -154,7 +154,11 @@ def test_submit_poll_download_happy_path(sim):
     assert stats["status_requests"] == len(seen) and stats["downloads"] == 2
     entry = stats["tasks"][task["id"]]
     assert entry["status"] == "completed" and entry["polls"] == len(seen)
-    assert entry["downloads"] == 2 and (entry["n"], entry["resolution"], entry["size"]) == (2, "1K", "16:9")
+    assert entry["downloads"] == 2 and (entry["n"], entry["resolution"], entry["size"]) == (
+        2,
+        "1K",
+        "16:9",
+    )
     assert entry["created_at"] < entry["started_at"] < entry["finished_at"] <= time.time()
     assert entry["finished_at"] - entry["started_at"] == pytest.approx(0.15)
 
@@ -162,11 +166,30 @@ def test_submit_poll_download_happy_path(sim):
 def test_stats_have_exactly_the_documented_keys(sim):
     sim.run()
     stats = sim.sim.stats()
-    assert set(stats) == {"tasks_created", "submit_requests", "status_requests", "downloads",
-                          "uploads", "rate_limit_violations", "faults_injected", "tasks", "headers"}
+    assert set(stats) == {
+        "tasks_created",
+        "submit_requests",
+        "status_requests",
+        "downloads",
+        "uploads",
+        "rate_limit_violations",
+        "faults_injected",
+        "tasks",
+        "headers",
+    }
     (entry,) = stats["tasks"].values()
-    assert set(entry) == {"prompt", "status", "polls", "created_at", "started_at", "finished_at",
-                          "downloads", "n", "resolution", "size"}
+    assert set(entry) == {
+        "prompt",
+        "status",
+        "polls",
+        "created_at",
+        "started_at",
+        "finished_at",
+        "downloads",
+        "n",
+        "resolution",
+        "size",
+    }
     assert set(stats["headers"]) == {"api", "files"}
     json.dumps(stats)  # JSON-able
 
@@ -182,10 +205,16 @@ def test_request_headers_are_recorded_per_server(sim):
     assert headers["files"] and all("authorization" not in h for h in headers["files"])
 
 
-@pytest.mark.parametrize("size,resolution,expected", [
-    ("1:1", "1K", (1024, 1024)), ("16:9", "1K", (1360, 768)), ("1:1", "0.5K", (512, 512)),
-    ("1:1", "4K", (4096, 4096)), ("9:16", "2K", (1536, 2736)),
-])
+@pytest.mark.parametrize(
+    "size,resolution,expected",
+    [
+        ("1:1", "1K", (1024, 1024)),
+        ("16:9", "1K", (1360, 768)),
+        ("1:1", "0.5K", (512, 512)),
+        ("1:1", "4K", (4096, 4096)),
+        ("9:16", "2K", (1536, 2736)),
+    ],
+)
 def test_pixel_size_examples(size, resolution, expected):
     assert pixel_size(size, resolution) == expected
 
@@ -227,33 +256,39 @@ def test_placeholder_is_not_flat():
 LONG_PROMPT = "x" * 32_001
 
 
-@pytest.mark.parametrize("overrides,param", [
-    ({"model": None}, "model"),
-    ({"model": "dall-e-3"}, "model"),
-    ({"prompt": None}, "prompt"),
-    ({"prompt": ""}, "prompt"),
-    ({"prompt": "   "}, "prompt"),
-    ({"prompt": LONG_PROMPT}, "prompt"),
-    ({"size": "7:3"}, "size"),
-    ({"size": "1024x1024"}, "size"),
-    ({"n": "2"}, "n"),
-    ({"n": True}, "n"),
-    ({"n": 2.0}, "n"),
-    ({"n": 0}, "n"),
-    ({"n": 5}, "n"),
-    ({"metadata": "2K"}, "metadata"),
-    ({"metadata": {"resolution": "3K"}}, "metadata.resolution"),
-    ({"resolution": "8K"}, "resolution"),
-    ({"image_urls": ["https://a/1.png"], "reference_images": ["https://a/2.png"]}, "image_urls"),
-    ({"image_urls": [f"https://a/{i}.png" for i in range(15)]}, "image_urls"),
-    ({"image_urls": ["ftp://a/1.png"]}, "image_urls"),
-    ({"image_urls": ["data:image/png;base64,iVBORw0KGgo="]}, "image_urls"),
-    ({"image_urls": ["iVBORw0KGgo" * 10]}, "image_urls"),
-    ({"image_urls": [42]}, "image_urls"),
-    ({"image_urls": "https://a/1.png"}, "image_urls"),
-    ({"reference_images": ["file:///etc/passwd"]}, "reference_images"),
-    ({"metadata": {"google_image_search": True}}, "metadata.google_image_search"),
-])
+@pytest.mark.parametrize(
+    "overrides,param",
+    [
+        ({"model": None}, "model"),
+        ({"model": "dall-e-3"}, "model"),
+        ({"prompt": None}, "prompt"),
+        ({"prompt": ""}, "prompt"),
+        ({"prompt": "   "}, "prompt"),
+        ({"prompt": LONG_PROMPT}, "prompt"),
+        ({"size": "7:3"}, "size"),
+        ({"size": "1024x1024"}, "size"),
+        ({"n": "2"}, "n"),
+        ({"n": True}, "n"),
+        ({"n": 2.0}, "n"),
+        ({"n": 0}, "n"),
+        ({"n": 5}, "n"),
+        ({"metadata": "2K"}, "metadata"),
+        ({"metadata": {"resolution": "3K"}}, "metadata.resolution"),
+        ({"resolution": "8K"}, "resolution"),
+        (
+            {"image_urls": ["https://a/1.png"], "reference_images": ["https://a/2.png"]},
+            "image_urls",
+        ),
+        ({"image_urls": [f"https://a/{i}.png" for i in range(15)]}, "image_urls"),
+        ({"image_urls": ["ftp://a/1.png"]}, "image_urls"),
+        ({"image_urls": ["data:image/png;base64,iVBORw0KGgo="]}, "image_urls"),
+        ({"image_urls": ["iVBORw0KGgo" * 10]}, "image_urls"),
+        ({"image_urls": [42]}, "image_urls"),
+        ({"image_urls": "https://a/1.png"}, "image_urls"),
+        ({"reference_images": ["file:///etc/passwd"]}, "reference_images"),
+        ({"metadata": {"google_image_search": True}}, "metadata.google_image_search"),
+    ],
+)
 def test_invalid_submissions_answer_400_naming_the_field(sim, overrides, param):
     body = {"model": MODEL, "prompt": "a lighthouse"}
     body.update(overrides)
@@ -269,8 +304,9 @@ def test_invalid_submissions_answer_400_naming_the_field(sim, overrides, param):
 
 @pytest.mark.parametrize("raw", [b"{not json", b"[1, 2]", b"\xff\xfe"])
 def test_malformed_json_answers_400(sim, raw):
-    response = sim.client.post("/v1/images/generations", content=raw,
-                               headers={"Content-Type": "application/json"})
+    response = sim.client.post(
+        "/v1/images/generations", content=raw, headers={"Content-Type": "application/json"}
+    )
     assert response.status_code == 400
     assert response.json()["error"]["code"] == "invalid_request"
 
@@ -285,7 +321,11 @@ def test_accepted_aliases_and_defaults(sim):
     refs = sim.submit_ok(reference_images=[{"url": "https://example.com/a.png"}, "https://b/c.jpg"])
     grounded = sim.submit_ok(metadata={"google_search": True, "google_image_search": True})
     tasks = sim.sim.stats()["tasks"]
-    assert (tasks[plain["id"]]["size"], tasks[plain["id"]]["n"], tasks[plain["id"]]["resolution"]) == ("1:1", 1, "1K")
+    assert (
+        tasks[plain["id"]]["size"],
+        tasks[plain["id"]]["n"],
+        tasks[plain["id"]]["resolution"],
+    ) == ("1:1", 1, "1K")
     assert tasks[lower["id"]]["resolution"] == "2K"
     assert tasks[top_level["id"]]["resolution"] == "0.5K"
     assert tasks[both["id"]]["resolution"] == "2K"  # metadata wins over the top-level alias
@@ -294,25 +334,39 @@ def test_accepted_aliases_and_defaults(sim):
 
 
 # ---------------------------------------------------------------------- auth and 404
-@pytest.mark.parametrize("headers", [{}, {"Authorization": "Basic abc"},
-                                     {"Authorization": "Bearer not-a-key"},
-                                     {"Authorization": "Bearer"}])
+@pytest.mark.parametrize(
+    "headers",
+    [
+        {},
+        {"Authorization": "Basic abc"},
+        {"Authorization": "Bearer not-a-key"},
+        {"Authorization": "Bearer"},
+    ],
+)
 def test_missing_or_invalid_key_answers_401(sim, headers):
     with httpx.Client(base_url=sim.base_url, headers=headers, verify=TLS) as client:
-        for method, path in (("POST", "/v1/images/generations"), ("GET", "/v1/images/generations/x"),
-                             ("POST", "/v1/uploads/images"), ("GET", "/v1/balance")):
+        for method, path in (
+            ("POST", "/v1/images/generations"),
+            ("GET", "/v1/images/generations/x"),
+            ("POST", "/v1/uploads/images"),
+            ("GET", "/v1/balance"),
+        ):
             response = client.request(method, path, json={"model": MODEL, "prompt": "p"})
             assert response.status_code == 401
-            assert response.json() == {"error": {"code": 401, "message": "Invalid API key",
-                                                 "type": "authentication_error"}}
+            assert response.json() == {
+                "error": {"code": 401, "message": "Invalid API key", "type": "authentication_error"}
+            }
     assert sim.sim.stats()["tasks_created"] == 0
 
 
 def test_configured_api_keys_accept_only_those(make_sim):
     harness = make_sim(api_keys={"sk-team-a"})
     assert harness.submit().status_code == 401  # the default key is not in the set
-    response = harness.client.post("/v1/images/generations", json={"model": MODEL, "prompt": "p"},
-                                   headers={"Authorization": "Bearer sk-team-a"})
+    response = harness.client.post(
+        "/v1/images/generations",
+        json={"model": MODEL, "prompt": "p"},
+        headers={"Authorization": "Bearer sk-team-a"},
+    )
     assert response.status_code == 200
 
 
@@ -321,15 +375,19 @@ def test_unknown_task_and_other_keys_task_answer_404(sim):
     response = sim.poll("task_img_000000000000")
     assert response.status_code == 404 and response.json() == not_found
     task = sim.submit_ok()
-    other = sim.client.get(f"/v1/images/generations/{task['id']}",
-                           headers={"Authorization": "Bearer sk-someone-else"})
+    other = sim.client.get(
+        f"/v1/images/generations/{task['id']}", headers={"Authorization": "Bearer sk-someone-else"}
+    )
     assert other.status_code == 404 and other.json() == not_found
     assert sim.poll(task["id"]).status_code == 200
 
 
 def test_unknown_routes_answer_404_json(sim):
-    for method, path in (("GET", "/v1/models"), ("DELETE", "/v1/images/generations/x"),
-                         ("GET", "/v1/images/generations")):
+    for method, path in (
+        ("GET", "/v1/models"),
+        ("DELETE", "/v1/images/generations/x"),
+        ("GET", "/v1/images/generations"),
+    ):
         response = sim.client.request(method, path)
         assert response.status_code == 404
         assert response.json()["error"]["type"] == "not_found_error"
@@ -345,8 +403,9 @@ def test_policy_marker_answers_422_without_task(sim):
     assert sim.sim.stats()["tasks_created"] == 0
 
 
-@pytest.mark.parametrize("marker,code", [("[fail]", "generation_failed"),
-                                         ("[refuse]", "content_policy_violation")])
+@pytest.mark.parametrize(
+    "marker,code", [("[fail]", "generation_failed"), ("[refuse]", "content_policy_violation")]
+)
 def test_failure_markers_end_the_task_failed(sim, marker, code):
     task = sim.submit_ok(prompt=f"a cat {marker}")
     assert task["status"] == "queued"
@@ -383,8 +442,9 @@ def test_linear_progress_rises(make_sim):
 
 
 def test_pending_initial_status_and_unknown_running_status(make_sim):
-    harness = make_sim(initial_status="pending", unknown_status="rendering",
-                       queue_delay=0.1, duration=0.2)
+    harness = make_sim(
+        initial_status="pending", unknown_status="rendering", queue_delay=0.1, duration=0.2
+    )
     task = harness.submit_ok()
     assert task["status"] == "pending"
     _, seen = harness.wait(task["id"], interval=0.015)
@@ -415,8 +475,19 @@ def test_max_running_queues_in_submit_order(make_sim):
 
 def test_scheduler_with_fake_clock_honours_cap_and_order():
     def task(name: str, ready: float, run: float) -> Task:
-        return Task(id=name, owner="k", model=MODEL, prompt=name, size="1:1", n=1,
-                    resolution="1K", references=(), created_at=0.0, ready_at=ready, run_time=run)
+        return Task(
+            id=name,
+            owner="k",
+            model=MODEL,
+            prompt=name,
+            size="1:1",
+            n=1,
+            resolution="1K",
+            references=(),
+            created_at=0.0,
+            ready_at=ready,
+            run_time=run,
+        )
 
     scheduler = TaskScheduler()
     a, b, c, d = task("a", 0.0, 5.0), task("b", 0.0, 2.0), task("c", 1.0, 1.0), task("d", 9.0, 1.0)
@@ -537,8 +608,12 @@ def test_status_faults(make_sim):
     harness.sim.configure(status_malformed_json=0.0)
     assert harness.poll(task_id).status_code == 200
     faults = harness.sim.stats()["faults_injected"]
-    assert (faults["status_429"], faults["status_5xx"], faults["status_drop"],
-            faults["status_malformed_json"]) == (1, 4, 1, 1)
+    assert (
+        faults["status_429"],
+        faults["status_5xx"],
+        faults["status_drop"],
+        faults["status_malformed_json"],
+    ) == (1, 4, 1, 1)
     assert harness.sim.stats()["tasks"][task_id]["polls"] == 2  # only answered polls count
 
 
@@ -590,7 +665,9 @@ def test_url_ttl_expires_and_repoll_gives_fresh_urls(make_sim):
     time.sleep(0.5)
     expired = harness.files.get(old_url)
     assert expired.status_code == 404
-    assert expired.json() == {"error": {"code": 404, "message": "File expired", "type": "not_found_error"}}
+    assert expired.json() == {
+        "error": {"code": 404, "message": "File expired", "type": "not_found_error"}
+    }
     fresh = harness.poll(done["id"]).json()["url"]
     assert fresh != old_url
     assert harness.files.get(fresh).status_code == 200
@@ -602,20 +679,30 @@ def test_tampered_or_unknown_result_urls_are_refused(sim):
     assert sim.files.get(url.replace("sig=", "sig=0")).status_code == 403
     assert sim.files.get(url.split("?")[0]).status_code == 403
     assert sim.files.get(url.replace("_0.png", "_1.png")).status_code == 403  # index not signed
-    assert sim.files.get(sim.sim.files_url + "/generated/task_img_ffffffffffff_0.png").status_code == 404
+    assert (
+        sim.files.get(sim.sim.files_url + "/generated/task_img_ffffffffffff_0.png").status_code
+        == 404
+    )
 
 
 # ---------------------------------------------------------------------- uploads
-def upload(harness: Harness, data: bytes, filename="ref.png", field="file", **kwargs) -> httpx.Response:
-    return harness.client.post("/v1/uploads/images", files={field: (filename, data, "image/png")}, **kwargs)
+def upload(
+    harness: Harness, data: bytes, filename="ref.png", field="file", **kwargs
+) -> httpx.Response:
+    return harness.client.post(
+        "/v1/uploads/images", files={field: (filename, data, "image/png")}, **kwargs
+    )
 
 
-@pytest.mark.parametrize("data,mime,ext", [
-    (png_bytes(), "image/png", "png"),
-    (png_bytes(fmt="JPEG"), "image/jpeg", "jpg"),
-    (png_bytes(fmt="WEBP"), "image/webp", "webp"),
-    (png_bytes(fmt="GIF"), "image/gif", "gif"),
-])
+@pytest.mark.parametrize(
+    "data,mime,ext",
+    [
+        (png_bytes(), "image/png", "png"),
+        (png_bytes(fmt="JPEG"), "image/jpeg", "jpg"),
+        (png_bytes(fmt="WEBP"), "image/webp", "webp"),
+        (png_bytes(fmt="GIF"), "image/gif", "gif"),
+    ],
+)
 def test_upload_success_and_serving(sim, data, mime, ext):
     response = upload(sim, data, filename="whatever.bin")
     assert response.status_code == 200
@@ -643,7 +730,9 @@ def test_upload_failures(sim):
         body = response.json()
         assert body["success"] is False and body["message"]
     assert "10MB" in cases[1].json()["message"]
-    assert upload(sim, b"\x89PNG\r\n\x1a\n" + bytes(10_000_000 - 8)).status_code == 200  # exactly at the limit
+    assert (
+        upload(sim, b"\x89PNG\r\n\x1a\n" + bytes(10_000_000 - 8)).status_code == 200
+    )  # exactly at the limit
 
 
 def test_uploaded_reference_is_drawn_into_the_result(sim):
@@ -671,7 +760,9 @@ def test_balance_402_and_balance_endpoint(make_sim):
     assert balance["remain_balance"] == pytest.approx(0.01)
     assert balance["used_balance"] == pytest.approx(0.05)
     assert balance["credits_per_usd"] == 200
-    assert balance["remain_credits"] == pytest.approx(2.0) and balance["used_credits"] == pytest.approx(10.0)
+    assert balance["remain_credits"] == pytest.approx(2.0) and balance[
+        "used_credits"
+    ] == pytest.approx(10.0)
     assert harness.sim.stats()["tasks_created"] == 1
 
 
@@ -691,8 +782,10 @@ def test_balance_403_variant_and_unlimited_default(make_sim):
 
 
 def test_chat_with_an_image_model_answers_invalid_api_type(sim):
-    response = sim.client.post("/v1/chat/completions",
-                               json={"model": "nano-banana-2", "messages": [{"role": "user", "content": "hi"}]})
+    response = sim.client.post(
+        "/v1/chat/completions",
+        json={"model": "nano-banana-2", "messages": [{"role": "user", "content": "hi"}]},
+    )
     assert response.status_code == 500
     error = response.json()["error"]
     assert "invalid api type: -1" in error["message"]
@@ -715,7 +808,7 @@ def test_not_image_results(make_sim):
     response = harness.files.get(harness.run()["url"])
     assert response.status_code == 200 and response.headers["content-type"] == "image/png"
     assert response.content.startswith(b"<!DOCTYPE html>")
-    with pytest.raises(Exception):
+    with pytest.raises(OSError):
         decode(response.content)
 
 
@@ -747,7 +840,7 @@ def test_redirect_files(make_sim):
     done = harness.run()
     response = harness.files.get(done["url"], follow_redirects=False)
     assert response.status_code == 302
-    path_and_query = done["url"][len(harness.sim.files_url):]
+    path_and_query = done["url"][len(harness.sim.files_url) :]
     assert response.headers["location"] == "http://files.example.invalid/mirror" + path_and_query
 
 
@@ -770,7 +863,9 @@ def test_admin_http_endpoints(sim):
         assert stats["tasks_created"] == 1 and len(stats["tasks"]) == 1
         assert admin.post("/_sim/reset").status_code == 200
         reset = admin.get("/_sim/stats").json()
-        assert reset["tasks_created"] == 0 and reset["tasks"] == {} and reset["status_requests"] == 0
+        assert (
+            reset["tasks_created"] == 0 and reset["tasks"] == {} and reset["status_requests"] == 0
+        )
 
 
 def test_python_configure_and_reset(sim):
@@ -794,7 +889,7 @@ def test_config_object_and_knob_overrides():
     assert (sim.config.duration, sim.config.seed) == (0.5, 3)
     assert config.duration == 5.0  # the given config is not modified
     with pytest.raises(RuntimeError):
-        sim.base_url  # not started
+        _ = sim.base_url  # not started
 
 
 def test_context_manager_and_lifecycle():
@@ -803,7 +898,9 @@ def test_context_manager_and_lifecycle():
         assert isinstance(base_url, str) and base_url.startswith("http://127.0.0.1:")
         assert simulator.start().base_url == base_url  # start() is idempotent
         with httpx.Client(headers=AUTH, verify=TLS) as client:
-            response = client.post(base_url + "/v1/images/generations", json={"model": MODEL, "prompt": "p"})
+            response = client.post(
+                base_url + "/v1/images/generations", json={"model": MODEL, "prompt": "p"}
+            )
             assert response.status_code == 200
             files_url = simulator.files_url
     assert not simulator.running
@@ -829,10 +926,17 @@ def test_keep_alive_connection_is_reused_and_closed_on_stop(make_sim):
 
 def test_command_line_runs_until_interrupted():
     root = Path(__file__).resolve().parents[1]
-    env = {**os.environ, "PYTHONPATH": os.pathsep.join([str(root), os.environ.get("PYTHONPATH", "")])}
+    env = {
+        **os.environ,
+        "PYTHONPATH": os.pathsep.join([str(root), os.environ.get("PYTHONPATH", "")]),
+    }
     process = subprocess.Popen(
         [sys.executable, "-m", "nanobanana_magic.simulator", "--port", "0", "--duration", "0.1"],
-        stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env)
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        env=env,
+    )
     try:
         lines = []
         while len(lines) < 6:

@@ -1,21 +1,20 @@
 """The output folder through real generations: runs, manifests, thumbnails, journal, cache."""
+
 import json
 import os
 
 import pytest
+from conftest import TEST_KEY
 from PIL import Image
 
 from nanobanana_magic import ConfigurationError, generate
 from nanobanana_magic._imaging import read_parameters
 from nanobanana_magic._store import Store
 
-from conftest import TEST_KEY
-
 
 def make(sim, out_dir, prompt="a paper boat", **options):
     options.setdefault("resolution", "0.5K")
-    return generate(prompt, base_url=sim.base_url, api_key=TEST_KEY, output_dir=out_dir,
-                    **options)
+    return generate(prompt, base_url=sim.base_url, api_key=TEST_KEY, output_dir=out_dir, **options)
 
 
 def api_requests(sim):
@@ -26,7 +25,12 @@ def test_each_run_has_its_folder_manifest_images_and_thumbnails(sim, out_dir):
     run = make(sim, out_dir, n=2, size="16:9", resolution="2K")
     assert run.folder == out_dir / "runs" / run.run_id
     assert sorted(p.name for p in run.folder.iterdir()) == [
-        "image-0.png", "image-1.png", "manifest.json", "thumb-0.jpg", "thumb-1.jpg"]
+        "image-0.png",
+        "image-1.png",
+        "manifest.json",
+        "thumb-0.jpg",
+        "thumb-1.jpg",
+    ]
     manifest = json.loads((run.folder / "manifest.json").read_text())
     assert manifest["status"] == "completed" and manifest["task_id"] == run.task_id
     assert manifest["request"]["prompt"] == "a paper boat"
@@ -35,7 +39,7 @@ def test_each_run_has_its_folder_manifest_images_and_thumbnails(sim, out_dir):
         with Image.open(image.path) as full, Image.open(image.thumbnail) as thumb:
             assert full.size == (image.width, image.height) and full.width > 2600
             assert max(thumb.size) <= 512 and thumb.format == "JPEG"
-            assert thumb.width > thumb.height               # the aspect ratio is kept
+            assert thumb.width > thumb.height  # the aspect ratio is kept
     again = make(sim, out_dir, prompt="another")
     assert again.folder != run.folder and again.folder.parent == run.folder.parent
 
@@ -59,6 +63,7 @@ def test_the_task_is_journaled_before_polling_begins(sim, out_dir):
             journal = Store(out_dir).read_journal()
             seen["entry"] = [e for e in journal if e["event"] == "submitted"]
             seen["polls"] = sim.stats()["status_requests"]
+
     run = make(sim, out_dir, listener=listener)
     assert seen["polls"] == 0
     assert [e["task_id"] for e in seen["entry"]] == [run.task_id]
@@ -98,7 +103,7 @@ def test_output_dir_from_the_environment(sim, out_dir, monkeypatch):
 
 
 def test_default_output_dir_is_banana_outputs_in_the_working_folder(tmp_path):
-    assert Store().root == tmp_path / "banana_outputs"   # conftest chdirs into tmp_path
+    assert Store().root == tmp_path / "banana_outputs"  # conftest chdirs into tmp_path
 
 
 def test_an_output_folder_that_is_a_file_is_refused_before_sending(sim, tmp_path):
@@ -108,8 +113,7 @@ def test_an_output_folder_that_is_a_file_is_refused_before_sending(sim, tmp_path
         with pytest.raises(ConfigurationError) as caught:
             make(sim, target)
         message = str(caught.value)
-        assert "\n" not in message and ("is a file" in message or "cannot be created" in
-                                        message)
+        assert "\n" not in message and ("is a file" in message or "cannot be created" in message)
         assert "NANOBANANA_OUTPUT_DIR" in message
     assert api_requests(sim) == 0
 
@@ -127,7 +131,7 @@ def test_a_read_only_output_folder_is_refused(sim, tmp_path):
 def test_the_journal_survives_a_torn_line(sim, out_dir):
     make(sim, out_dir)
     with open(out_dir / "journal.jsonl", "ab") as fh:
-        fh.write(b'{"event": "submitted", "task_id": "tas')   # a writer killed mid-line
+        fh.write(b'{"event": "submitted", "task_id": "tas')  # a writer killed mid-line
     store = Store(out_dir)
     assert [e["event"] for e in store.read_journal()][-1] == "completed"
     assert store.pending_tasks() == []

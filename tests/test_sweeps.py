@@ -1,6 +1,7 @@
 """Parameter sweeps end to end: the Python API and `%%banana --sweep` in a real
 InteractiveShell, against the simulator over loopback HTTP; the tutorial notebook in a
 real kernel (nbclient)."""
+
 from __future__ import annotations
 
 import asyncio
@@ -9,16 +10,14 @@ import re
 from pathlib import Path
 
 import pytest
+from conftest import TEST_KEY
 from PIL import Image
 
+from nanobanana_magic._api import make_engine
 from nanobanana_magic._engine import _AdaptiveGate
 from nanobanana_magic._errors import ValidationError
 from nanobanana_magic._store import Store
-from nanobanana_magic._sweep import (BudgetExceededError, SweepPlan, SweepRun, plan_sweep,
-                                    sweep)
-from nanobanana_magic._api import make_engine
-
-from conftest import TEST_KEY
+from nanobanana_magic._sweep import BudgetExceededError, SweepPlan, SweepRun, plan_sweep, sweep
 
 NOTEBOOKS = Path(__file__).resolve().parent.parent / "notebooks"
 
@@ -26,9 +25,12 @@ NOTEBOOKS = Path(__file__).resolve().parent.parent / "notebooks"
 @pytest.fixture
 def run_sweep(sim, out_dir):
     """`sweep(...)` against the test simulator and output folder."""
+
     def run(prompt, axes, **options):
-        return sweep(prompt, axes, base_url=sim.base_url, api_key=TEST_KEY,
-                     output_dir=out_dir, **options)
+        return sweep(
+            prompt, axes, base_url=sim.base_url, api_key=TEST_KEY, output_dir=out_dir, **options
+        )
+
     return run
 
 
@@ -36,8 +38,11 @@ def run_sweep(sim, out_dir):
 def refs(tmp_path):
     """Three small reference PNGs made with Pillow."""
     paths = {}
-    for name, colour in (("red.png", (220, 40, 40)), ("blue.png", (40, 60, 220)),
-                         ("green.png", (40, 180, 60))):
+    for name, colour in (
+        ("red.png", (220, 40, 40)),
+        ("blue.png", (40, 60, 220)),
+        ("green.png", (40, 180, 60)),
+    ):
         path = tmp_path / name
         Image.new("RGB", (64, 64), colour).save(path)
         paths[name] = path
@@ -64,20 +69,28 @@ def test_product_of_a_parameter_and_a_template_axis(run_sweep, sim):
 
 
 def test_zip_pairs_values_position_by_position(run_sweep, sim):
-    result = run_sweep("a kite, {style}", {"size": ["1:1", "16:9", "9:16"],
-                                           "style": ["ink", "oil", "pastel"]}, zip=True)
+    result = run_sweep(
+        "a kite, {style}",
+        {"size": ["1:1", "16:9", "9:16"], "style": ["ink", "oil", "pastel"]},
+        zip=True,
+    )
     assert len(result) == 3 and sim.stats()["tasks_created"] == 3
     assert [(r.request.size, r.request.prompt) for _, r in result] == [
-        ("1:1", "a kite, ink"), ("16:9", "a kite, oil"), ("9:16", "a kite, pastel")]
+        ("1:1", "a kite, ink"),
+        ("16:9", "a kite, oil"),
+        ("9:16", "a kite, pastel"),
+    ]
     (page,) = result.pages()  # a zipped sweep is one labelled row
     assert page.col_labels[1] == "size = 16:9 · style = oil"
 
 
 def test_zip_with_unequal_lengths_is_refused_before_sending(run_sweep, sim):
-    with pytest.raises(ValidationError, match=r"same number of values \(size has 2, "
-                                              r"style has 3\)"):
-        run_sweep("a kite, {style}", {"size": "1:1,16:9", "style": "ink,oil,pastel"},
-                  zip=True)
+    with pytest.raises(
+        ValidationError,
+        match=r"same number of values \(size has 2, "
+        r"style has 3\)",
+    ):
+        run_sweep("a kite, {style}", {"size": "1:1,16:9", "style": "ink,oil,pastel"}, zip=True)
     assert sent(sim) == 0
 
 
@@ -85,12 +98,17 @@ def test_n_and_resolution_axes_and_the_cost_estimate(sim, out_dir):
     engine = make_engine(output_dir=out_dir, base_url=sim.base_url, api_key=TEST_KEY)
     plan = plan_sweep("a lamp", {"n": "1,2", "resolution": ["1K", "4K"]}, engine=engine)
     assert [(r.n, r.resolution) for _, r in plan.cells] == [
-        (1, "1K"), (1, "4K"), (2, "1K"), (2, "4K")]
+        (1, "1K"),
+        (1, "4K"),
+        (2, "1K"),
+        (2, "4K"),
+    ]
     assert plan.images == 6
     assert plan.estimate == pytest.approx(3 * 0.025 + 3 * 0.040)
     assert "3 × 1K at $0.025, 3 × 4K at $0.040" in plan.describe()
-    custom = plan_sweep("a lamp", {"resolution": ["1K", "4K"]}, engine=engine,
-                        prices={"1K": 0.5, "4K": 2.0})
+    custom = plan_sweep(
+        "a lamp", {"resolution": ["1K", "4K"]}, engine=engine, prices={"1K": 0.5, "4K": 2.0}
+    )
     assert custom.estimate == pytest.approx(2.5)
     assert sent(sim) == 0
 
@@ -120,16 +138,20 @@ def test_budget_refusal_sends_nothing_and_yes_goes_ahead(run_sweep, sim):
 
 
 def test_default_budget_is_one_dollar(run_sweep, sim):
-    axes = {"size": ["1:1", "16:9", "9:16", "4:3", "3:4"], "resolution": ["1K", "4K"],
-            "n": [4]}  # 40 images, $1.30
+    axes = {
+        "size": ["1:1", "16:9", "9:16", "4:3", "3:4"],
+        "resolution": ["1K", "4K"],
+        "n": [4],
+    }  # 40 images, $1.30
     with pytest.raises(BudgetExceededError, match=r"above the \$1\.00 budget"):
         run_sweep("a bridge", axes)
     assert sent(sim) == 0
 
 
 def test_dry_run_returns_the_plan_and_sends_nothing(run_sweep, sim, refs):
-    plan = run_sweep("a {thing}", {"thing": ["cup", "jug"], "ref": [str(refs["red.png"])]},
-                     dry_run=True)
+    plan = run_sweep(
+        "a {thing}", {"thing": ["cup", "jug"], "ref": [str(refs["red.png"])]}, dry_run=True
+    )
     assert isinstance(plan, SweepPlan)
     assert [p["prompt"] for p in plan.payloads()] == ["a cup", "a jug"]
     assert plan.payloads()[0]["image_urls"] == ["<upload of red.png>"]
@@ -152,28 +174,33 @@ def test_one_failed_cell_shows_its_error_in_place(run_sweep, sim):
 
 
 def test_extending_a_sweep_only_pays_for_the_new_column(run_sweep, sim):
-    first = run_sweep("a {fruit} still life", {"size": ["1:1", "16:9"],
-                                               "fruit": ["pear", "plum"]})
+    first = run_sweep("a {fruit} still life", {"size": ["1:1", "16:9"], "fruit": ["pear", "plum"]})
     assert sim.stats()["tasks_created"] == 4 and first.spent == pytest.approx(0.10)
-    plan = run_sweep("a {fruit} still life",
-                     {"size": ["1:1", "16:9"], "fruit": ["pear", "plum", "fig"]},
-                     dry_run=True)
+    plan = run_sweep(
+        "a {fruit} still life",
+        {"size": ["1:1", "16:9"], "fruit": ["pear", "plum", "fig"]},
+        dry_run=True,
+    )
     assert len(plan.cached) == 4 and len(plan.to_send) == 2
     assert plan.estimate == pytest.approx(0.05)
     assert "4 cell(s) come from the cache for free" in plan.describe()
-    extended = run_sweep("a {fruit} still life",
-                         {"size": ["1:1", "16:9"], "fruit": ["pear", "plum", "fig"]})
+    extended = run_sweep(
+        "a {fruit} still life", {"size": ["1:1", "16:9"], "fruit": ["pear", "plum", "fig"]}
+    )
     assert sim.stats()["tasks_created"] == 6
     assert extended.spent == pytest.approx(0.05)
-    assert extended["1:1", "pear"].cached and extended["1:1", "pear"].run_id == \
-        first["1:1", "pear"].run_id
+    assert (
+        extended["1:1", "pear"].cached
+        and extended["1:1", "pear"].run_id == first["1:1", "pear"].run_id
+    )
     assert not extended["1:1", "fig"].cached
     assert "from the cache" in extended.html()
 
 
 def test_headers_are_labelled_and_escaped(run_sweep):
-    result = run_sweep("a sign reading {text}",
-                       {"size": ["1:1", "16:9"], "text": ["<b>OPEN</b>", "Tom & Jerry"]})
+    result = run_sweep(
+        "a sign reading {text}", {"size": ["1:1", "16:9"], "text": ["<b>OPEN</b>", "Tom & Jerry"]}
+    )
     html = result.html()
     assert "<b>OPEN</b>" not in html and "&lt;b&gt;OPEN&lt;/b&gt;" in html
     assert "Tom &amp; Jerry" in html
@@ -191,9 +218,11 @@ def test_one_axis_is_a_labelled_row(run_sweep):
 
 
 def test_more_than_two_axes_make_one_grid_per_remaining_combination(run_sweep):
-    result = run_sweep("a {animal}, {style}", {"animal": ["cat", "dog"], "size": ["1:1"],
-                                               "style": ["ink", "oil", "clay"]},
-                       resolution="0.5K")
+    result = run_sweep(
+        "a {animal}, {style}",
+        {"animal": ["cat", "dog"], "size": ["1:1"], "style": ["ink", "oil", "clay"]},
+        resolution="0.5K",
+    )
     pages = result.pages()
     assert [p.title for p in pages] == ["style = ink", "style = oil", "style = clay"]
     assert all(p.row_labels == ["cat", "dog"] and p.col_labels == ["1:1"] for p in pages)
@@ -223,8 +252,11 @@ def test_cells_fill_in_live_from_engine_events(sim, out_dir):
 
 
 def test_contact_sheet_is_one_labelled_png(run_sweep, tmp_path):
-    result = run_sweep("a {animal}", {"size": ["9:16"], "animal": ["cat", "[fail] dog"],
-                                      "n": [1, 2]}, resolution="0.5K")
+    result = run_sweep(
+        "a {animal}",
+        {"size": ["9:16"], "animal": ["cat", "[fail] dog"], "n": [1, 2]},
+        resolution="0.5K",
+    )
     path = result.contact_sheet(tmp_path / "sheets" / "sheet.png", cell=200)
     with Image.open(path) as sheet:
         sheet.load()  # decodes the whole file
@@ -240,8 +272,19 @@ def test_records_and_dataframe(run_sweep):
     rows = result.records()
     assert len(rows) == 6  # one per image
     first = rows[0]
-    assert {"thing", "n", "size", "resolution", "model", "prompt", "path", "task_id",
-            "elapsed", "cost", "index"} <= set(first)
+    assert {
+        "thing",
+        "n",
+        "size",
+        "resolution",
+        "model",
+        "prompt",
+        "path",
+        "task_id",
+        "elapsed",
+        "cost",
+        "index",
+    } <= set(first)
     assert first["thing"] == "cup" and Path(first["path"]).exists() and first["task_id"]
     assert sum(r["cost"] for r in rows) == pytest.approx(6 * 0.025)
     frame = result.to_dataframe()
@@ -260,8 +303,11 @@ def test_bounded_concurrency_never_exceeds_its_limit(run_sweep, sim):
     assert not result.failed
     tasks = sorted(sim.stats()["tasks"].values(), key=lambda t: t["created_at"])
     for task in tasks:  # a slot frees only after its task finished and was downloaded
-        overlapping = [o for o in tasks if o is not task and
-                       o["created_at"] < task["created_at"] < o["finished_at"]]
+        overlapping = [
+            o
+            for o in tasks
+            if o is not task and o["created_at"] < task["created_at"] < o["finished_at"]
+        ]
         assert len(overlapping) < 2
 
 
@@ -294,16 +340,19 @@ def test_the_adaptive_gate_halves_once_per_burst_of_rate_limits_and_grows_back(m
     assert asyncio.run(scenario()) == 8
 
 
-@pytest.mark.parametrize("axes, words", [
-    ({}, "at least one axis"),
-    ({"colour": "red"}, "Cannot sweep over 'colour'"),
-    ({"size": "1:1,7:3"}, "Unknown size '7:3'"),
-    ({"n": "1,two"}, "needs whole numbers"),
-    ({"size": "1:1,1:1"}, "lists '1:1' twice"),
-    ({"resolution": "1K,8K"}, "Unknown resolution '8K'"),
-    ({"ref": "missing.png"}, "does not exist"),
-    ({"ref": "a.png+"}, "empty part"),
-])
+@pytest.mark.parametrize(
+    "axes, words",
+    [
+        ({}, "at least one axis"),
+        ({"colour": "red"}, "Cannot sweep over 'colour'"),
+        ({"size": "1:1,7:3"}, "Unknown size '7:3'"),
+        ({"n": "1,two"}, "needs whole numbers"),
+        ({"size": "1:1,1:1"}, "lists '1:1' twice"),
+        ({"resolution": "1K,8K"}, "Unknown resolution '8K'"),
+        ({"ref": "missing.png"}, "does not exist"),
+        ({"ref": "a.png+"}, "empty part"),
+    ],
+)
 def test_bad_axes_are_one_sentence_before_sending(run_sweep, sim, axes, words):
     with pytest.raises(ValidationError) as caught:
         run_sweep("a lamp", axes)
@@ -320,8 +369,10 @@ def test_a_swept_parameter_given_twice_is_refused(run_sweep, sim):
 # -- the magic in a real InteractiveShell ---------------------------------------------------------------
 def test_magic_sweep_with_namespace_list_and_parameter_axis(shell, sim_env, capsys):
     shell.run('colours = ["red", "teal"]')
-    result = shell.run("%%banana --sweep colour=$colours --sweep size=1:1,16:9 --name grid\n"
-                       "a {colour} kite over the sea")
+    result = shell.run(
+        "%%banana --sweep colour=$colours --sweep size=1:1,16:9 --name grid\n"
+        "a {colour} kite over the sea"
+    )
     assert isinstance(result, SweepRun) and shell.ns["grid"] is result
     assert sim_env.stats()["tasks_created"] == 4 and not result.failed
     assert result["teal", "16:9"].request.prompt == "a teal kite over the sea"
@@ -329,17 +380,23 @@ def test_magic_sweep_with_namespace_list_and_parameter_axis(shell, sim_env, caps
     bundle, metadata = result._repr_mimebundle_()
     assert "colour ↓" in bundle["text/html"] and "size →" in bundle["text/html"]
     assert metadata["application/vnd.nanobanana.provenance+json"]["sweep"] == {
-        "colour": ["red", "teal"], "size": ["1:1", "16:9"]}
+        "colour": ["red", "teal"],
+        "size": ["1:1", "16:9"],
+    }
 
 
 def test_magic_zip_and_ref_sets(shell, sim_env, refs):
     # the fixture's files are in the working directory
-    result = shell.run("%%banana --zip --sweep ref=red.png+blue.png,green.png "
-                       "--sweep style=ink,oil\na teapot, {style}")
+    result = shell.run(
+        "%%banana --zip --sweep ref=red.png+blue.png,green.png "
+        "--sweep style=ink,oil\na teapot, {style}"
+    )
     assert len(result) == 2 and sim_env.stats()["tasks_created"] == 2
     (page,) = result.pages()
-    assert page.col_labels == ["ref = red.png + blue.png · style = ink",
-                               "ref = green.png · style = oil"]
+    assert page.col_labels == [
+        "ref = red.png + blue.png · style = ink",
+        "ref = green.png · style = oil",
+    ]
     assert sim_env.stats()["uploads"] == 3
 
 
@@ -358,8 +415,7 @@ def test_magic_budget_and_price_settings_are_configurable(shell, sim_env):
         shell.run("%config Banana.budget = 0.04")
         error = shell.run_failing("%%banana --sweep size=1:1,16:9\na dome")
         assert isinstance(error, BudgetExceededError) and "$0.040 budget" in str(error)
-        shell.run('%config Banana.prices = {"0.5K": 0.01, "1K": 0.01, "2K": 0.01, '
-                  '"4K": 0.01}')
+        shell.run('%config Banana.prices = {"0.5K": 0.01, "1K": 0.01, "2K": 0.01, "4K": 0.01}')
         result = shell.run("%%banana --sweep size=1:1,16:9\na dome")
         assert result.spent == pytest.approx(0.02)
     finally:  # %config lives in the shell's config, which outlives this test's extension
@@ -369,14 +425,17 @@ def test_magic_budget_and_price_settings_are_configurable(shell, sim_env):
 
 def test_magic_dry_run_shows_plan_and_payloads_and_sends_nothing(shell, sim_env):
     shell.run('styles = ["ink", "oil <paint>"]')
-    dry = shell.run("%%banana --dry-run --sweep style=$styles --sweep n=1,2\n"
-                    "a harbour, {style}")
+    dry = shell.run("%%banana --dry-run --sweep style=$styles --sweep n=1,2\na harbour, {style}")
     text = repr(dry)
     assert "4 task(s) to send for 6 image(s), estimated $0.150" in text
     assert "Nothing was sent" in text
-    assert json.loads(text[text.index("["):])[3] == {
-        "model": "nano-banana-2", "prompt": "a harbour, oil <paint>", "size": "1:1", "n": 2,
-        "metadata": {"resolution": "1K"}}
+    assert json.loads(text[text.index("[") :])[3] == {
+        "model": "nano-banana-2",
+        "prompt": "a harbour, oil <paint>",
+        "size": "1:1",
+        "n": 2,
+        "metadata": {"resolution": "1K"},
+    }
     assert "oil &lt;paint&gt;" in dry._repr_html_()
     assert sim_env.stats()["submit_requests"] == 0
 
@@ -390,21 +449,23 @@ def test_magic_partial_failure_and_cache_reuse_on_extension(shell, sim_env):
     assert sim_env.stats()["tasks_created"] == 3 and extended.spent == pytest.approx(0.025)
 
 
-@pytest.mark.parametrize("line, words", [
-    ("--sweep size", "is malformed; write --sweep KEY=V1,V2"),
-    ("--sweep =1:1", "is malformed"),
-    ("--sweep size=", "is malformed"),
-    ("--sweep size=1:1 --sweep size=16:9", "was given twice"),
-    ("--sweep size=$nowhere", "$nowhere is not defined"),
-    ("--sweep colour=red", "Cannot sweep over 'colour'"),
-    ("--sweep size=7:3", "Unknown size '7:3'"),
-    ("--sweep n=1,many", "needs whole numbers"),
-    ("--sweep size=1:1,16:9 --size 4:3", "size is swept and also given as --size"),
-    ("--zip --sweep size=1:1,16:9 --sweep n=1,2,3", "same number of values"),
-    ("--sweep size=1:1 --budget lots", "--budget needs a number"),
-])
-def test_magic_malformed_sweeps_are_one_sentence_and_send_nothing(shell, sim_env, line,
-                                                                  words):
+@pytest.mark.parametrize(
+    "line, words",
+    [
+        ("--sweep size", "is malformed; write --sweep KEY=V1,V2"),
+        ("--sweep =1:1", "is malformed"),
+        ("--sweep size=", "is malformed"),
+        ("--sweep size=1:1 --sweep size=16:9", "was given twice"),
+        ("--sweep size=$nowhere", "$nowhere is not defined"),
+        ("--sweep colour=red", "Cannot sweep over 'colour'"),
+        ("--sweep size=7:3", "Unknown size '7:3'"),
+        ("--sweep n=1,many", "needs whole numbers"),
+        ("--sweep size=1:1,16:9 --size 4:3", "size is swept and also given as --size"),
+        ("--zip --sweep size=1:1,16:9 --sweep n=1,2,3", "same number of values"),
+        ("--sweep size=1:1 --budget lots", "--budget needs a number"),
+    ],
+)
+def test_magic_malformed_sweeps_are_one_sentence_and_send_nothing(shell, sim_env, line, words):
     error = shell.run_failing(f"%%banana {line}\na lamp")
     message = str(error)
     assert words in message, message
@@ -420,10 +481,14 @@ def test_sweeps_notebook_runs_top_to_bottom_with_the_simulator(tmp_path, monkeyp
 
     monkeypatch.setenv("NANOBANANA_OUTPUT_DIR", str(tmp_path / "outputs"))
     nb = nbformat.read(NOTEBOOKS / "sweeps.ipynb", as_version=4)
-    assert all(not cell.get("outputs") and not cell.get("execution_count")
-               for cell in nb.cells if cell.cell_type == "code")
-    NotebookClient(nb, timeout=300, kernel_name="python3",
-                   resources={"metadata": {"path": str(tmp_path)}}).execute()
+    assert all(
+        not cell.get("outputs") and not cell.get("execution_count")
+        for cell in nb.cells
+        if cell.cell_type == "code"
+    )
+    NotebookClient(
+        nb, timeout=300, kernel_name="python3", resources={"metadata": {"path": str(tmp_path)}}
+    ).execute()
     text = json.dumps(nb)
     assert "images are SIMULATED" in text
 

@@ -6,7 +6,7 @@ import argparse
 import json
 import sys
 import time
-from typing import Sequence
+from collections.abc import Sequence
 
 from .config import PROGRESS_MODES, RESULT_KINDS, SIM_API_KEY, SimulatorConfig
 from .simulator import Simulator
@@ -31,11 +31,16 @@ def build_parser() -> argparse.ArgumentParser:
         description="Run the local ToAPIs simulator (API and files servers on loopback).",
     )
     parser.add_argument("--host", default="127.0.0.1", help="API server host (default %(default)s)")
-    parser.add_argument("--port", type=int, default=DEFAULT_PORT,
-                        help="API server port, 0 for any free port (default %(default)s)")
+    parser.add_argument(
+        "--port",
+        type=int,
+        default=DEFAULT_PORT,
+        help="API server port, 0 for any free port (default %(default)s)",
+    )
     parser.add_argument("--files-host", default="127.0.0.1", help="files server host")
-    parser.add_argument("--files-port", type=int, default=0,
-                        help="files server port (default: any free port)")
+    parser.add_argument(
+        "--files-port", type=int, default=0, help="files server port (default: any free port)"
+    )
     parser.add_argument("--duration", type=float, help="seconds a task runs (default 2.0)")
     parser.add_argument("--queue-delay", type=float, help="seconds a task is queued (default 0.2)")
     parser.add_argument("--duration-jitter", type=float, help="± fraction of the duration")
@@ -46,9 +51,15 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--url-ttl", type=float, help="seconds a result URL stays valid")
     parser.add_argument("--balance", type=float, help="account balance in dollars")
     parser.add_argument("--result-kind", choices=RESULT_KINDS)
-    parser.add_argument("--set", dest="knobs", action="append", default=[], type=_knob_assignment,
-                        metavar="KNOB=VALUE",
-                        help="any other knob, value as JSON (e.g. --set submit_429=0.2); repeatable")
+    parser.add_argument(
+        "--set",
+        dest="knobs",
+        action="append",
+        default=[],
+        type=_knob_assignment,
+        metavar="KNOB=VALUE",
+        help="any other knob, value as JSON (e.g. --set submit_429=0.2); repeatable",
+    )
     parser.add_argument("--verbose", "-v", action="store_true", help="log every request")
     return parser
 
@@ -57,15 +68,33 @@ def main(argv: Sequence[str] | None = None) -> int:
     """Parse ``argv``, start the simulator, print how to reach it and serve until Ctrl-C."""
     parser = build_parser()
     args = parser.parse_args(argv)
-    knobs = {name: getattr(args, name) for name in (
-        "duration", "queue_delay", "duration_jitter", "progress_mode", "max_running", "seed",
-        "url_ttl", "balance", "result_kind") if getattr(args, name) is not None}
+    knobs = {
+        name: getattr(args, name)
+        for name in (
+            "duration",
+            "queue_delay",
+            "duration_jitter",
+            "progress_mode",
+            "max_running",
+            "seed",
+            "url_ttl",
+            "balance",
+            "result_kind",
+        )
+        if getattr(args, name) is not None
+    }
     if args.rate_limit:
         knobs["rate_limit"] = True
     knobs.update(dict(args.knobs))
     try:
-        simulator = Simulator(SimulatorConfig(), host=args.host, port=args.port,
-                              files_host=args.files_host, files_port=args.files_port, **knobs)
+        simulator = Simulator(
+            SimulatorConfig(),
+            host=args.host,
+            port=args.port,
+            files_host=args.files_host,
+            files_port=args.files_port,
+            **knobs,
+        )
         simulator.start()
     except (TypeError, ValueError, OSError) as error:
         parser.exit(2, f"error: {error}\n")

@@ -23,8 +23,20 @@ ACCEPTED_MODELS = ("gemini-3.1-flash-image-preview", "nano-banana-2", "nano_bana
 
 #: Aspect ratios of contract §3.1 (the ``size`` field).
 ASPECT_RATIOS = (
-    "1:1", "3:2", "2:3", "4:3", "3:4", "16:9", "9:16",
-    "5:4", "4:5", "21:9", "1:4", "4:1", "1:8", "8:1",
+    "1:1",
+    "3:2",
+    "2:3",
+    "4:3",
+    "3:4",
+    "16:9",
+    "9:16",
+    "5:4",
+    "4:5",
+    "21:9",
+    "1:4",
+    "4:1",
+    "1:8",
+    "8:1",
 )
 
 #: Resolution tiers (``metadata.resolution``) and the side of a square image of that tier.
@@ -38,8 +50,15 @@ DEFAULT_PRICES = {"0.5K": 0.025, "1K": 0.025, "2K": 0.030, "4K": 0.040}
 
 #: Knobs that are probabilities of an injected fault, drawn from ``random.Random(seed)``.
 FAULT_KNOBS = (
-    "submit_429", "submit_503", "submit_500", "submit_drop",
-    "status_429", "status_5xx", "status_drop", "download_drop", "task_fail",
+    "submit_429",
+    "submit_503",
+    "submit_500",
+    "submit_drop",
+    "status_429",
+    "status_5xx",
+    "status_drop",
+    "download_drop",
+    "task_fail",
     "status_malformed_json",
 )
 
@@ -127,7 +146,7 @@ class SimulatorConfig:
         """Names of all knobs, in declaration order."""
         return tuple(f.name for f in dataclasses.fields(cls))
 
-    def replace(self, **knobs: Any) -> "SimulatorConfig":
+    def replace(self, **knobs: Any) -> SimulatorConfig:
         """Return a validated copy with ``knobs`` changed.
 
         Raises ``TypeError`` naming the first unknown knob, ``ValueError`` for a bad value.
@@ -164,8 +183,11 @@ class SimulatorConfig:
         _choice("result_kind", self.result_kind, RESULT_KINDS)
         _choice("quota_status", self.quota_status, QUOTA_STATUSES)
         if self.max_running is not None:
-            if isinstance(self.max_running, bool) or not isinstance(self.max_running, int) \
-                    or self.max_running < 1:
+            if (
+                isinstance(self.max_running, bool)
+                or not isinstance(self.max_running, int)
+                or self.max_running < 1
+            ):
                 raise ValueError("max_running must be None or an integer >= 1")
         if self.unknown_status is not None:
             if not isinstance(self.unknown_status, str) or not self.unknown_status:
@@ -187,12 +209,16 @@ class SimulatorConfig:
             _non_negative("url_ttl", self.url_ttl)
         if self.balance is not None:
             _non_negative("balance", self.balance)
-        if isinstance(self.huge_bytes, bool) or not isinstance(self.huge_bytes, int) \
-                or self.huge_bytes < 64:
+        if (
+            isinstance(self.huge_bytes, bool)
+            or not isinstance(self.huge_bytes, int)
+            or self.huge_bytes < 64
+        ):
             raise ValueError("huge_bytes must be an integer >= 64")
         if self.redirect_files_to is not None:
-            if not isinstance(self.redirect_files_to, str) or \
-                    not self.redirect_files_to.startswith(("http://", "https://")):
+            if not isinstance(self.redirect_files_to, str) or not self.redirect_files_to.startswith(
+                ("http://", "https://")
+            ):
                 raise ValueError("redirect_files_to must be None or an http(s) URL base")
 
 

@@ -23,13 +23,14 @@ import struct
 import threading
 import zlib
 from collections import OrderedDict
-from typing import Callable, Sequence, Union
+from collections.abc import Callable, Sequence
+from typing import Union
 
 from .config import RESOLUTION_TIERS
 
 #: A reference image for :func:`render_placeholder`: its bytes (decoded and shown as a tile)
 #: or its URL (shown as a tile coloured from a hash of the URL).
-Reference = Union[bytes, str]
+Reference = Union[bytes, str]  # noqa: UP007  (a runtime alias, kept for Python 3.9 readers)
 
 PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
 _DESIGN_AREA = 1024 * 1024  # pixels painted before scaling up
@@ -62,14 +63,22 @@ def _multiple_of_16(value: float) -> int:
 
 
 # ---------------------------------------------------------------------- placeholder
-def render_placeholder(prompt: str, size: str, resolution: str, index: int,
-                       refs: Sequence[Reference] = (), *, fmt: str = "png") -> bytes:
+def render_placeholder(
+    prompt: str,
+    size: str,
+    resolution: str,
+    index: int,
+    refs: Sequence[Reference] = (),
+    *,
+    fmt: str = "png",
+) -> bytes:
     """Encoded placeholder image (``fmt`` ``"png"`` or ``"jpeg"``); deterministic."""
     return encode(render_image(prompt, size, resolution, index, refs), fmt)
 
 
-def render_image(prompt: str, size: str, resolution: str, index: int,
-                 refs: Sequence[Reference] = ()):
+def render_image(
+    prompt: str, size: str, resolution: str, index: int, refs: Sequence[Reference] = ()
+):
     """The placeholder as a Pillow RGB image (see :func:`render_placeholder`)."""
     from PIL import Image
 
@@ -138,7 +147,9 @@ def _artwork(size: tuple[int, int], rng: random.Random, palette: list[tuple[int,
     inner = int(256 / math.sqrt(2)) - 2  # the square fully covered by the rotated gradient
     left = (gradient.width - inner) // 2
     mask = gradient.crop((left, left, left + inner, left + inner)).resize(size, Image.BILINEAR)
-    image = Image.composite(Image.new("RGB", size, palette[0]), Image.new("RGB", size, palette[1]), mask)
+    image = Image.composite(
+        Image.new("RGB", size, palette[0]), Image.new("RGB", size, palette[1]), mask
+    )
 
     # A soft glow in a third colour somewhere in the picture.
     glow_side = int(max(width, height) * rng.uniform(0.5, 0.9))
@@ -151,7 +162,7 @@ def _artwork(size: tuple[int, int], rng: random.Random, palette: list[tuple[int,
     overlay = Image.new("RGBA", size, (0, 0, 0, 0))
     draw = ImageDraw.Draw(overlay)
     unit = min(width, height)
-    for i in range(rng.randint(14, 22)):
+    for _i in range(rng.randint(14, 22)):
         colour = palette[rng.randrange(len(palette))] + (rng.randint(70, 170),)
         x, y = rng.uniform(0, width), rng.uniform(0, height)
         r = unit * rng.uniform(0.05, 0.28)
@@ -160,18 +171,31 @@ def _artwork(size: tuple[int, int], rng: random.Random, palette: list[tuple[int,
         if kind == 0:
             draw.ellipse(box, fill=colour)
         elif kind == 1:
-            draw.rounded_rectangle((x - r, y - r * 0.6, x + r, y + r * 0.6), radius=r * 0.2, fill=colour)
+            draw.rounded_rectangle(
+                (x - r, y - r * 0.6, x + r, y + r * 0.6), radius=r * 0.2, fill=colour
+            )
         elif kind == 2:
             turn = rng.uniform(0, math.tau)
-            draw.polygon([(x + r * math.cos(turn + k * math.tau / 3),
-                           y + r * math.sin(turn + k * math.tau / 3)) for k in range(3)], fill=colour)
+            draw.polygon(
+                [
+                    (
+                        x + r * math.cos(turn + k * math.tau / 3),
+                        y + r * math.sin(turn + k * math.tau / 3),
+                    )
+                    for k in range(3)
+                ],
+                fill=colour,
+            )
         elif kind == 3:
             draw.ellipse(box, outline=colour, width=max(2, int(r * 0.15)))
         else:
             for k in range(4):
                 offset = (k - 1.5) * r * 0.35
-                draw.line((x - r, y + offset - r * 0.5, x + r, y + offset + r * 0.5),
-                          fill=colour, width=max(1, int(r * 0.08)))
+                draw.line(
+                    (x - r, y + offset - r * 0.5, x + r, y + offset + r * 0.5),
+                    fill=colour,
+                    width=max(1, int(r * 0.08)),
+                )
     # Wavy lines give the picture some horizontal structure.
     for _ in range(3):
         colour = palette[rng.randrange(len(palette))] + (rng.randint(90, 160),)
@@ -179,14 +203,18 @@ def _artwork(size: tuple[int, int], rng: random.Random, palette: list[tuple[int,
         amplitude = rng.uniform(0.02, 0.08) * height
         period = rng.uniform(0.3, 1.2) * width
         phase = rng.uniform(0, math.tau)
-        points = [(x, base_y + amplitude * math.sin(phase + math.tau * x / period))
-                  for x in range(0, width + 8, 8)]
+        points = [
+            (x, base_y + amplitude * math.sin(phase + math.tau * x / period))
+            for x in range(0, width + 8, 8)
+        ]
         draw.line(points, fill=colour, width=max(2, unit // 120))
     overlay = overlay.filter(ImageFilter.GaussianBlur(max(0.8, unit / 700)))
     image = Image.alpha_composite(image.convert("RGBA"), overlay).convert("RGB")
 
     # Film grain: seeded noise, slightly blurred, blended in lightly.
-    noise = Image.frombytes("L", size, rng.randbytes(width * height)).filter(ImageFilter.GaussianBlur(0.7))
+    noise = Image.frombytes("L", size, rng.randbytes(width * height)).filter(
+        ImageFilter.GaussianBlur(0.7)
+    )
     return Image.blend(image, Image.merge("RGB", (noise, noise, noise)), 0.09)
 
 
@@ -233,14 +261,26 @@ def _draw_caption(image, prompt: str, size: str, resolution: str, index: int) ->
     label = "SIMULATED"
     label_width = bold.getlength(label)
     one_line_prompt = " ".join(prompt.split())
-    draw.text((pad, top + pad), _fit_text(one_line_prompt, font, width - 2 * pad), font=font,
-              fill=(245, 245, 245))
+    draw.text(
+        (pad, top + pad),
+        _fit_text(one_line_prompt, font, width - 2 * pad),
+        font=font,
+        fill=(245, 245, 245),
+    )
     details = f"{size} · {resolution} · #{index}"
-    draw.text((pad, top + pad + line), _fit_text(details, font, width - 3 * pad - label_width),
-              font=font, fill=(200, 200, 210))
+    draw.text(
+        (pad, top + pad + line),
+        _fit_text(details, font, width - 3 * pad - label_width),
+        font=font,
+        fill=(200, 200, 210),
+    )
     if label_width + 2 * pad < width:
-        draw.text((width - pad - label_width, top + pad + line - (bold.size - font.size)), label,
-                  font=bold, fill=(255, 196, 0))
+        draw.text(
+            (width - pad - label_width, top + pad + line - (bold.size - font.size)),
+            label,
+            font=bold,
+            fill=(255, 196, 0),
+        )
     return band
 
 
@@ -332,7 +372,8 @@ class RenderCache:
                     self._entries[key] = data
                     self._bytes += len(data)
                     while len(self._entries) > 1 and (
-                            len(self._entries) > self._max_entries or self._bytes > self._max_bytes):
+                        len(self._entries) > self._max_entries or self._bytes > self._max_bytes
+                    ):
                         _, old = self._entries.popitem(last=False)
                         self._bytes -= len(old)
                 return data
@@ -344,29 +385,45 @@ class RenderCache:
 _cache = RenderCache()
 
 
-def cached_placeholder(prompt: str, size: str, resolution: str, index: int,
-                       refs: Sequence[Reference] = (), *, fmt: str = "png") -> bytes:
+def cached_placeholder(
+    prompt: str,
+    size: str,
+    resolution: str,
+    index: int,
+    refs: Sequence[Reference] = (),
+    *,
+    fmt: str = "png",
+) -> bytes:
     """:func:`render_placeholder` through a process-wide bounded LRU cache."""
     key = (prompt, size, resolution, index, tuple(_reference_token(r) for r in refs), fmt)
     return _cache.get_or_render(
-        key, lambda: render_placeholder(prompt, size, resolution, index, refs, fmt=fmt))
+        key, lambda: render_placeholder(prompt, size, resolution, index, refs, fmt=fmt)
+    )
 
 
-_prerender_jobs: "queue.SimpleQueue[tuple]" = queue.SimpleQueue()
+_prerender_jobs: queue.SimpleQueue[tuple] = queue.SimpleQueue()
 _prerender_started = threading.Lock()
 _prerender_thread: threading.Thread | None = None
 
 
-def prerender(prompt: str, size: str, resolution: str, index: int,
-              refs: Sequence[Reference] = (), *, fmt: str = "png") -> None:
+def prerender(
+    prompt: str,
+    size: str,
+    resolution: str,
+    index: int,
+    refs: Sequence[Reference] = (),
+    *,
+    fmt: str = "png",
+) -> None:
     """Draw an image into the cache in the background, as a real server has its result
     ready the moment a task completes; a download that comes first just draws it itself.
     One daemon thread works through the jobs in order, so it never delays shutdown."""
     global _prerender_thread
     with _prerender_started:
         if _prerender_thread is None:
-            _prerender_thread = threading.Thread(target=_prerender_worker, daemon=True,
-                                                 name="simulator-prerender")
+            _prerender_thread = threading.Thread(
+                target=_prerender_worker, daemon=True, name="simulator-prerender"
+            )
             _prerender_thread.start()
     _prerender_jobs.put((prompt, size, resolution, index, tuple(refs), fmt))
 
@@ -387,7 +444,9 @@ def _png_chunk(kind: bytes, data: bytes) -> bytes:
 
 def png_header(width: int, height: int) -> bytes:
     """PNG signature plus an IHDR chunk declaring an 8-bit RGB image of the given size."""
-    return PNG_SIGNATURE + _png_chunk(b"IHDR", struct.pack(">IIBBBBB", width, height, 8, 2, 0, 0, 0))
+    return PNG_SIGNATURE + _png_chunk(
+        b"IHDR", struct.pack(">IIBBBBB", width, height, 8, 2, 0, 0, 0)
+    )
 
 
 @functools.lru_cache(maxsize=4)
@@ -395,5 +454,8 @@ def bomb_png(width: int = 60_000, height: int = 60_000) -> bytes:
     """A few-KB, well-formed PNG whose IHDR declares ``width``×``height`` pixels (10.8 GB of
     RGB at the default size): a decompression bomb. Its IDAT holds only the first rows."""
     rows = (b"\x00" + b"\x00" * (3 * width)) * 4
-    return (png_header(width, height) + _png_chunk(b"IDAT", zlib.compress(rows, 9))
-            + _png_chunk(b"IEND", b""))
+    return (
+        png_header(width, height)
+        + _png_chunk(b"IDAT", zlib.compress(rows, 9))
+        + _png_chunk(b"IEND", b"")
+    )

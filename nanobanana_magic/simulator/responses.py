@@ -74,49 +74,89 @@ def body_too_large(limit: int) -> Reply:
 
 # ---------------------------------------------------------------------- variant B
 def invalid_request(param: str, message: str) -> Reply:
-    return Reply(400, {"error": {"code": "invalid_request", "message": message, "param": param,
-                                 "type": "invalid_request_error"}})
+    return Reply(
+        400,
+        {
+            "error": {
+                "code": "invalid_request",
+                "message": message,
+                "param": param,
+                "type": "invalid_request_error",
+            }
+        },
+    )
 
 
 def invalid_knob(message: str) -> Reply:
-    return Reply(400, {"error": {"code": "invalid_knob", "message": message,
-                                 "type": "invalid_request_error"}})
+    return Reply(
+        400,
+        {"error": {"code": "invalid_knob", "message": message, "type": "invalid_request_error"}},
+    )
 
 
 # ---------------------------------------------------------------------- variant C
-def rate_limited(category: str, limit: int, remaining: int, reset: int, retry_after: str,
-                 message: str) -> Reply:
-    return Reply(429, {"error": {"code": "rate_limit_exceeded", "message": message}}, {
-        "Retry-After": retry_after,
-        "X-RateLimit-Limit": str(limit),
-        "X-RateLimit-Remaining": str(remaining),
-        "X-RateLimit-Reset": str(reset),
-        "X-RateLimit-Category": category,
-    })
+def rate_limited(
+    category: str, limit: int, remaining: int, reset: int, retry_after: str, message: str
+) -> Reply:
+    return Reply(
+        429,
+        {"error": {"code": "rate_limit_exceeded", "message": message}},
+        {
+            "Retry-After": retry_after,
+            "X-RateLimit-Limit": str(limit),
+            "X-RateLimit-Remaining": str(remaining),
+            "X-RateLimit-Reset": str(reset),
+            "X-RateLimit-Category": category,
+        },
+    )
 
 
 def rate_limit_unavailable(retry_after: str) -> Reply:
     message = "Rate limiter temporarily unavailable; the task was not accepted, retry later."
-    return Reply(503, {"error": {"code": "rate_limit_unavailable", "message": message}},
-                 {"Retry-After": retry_after})
+    return Reply(
+        503,
+        {"error": {"code": "rate_limit_unavailable", "message": message}},
+        {"Retry-After": retry_after},
+    )
 
 
 # ---------------------------------------------------------------------- other errors
 def content_policy(message: str) -> Reply:
-    return Reply(422, {"error": {"code": "content_policy_violation", "message": message,
-                                 "type": "content_policy_violation"}})
+    return Reply(
+        422,
+        {
+            "error": {
+                "code": "content_policy_violation",
+                "message": message,
+                "type": "content_policy_violation",
+            }
+        },
+    )
 
 
 def insufficient_quota(status: int, cost: float, remaining: float) -> Reply:
     detail = f"this request costs ${cost:.3f} but only ${max(0.0, remaining):.3f} remains"
     if status == 403:
-        return Reply(403, {"error": {
-            "code": "insufficient_user_quota",
-            "message": f"user quota is not enough: {detail} (request id: {request_id()})",
-            "type": "new_api_error"}})
-    return Reply(402, {"error": {"code": "insufficient_quota",
-                                 "message": f"Insufficient balance: {detail}.",
-                                 "type": "insufficient_quota"}})
+        return Reply(
+            403,
+            {
+                "error": {
+                    "code": "insufficient_user_quota",
+                    "message": f"user quota is not enough: {detail} (request id: {request_id()})",
+                    "type": "new_api_error",
+                }
+            },
+        )
+    return Reply(
+        402,
+        {
+            "error": {
+                "code": "insufficient_quota",
+                "message": f"Insufficient balance: {detail}.",
+                "type": "insufficient_quota",
+            }
+        },
+    )
 
 
 _SERVER_ERRORS = {
@@ -129,19 +169,43 @@ _SERVER_ERRORS = {
 def server_error(status: int = 500, *, retry_after: str | None = None) -> Reply:
     code, text = _SERVER_ERRORS[status]
     headers = {"Retry-After": retry_after} if retry_after is not None else {}
-    return Reply(status, {"error": {"code": code, "message": f"{text} (request id: {request_id()})",
-                                    "type": "server_error"}}, headers)
+    return Reply(
+        status,
+        {
+            "error": {
+                "code": code,
+                "message": f"{text} (request id: {request_id()})",
+                "type": "server_error",
+            }
+        },
+        headers,
+    )
 
 
 def invalid_api_type() -> Reply:
-    return Reply(500, {"error": {"message": f"invalid api type: -1 (request id: {request_id()})",
-                                 "type": "new_api_error", "code": "invalid_api_type"}})
+    return Reply(
+        500,
+        {
+            "error": {
+                "message": f"invalid api type: -1 (request id: {request_id()})",
+                "type": "new_api_error",
+                "code": "invalid_api_type",
+            }
+        },
+    )
 
 
 def model_not_found(model: str) -> Reply:
-    return Reply(503, {"error": {
-        "message": f"No available channel for model {model} (request id: {request_id()})",
-        "type": "new_api_error", "code": "model_not_found"}})
+    return Reply(
+        503,
+        {
+            "error": {
+                "message": f"No available channel for model {model} (request id: {request_id()})",
+                "type": "new_api_error",
+                "code": "model_not_found",
+            }
+        },
+    )
 
 
 # ---------------------------------------------------------------------- uploads
@@ -150,5 +214,11 @@ def upload_failed(message: str) -> Reply:
 
 
 def upload_ok(upload_id: str, url: str, mime_type: str, size: int) -> Reply:
-    return Reply(200, {"success": True, "message": "",
-                       "data": {"id": upload_id, "url": url, "mime_type": mime_type, "size": size}})
+    return Reply(
+        200,
+        {
+            "success": True,
+            "message": "",
+            "data": {"id": upload_id, "url": url, "mime_type": mime_type, "size": size},
+        },
+    )

@@ -38,8 +38,9 @@ class SimulatorHTTPServer(ThreadingHTTPServer):
     allow_reuse_address = True
     request_queue_size = 128  # the default 5 resets connections when many clients connect at once
 
-    def __init__(self, address: tuple[str, int], handler: type, state: SimulatorState,
-                 label: str) -> None:
+    def __init__(
+        self, address: tuple[str, int], handler: type, state: SimulatorState, label: str
+    ) -> None:
         self.state = state
         self.label = label
         self.log_requests = False
@@ -105,7 +106,7 @@ class _Handler(BaseHTTPRequestHandler):
         finally:
             self.server.track(self.connection, False)
 
-    def log_message(self, format: str, *args: Any) -> None:  # noqa: A002 (stdlib signature)
+    def log_message(self, format: str, *args: Any) -> None:
         if self.server.log_requests:
             sys.stderr.write(f"[sim:{self.server.label}] {self.address_string()} {format % args}\n")
 
@@ -138,14 +139,23 @@ class _Handler(BaseHTTPRequestHandler):
         url = urlsplit(self.path)
         try:
             self.route(method, url.path, parse_qs(url.query), body)
-        except (BrokenPipeError, ConnectionResetError, ConnectionAbortedError, socket.timeout):
+        except (TimeoutError, BrokenPipeError, ConnectionResetError, ConnectionAbortedError):
             self.close_connection = True
         except Exception:  # a simulator bug: say so instead of hanging the client
             traceback.print_exc()
             if not self._responded:
-                self.send_json(Reply(500, {"error": {"code": "simulator_error",
-                                                     "message": "internal simulator error",
-                                                     "type": "server_error"}}))
+                self.send_json(
+                    Reply(
+                        500,
+                        {
+                            "error": {
+                                "code": "simulator_error",
+                                "message": "internal simulator error",
+                                "type": "server_error",
+                            }
+                        },
+                    )
+                )
             self.close_connection = True
 
     def route(self, method: str, path: str, query: dict[str, list[str]], body: bytes) -> None:
@@ -186,8 +196,9 @@ class _Handler(BaseHTTPRequestHandler):
             self.rfile.readline(1024)
 
     # ---------------------------------------------------------------- answering
-    def send_bytes(self, status: int, body: bytes, content_type: str,
-                   headers: dict[str, str] | None = None) -> None:
+    def send_bytes(
+        self, status: int, body: bytes, content_type: str, headers: dict[str, str] | None = None
+    ) -> None:
         self._responded = True
         self.send_response(status)
         self.send_header("Content-Type", content_type)
@@ -221,7 +232,7 @@ class ApiHandler(_Handler):
         if path == "/v1/images/generations" and method == "POST":
             return self.submit(body)
         if path.startswith("/v1/images/generations/") and method == "GET":
-            task_id = path[len("/v1/images/generations/"):]
+            task_id = path[len("/v1/images/generations/") :]
             if task_id and "/" not in task_id:
                 return self.status(task_id)
         if path == "/v1/uploads/images" and method == "POST":
@@ -253,19 +264,33 @@ class ApiHandler(_Handler):
         if verdict is None:
             return False
         wait = verdict.reset_seconds
-        self.send_json(responses.rate_limited(
-            category, verdict.limit, verdict.remaining, wait, str(wait),
-            f"Rate limit exceeded for {category}: at most {verdict.limit} requests per "
-            f"{verdict.window:g} s; retry after {wait} s."))
+        self.send_json(
+            responses.rate_limited(
+                category,
+                verdict.limit,
+                verdict.remaining,
+                wait,
+                str(wait),
+                f"Rate limit exceeded for {category}: at most {verdict.limit} requests per "
+                f"{verdict.window:g} s; retry after {wait} s.",
+            )
+        )
         return True
 
     def _injected_429(self, category: str) -> None:
         config = self.state.config
         limits = config.submit_limits if category == "async_submit" else config.query_limits
         retry_after = responses.retry_after_value(config.retry_after)
-        self.send_json(responses.rate_limited(
-            category, limits[0][0] if limits else 0, 0, int(retry_after), retry_after,
-            f"Rate limit exceeded for {category} (simulated); retry after {retry_after} s."))
+        self.send_json(
+            responses.rate_limited(
+                category,
+                limits[0][0] if limits else 0,
+                0,
+                int(retry_after),
+                retry_after,
+                f"Rate limit exceeded for {category} (simulated); retry after {retry_after} s.",
+            )
+        )
 
     # ---------------------------------------------------------------- endpoints
     def submit(self, body: bytes) -> None:
@@ -282,15 +307,21 @@ class ApiHandler(_Handler):
         if fault == "submit_429":
             return self._injected_429("async_submit")
         if fault == "submit_503":
-            return self.send_json(responses.rate_limit_unavailable(
-                responses.retry_after_value(state.config.retry_after)))
+            return self.send_json(
+                responses.rate_limit_unavailable(
+                    responses.retry_after_value(state.config.retry_after)
+                )
+            )
         try:
             request = parse_submit(body)
         except InvalidRequest as error:
             return self.send_json(responses.invalid_request(error.param, error.message))
         if MARKER_POLICY in request.prompt:
-            return self.send_json(responses.content_policy(
-                "The prompt was rejected by the content policy (simulated)."))
+            return self.send_json(
+                responses.content_policy(
+                    "The prompt was rejected by the content policy (simulated)."
+                )
+            )
         refusal = state.charge(request)
         if refusal is not None:
             return self.send_json(refusal)
@@ -314,7 +345,9 @@ class ApiHandler(_Handler):
             return self._injected_429("async_query")
         if fault == "status_5xx":
             status = state.next_5xx_status()
-            retry_after = responses.retry_after_value(state.config.retry_after) if status == 503 else None
+            retry_after = (
+                responses.retry_after_value(state.config.retry_after) if status == 503 else None
+            )
             return self.send_json(responses.server_error(status, retry_after=retry_after))
         task = state.poll_task(task_id, key)
         if task is None:
@@ -340,8 +373,11 @@ class ApiHandler(_Handler):
             return self.send_json(responses.upload_failed("Image too large. Maximum size is 10MB"))
         kind = sniff_image_type(part.data)
         if kind is None:
-            return self.send_json(responses.upload_failed(
-                "Unsupported file type. Allowed types: JPEG, PNG, WebP, GIF"))
+            return self.send_json(
+                responses.upload_failed(
+                    "Unsupported file type. Allowed types: JPEG, PNG, WebP, GIF"
+                )
+            )
         upload, url = self.state.add_upload(part.data, *kind)
         self.send_json(responses.upload_ok(upload.id, url, upload.mime_type, len(upload.data)))
 
@@ -359,7 +395,9 @@ class ApiHandler(_Handler):
             return self.send_json(responses.invalid_request(error.param, error.message))
         model = payload.get("model")
         if not isinstance(model, str) or not model:
-            return self.send_json(responses.invalid_request("model", "The field 'model' is required."))
+            return self.send_json(
+                responses.invalid_request("model", "The field 'model' is required.")
+            )
         if any(hint in model.lower() for hint in _IMAGE_MODEL_HINTS):
             return self.send_json(responses.invalid_api_type())
         self.send_json(responses.model_not_found(model))
@@ -391,9 +429,9 @@ class FilesHandler(_Handler):
             location = config.redirect_files_to.rstrip("/") + self.path
             return self.send_bytes(302, b"", "text/plain", {"Location": location})
         if is_result:
-            return self.result(path[len("/generated/"):], query)
+            return self.result(path[len("/generated/") :], query)
         if path.startswith("/uploads/"):
-            upload = self.state.get_upload(path[len("/uploads/"):])
+            upload = self.state.get_upload(path[len("/uploads/") :])
             if upload is None:
                 return self.send_json(responses.file_not_found())
             return self.send_bytes(200, upload.data, upload.mime_type)
@@ -416,8 +454,9 @@ class FilesHandler(_Handler):
         if kind == "huge":
             return self.stream_huge(result.huge_bytes)
         fmt = "jpeg" if kind == "jpeg" else "png"
-        data = images.cached_placeholder(result.prompt, result.size, result.resolution,
-                                         result.index, result.refs, fmt=fmt)
+        data = images.cached_placeholder(
+            result.prompt, result.size, result.resolution, result.index, result.refs, fmt=fmt
+        )
         self.send_bytes(200, data, "image/jpeg" if fmt == "jpeg" else "image/png")
 
     def stream_huge(self, total: int) -> None:

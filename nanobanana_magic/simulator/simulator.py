@@ -26,9 +26,16 @@ class Simulator:
 
     api_key = SIM_API_KEY
 
-    def __init__(self, config: SimulatorConfig | None = None, *, host: str = "127.0.0.1",
-                 port: int = 0, files_host: str = "127.0.0.1", files_port: int = 0,
-                 **knobs: Any) -> None:
+    def __init__(
+        self,
+        config: SimulatorConfig | None = None,
+        *,
+        host: str = "127.0.0.1",
+        port: int = 0,
+        files_host: str = "127.0.0.1",
+        files_port: int = 0,
+        **knobs: Any,
+    ) -> None:
         config = config if config is not None else SimulatorConfig()
         if knobs:
             config = config.replace(**knobs)
@@ -41,7 +48,7 @@ class Simulator:
         self._log_requests = False
 
     # ------------------------------------------------------------------ lifecycle
-    def start(self) -> "Simulator":
+    def start(self) -> Simulator:
         """Bind both servers and serve them in daemon threads. Idempotent; returns ``self``."""
         from .server import ApiHandler, FilesHandler, SimulatorHTTPServer  # http.server: lazily
 
@@ -58,8 +65,12 @@ class Simulator:
             self._servers = [api, files]
             for server in self._servers:
                 server.log_requests = self._log_requests
-                thread = threading.Thread(target=server.serve_forever, args=(_POLL_INTERVAL,),
-                                          name=f"nanobanana-sim-{server.label}", daemon=True)
+                thread = threading.Thread(
+                    target=server.serve_forever,
+                    args=(_POLL_INTERVAL,),
+                    name=f"nanobanana-sim-{server.label}",
+                    daemon=True,
+                )
                 thread.start()
                 self._threads.append(thread)
         return self

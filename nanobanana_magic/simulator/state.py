@@ -15,8 +15,9 @@ import secrets
 import threading
 import time
 from collections import deque
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
-from typing import Any, Callable, Mapping
+from typing import Any
 
 from . import images, responses
 from .config import FAULT_KNOBS, SimulatorConfig
@@ -31,8 +32,14 @@ HEADER_LOG_SIZE = 500
 CREDITS_PER_USD = 200
 SERVER_NAMES = ("api", "files")
 
-_COUNTERS = ("tasks_created", "submit_requests", "status_requests", "downloads", "uploads",
-             "rate_limit_violations")
+_COUNTERS = (
+    "tasks_created",
+    "submit_requests",
+    "status_requests",
+    "downloads",
+    "uploads",
+    "rate_limit_violations",
+)
 _ALL_FAULTS = FAULT_KNOBS + ("download_fail_first",)
 
 #: Prompt markers that script a task's fate (see the package docstring).
@@ -65,8 +72,10 @@ class SimulatorState:
         self._scheduler = TaskScheduler()
         self._tasks: dict[str, Task] = {}
         self._uploads = UploadStore()
-        self._limiters = {"async_submit": SlidingWindowLimiter(),
-                          "async_query": SlidingWindowLimiter()}
+        self._limiters = {
+            "async_submit": SlidingWindowLimiter(),
+            "async_query": SlidingWindowLimiter(),
+        }
         self._url_key = secrets.token_bytes(16)
         self._remaining = config.balance  # dollars left; None = unlimited
         self._used = 0.0
@@ -112,7 +121,9 @@ class SimulatorState:
         with self._lock:
             self._counters[counter] += 1
 
-    def record_request(self, server: str, method: str, path: str, headers: Mapping[str, str]) -> None:
+    def record_request(
+        self, server: str, method: str, path: str, headers: Mapping[str, str]
+    ) -> None:
         """Log a request's headers (lower-case names; ``:method``/``:path`` added)."""
         entry: dict[str, str] = {":method": method, ":path": path}
         for name, value in headers.items():
@@ -132,8 +143,12 @@ class SimulatorState:
                 finished = task.finished_at
                 tasks[task_id] = {
                     "prompt": task.prompt,
-                    "status": status_of(task, now, initial_status=config.initial_status,
-                                        running_status=config.unknown_status or "in_progress"),
+                    "status": status_of(
+                        task,
+                        now,
+                        initial_status=config.initial_status,
+                        running_status=config.unknown_status or "in_progress",
+                    ),
                     "polls": task.polls,
                     "created_at": task.created_at,
                     "started_at": task.started_at,
@@ -245,19 +260,33 @@ class SimulatorState:
             if config.duration_jitter > 0:
                 run_time *= 1 + self._rng.uniform(-config.duration_jitter, config.duration_jitter)
             if MARKER_REFUSE in request.prompt:
-                error = TaskError("content_policy_violation",
-                                  "The generated image was refused by the content policy (simulated).")
+                error = TaskError(
+                    "content_policy_violation",
+                    "The generated image was refused by the content policy (simulated).",
+                )
             elif MARKER_FAIL in request.prompt or self.draw_fault("task_fail"):
-                error = TaskError("generation_failed", "upstream call failed: status 422 (simulated)")
+                error = TaskError(
+                    "generation_failed", "upstream call failed: status 422 (simulated)"
+                )
             else:
                 error = None
             task_id = "task_img_" + secrets.token_hex(6)
             while task_id in self._tasks:
                 task_id = "task_img_" + secrets.token_hex(6)
-            task = Task(id=task_id, owner=owner, model=request.model, prompt=request.prompt,
-                        size=request.size, n=request.n, resolution=request.resolution,
-                        references=request.references, created_at=now,
-                        ready_at=now + config.queue_delay, run_time=max(0.0, run_time), error=error)
+            task = Task(
+                id=task_id,
+                owner=owner,
+                model=request.model,
+                prompt=request.prompt,
+                size=request.size,
+                n=request.n,
+                resolution=request.resolution,
+                references=request.references,
+                created_at=now,
+                ready_at=now + config.queue_delay,
+                run_time=max(0.0, run_time),
+                error=error,
+            )
             self._tasks[task_id] = task
             self._scheduler.add(task)
             self._scheduler.advance(now, config.max_running)
@@ -267,9 +296,15 @@ class SimulatorState:
 
     def submit_body(self, task: Task) -> dict[str, Any]:
         """The answer to a successful submit."""
-        return {"id": task.id, "object": "generation.task", "model": task.model,
-                "status": self._config.initial_status, "progress": 0,
-                "created_at": int(task.created_at), "metadata": {}}
+        return {
+            "id": task.id,
+            "object": "generation.task",
+            "model": task.model,
+            "status": self._config.initial_status,
+            "progress": 0,
+            "created_at": int(task.created_at),
+            "metadata": {},
+        }
 
     def poll_task(self, task_id: str, owner: str) -> dict[str, Any] | None:
         """The task object for a status query (counts a poll), or ``None`` if not visible to
@@ -288,8 +323,12 @@ class SimulatorState:
             "id": task.id,
             "object": "generation.task",
             "model": task.model,
-            "status": status_of(task, now, initial_status=config.initial_status,
-                                running_status=config.unknown_status or "in_progress"),
+            "status": status_of(
+                task,
+                now,
+                initial_status=config.initial_status,
+                running_status=config.unknown_status or "in_progress",
+            ),
             "progress": progress_of(task, now, config.progress_mode),
             "created_at": int(task.created_at),
         }
@@ -318,7 +357,9 @@ class SimulatorState:
         exp = f"{expires:.3f}"
         return f"{self.files_url}/generated/{stem}.{ext}?exp={exp}&sig={self._signature(stem, exp)}"
 
-    def open_result(self, filename: str, exp: str | None, sig: str | None) -> ResultFile | responses.Reply:
+    def open_result(
+        self, filename: str, exp: str | None, sig: str | None
+    ) -> ResultFile | responses.Reply:
         """Check a result-file request; return what to serve or the error answer.
 
         Order: unknown file → 404; bad signature → 403; past ``exp`` → 404 "File expired";
@@ -332,7 +373,11 @@ class SimulatorState:
                 return responses.file_not_found()
             task.downloads += 1
             index = int(index_text)
-            if exp is None or sig is None or not hmac.compare_digest(self._signature(stem, exp), sig):
+            if (
+                exp is None
+                or sig is None
+                or not hmac.compare_digest(self._signature(stem, exp), sig)
+            ):
                 return responses.bad_signature()
             try:
                 expired = now > float(exp)
@@ -348,8 +393,15 @@ class SimulatorState:
             if config.download_fail_first and first_time:
                 self._faults["download_fail_first"] += 1
                 return responses.server_error(500)
-            return ResultFile(task.prompt, task.size, task.resolution, index,
-                              self._reference_sources(task), config.result_kind, config.huge_bytes)
+            return ResultFile(
+                task.prompt,
+                task.size,
+                task.resolution,
+                index,
+                self._reference_sources(task),
+                config.result_kind,
+                config.huge_bytes,
+            )
 
     def prerender(self, task: Task) -> None:
         """Start drawing the images of a task that will complete, so they are ready then."""
@@ -358,8 +410,14 @@ class SimulatorState:
             return
         refs = self._reference_sources(task)
         for index in range(task.n):
-            images.prerender(task.prompt, task.size, task.resolution, index, refs,
-                             fmt="jpeg" if kind == "jpeg" else "png")
+            images.prerender(
+                task.prompt,
+                task.size,
+                task.resolution,
+                index,
+                refs,
+                fmt="jpeg" if kind == "jpeg" else "png",
+            )
 
     def _reference_sources(self, task: Task) -> tuple[Reference, ...]:
         """Bytes of references that are this simulator's uploads; the URL for the others."""
@@ -368,7 +426,7 @@ class SimulatorState:
         for url in task.references:
             upload = None
             if url.startswith(prefix):
-                upload = self._uploads.get(url[len(prefix):].split("?", 1)[0])
+                upload = self._uploads.get(url[len(prefix) :].split("?", 1)[0])
             sources.append(upload.data if upload is not None else url)
         return tuple(sources)
 

@@ -122,8 +122,9 @@ class TaskScheduler:
             heapq.heappush(self._finish_times, start + head.run_time)
 
 
-def status_of(task: Task, now: float, *, initial_status: str = "queued",
-              running_status: str = "in_progress") -> str:
+def status_of(
+    task: Task, now: float, *, initial_status: str = "queued", running_status: str = "in_progress"
+) -> str:
     """The status string a client sees at ``now``."""
     phase = task.phase(now)
     if phase == WAITING:

@@ -76,17 +76,19 @@ def parse_multipart(body: bytes, content_type: str | None) -> dict[str, FormPart
         line_end = section.find(b"\r\n")
         if line_end < 0 or section[:line_end].strip():
             raise MultipartError("malformed multipart delimiter line")
-        head, sep, data = section[line_end + 2:].partition(b"\r\n\r\n")
+        head, sep, data = section[line_end + 2 :].partition(b"\r\n\r\n")
         if not sep:
-            if section[line_end + 2:].startswith(b"\r\n"):  # a part without headers
-                head, data = b"", section[line_end + 4:]
+            if section[line_end + 2 :].startswith(b"\r\n"):  # a part without headers
+                head, data = b"", section[line_end + 4 :]
             else:
                 raise MultipartError("a multipart section has no header terminator")
         headers = BytesHeaderParser().parsebytes(head + b"\r\n\r\n")
         name = headers.get_param("name", header="content-disposition")
         if not isinstance(name, str):
             continue
-        parts.setdefault(name, FormPart(name, headers.get_filename(), headers.get("content-type"), data))
+        parts.setdefault(
+            name, FormPart(name, headers.get_filename(), headers.get("content-type"), data)
+        )
     if not closed:
         raise MultipartError("the multipart body is not terminated")
     return parts

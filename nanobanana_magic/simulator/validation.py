@@ -70,8 +70,9 @@ def parse_submit(body: bytes) -> SubmitRequest:
     resolution = _resolution(payload, metadata)
     google_search, google_image_search = _grounding(metadata)
     references = _references(payload)
-    return SubmitRequest(model, prompt, size, n, resolution, references,
-                         google_search, google_image_search)
+    return SubmitRequest(
+        model, prompt, size, n, resolution, references, google_search, google_image_search
+    )
 
 
 # ---------------------------------------------------------------------- fields
@@ -95,7 +96,9 @@ def _model(payload: dict[str, Any]) -> str:
 def _prompt(payload: dict[str, Any]) -> str:
     prompt = payload.get("prompt")
     if not isinstance(prompt, str) or not prompt.strip():
-        raise InvalidRequest("prompt", "The field 'prompt' is required and must be a non-empty string.")
+        raise InvalidRequest(
+            "prompt", "The field 'prompt' is required and must be a non-empty string."
+        )
     if len(prompt) > MAX_PROMPT_CHARS:
         raise InvalidRequest(
             "prompt",
@@ -147,7 +150,8 @@ def _resolution(payload: dict[str, Any], metadata: dict[str, Any]) -> str:
     tier = _TIERS_BY_LOWER.get(value.lower()) if isinstance(value, str) else None
     if tier is None:
         raise InvalidRequest(
-            param, f"The field {param!r} must be one of {', '.join(RESOLUTION_TIERS)}; got {value!r}."
+            param,
+            f"The field {param!r} must be one of {', '.join(RESOLUTION_TIERS)}; got {value!r}.",
         )
     return tier
 
@@ -159,7 +163,9 @@ def _grounding(metadata: dict[str, Any]) -> tuple[bool, bool]:
         if value is None:
             value = False
         if not isinstance(value, bool):
-            raise InvalidRequest(f"metadata.{name}", f"The field 'metadata.{name}' must be true or false.")
+            raise InvalidRequest(
+                f"metadata.{name}", f"The field 'metadata.{name}' must be true or false."
+            )
         flags.append(value)
     google_search, google_image_search = flags
     if google_image_search and not google_search:
@@ -199,7 +205,8 @@ def _reference_list(name: str, value: Any) -> tuple[str, ...]:
         url = item.get("url") if isinstance(item, dict) else item
         if not isinstance(url, str) or not url:
             raise InvalidRequest(
-                name, f"Each item of {name!r} must be a URL string or an object with a 'url' string."
+                name,
+                f"Each item of {name!r} must be a URL string or an object with a 'url' string.",
             )
         lowered = url.strip().lower()
         if lowered.startswith("data:") or ("://" not in lowered and len(lowered) > 64):
@@ -210,6 +217,8 @@ def _reference_list(name: str, value: Any) -> tuple[str, ...]:
             )
         if not lowered.startswith(("http://", "https://")) or len(lowered.split("://", 1)[1]) == 0:
             shown = url if len(url) <= 60 else url[:57] + "..."
-            raise InvalidRequest(name, f"Each item of {name!r} must be an http(s) URL; got {shown!r}.")
+            raise InvalidRequest(
+                name, f"Each item of {name!r} must be an http(s) URL; got {shown!r}."
+            )
         urls.append(url.strip())
     return tuple(urls)

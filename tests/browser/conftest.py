@@ -15,6 +15,7 @@ The fixtures are module-scoped, not session-scoped: Playwright's sync API marks 
 loop as running in the main thread while it is started, which would make every later
 `asyncio.run` of the suite fail; stopping it when the browser module ends avoids that.
 """
+
 from __future__ import annotations
 
 import os
@@ -34,23 +35,35 @@ import pytest
 
 CHROMIUM = os.environ.get("CHROMIUM", "/usr/bin/chromium")
 CHROMIUM_FLAGS = [
-    "--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
-    "--disable-background-networking", "--disable-component-update", "--disable-sync",
+    "--headless",
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-quic",
+    "--no-first-run",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
 ]
 NOTEBOOKS = Path(__file__).resolve().parents[2] / "notebooks"
 # front end -> (python -m module, URL path of an open notebook, extra server options)
 FRONT_ENDS = {
-    "lab": ("jupyterlab", "/lab/tree/", [
-        "--LabApp.news_url=None",  # the server never fetches the news feed
-        ("--LabApp.check_for_updates_class="
-         "jupyterlab.handlers.announcements.NeverCheckForUpdate")]),
+    "lab": (
+        "jupyterlab",
+        "/lab/tree/",
+        [
+            "--LabApp.news_url=None",  # the server never fetches the news feed
+            (
+                "--LabApp.check_for_updates_class="
+                "jupyterlab.handlers.announcements.NeverCheckForUpdate"
+            ),
+        ],
+    ),
     "notebook": ("notebook", "/notebooks/", []),
 }
 # user settings, read by both front ends: no news toast over the page; every cell attached
 # to the DOM (no virtualised notebook)
 LAB_SETTINGS = {
-    "@jupyterlab/apputils-extension/notification.jupyterlab-settings":
-        '{"fetchNews": "false", "checkForUpdates": false}',
+    "@jupyterlab/apputils-extension/notification.jupyterlab-settings": '{"fetchNews": "false", "checkForUpdates": false}',
     "@jupyterlab/notebook-extension/tracker.jupyterlab-settings": '{"windowingMode": "none"}',
 }
 
@@ -87,8 +100,9 @@ def _reap(procs: list[psutil.Process], timeout: float = 5) -> None:
 
 def _wait_for_status(base: str, token: str, proc: subprocess.Popen, log: Path) -> None:
     deadline = time.time() + 60
-    request = urllib.request.Request(f"{base}/api/status",
-                                     headers={"Authorization": f"token {token}"})
+    request = urllib.request.Request(
+        f"{base}/api/status", headers={"Authorization": f"token {token}"}
+    )
     while True:
         if proc.poll() is not None:
             raise RuntimeError("jupyter server exited:\n" + log.read_text()[-3000:])
@@ -118,31 +132,62 @@ def jupyter_server(request):
         target.parent.mkdir(parents=True, exist_ok=True)
         target.write_text(body)
     port, token = _free_port(), secrets.token_hex(16)
-    env = {k: v for k, v in os.environ.items()
-           if not k.startswith(("TOAPIS_", "NANOBANANA_"))}
-    env.update(JUPYTER_CONFIG_DIR=str(root / "cfg"), JUPYTER_RUNTIME_DIR=str(root / "runtime"),
-               JUPYTERLAB_SETTINGS_DIR=str(root / "settings"),
-               JUPYTERLAB_WORKSPACES_DIR=str(root / "workspaces"),
-               IPYTHONDIR=str(root / "ipython"), JUPYTER_PLATFORM_DIRS="1")
-    cmd = [sys.executable, "-m", module, "--no-browser", "--allow-root",
-           "--ServerApp.ip=127.0.0.1", f"--ServerApp.port={port}", "--ServerApp.port_retries=0",
-           f"--IdentityProvider.token={token}", f"--ServerApp.root_dir={nbdir}", *app_options]
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("TOAPIS_", "NANOBANANA_"))}
+    env.update(
+        JUPYTER_CONFIG_DIR=str(root / "cfg"),
+        JUPYTER_RUNTIME_DIR=str(root / "runtime"),
+        JUPYTERLAB_SETTINGS_DIR=str(root / "settings"),
+        JUPYTERLAB_WORKSPACES_DIR=str(root / "workspaces"),
+        IPYTHONDIR=str(root / "ipython"),
+        JUPYTER_PLATFORM_DIRS="1",
+    )
+    cmd = [
+        sys.executable,
+        "-m",
+        module,
+        "--no-browser",
+        "--allow-root",
+        "--ServerApp.ip=127.0.0.1",
+        f"--ServerApp.port={port}",
+        "--ServerApp.port_retries=0",
+        f"--IdentityProvider.token={token}",
+        f"--ServerApp.root_dir={nbdir}",
+        *app_options,
+    ]
     log_path = root / "server.log"
-    log = open(log_path, "wb")
-    proc = subprocess.Popen(cmd, cwd=nbdir, env=env, stdout=log, stderr=subprocess.STDOUT,
-                            stdin=subprocess.DEVNULL, start_new_session=True)
+    log = open(log_path, "wb")  # noqa: SIM115  (kept open for the server's lifetime)
+    proc = subprocess.Popen(
+        cmd,
+        cwd=nbdir,
+        env=env,
+        stdout=log,
+        stderr=subprocess.STDOUT,
+        stdin=subprocess.DEVNULL,
+        start_new_session=True,
+    )
     base = f"http://127.0.0.1:{port}"
     try:
         _wait_for_status(base, token, proc, log_path)
-        yield {"base": base, "token": token, "root": nbdir, "app": app,
-               "url": lambda name: f"{base}{notebook_path}{name}?token={token}"}
+        yield {
+            "base": base,
+            "token": token,
+            "root": nbdir,
+            "app": app,
+            "url": lambda name: f"{base}{notebook_path}{name}?token={token}",
+        }
     finally:
         # kernels run in their own sessions: snapshot the server's descendants first
         kids = _descendants(proc.pid)
         try:
-            urllib.request.urlopen(urllib.request.Request(
-                f"{base}/api/shutdown", method="POST", data=b"",
-                headers={"Authorization": f"token {token}"}), timeout=5).close()
+            urllib.request.urlopen(
+                urllib.request.Request(
+                    f"{base}/api/shutdown",
+                    method="POST",
+                    data=b"",
+                    headers={"Authorization": f"token {token}"},
+                ),
+                timeout=5,
+            ).close()
         except OSError:
             pass
         try:
@@ -175,8 +220,7 @@ def chromium_browser():
     pw = sync_playwright().start()  # Playwright's node driver, a child of this process
     browser, started = None, []
     try:
-        browser = pw.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_FLAGS,
-                                     headless=True)
+        browser = pw.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_FLAGS, headless=True)
         new = [p for p in me.children() if p.pid not in before]
         started = new + [d for p in new for d in _descendants(p.pid)]
         yield browser

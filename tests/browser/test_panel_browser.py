@@ -6,6 +6,7 @@ runs it, generates with an uploaded reference, runs another cell while the panel
 cancels a second generation and restores the first from the history. The JupyterLab run
 also saves the screenshots the README uses (docs/panel.png, docs/grid.png).
 """
+
 from __future__ import annotations
 
 import re
@@ -55,7 +56,9 @@ def images_decoded(page, selector: str, count: int) -> None:
     page.wait_for_function(
         """([sel, n]) => { const imgs = [...document.querySelectorAll(sel)];
              return imgs.length === n && imgs.every(i => i.complete && i.naturalWidth > 0); }""",
-        arg=[selector, count], timeout=60_000)
+        arg=[selector, count],
+        timeout=60_000,
+    )
 
 
 def run_cell_containing(page, text: str) -> None:
@@ -82,8 +85,9 @@ def test_panel_generates_cancels_and_restores(chromium_browser, jupyter_server, 
         panel = page.locator(".jp-OutputArea-output .banana-panel")
         expect(panel).to_be_visible()
         expect(panel.locator(".banana-header")).to_contain_text("SIMULATED images")
-        expect(page.locator(".jp-CodeCell", has_text="controls.busy")
-               .locator(".jp-OutputArea-output")).to_contain_text("panel busy: False")
+        expect(
+            page.locator(".jp-CodeCell", has_text="controls.busy").locator(".jp-OutputArea-output")
+        ).to_contain_text("panel busy: False")
 
         # the form: prompt, size, count and an uploaded reference image (thumbnail shown)
         panel.locator(".banana-prompt textarea").fill(FIRST_PROMPT)
@@ -100,8 +104,9 @@ def test_panel_generates_cancels_and_restores(chromium_browser, jupyter_server, 
         expect(status).to_have_text(re.compile(r"^(submitted|queued|in_progress|running)"))
         # the kernel is free while the panel works: another cell runs and answers
         run_cell_containing(page, "controls.busy")
-        expect(page.locator(".jp-CodeCell", has_text="controls.busy")
-               .locator(".jp-OutputArea-output")).to_contain_text("panel busy: True")
+        expect(
+            page.locator(".jp-CodeCell", has_text="controls.busy").locator(".jp-OutputArea-output")
+        ).to_contain_text("panel busy: True")
 
         expect(status).to_have_text(re.compile(r"^completed"))
         images_decoded(page, ".banana-panel .banana-results img.banana-thumb", 4)
