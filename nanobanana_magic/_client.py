@@ -1,4 +1,4 @@
-"""The async ToAPIs client: upload, submit, poll and download, safely.
+"""The async ToAPIs client: upload, submit, poll and download over HTTP, safely.
 
 * One `httpx.AsyncClient` talks to the API and carries the key; a second one, with no
   credentials at all, fetches result files, so the key never reaches another host.
@@ -6,8 +6,12 @@
   creates paid work, is retried only when it provably created nothing (the connection
   was never made, or the answer was 429 or 503); after a lost answer it raises
   `SubmitUncertainError` instead of paying twice.
-* Every request passes a shared sliding-window limiter (contract §8.1).
+* Every request passes a sliding-window limiter shared by the clients of one session
+  (`LimiterRegistry`, contract §8.1).
 * Polling follows `PollPlanner`: predicted completion, not a fixed cadence.
+
+What the answers mean is read by `_answers`; this module only moves bytes and retries.
+Tests can pass an `httpx` transport (e.g. `httpx.MockTransport`) and a `sleep` function.
 """
 
 from __future__ import annotations
@@ -18,15 +22,27 @@ import json
 import os
 import random
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Awaitable, Callable, Sequence
 from pathlib import Path
 
 import httpx
 
 from . import _errors as errors
+from ._answers import (
+    CONTENT_POLICY_CODE,
+    failure_message,
+    submitted_task_id,
+    task_state,
+    uploaded_file_url,
+)
 from ._imaging import inspect_image
 from ._polling import PollPlanner
-from ._ratelimit import QUERY_LIMITS, SUBMIT_LIMITS, SlidingWindowLimiter
+from ._ratelimit import (
+    PROCESS_LIMITERS,
+    QUERY_LIMITS,
+    SUBMIT_LIMITS,
+    LimiterRegistry,
+)
 from ._request import MAX_REFERENCE_BYTES, REFERENCE_TYPES, sniff_image_type
 from ._settings import Secret, resolve_api_key, resolve_base_url
 from ._version import __version__
@@ -34,69 +50,7 @@ from ._version import __version__
 USER_AGENT = f"nanobanana-magic/{__version__} (toapis-nb2-client) python-httpx/{httpx.__version__}"
 DEFAULT_TASK_TIMEOUT = 600.0
 MAX_DOWNLOAD_BYTES = 64_000_000
-_FINAL_OK = {"completed", "succeeded", "success"}
-_FINAL_FAILED = {"failed", "error", "cancelled", "canceled", "expired"}
-_QUEUED = {"queued", "pending", "submitted"}
 _EXPIRED_STATUSES = {403, 404, 410}
-
-# limiters are per API host and key, shared by every client in the process
-_LIMITERS: dict[tuple[str, int, str], SlidingWindowLimiter] = {}
-
-
-class ExpiredURLError(errors.DownloadError):
-    """A result URL no longer serves its file; polling the task again gives fresh ones."""
-
-
-def task_state(task: dict) -> tuple[str, int | None]:
-    """('completed' | 'failed' | 'queued' | 'running', progress or None) of a task object."""
-    status = str(task.get("status") or "").strip().lower()
-    if status in _FINAL_OK:
-        state = "completed"
-    elif status in _FINAL_FAILED:
-        state = "failed"
-    elif status in _QUEUED:
-        state = "queued"
-    else:
-        state = "running"  # in_progress and any status name we do not know yet
-    return state, _parse_progress(task.get("progress"))
-
-
-def _parse_progress(value) -> int | None:
-    if isinstance(value, bool):
-        return None
-    if isinstance(value, (int, float)):
-        return max(0, min(100, int(value)))
-    if isinstance(value, str):
-        try:
-            return max(0, min(100, int(float(value.strip().rstrip("%")))))
-        except ValueError:
-            return None
-    return None
-
-
-def result_urls(task: dict) -> list[str]:
-    """Result URLs: `result.data[*].url` (items may be bare strings), else top-level `url`."""
-    result = task.get("result")
-    data = result.get("data") if isinstance(result, dict) else None
-    urls = []
-    for item in data if isinstance(data, list) else []:
-        url = item.get("url") if isinstance(item, dict) else item
-        if isinstance(url, str) and url:
-            urls.append(url)
-    if not urls and isinstance(task.get("url"), str) and task["url"]:
-        urls.append(task["url"])
-    return urls
-
-
-def failure_message(task: dict) -> tuple[str | None, str]:
-    error = task.get("error")
-    if isinstance(error, dict) and (error.get("message") or error.get("code")):
-        return error.get("code"), str(error.get("message") or error.get("code"))
-    if isinstance(error, str) and error:
-        return None, error
-    if task.get("fail_reason"):
-        return None, str(task["fail_reason"])
-    return None, f"status {task.get('status')!r}"
 
 
 class ToAPIsClient:
@@ -115,6 +69,10 @@ class ToAPIsClient:
         download_timeout: float = 300.0,
         backoff_cap: float = 120.0,
         rng: random.Random | None = None,
+        limiters: LimiterRegistry | None = None,
+        transport: httpx.AsyncBaseTransport | None = None,
+        sleep: Callable[[float], Awaitable[None]] = asyncio.sleep,
+        clock: Callable[[], float] = time.monotonic,
     ):
         self.base_url = resolve_base_url(base_url)
         self._key = resolve_api_key(api_key)
@@ -125,8 +83,15 @@ class ToAPIsClient:
         self.download_timeout = download_timeout
         self.backoff_cap = backoff_cap
         self._rng = rng or random.Random()
-        self._submit_limiter = self._shared_limiter("submit", submit_limits)
-        self._query_limiter = self._shared_limiter("query", query_limits)
+        limiters = PROCESS_LIMITERS if limiters is None else limiters
+        key = self._key.reveal()
+        self._submit_limiter = limiters.limiter(self.base_url, key, "submit", submit_limits)
+        self._query_limiter = limiters.limiter(self.base_url, key, "query", query_limits)
+        #: where requests go: httpx's network transport unless a test passes its own
+        self._transport = transport
+        #: how the client waits (backoff, polls) and reads the time: seams for tests
+        self._sleep = sleep
+        self._clock = clock
         self._api: httpx.AsyncClient | None = None
         self._files: httpx.AsyncClient | None = None
         self.retries = 0  # how many requests were repeated, for reports and benchmarks
@@ -135,13 +100,6 @@ class ToAPIsClient:
 
     def __repr__(self) -> str:
         return f"ToAPIsClient(base_url={self.base_url!r}, api_key=********)"
-
-    def _shared_limiter(self, kind, limits) -> SlidingWindowLimiter:
-        key = (self.base_url, hash(self._key), kind)
-        limiter = _LIMITERS.get(key)
-        if limiter is None or limiter.limits != tuple((int(c), float(w)) for c, w in limits):
-            limiter = _LIMITERS[key] = SlidingWindowLimiter(limits)
-        return limiter
 
     # -- lifecycle ------------------------------------------------------------------------
     async def __aenter__(self) -> ToAPIsClient:
@@ -160,6 +118,7 @@ class ToAPIsClient:
             base_url=self.base_url,
             timeout=timeout,
             limits=limits,
+            transport=self._transport,
             follow_redirects=False,
             headers={
                 "Authorization": f"Bearer {self._key.reveal()}",
@@ -171,6 +130,7 @@ class ToAPIsClient:
         self._files = httpx.AsyncClient(
             timeout=timeout,
             limits=limits,
+            transport=self._transport,
             follow_redirects=True,
             max_redirects=3,
             headers={"User-Agent": USER_AGENT},
@@ -186,12 +146,12 @@ class ToAPIsClient:
     async def submit(self, payload: dict) -> dict:
         """Create a task (POST /v1/images/generations) and return the task object."""
         task = await self._call("POST", "/v1/images/generations", kind="submit", json=payload)
-        task_id = task.get("id") or task.get("task_id") or (task.get("data") or {}).get("id")
-        if not task_id:
+        task_id = submitted_task_id(task)
+        if task_id is None:
             raise errors.SubmitUncertainError(
                 "The submit answer carried no task id", body=json.dumps(task)[:300]
             )
-        task["id"] = str(task_id)
+        task["id"] = task_id
         return task
 
     async def get_task(self, task_id: str) -> dict:
@@ -217,8 +177,8 @@ class ToAPIsClient:
             files={"file": (filename, data, REFERENCE_TYPES[kind])},
             data={"purpose": "generation"},
         )
-        url = (answer.get("data") or {}).get("url")
-        if answer.get("success") is False or not url:
+        url = uploaded_file_url(answer)
+        if url is None:
             raise errors.InvalidRequestError(
                 f"The upload of {Path(path).name!r} was refused: "
                 f"{answer.get('message') or 'no URL in the answer'}"
@@ -238,7 +198,8 @@ class ToAPIsClient:
     ) -> dict:
         """Poll until the task is final; return the completed task or raise.
 
-        `submitted_at` is on the `time.monotonic()` clock. On completion the task's
+        `submitted_at` is on the client's clock (`time.monotonic()` unless a test passes
+        its own). On completion the task's
         estimated running time (queueing excluded) is appended to `learned_durations`.
         Raises TaskFailedError or TaskTimeoutError (the task id in both).
         """
@@ -251,13 +212,13 @@ class ToAPIsClient:
         deadline = submitted_at + timeout
         while True:
             at = min(planner.next_poll_at(), deadline)
-            delay = at - time.monotonic()
+            delay = at - self._clock()
             if delay > 0:
-                await asyncio.sleep(delay)
+                await self._sleep(delay)
             task = await self.get_task(task_id)
             state, progress = task_state(task)
             if state == "completed":
-                running_time = planner.running_time(time.monotonic())
+                running_time = planner.running_time(self._clock())
                 if learned_durations is not None and running_time is not None:
                     learned_durations.append(running_time)
                 return task
@@ -265,13 +226,13 @@ class ToAPIsClient:
                 code, message = failure_message(task)
                 cls = (
                     errors.ContentPolicyError
-                    if code == "content_policy_violation"
+                    if code == CONTENT_POLICY_CODE
                     else errors.TaskFailedError
                 )
                 raise cls(f"Task {task_id} failed: {message}", code=code)
             if on_update is not None:
                 on_update(task)
-            now = time.monotonic()
+            now = self._clock()
             if now >= deadline:
                 raise errors.TaskTimeoutError(
                     f"Task {task_id} did not finish within {timeout:.0f} s (last status "
@@ -282,7 +243,7 @@ class ToAPIsClient:
     async def download(self, url: str, dest: str | os.PathLike) -> tuple[str, int, int]:
         """Stream a result file to `dest` (no credentials sent), check it is an image.
 
-        Returns (format, width, height). Raises ExpiredURLError when the URL no longer
+        Returns (format, width, height). Raises errors.ExpiredURLError when the URL no longer
         serves the file, DownloadError for anything else after retries.
         """
         dest = Path(dest)
@@ -291,11 +252,11 @@ class ToAPIsClient:
         for attempt in range(self.max_retries + 1):
             if attempt:
                 self.retries += 1
-                await asyncio.sleep(self._backoff(attempt, None))
+                await self._sleep(self._backoff(attempt, None))
             try:
                 await asyncio.wait_for(self._stream_to(url, partial), self.download_timeout)
                 info = await asyncio.to_thread(inspect_image, partial)
-            except ExpiredURLError:
+            except errors.ExpiredURLError:
                 partial.unlink(missing_ok=True)
                 raise
             except (httpx.TransportError, _RetryableDownload, asyncio.TimeoutError) as exc:
@@ -321,7 +282,7 @@ class ToAPIsClient:
         assert self._files is not None, "use the client inside `async with`"
         async with self._files.stream("GET", url) as response:
             if response.status_code in _EXPIRED_STATUSES:
-                raise ExpiredURLError(
+                raise errors.ExpiredURLError(
                     f"The result URL answered {response.status_code}",
                     status_code=response.status_code,
                 )
@@ -361,7 +322,7 @@ class ToAPIsClient:
         for attempt in range(self.max_retries + 1):
             if attempt:
                 self.retries += 1
-                await asyncio.sleep(self._backoff(attempt, getattr(last, "retry_after", None)))
+                await self._sleep(self._backoff(attempt, getattr(last, "retry_after", None)))
             await limiter.acquire()
             try:
                 response = await self._api.request(method, path, **kwargs)

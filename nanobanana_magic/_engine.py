@@ -23,7 +23,8 @@ from pathlib import Path
 from urllib.parse import urlparse
 
 from . import _errors as errors
-from ._client import DEFAULT_TASK_TIMEOUT, ExpiredURLError, ToAPIsClient, result_urls, task_state
+from ._answers import result_urls, task_state
+from ._client import DEFAULT_TASK_TIMEOUT, ToAPIsClient
 from ._pricing import price_per_image
 from ._request import ImageRequest, file_sha256, is_url
 from ._run import Run
@@ -384,7 +385,7 @@ class Engine:
                 try:
                     size = await client.download(urls[index], partial)
                     break
-                except ExpiredURLError:
+                except errors.ExpiredURLError:
                     if refresh == _URL_REFRESHES:
                         raise errors.DownloadError(
                             f"The result URLs of task {run.task_id} have expired"

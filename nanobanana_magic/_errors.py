@@ -23,6 +23,7 @@ __all__ = [
     "ConnectionFailedError",
     "ContentPolicyError",
     "DownloadError",
+    "ExpiredURLError",
     "InsufficientBalanceError",
     "InvalidRequestError",
     "NotFoundError",
@@ -213,6 +214,10 @@ class DownloadError(APIError):
         "The task is paid and recorded in the journal; run `%banana resume` to try the "
         "download again while its URLs are valid (24 h)."
     )
+
+
+class ExpiredURLError(DownloadError):
+    """A result URL no longer serves its file; polling the task again gives fresh ones."""
 
 
 _QUOTA_CODES = {"insufficient_quota", "insufficient_user_quota", "quota_exceeded"}

@@ -88,7 +88,7 @@ class PollPlanner:
     # -- input --------------------------------------------------------------------------
     def observe(self, t: float, status: str, progress: int | None) -> None:
         """Record one non-final status answer received at time t. `status` is "queued" or
-        "running", as `client.task_state` names the server's many status words."""
+        "running", as `_answers.task_state` names the server's many status words."""
         window = self.window()
         if (window is not None and t > window[1]) or (window is None and self._had_model):
             self._misses += 1  # past the predicted end, or the answers stopped fitting

@@ -52,3 +52,29 @@ class SlidingWindowLimiter:
         while (wait := self.delay()) > 0:
             await asyncio.sleep(wait)
         self._grants.append(self._clock())
+
+
+class LimiterRegistry:
+    """One limiter per API host, key and kind of request, for every client that shares it.
+
+    The provider counts requests per key, so every client of one session (a notebook's
+    magic, one call of the Python API) must draw from the same windows. A registry is
+    owned by that session, not by the process.
+    """
+
+    def __init__(self) -> None:
+        self._limiters: dict[tuple[str, int, str], SlidingWindowLimiter] = {}
+
+    def limiter(
+        self, base_url: str, key: str, kind: str, limits: Sequence[tuple[int, float]]
+    ) -> SlidingWindowLimiter:
+        """The limiter of (base_url, key, kind); a new one when `limits` changed."""
+        entry = (base_url, hash(key), kind)
+        limiter = self._limiters.get(entry)
+        if limiter is None or limiter.limits != tuple((int(c), float(w)) for c, w in limits):
+            limiter = self._limiters[entry] = SlidingWindowLimiter(limits)
+        return limiter
+
+
+#: the registry of clients given none (until every front end owns its session)
+PROCESS_LIMITERS = LimiterRegistry()

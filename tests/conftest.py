@@ -8,9 +8,9 @@ from __future__ import annotations
 
 import pytest
 
-from nanobanana_magic import _client as client_module
 from nanobanana_magic import _engine as engine_module
 from nanobanana_magic import _errors as errors
+from nanobanana_magic import _ratelimit
 from nanobanana_magic.simulator import SIM_API_KEY, Simulator
 
 TEST_KEY = SIM_API_KEY
@@ -22,7 +22,7 @@ def clean_state(monkeypatch, tmp_path):
         monkeypatch.delenv(name, raising=False)
     monkeypatch.chdir(tmp_path)
     engine_module._DURATIONS.clear()
-    client_module._LIMITERS.clear()
+    _ratelimit.PROCESS_LIMITERS._limiters.clear()
     errors.BananaError.show_tracebacks = False
     yield
     errors.BananaError.show_tracebacks = False

@@ -10,7 +10,8 @@ import pytest
 from conftest import TEST_KEY
 
 from nanobanana_magic import _errors as errors
-from nanobanana_magic._client import ExpiredURLError, ToAPIsClient, result_urls
+from nanobanana_magic._answers import result_urls
+from nanobanana_magic._client import ToAPIsClient
 from nanobanana_magic._errors import error_from_response
 from nanobanana_magic._settings import resolve_api_key, resolve_base_url
 from nanobanana_magic.simulator import Simulator
@@ -401,7 +402,7 @@ def test_an_expired_url_is_reported_and_a_fresh_poll_gives_a_working_one(sim, tm
             task = await client.submit(PAYLOAD)
             done = await client.wait(task["id"], submitted_at=time.monotonic(), timeout=30)
             await asyncio.sleep(0.4)
-            with pytest.raises(ExpiredURLError):
+            with pytest.raises(errors.ExpiredURLError):
                 await client.download(result_urls(done)[0], tmp_path / "old.png")
             fresh = result_urls(await client.get_task(task["id"]))[0]
             assert fresh != result_urls(done)[0]

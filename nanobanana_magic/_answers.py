@@ -1,0 +1,92 @@
+"""Reading the server's answers: task state and progress, result URLs, failure reasons.
+
+The API (and gateways in front of it) use many words and shapes for the same thing; these
+functions turn a task object into the few facts the rest of the package needs, and never
+raise on a surprising shape.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+_FINAL_OK = {"completed", "succeeded", "success"}
+_FINAL_FAILED = {"failed", "error", "cancelled", "canceled", "expired"}
+_QUEUED = {"queued", "pending", "submitted"}
+
+#: the error code with which the server says a task broke its content policy
+CONTENT_POLICY_CODE = "content_policy_violation"
+
+
+def task_state(task: dict[str, Any]) -> tuple[str, int | None]:
+    """('completed' | 'failed' | 'queued' | 'running', progress or None) of a task object."""
+    status = str(task.get("status") or "").strip().lower()
+    if status in _FINAL_OK:
+        state = "completed"
+    elif status in _FINAL_FAILED:
+        state = "failed"
+    elif status in _QUEUED:
+        state = "queued"
+    else:
+        state = "running"  # in_progress and any status name we do not know yet
+    return state, parse_progress(task.get("progress"))
+
+
+def parse_progress(value: object) -> int | None:
+    """A progress value (number, numeric string, "45%") as 0-100, or None."""
+    if isinstance(value, bool):
+        return None
+    if isinstance(value, (int, float)):
+        return max(0, min(100, int(value)))
+    if isinstance(value, str):
+        try:
+            return max(0, min(100, int(float(value.strip().rstrip("%")))))
+        except ValueError:
+            return None
+    return None
+
+
+def result_urls(task: dict[str, Any]) -> list[str]:
+    """Result URLs: `result.data[*].url` (items may be bare strings), else top-level `url`."""
+    result = task.get("result")
+    data = result.get("data") if isinstance(result, dict) else None
+    urls = []
+    for item in data if isinstance(data, list) else []:
+        url = item.get("url") if isinstance(item, dict) else item
+        if isinstance(url, str) and url:
+            urls.append(url)
+    if not urls and isinstance(task.get("url"), str) and task["url"]:
+        urls.append(task["url"])
+    return urls
+
+
+def failure_message(task: dict[str, Any]) -> tuple[str | None, str]:
+    """(error code or None, a message) of a failed task, whatever shape its error has."""
+    error = task.get("error")
+    if isinstance(error, dict) and (error.get("message") or error.get("code")):
+        code = error.get("code")
+        return (None if code is None else str(code)), str(error.get("message") or code)
+    if isinstance(error, str) and error:
+        return None, error
+    if task.get("fail_reason"):
+        return None, str(task["fail_reason"])
+    return None, f"status {task.get('status')!r}"
+
+
+def submitted_task_id(answer: dict[str, Any]) -> str | None:
+    """The task id in a submit answer (`id`, `task_id` or `data.id`), or None."""
+    data = answer.get("data")
+    task_id = (
+        answer.get("id")
+        or answer.get("task_id")
+        or (data.get("id") if isinstance(data, dict) else None)
+    )
+    return str(task_id) if task_id else None
+
+
+def uploaded_file_url(answer: dict[str, Any]) -> str | None:
+    """The public URL in an upload answer, or None when the upload was refused."""
+    data = answer.get("data")
+    url = data.get("url") if isinstance(data, dict) else None
+    if answer.get("success") is False or not isinstance(url, str) or not url:
+        return None
+    return url
