@@ -87,8 +87,28 @@ def image_card(image, run, *, label: str | None = None) -> str:
         f"<figcaption style='margin-top:4px'>{caption} · "
         f"<a href='{esc(file_link(image.path))}' target='_blank'>full size"
         f"{f' ({image.width}×{image.height})' if image.width else ''}</a>"
-        f"</figcaption></figure>"
+        f"{image_marks(image)}</figcaption></figure>"
     )
+
+
+def image_marks(image) -> str:
+    """Rating, pick and a size mismatch under a thumbnail (empty when there are none)."""
+    parts = []
+    rating = image.rating
+    if rating:
+        parts.append(
+            f"<span class='banana-rating' title='rated {rating} of 5'>"
+            f"{'★' * rating}{'☆' * (5 - rating)}</span>"
+        )
+    if image.picked:
+        parts.append("<span class='banana-picked' style='font-weight:600'>✓ picked</span>")
+    problem = image.size_problem
+    if problem:
+        parts.append(
+            f"<span class='banana-size-mismatch' style='color:#9a6700;font-weight:600'>"
+            f"⚠ size: {esc(problem)}</span>"
+        )
+    return f"<div class='banana-marks'>{' · '.join(parts)}</div>" if parts else ""
 
 
 def code_block(text: str, *, css_class: str = "banana-code") -> str:
@@ -135,10 +155,17 @@ def run_header(run) -> str:
     prompt = (
         run.request.prompt if len(run.request.prompt) <= 160 else run.request.prompt[:157] + "…"
     )
+    mismatches = run.size_mismatches
+    warning = (
+        f" · <span class='banana-size-mismatch' style='color:#9a6700;font-weight:600'>"
+        f"⚠ {mismatches} of {len(run.images)} image(s) not the requested size</span>"
+        if mismatches
+        else ""
+    )
     return (
         f"<div class='banana-run-header' style='{NOTE_STYLE}'>"
         f"<b style='color:#24292f'>{esc(prompt)}</b>{badge}<br>"
-        f"{esc(run.request.model)} · {esc(run.request.summary())} · {esc(source)}</div>"
+        f"{esc(run.request.model)} · {esc(run.request.summary())} · {esc(source)}{warning}</div>"
     )
 
 
@@ -168,7 +195,13 @@ def run_text(run) -> str:
     ]
     if run.status != "completed":
         lines.append(f"  error: {run.error}")
-    lines += [f"  {image.path}" for image in run.images]
+    lines += [
+        f"  {image.path}"
+        + (f"  [size: {image.size_problem}]" if image.size_problem else "")
+        + (f"  rated {image.rating}" if image.rating else "")
+        + ("  picked" if image.picked else "")
+        for image in run.images
+    ]
     return "\n".join(lines)
 
 

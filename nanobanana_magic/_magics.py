@@ -27,9 +27,10 @@ from traitlets import Bool, Dict, Enum, Float, Int, TraitError, Unicode, default
 
 from . import _display as display
 from . import _errors as errors
+from . import _explore_commands as explore
 from ._cell_options import CellCommand, cell_arguments, parse_cell_line, resolve_value, split_line
 from ._live import LiveStatus, in_kernel
-from ._outputs import DryRun, Exported, Help, History, Runs
+from ._outputs import DryRun, Exported, Help, Runs
 from ._pricing import DEFAULT_PRICES, estimate_cost, format_usd
 from ._request import KNOWN_MODELS, MAX_N, RESOLUTIONS, SIZES, ImageRequest, default_model
 from ._settings import (
@@ -64,6 +65,10 @@ COMMANDS = (
     "cost",
     "export",
     "panel",
+    "rate",
+    "pick",
+    "tag",
+    "note",
     "help",
 )
 #: lowest allowed value of numeric settings (and highest, where there is one)
@@ -279,7 +284,7 @@ class Banana(Magics):
         `name` in the notebook (`{{name}}` keeps literal braces). As a line magic:
         `%banana login | logout | use toapis|sim|URL | config | history [N] | show RUN |
         rerun RUN [--no-cache] | resume | cost | export RUN [--as python|curl|json] |
-        panel | help`.
+        panel | rate RUN#i N | pick RUN#i | tag RUN WORD... | note RUN TEXT | help`.
         """
         if cell is not None and (local_ns is None or local_ns is self.shell.user_ns):
             local_ns = caller_locals(self.shell)
@@ -554,14 +559,19 @@ class Banana(Magics):
         print("\n".join(f"{name:<{width}}  {value}" for name, value in rows.items()))
 
     def _cmd_history(self, args):
-        (count,), _ = self._expect(args, 1, "history [N]") if args else (("20",), set())
-        if not str(count).isdigit():
-            raise UsageError("Usage: %banana history [N] (N a whole number)")
-        store = self.store()
-        reuse = collections.Counter(
-            e.get("run_id") for e in store.read_journal() if e.get("event") == "cache_hit"
-        )
-        return History(store.recent_runs(int(count)), reuse)
+        return explore.history(self.store(), args)
+
+    def _cmd_rate(self, args):
+        return explore.rate(self.store(), args)
+
+    def _cmd_pick(self, args):
+        return explore.pick(self.store(), args)
+
+    def _cmd_tag(self, args):
+        return explore.tag(self.store(), args)
+
+    def _cmd_note(self, args):
+        return explore.note(self.store(), args)
 
     def _load(self, args, usage, flags=()):
         positional, found = self._expect(args, 1, usage, flags)
@@ -673,7 +683,9 @@ HELP = """\
 
 **%banana** `login` · `logout` · `use toapis|sim|URL` · `config` · `history [N]` · `show RUN` ·
 `rerun RUN [--no-cache]` · `resume` · `cost` · `export RUN [--as python|curl|json]` · `panel` ·
-`help`. Settings: `%config Banana.resolution = "2K"` (see `%config Banana`).
+`help`. Exploring: `rate RUN#i 1-5` · `pick RUN#i [--no]` · `tag RUN WORD… [--remove]` ·
+`note RUN "TEXT"`; `history` filters `--search TEXT --tag W --picked --min-rating N --model ID
+--size R --since DATE`. Settings: `%config Banana.resolution = "2K"` (see `%config Banana`).
 """
 
 _magics: Banana | None = None

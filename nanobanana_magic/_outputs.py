@@ -10,6 +10,7 @@ import json
 import time
 
 from . import _display as display
+from ._annotations import run_marks
 from ._display import PROVENANCE_MIME
 from ._pricing import format_usd
 
@@ -95,6 +96,7 @@ class History(list):
                 "cost": format_usd(run.cost),
                 "cached": f"reused ×{self.reuse[run.run_id]}" if self.reuse[run.run_id] else "",
                 "status": run.status,
+                "marks": run_marks(run),
             }
 
     def __repr__(self) -> str:

@@ -3,9 +3,34 @@
 from __future__ import annotations
 
 import dataclasses
+import re
 from pathlib import Path
+from typing import NamedTuple
 
-from ._request import ImageRequest
+from . import _annotations as annotations
+from ._request import ImageRequest, is_url
+from ._size_check import size_problem
+
+#: a stored full-size image: <root>/runs/<run id>/image-<i>.png
+_STORED_IMAGE = re.compile(r"[/\\]runs[/\\](\d{8}-\d{6}-[0-9a-f]{6})[/\\]image-(\d{1,2})\.png$")
+
+
+class ImageAddress(NamedTuple):
+    """One stored image, as `RUN#i`."""
+
+    run_id: str
+    index: int
+
+    def __str__(self) -> str:
+        return f"{self.run_id}#{self.index}"
+
+
+def stored_image_address(reference: str) -> ImageAddress | None:
+    """The run and index of a reference that is a full-size image of some output folder."""
+    if is_url(reference):
+        return None
+    match = _STORED_IMAGE.search(reference)
+    return ImageAddress(match.group(1), int(match.group(2))) if match else None
 
 
 @dataclasses.dataclass
@@ -34,6 +59,53 @@ class RunImage:
 
     def _repr_png_(self) -> bytes:
         return self.path.read_bytes()
+
+    def __fspath__(self) -> str:
+        """The full-size file, so an image can be a reference: `reference_images=[img]`."""
+        return str(self.path)
+
+    # -- where it lives --------------------------------------------------------------------------
+    @property
+    def run_id(self) -> str:
+        return self.path.parent.name
+
+    @property
+    def root(self) -> Path:
+        """The output folder holding this image's run."""
+        return self.path.parent.parent.parent
+
+    @property
+    def address(self) -> ImageAddress:
+        return ImageAddress(self.run_id, self.index)
+
+    # -- what the user said about it -----------------------------------------------------------
+    @property
+    def rating(self) -> int | None:
+        return annotations.load(self.root).rating(self.run_id, self.index)
+
+    @property
+    def picked(self) -> bool:
+        return annotations.load(self.root).picked(self.run_id, self.index)
+
+    def rate(self, rating: int | None) -> RunImage:
+        """Rate this image 1-5 (0 or None clears it); kept in the output folder."""
+        annotations.rate(self.root, self.run_id, self.index, rating)
+        return self
+
+    def pick(self, picked: bool = True) -> RunImage:
+        """Mark this image as a pick (`pick(False)` takes the mark away)."""
+        annotations.pick(self.root, self.run_id, self.index, picked)
+        return self
+
+    # -- what came back --------------------------------------------------------------------------
+    @property
+    def size_problem(self) -> str | None:
+        """None, or how the pixel size differs from the requested ratio and tier."""
+        return size_problem(self.request.size, self.request.resolution, self.width, self.height)
+
+    @property
+    def size_ok(self) -> bool:
+        return self.size_problem is None
 
 
 @dataclasses.dataclass
@@ -70,6 +142,87 @@ class Run:
     @property
     def paths(self) -> list[Path]:
         return [image.path for image in self.images]
+
+    # -- annotations and lineage ---------------------------------------------------------------
+    @property
+    def root(self) -> Path | None:
+        """The output folder holding this run."""
+        return self.folder.parent.parent if self.folder is not None else None
+
+    @property
+    def tags(self) -> tuple[str, ...]:
+        return annotations.load(self.root).tags.get(self.run_id, ()) if self.root else ()
+
+    @property
+    def note(self) -> str | None:
+        return annotations.load(self.root).notes.get(self.run_id) if self.root else None
+
+    def tag(self, *words: str) -> Run:
+        annotations.tag(self._root(), self.run_id, words)
+        return self
+
+    def untag(self, *words: str) -> Run:
+        annotations.tag(self._root(), self.run_id, words, remove=True)
+        return self
+
+    def set_note(self, text: str) -> Run:
+        annotations.note(self._root(), self.run_id, text)
+        return self
+
+    def _root(self) -> Path:
+        if self.root is None:
+            raise ValueError("This run has no folder; only stored runs take tags and notes.")
+        return self.root
+
+    @property
+    def parents(self) -> list[ImageAddress]:
+        """The stored images (run id, index) this run used as references."""
+        found = (stored_image_address(ref) for ref in self.request.reference_images)
+        return [address for address in found if address is not None]
+
+    def children(self) -> list[Run]:
+        """Stored runs of the same folder that used one of this run's images as a reference."""
+        from ._lineage import children_of
+        from ._store import Store
+
+        return children_of(Store(self._root()), self.run_id)
+
+    @property
+    def size_mismatches(self) -> int:
+        return sum(1 for image in self.images if not image.size_ok)
+
+    def records(self) -> list[dict]:
+        """One dict per image: parameters, file, rating, pick, size check, cost."""
+        share = 1 / max(1, len(self.images))
+        return [
+            {
+                "run_id": self.run_id,
+                "index": image.index,
+                "prompt": self.request.prompt,
+                "model": self.request.model,
+                "size": self.request.size,
+                "resolution": self.request.resolution,
+                "n": self.request.n,
+                "path": str(image.path),
+                "width": image.width,
+                "height": image.height,
+                "size_ok": image.size_ok,
+                "rating": image.rating,
+                "picked": image.picked,
+                "tags": ",".join(self.tags),
+                "cost": round(self.cost * share, 6),
+                "elapsed": self.elapsed,
+            }
+            for image in self.images
+        ]
+
+    def to_dataframe(self):
+        """`records()` as a pandas DataFrame (needs pandas)."""
+        try:
+            import pandas
+        except ImportError:
+            raise ImportError("to_dataframe() needs pandas: pip install pandas") from None
+        return pandas.DataFrame.from_records(self.records())
 
     def provenance(self) -> dict:
         """What every displayed output carries in its metadata (never the key)."""

@@ -15,7 +15,6 @@ interleave nor lose entries, and a reader skips a torn last line of a killed pro
 
 from __future__ import annotations
 
-import fcntl
 import json
 import os
 import secrets
@@ -24,6 +23,7 @@ from pathlib import Path
 
 from ._errors import ConfigurationError, ValidationError
 from ._imaging import make_thumbnail, save_with_parameters
+from ._jsonl import append_json_line, read_json_lines
 from ._run import Run, RunImage
 from ._settings import resolve_output_dir
 
@@ -94,30 +94,10 @@ class Store:
         """Append one entry (JSON line) to the journal, safely across processes."""
         self.ensure()
         entry = {"ts": round(time.time(), 3), "event": event, "pid": os.getpid(), **fields}
-        line = (json.dumps(entry, sort_keys=True, default=str) + "\n").encode()
-        fd = os.open(self.journal_path, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o644)
-        try:
-            fcntl.flock(fd, fcntl.LOCK_EX)
-            os.write(fd, line)
-            os.fsync(fd)
-        finally:
-            fcntl.flock(fd, fcntl.LOCK_UN)
-            os.close(fd)
+        append_json_line(self.journal_path, entry)
 
     def read_journal(self) -> list[dict]:
-        try:
-            raw = self.journal_path.read_bytes()
-        except FileNotFoundError:
-            return []
-        entries = []
-        for line in raw.splitlines():
-            try:
-                entry = json.loads(line)
-            except ValueError:
-                continue  # a torn line left by a killed writer
-            if isinstance(entry, dict):
-                entries.append(entry)
-        return entries
+        return read_json_lines(self.journal_path)
 
     def pending_tasks(self) -> list[dict]:
         """Submitted tasks that were never collected or finally failed (for resume)."""

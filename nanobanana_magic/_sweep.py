@@ -432,6 +432,9 @@ class SweepRun:
             "cost",
             "spent",
             "error",
+            "rating",
+            "picked",
+            "size_ok",
         )
         columns = {
             name: name if name in PARAMETER_AXES or name not in fixed else f"axis_{name}"
@@ -467,6 +470,9 @@ class SweepRun:
                         "cost": 0.0,
                         "spent": 0.0,
                         "error": None,
+                        "rating": None,
+                        "picked": False,
+                        "size_ok": None,
                     }
                 )
                 continue
@@ -488,6 +494,9 @@ class SweepRun:
                         **common,
                         "cost": 0.0,
                         "spent": 0.0,
+                        "rating": None,
+                        "picked": False,
+                        "size_ok": None,
                     }
                 )
             share = 1 / max(1, len(run.images))
@@ -501,6 +510,9 @@ class SweepRun:
                         **common,
                         "cost": round(run.cost * share, 6),
                         "spent": round(run.spent * share, 6),
+                        "rating": image.rating,
+                        "picked": image.picked,
+                        "size_ok": image.size_ok,
                     }
                 )
         return rows

@@ -40,7 +40,8 @@ fails the first GET of each result file with 500. ``url_ttl`` makes result URLs 
 §8.1 windows (``submit_limits``/``query_limits``); would-be violations are always counted.
 ``balance`` (dollars, ``prices`` per tier) → 402, or 403 with ``quota_status=403``.
 Hostile files: ``result_kind`` ``"jpeg"``, ``"not_image"``, ``"bomb"``, ``"huge"``
-(``huge_bytes``); ``redirect_files_to`` answers file GETs with 302 to another base.
+(``huge_bytes``); ``redirect_files_to`` answers file GETs with 302 to another base;
+``deliver_size`` / ``deliver_resolution`` deliver that aspect ratio / tier whatever was asked.
 Auth: ``api_keys=None`` accepts any ``Bearer sk-…``; a set accepts only those keys.
 
 ``stats()`` keys: ``tasks_created``, ``submit_requests``, ``status_requests``, ``downloads``

@@ -120,6 +120,9 @@ class SimulatorConfig:
     huge_bytes: int = 80_000_000
     status_malformed_json: float = 0.0
     redirect_files_to: str | None = None
+    #: deliver images of this aspect ratio / tier whatever was asked (a wrong-size server)
+    deliver_size: str | None = None
+    deliver_resolution: str | None = None
 
     # -- auth
     api_keys: frozenset[str] | None = None
@@ -215,6 +218,10 @@ class SimulatorConfig:
             or self.huge_bytes < 64
         ):
             raise ValueError("huge_bytes must be an integer >= 64")
+        if self.deliver_size is not None:
+            _choice("deliver_size", self.deliver_size, ASPECT_RATIOS)
+        if self.deliver_resolution is not None:
+            _choice("deliver_resolution", self.deliver_resolution, tuple(RESOLUTION_TIERS))
         if self.redirect_files_to is not None:
             if not isinstance(self.redirect_files_to, str) or not self.redirect_files_to.startswith(
                 ("http://", "https://")

@@ -395,8 +395,8 @@ class SimulatorState:
                 return responses.server_error(500)
             return ResultFile(
                 task.prompt,
-                task.size,
-                task.resolution,
+                config.deliver_size or task.size,
+                config.deliver_resolution or task.resolution,
                 index,
                 self._reference_sources(task),
                 config.result_kind,
@@ -412,8 +412,8 @@ class SimulatorState:
         for index in range(task.n):
             images.prerender(
                 task.prompt,
-                task.size,
-                task.resolution,
+                self._config.deliver_size or task.size,
+                self._config.deliver_resolution or task.resolution,
                 index,
                 refs,
                 fmt="jpeg" if kind == "jpeg" else "png",

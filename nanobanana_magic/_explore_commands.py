@@ -1,0 +1,134 @@
+"""The exploring line commands: rate, pick, tag, note and history with filters.
+
+Each function takes the words after the command name (already `$name`-resolved) and the
+output folder's `Store`, parses them with a small argparse parser whose complaints are
+one-sentence UsageErrors, and returns what the magic displays (or None).
+"""
+
+from __future__ import annotations
+
+import argparse
+import collections
+
+from IPython.core.error import UsageError
+
+from . import _annotations as annotations
+from ._addresses import resolve_image, resolve_run
+from ._history_filter import RunFilter, filter_runs, parse_since
+
+
+class CommandParser(argparse.ArgumentParser):
+    """argparse for one `%banana` command: errors become one UsageError with the usage."""
+
+    def __init__(self, command: str, usage: str):
+        super().__init__(prog=f"%banana {command}", usage=usage, add_help=False)
+        self.allow_abbrev = False
+
+    def error(self, message):
+        message = message[0].upper() + message[1:]
+        raise UsageError(f"{message}; write %banana {self.usage}.")
+
+    def parse(self, args):
+        return self.parse_args([str(a) for a in args])
+
+
+def _number(text: str, what: str) -> int:
+    if not str(text).lstrip("-").isdigit():
+        raise UsageError(f"{what} must be a whole number, not {text!r}.")
+    return int(text)
+
+
+def rate(store, args):
+    parser = CommandParser("rate", "rate RUN#i RATING (1-5; 0 clears)")
+    parser.add_argument("address")
+    parser.add_argument("rating")
+    ns = parser.parse(args)
+    rating = _number(ns.rating, "The rating")
+    _, image = resolve_image(store, ns.address)
+    image.rate(rating)
+    stars = f"{rating} of 5" if rating else "no rating"
+    print(f"Rated {image.address}: {stars}.")
+
+
+def pick(store, args):
+    parser = CommandParser("pick", "pick RUN#i [--no]")
+    parser.add_argument("address")
+    parser.add_argument("--no", action="store_true", help="take the pick mark away")
+    ns = parser.parse(args)
+    _, image = resolve_image(store, ns.address)
+    image.pick(not ns.no)
+    print(f"{'Unpicked' if ns.no else 'Picked'} {image.address}.")
+
+
+def tag(store, args):
+    parser = CommandParser("tag", "tag RUN WORD [WORD ...] [--remove]")
+    parser.add_argument("run")
+    parser.add_argument("words", nargs="+")
+    parser.add_argument("--remove", action="store_true")
+    ns = parser.parse(args)
+    run = resolve_run(store, ns.run)
+    (run.untag if ns.remove else run.tag)(*ns.words)
+    print(f"Run {run.run_id} tags: {', '.join(run.tags) or '(none)'}.")
+
+
+def note(store, args):
+    parser = CommandParser("note", 'note RUN "TEXT" (empty text removes the note)')
+    parser.add_argument("run")
+    parser.add_argument("text")
+    ns = parser.parse(args)
+    run = resolve_run(store, ns.run)
+    run.set_note(ns.text)
+    print(f"Run {run.run_id} note: {run.note or '(none)'}.")
+
+
+HISTORY_USAGE = (
+    "history [N] [--search TEXT] [--tag WORD] [--picked] [--min-rating N] "
+    "[--model ID] [--size R] [--since DATE]"
+)
+
+
+def history_filter_parser(command: str = "history", usage: str = HISTORY_USAGE):
+    parser = CommandParser(command, usage)
+    parser.add_argument("--search")
+    parser.add_argument("--tag")
+    parser.add_argument("--picked", action="store_true")
+    parser.add_argument("--min-rating")
+    parser.add_argument("--model")
+    parser.add_argument("--size")
+    parser.add_argument("--since")
+    return parser
+
+
+def run_filter(ns) -> RunFilter:
+    min_rating = None
+    if ns.min_rating is not None:
+        min_rating = _number(ns.min_rating, "--min-rating")
+        if not 1 <= min_rating <= 5:
+            raise UsageError(f"--min-rating is a rating from 1 to 5, not {min_rating}.")
+    return RunFilter(
+        search=ns.search,
+        tag=ns.tag,
+        picked=ns.picked,
+        min_rating=min_rating,
+        model=ns.model,
+        size=ns.size,
+        since=parse_since(ns.since) if ns.since is not None else None,
+    )
+
+
+def history(store, args):
+    from ._outputs import History
+
+    parser = history_filter_parser()
+    parser.add_argument("count", nargs="?", default="20")
+    ns = parser.parse(args)
+    if not str(ns.count).isdigit():
+        raise UsageError("Usage: %banana history [N] (N a whole number)")
+    wanted = run_filter(ns)
+    count = int(ns.count)
+    runs = store.recent_runs(None if wanted.active else count)
+    runs = filter_runs(runs, annotations.load(store.root), wanted, count)
+    reuse = collections.Counter(
+        e.get("run_id") for e in store.read_journal() if e.get("event") == "cache_hit"
+    )
+    return History(runs, reuse)
