@@ -31,6 +31,7 @@ _LAZY = {
     "SweepPlan": "_sweep",
     "BudgetExceededError": "_sweep",
     "panel": "_panel",
+    "request_from_image": "_reproduce",
 }
 
 __all__ = [

@@ -8,6 +8,7 @@ from __future__ import annotations
 import os
 from collections.abc import Iterable, Mapping
 
+from ._addresses import maybe_image_reference
 from ._engine import Engine, Listener
 from ._request import ImageRequest, default_model
 from ._run import Run
@@ -38,21 +39,27 @@ async def agenerate(
     listener: Listener | None = None,
     **engine_options,
 ) -> Run:
-    """Generate images for one prompt and return the Run (raises if it failed)."""
+    """Generate images for one prompt and return the Run (raises if it failed).
+
+    `reference_images` are files, URLs, stored images (`run.images[0]`) or their
+    addresses (`"last#0"`); a stored image is sent as its full-size file.
+    """
+    engine = make_engine(
+        output_dir=output_dir, api_key=api_key, base_url=base_url, **engine_options
+    )
+    if isinstance(reference_images, (str, os.PathLike)):
+        reference_images = [reference_images]
     request = ImageRequest.create(
         prompt,
         model=default_model() if model is None else model,
         size=size,
         n=n,
         resolution=resolution,
-        reference_images=reference_images,
+        reference_images=[maybe_image_reference(engine.store, r) for r in reference_images],
         google_search=google_search,
         google_image_search=google_image_search,
         extra_metadata=metadata,
         variant=variant,
-    )
-    engine = make_engine(
-        output_dir=output_dir, api_key=api_key, base_url=base_url, **engine_options
     )
     (run,) = await engine.run([request], listener=listener, cache=cache)
     if run.exception is not None:

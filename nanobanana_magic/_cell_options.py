@@ -50,7 +50,8 @@ def cell_arguments(func):
             action="append",
             default=[],
             metavar="PATH_OR_URL",
-            help="reference image (repeatable); local files are uploaded once",
+            help="reference image (repeatable): a file, a URL or a stored image RUN#i; "
+            "local files are uploaded once",
         ),
         argument("--name", action=_Once, metavar="VAR", help="also bind the result to VAR"),
         argument("--out", action=_Once, metavar="DIR", help="output folder for this cell"),
@@ -94,6 +95,20 @@ def cell_arguments(func):
             default=[],
             metavar="KEY=VALUE",
             help="extra metadata field sent to the API (repeatable)",
+        ),
+        argument(
+            "--refine",
+            action=_Once,
+            metavar="RUN#i",
+            help="start from a stored image: it becomes the reference, and its model, "
+            "size and resolution are kept unless given here",
+        ),
+        argument(
+            "--tag",
+            action="append",
+            default=[],
+            metavar="WORD",
+            help="tag the run(s) this cell makes (repeatable)",
         ),
         argument(
             "--background",
@@ -174,6 +189,8 @@ class CellCommand:
     image_search: bool = False
     meta: dict[str, Any] = dataclasses.field(default_factory=dict)
     background: bool = False
+    refine: str | None = None
+    tags: list = dataclasses.field(default_factory=list)
 
     def request_options(self) -> dict:
         """Keyword arguments for ImageRequest.create (unset ones left out)."""
@@ -268,6 +285,8 @@ def parse_cell_line(magic_func, line: str, namespace: Mapping[str, Any]) -> Cell
         image_search=args.image_search,
         meta=meta,
         background=args.background,
+        refine=resolve(args.refine),
+        tags=[str(resolve(word)) for word in args.tag],
     )
 
 

@@ -132,3 +132,23 @@ def history(store, args):
         e.get("run_id") for e in store.read_journal() if e.get("event") == "cache_hit"
     )
     return History(runs, reuse)
+
+
+def from_image(args):
+    """(what the image's PNG says, whether to run it) for `%banana from PATH [--run]`."""
+    from ._reproduce import from_image as read
+
+    parser = CommandParser("from", "from PATH [--run]")
+    parser.add_argument("path")
+    parser.add_argument("--run", action="store_true")
+    ns = parser.parse(args)
+    return read(ns.path), ns.run
+
+
+def lineage(store, args):
+    from ._lineage import lineage as build
+
+    parser = CommandParser("lineage", "lineage RUN")
+    parser.add_argument("run")
+    ns = parser.parse(args)
+    return build(store, resolve_run(store, ns.run))

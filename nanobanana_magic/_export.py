@@ -12,6 +12,7 @@ import shlex
 from urllib.parse import urlparse
 
 from ._request import file_sha256, is_url
+from ._run import stored_image_address
 from ._settings import DEFAULT_BASE_URL, is_loopback
 
 
@@ -31,15 +32,29 @@ def _payload(run, store) -> dict:
     return run.request.to_payload(urls)
 
 
+def _needed_files(run) -> str:
+    """Comment lines naming the local reference files the production call needs."""
+    local = [ref for ref in run.request.reference_images if not is_url(ref)]
+    if not local:
+        return ""
+    lines = ["# Reference files this request needs (upload each, or give a public URL):"]
+    for ref in local:
+        address = stored_image_address(ref)
+        origin = f" (image #{address.index} of run {address.run_id})" if address else ""
+        lines.append(f"#   {ref}{origin}")
+    return "\n".join(lines) + "\n"
+
+
 def export_request(run, store, kind: str = "python") -> str:
     payload = _payload(run, store)
+    needed = _needed_files(run)
     host = urlparse(run.base_url).hostname
     base = DEFAULT_BASE_URL if not run.base_url or is_loopback(host) else run.base_url
     body = json.dumps(payload, indent=2, ensure_ascii=False)
     if kind == "json":
         return body
     if kind == "curl":
-        return (
+        return needed + (
             f"curl -sS -X POST {base}/v1/images/generations \\\n"
             f'  -H "Authorization: Bearer $TOAPIS_API_KEY" \\\n'
             f"  -H 'Content-Type: application/json' \\\n"
@@ -48,7 +63,7 @@ def export_request(run, store, kind: str = "python") -> str:
             f'-H "Authorization: Bearer $TOAPIS_API_KEY"'
         )
     return f'''# Run {run.run_id}, exported by nanobanana-magic
-import os, time, httpx
+{needed}import os, time, httpx
 
 BASE_URL = "{base}"
 headers = {{"Authorization": f"Bearer {{os.environ['TOAPIS_API_KEY']}}"}}

@@ -51,13 +51,13 @@ def _png_chunk(kind: bytes, data: bytes) -> bytes:
     )
 
 
-def save_with_parameters(source: str | Path, dest: str | Path, parameters: dict) -> None:
-    """Write `source` to `dest` as PNG carrying `parameters` (JSON) in an iTXt chunk.
+def save_with_parameters(source: str | Path, dest: str | Path, parameters: dict | None) -> None:
+    """Write `source` to `dest` as PNG carrying `parameters` (JSON) in an iTXt chunk
+    (None: no chunk).
 
     PNG input gets the chunk spliced in after IHDR without re-encoding (fast for 4K);
     other formats are converted once with Pillow.
     """
-    text = json.dumps(parameters, sort_keys=True, ensure_ascii=False)
     data = Path(source).read_bytes()
     if not data.startswith(PNG_SIGNATURE):
         from PIL import Image
@@ -66,6 +66,10 @@ def save_with_parameters(source: str | Path, dest: str | Path, parameters: dict)
             out = io.BytesIO()
             image.save(out, "PNG")
         data = out.getvalue()
+    if parameters is None:
+        Path(dest).write_bytes(data)
+        return
+    text = json.dumps(parameters, sort_keys=True, ensure_ascii=False)
     # iTXt: keyword, NUL, compression flag, method, language tag NUL, translated NUL, text
     chunk = _png_chunk(
         b"iTXt", PARAMETERS_KEY.encode() + b"\x00\x00\x00\x00\x00" + text.encode("utf-8")

@@ -28,6 +28,7 @@ from traitlets import Bool, Dict, Enum, Float, Int, TraitError, Unicode, default
 from . import _display as display
 from . import _errors as errors
 from . import _explore_commands as explore
+from ._carry_forward import carry_forward, tag_results
 from ._cell_options import CellCommand, cell_arguments, parse_cell_line, resolve_value, split_line
 from ._live import LiveStatus, in_kernel
 from ._outputs import DryRun, Exported, Help, Runs
@@ -69,6 +70,8 @@ COMMANDS = (
     "pick",
     "tag",
     "note",
+    "from",
+    "lineage",
     "help",
 )
 #: lowest allowed value of numeric settings (and highest, where there is one)
@@ -173,6 +176,11 @@ class Banana(Magics):
     prices = Dict(DEFAULT_PRICES, help="Dollars per image by resolution, for estimates.").tag(
         config=True
     )
+    embed_parameters = Bool(
+        True,
+        help="Write each image's request parameters into its PNG (the manifest keeps "
+        "them either way); turn off for images that will be shared.",
+    ).tag(config=True)
     show_tracebacks = Bool(
         False, help="Show full tracebacks of nanobanana errors (for debugging)."
     ).tag(config=True)
@@ -242,7 +250,11 @@ class Banana(Magics):
     def store(self, out: str | None = None) -> Store:
         from ._store import Store
 
-        return Store(out or self.output_dir or None, thumbnail_size=self.thumbnail_size)
+        return Store(
+            out or self.output_dir or None,
+            thumbnail_size=self.thumbnail_size,
+            embed_parameters=self.embed_parameters,
+        )
 
     @property
     def using_simulator(self) -> bool:
@@ -292,11 +304,12 @@ class Banana(Magics):
         if cell is None:
             return self._command(line, namespace)
         cmd = parse_cell_line(self.banana, line, namespace)
+        defaults = carry_forward(self.store(cmd.out), cmd, self.request_defaults())
         if cmd.sweep:
-            return self._sweep_cell(cell, cmd, namespace)
+            return self._sweep_cell(cell, cmd, namespace, defaults)
         request = ImageRequest.create(
             interpolate(cell.strip(), namespace),
-            **{**self.request_defaults(), **cmd.request_options()},
+            **{**defaults, **cmd.request_options()},
         )
         engine = self.engine(cmd)
         if cmd.dry_run:
@@ -309,6 +322,7 @@ class Banana(Magics):
         return self._bind(cmd, run)
 
     def _bind(self, cmd: CellCommand, result):
+        tag_results(cmd, result)
         if cmd.name:
             self.shell.user_ns[cmd.name] = result
         return result
@@ -413,11 +427,12 @@ class Banana(Magics):
         task.add_done_callback(self._background.discard)
         return None
 
-    def _sweep_cell(self, template: str, cmd: CellCommand, namespace):
+    def _sweep_cell(self, template: str, cmd: CellCommand, namespace, defaults=None):
         from ._sweep import SweepRun, check_budget, plan_sweep, sweep_common
 
         engine = self.engine(cmd)
-        common = sweep_common(self.request_defaults(), cmd.request_options(), cmd.sweep)
+        defaults = defaults if defaults is not None else self.request_defaults()
+        common = sweep_common(defaults, cmd.request_options(), cmd.sweep)
         plan = plan_sweep(
             template.strip(),
             cmd.sweep,
@@ -561,6 +576,25 @@ class Banana(Magics):
     def _cmd_history(self, args):
         return explore.history(self.store(), args)
 
+    def _cmd_from(self, args):
+        shown, run_it = explore.from_image(args)
+        if not run_it:
+            return shown
+        from IPython.display import display as show
+
+        show(shown)
+        return self._rerun_request(shown.request, CellCommand())
+
+    def _rerun_request(self, request, cmd: CellCommand):
+        request.validate()
+        (new,) = self._run_blocking(self.engine(cmd), [request], cmd, [request.summary()])
+        if new.exception is not None:
+            raise new.exception
+        return new
+
+    def _cmd_lineage(self, args):
+        return explore.lineage(self.store(), args)
+
     def _cmd_rate(self, args):
         return explore.rate(self.store(), args)
 
@@ -587,12 +621,7 @@ class Banana(Magics):
 
     def _cmd_rerun(self, args):
         run, flags = self._load(args, "rerun RUN [--no-cache]", flags=("--no-cache",))
-        cmd = CellCommand(cache="--no-cache" not in flags)
-        run.request.validate()
-        (new,) = self._run_blocking(self.engine(cmd), [run.request], cmd, [run.request.summary()])
-        if new.exception is not None:
-            raise new.exception
-        return new
+        return self._rerun_request(run.request, CellCommand(cache="--no-cache" not in flags))
 
     def _cmd_resume(self, args):
         self._expect(args, 0, "resume")

@@ -31,9 +31,17 @@ JOURNAL = "journal.jsonl"
 
 
 class Store:
-    def __init__(self, root: str | os.PathLike | None = None, *, thumbnail_size: int = 512):
+    def __init__(
+        self,
+        root: str | os.PathLike | None = None,
+        *,
+        thumbnail_size: int = 512,
+        embed_parameters: bool = True,
+    ):
         self.root = Path(resolve_output_dir(root)).expanduser().absolute()
         self.thumbnail_size = thumbnail_size
+        #: write the request parameters into each PNG (the manifest keeps them regardless)
+        self.embed_parameters = embed_parameters
         self._ready = False
 
     def __repr__(self) -> str:
@@ -137,7 +145,7 @@ class Store:
             "source_url": url,
             "simulated": run.simulated,
         }
-        save_with_parameters(downloaded, path, parameters)
+        save_with_parameters(downloaded, path, parameters if self.embed_parameters else None)
         make_thumbnail(path, thumb, self.thumbnail_size)
         downloaded.unlink(missing_ok=True)
         image = RunImage(

@@ -32,7 +32,7 @@ from ._engine import FINAL_EVENTS, Engine, Event, Listener
 from ._errors import ValidationError
 from ._pricing import format_usd, price_per_image
 from ._request import ImageRequest, default_model, is_url
-from ._run import Run
+from ._run import Run, stored_image_address
 from ._sync import blocking
 from ._template import interpolate, placeholders
 
@@ -121,10 +121,18 @@ def _label(key: str, value) -> str:
     if key == "ref":
         if not value:
             return "no refs"
-        return " + ".join(
-            p.rsplit("/", 1)[-1] if is_url(p) else Path(p).name for p in map(str, value)
-        )
+        return " + ".join(_reference_label(p) for p in map(str, value))
     return str(value)
+
+
+def _reference_label(reference: str) -> str:
+    """A file's name, a URL's last part, or `RUN#i` for a stored image (short id)."""
+    if is_url(reference):
+        return reference.rsplit("/", 1)[-1]
+    address = stored_image_address(reference)
+    if address is not None:
+        return f"{address.run_id[-6:]}#{address.index}"
+    return Path(reference).name
 
 
 def _cell_label(axes: Iterable[str], key: tuple) -> str:
@@ -757,6 +765,10 @@ async def asweep(
         )
     elif concurrency:
         engine.concurrency = concurrency
+    if "ref" in axes:  # stored images given as RUN#i or run.images[i]
+        from ._carry_forward import resolve_ref_axis
+
+        axes = {**axes, "ref": resolve_ref_axis(engine.store, axes["ref"])}
     plan = plan_sweep(
         prompt,
         axes,

@@ -1,0 +1,174 @@
+"""Carrying a result forward (`--ref RUN#i`, `--refine`, `reference_images=[image]`) and
+reproducing from a PNG (`%banana from`), through a real IPython shell and the simulator."""
+
+from __future__ import annotations
+
+import shutil
+import struct
+
+import pytest
+from IPython.core.error import UsageError
+from PIL import Image
+
+from nanobanana_magic import generate, request_from_image, sweep
+from nanobanana_magic._errors import ValidationError
+from nanobanana_magic._imaging import PNG_SIGNATURE, _png_chunk, read_parameters
+from nanobanana_magic._request import file_sha256
+from nanobanana_magic._run import ImageAddress
+from nanobanana_magic._store import Store
+
+
+@pytest.fixture(autouse=True)
+def forget_banana_config():
+    from IPython.core.interactiveshell import InteractiveShell
+
+    InteractiveShell.instance().config.pop("Banana", None)
+    yield
+    InteractiveShell.instance().config.pop("Banana", None)
+
+
+def one_sentence(message: str) -> None:
+    assert "\n" not in message and "Traceback" not in message
+    assert message.endswith(".") and len(message) < 320, message
+
+
+def uploads(out_dir):
+    return [e for e in Store(out_dir).read_journal() if e["event"] == "uploaded"]
+
+
+def test_refine_uploads_the_full_size_file_once_and_records_the_parent(shell, sim_env, out_dir):
+    base = shell.run("%%banana --size 16:9 --resolution 2K -n 2\nA harbour at dusk")
+    child = shell.run("%%banana --refine last#1 --tag step2\nThe same harbour, with a red boat")
+    # the refined image's model, size and resolution carry over; it is the reference
+    assert (child.request.size, child.request.resolution) == ("16:9", "2K")
+    assert child.request.reference_images == (str(base.images[1].path),)
+    (upload,) = uploads(out_dir)
+    assert upload["sha256"] == file_sha256(base.images[1].path)  # full size, not thumbnail
+    assert upload["sha256"] != file_sha256(base.images[1].thumbnail)
+    assert sim_env.stats()["uploads"] == 1
+    assert child.parents == [ImageAddress(base.run_id, 1)] and child.tags == ("step2",)
+    # the same image again (by another address) is not uploaded again; a line option wins
+    third = shell.run(f"%%banana --ref {base.run_id}#1 --size 1:1\nA harbour, square crop")
+    assert third.request.size == "1:1" and sim_env.stats()["uploads"] == 1
+    assert [r.run_id for r in base.children()] == [child.run_id, third.run_id]
+    assert child.children() == []
+
+
+def test_lineage_shows_the_chain_and_descendants(shell, sim_env, out_dir):
+    root = generate("a paper boat")
+    middle = generate("a paper boat on a pond", reference_images=[root.images[0]])
+    leaf = generate("a paper boat on a pond at night", reference_images=["last#0"])
+    side = generate("a paper boat, watercolour", reference_images=[f"{root.run_id}#0"])
+    assert leaf.parents == [ImageAddress(middle.run_id, 0)]
+    lineage = shell.run(f"%banana lineage {middle.run_id}")
+    # up to the root, then the descendants of this run (its sibling `side` is not one)
+    assert lineage.run_ids == [root.run_id, middle.run_id, leaf.run_id]
+    assert shell.run(f"%banana lineage {root.run_id}").run_ids == [
+        root.run_id,
+        middle.run_id,
+        leaf.run_id,
+        side.run_id,
+    ]
+    text = repr(lineage)
+    assert f"{middle.run_id} from {root.run_id}#0" in text and "◀" in text
+    assert "  " + leaf.run_id in text  # indented below its parent
+    html = lineage._repr_html_()
+    assert html.count("data:image/jpeg;base64,") >= 3 and "a paper boat on a pond" in html
+
+
+def test_export_names_the_reference_files_the_production_call_needs(shell, sim_env):
+    base = generate("a copper kettle")
+    shell.run("%%banana --refine last\nThe kettle, polished")
+    exported = shell.run("%banana export last")
+    assert f"(image #0 of run {base.run_id})" in exported
+    assert str(base.images[0].path) in exported
+    curl = shell.run("%banana export last --as curl")
+    assert curl.startswith("# Reference files this request needs")
+
+
+def test_sweep_over_stored_references(shell, sim_env, out_dir):
+    a = generate("a lantern")
+    b = generate("a candle")
+    result = shell.run(
+        f"%%banana --sweep ref={a.run_id}#0,{b.run_id[:17]}#0+{a.run_id}#0,none\nA still life"
+    )
+    labels = [row["ref"] for row in result.records()]
+    assert labels == [f"{a.run_id[-6:]}#0", f"{b.run_id[-6:]}#0 + {a.run_id[-6:]}#0", "no refs"]
+    assert sim_env.stats()["uploads"] == 2  # each image once
+    py = sweep("A still life, {style}", {"style": ["ink"], "ref": [[a.images[0]]]})
+    assert py.records()[0]["ref"] == f"{a.run_id[-6:]}#0" and sim_env.stats()["uploads"] == 2
+
+
+@pytest.mark.parametrize(
+    "cell, fix",
+    [
+        ("%%banana --refine nosuch#0\nx", "history"),
+        ("%%banana --refine last#9\nx", "no image #9"),
+        ("%%banana --ref last#9\nx", "no image #9"),
+        ("%%banana --refine last --sweep ref=last,none\nx", "cannot be combined"),
+    ],
+)
+def test_bad_lineage_input_is_one_sentence_and_sends_nothing(shell, sim_env, cell, fix):
+    generate("a seed image")
+    before = sim_env.stats()["submit_requests"]
+    error = shell.run_failing(cell)
+    assert isinstance(error, (UsageError, ValidationError))
+    one_sentence(str(error))
+    assert fix in str(error)
+    assert sim_env.stats()["submit_requests"] == before
+
+
+def test_from_a_copied_png_shows_the_request_and_reruns_from_the_cache(
+    shell, sim_env, out_dir, tmp_path
+):
+    run = generate("a {literal} brace and a fox", size="4:3", n=2, metadata={"seed": 7})
+    copy = tmp_path / "shared" / "renamed.png"
+    copy.parent.mkdir()
+    shutil.copy(run.images[1].path, copy)
+    assert request_from_image(copy) == run.request
+    shown = shell.run(f"%banana from {copy}")
+    assert f"image #1 of run {run.run_id}" in shown.describe()
+    assert shown.cell.startswith("%%banana --size 4:3 -n 2 --meta seed=7\n")
+    assert shown.cell.endswith("a {{literal}} brace and a fox")
+    before = sim_env.stats()["submit_requests"]
+    again = shell.run(f"%banana from {copy} --run")
+    assert again.cached and again.run_id == run.run_id
+    assert shell.run(shown.cell).run_id == run.run_id  # the cell is a cache hit too
+    assert sim_env.stats()["submit_requests"] == before
+
+
+def _png_with_text(path, payload: bytes):
+    data = (Image.new("RGB", (8, 8)).save(path, "PNG"), path.read_bytes())[1]
+    ihdr_end = len(PNG_SIGNATURE) + 8 + struct.unpack(">I", data[8:12])[0] + 4
+    chunk = _png_chunk(b"iTXt", b"nanobanana\x00\x00\x00\x00\x00" + payload)
+    path.write_bytes(data[:ihdr_end] + chunk + data[ihdr_end:])
+
+
+@pytest.mark.parametrize(
+    "make, fix",
+    [
+        (lambda p: Image.new("RGB", (8, 8)).save(p, "PNG"), "carries no nanobanana parameters"),
+        (lambda p: _png_with_text(p, b"{not json"), "malformed"),
+        (lambda p: _png_with_text(p, b'{"request": ["x"]}'), "malformed"),
+        (lambda p: _png_with_text(p, b'{"request": {"prompt": "x", "n": "two"}}'), "valid"),
+        (lambda p: _png_with_text(p, b'{"request": {"prompt": 5}}'), "valid request"),
+        (lambda p: p.write_text("just text"), "not an image"),
+        (lambda p: None, "no file"),
+    ],
+)
+def test_from_refuses_files_without_our_parameters_in_one_sentence(shell, tmp_path, make, fix):
+    path = tmp_path / "odd.png"
+    make(path)
+    error = shell.run_failing(f"%banana from {path}")
+    assert isinstance(error, ValidationError)
+    one_sentence(str(error))
+    assert fix in str(error)
+
+
+def test_embedding_parameters_can_be_switched_off(shell, sim_env, out_dir):
+    shell.run("%config Banana.embed_parameters = False")
+    run = shell.run("%%banana\nA private sketch")
+    assert read_parameters(run.images[0].path) is None
+    assert Store(out_dir).load_run(run.run_id).request == run.request  # manifest keeps them
+    error = shell.run_failing(f"%banana from {run.images[0].path}")
+    assert "embed_parameters off" in str(error)
