@@ -8,13 +8,30 @@ from __future__ import annotations
 
 import os
 import sys
+import tempfile
 from pathlib import Path
 
 NOTEBOOKS = ("quickstart.ipynb", "sweeps.ipynb")
 
 
 def notebooks_dir() -> Path:
-    return Path(__file__).resolve().parent.parent / "notebooks"
+    """The tutorial notebooks: package data in an installed wheel, else (in a checkout,
+    editable installs included) the repository's notebooks/ folder the wheel is built from."""
+    package = Path(__file__).resolve().parent
+    installed = package / "notebooks"
+    return installed if installed.is_dir() else package.parent / "notebooks"
+
+
+def kernel_manager(sockets: Path):
+    """A manager for a python3 kernel whose channels stay private to this user: Unix
+    sockets (IPC) in the private folder `sockets` where the system has them, else TCP
+    with CurveZMQ keys the manager provisions (when the kernel declares support). Plain
+    TCP is readable by anyone on the machine, and ipykernel warns about it."""
+    from jupyter_client.manager import KernelManager
+
+    if os.name == "posix":  # an absolute path: the kernel runs in another folder
+        return KernelManager(kernel_name="python3", transport="ipc", ip=str(sockets / "kernel"))
+    return KernelManager(kernel_name="python3", transport_encryption="auto")
 
 
 def execute_notebook(
@@ -33,9 +50,11 @@ def execute_notebook(
             os.environ.pop(name, None)
         else:
             os.environ[name] = value
+    sockets = tempfile.TemporaryDirectory(prefix="nanobanana-kernel-")
     try:  # the kernel inherits this process's environment
         NotebookClient(
             nb,
+            km=kernel_manager(Path(sockets.name)),
             timeout=timeout,
             kernel_name="python3",
             store_widget_state=True,
@@ -44,6 +63,7 @@ def execute_notebook(
     finally:
         os.environ.clear()
         os.environ.update(saved)
+        sockets.cleanup()
     executed = out_dir / source.name
     nbformat.write(nb, executed)
     body, _ = HTMLExporter().from_notebook_node(nb)

@@ -39,6 +39,7 @@ def test_demo_writes_executed_notebooks_and_html_with_grids(tmp_path):
     first = subprocess.run(command, env=env, capture_output=True, text=True, timeout=600)
     assert first.returncode == 0, first.stderr[-3000:]
     assert "simulator" in first.stdout
+    assert "without encryption" not in first.stderr  # the kernels talk over private sockets
     for name in NOTEBOOKS:
         executed = nbformat.read(out / name, as_version=4)
         assert not _errors(executed), _errors(executed)

@@ -1,6 +1,6 @@
 """Write notebooks/quickstart.ipynb (without outputs) from the cells below.
 
-Edit the cells here and run `python notebooks/make_quickstart.py`; the notebook is
+Edit the cells here and run `python scripts/make_quickstart.py`; the notebook is
 executed in the test suite (tests/test_kernel_magics.py), with the simulator it selects
 itself and against a simulator given through TOAPIS_BASE_URL / TOAPIS_API_KEY.
 """
@@ -230,6 +230,6 @@ def build() -> nbformat.NotebookNode:
 
 
 if __name__ == "__main__":
-    target = Path(__file__).with_name("quickstart.ipynb")
+    target = Path(__file__).resolve().parent.parent / "notebooks" / "quickstart.ipynb"
     nbformat.write(build(), target)
     print(f"wrote {target}")
