@@ -15,34 +15,19 @@ import time
 from collections.abc import Iterable, Sequence
 from pathlib import Path
 
+from . import _styles as styles
 from ._pricing import format_usd
 
-GRID_STYLE = (
-    "display:grid;grid-template-columns:repeat(auto-fill,minmax(min(100%,260px),1fr));"
-    "gap:10px;align-items:start;margin:6px 0"
-)
-CARD_STYLE = (
-    "margin:0;max-width:512px;border:1px solid #d0d7de;border-radius:6px;"
-    "padding:6px;background:#fff;font:12px/1.35 system-ui,sans-serif;"
-    "color:#24292f;text-align:left"
-)
-IMG_STYLE = "width:100%;height:auto;display:block;border-radius:3px;background:#f3f4f6"
-ERROR_STYLE = (
-    "border-left:4px solid #cf222e;background:#fff5f5;color:#82071e;"
-    "padding:6px 10px;margin:4px 0;font:13px/1.4 system-ui,sans-serif"
-)
-NOTE_STYLE = "color:#57606a;font:12px/1.4 system-ui,sans-serif;margin:2px 0"
-PRE_STYLE = (
-    "font:12px/1.45 ui-monospace,SFMono-Regular,Menlo,Consolas,monospace;"
-    "background:#f6f8fa;color:#24292f;border:1px solid #d0d7de;border-radius:6px;"
-    "padding:8px 10px;margin:4px 0;white-space:pre;overflow-x:auto;text-align:left"
-)
-TABLE_STYLE = "border-collapse:collapse;font:12px/1.4 system-ui,sans-serif;margin:4px 0"
-CELL_STYLE = "text-align:left;vertical-align:top;padding:2px 8px;border-bottom:1px solid #eaeef2"
-SIM_BADGE = (
-    "<span style='background:#fff8c5;border:1px solid #d4a72c;border-radius:4px;"
-    "padding:0 4px;margin-left:6px;font-size:11px'>SIMULATED</span>"
-)
+GRID_STYLE = styles.GRID
+CARD_STYLE = styles.CARD
+IMG_STYLE = styles.IMAGE
+ERROR_STYLE = styles.ERROR
+NOTE_STYLE = styles.NOTE
+PRE_STYLE = styles.CODE
+TABLE_STYLE = styles.TABLE
+CELL_STYLE = styles.CELL
+SIM_BADGE = styles.SIM_BADGE
+output = styles.output
 
 esc = html.escape
 #: the metadata key under which every displayed output carries its provenance
@@ -69,6 +54,26 @@ def file_link(path: Path) -> str:
         return Path(path).as_uri()
 
 
+#: what clicking a thumbnail does where the output may run script (a trusted notebook,
+#: an nbconvert page): the full-size file, fitted to the window, over the page; a click
+#: or Escape closes it. Elsewhere the link itself opens the file. (The handler is the
+#: link's first listener, so stopping the event here also stops JupyterLab's own, which
+#: would open the file in an image tab at 100 % zoom.)
+ZOOM_SCRIPT = (
+    "event.preventDefault();event.stopImmediatePropagation();"
+    "var d=document,o=d.createElement('div'),i=d.createElement('img');"
+    "o.className='banana-lightbox';o.title='click or Escape to close';"
+    "o.style.cssText='position:fixed;inset:0;z-index:10000;display:flex;align-items:center;"
+    "justify-content:center;background:rgba(0,0,0,.85);cursor:zoom-out';"
+    "i.src=this.href;i.alt=this.title;"
+    "i.style.cssText='max-width:96vw;max-height:94vh;object-fit:contain;background:#fff';"
+    "o.appendChild(i);"
+    "function k(e){if(e.key==='Escape'){c()}}"
+    "function c(){o.remove();d.removeEventListener('keydown',k,true)}"
+    "o.onclick=c;d.addEventListener('keydown',k,true);d.body.appendChild(o);return false"
+)
+
+
 def image_card(image, run, *, label: str | None = None) -> str:
     request = image.request
     elapsed = f" · {run.elapsed:.1f} s" if run.elapsed is not None else ""
@@ -78,15 +83,21 @@ def image_card(image, run, *, label: str | None = None) -> str:
         f" · {format_usd(per_image)}"
     )
     title = esc(f"{request.prompt[:300]}\n{image.width}×{image.height} · run {run.run_id}")
-    heading = f"<div style='font-weight:600;margin-bottom:3px'>{esc(label)}</div>" if label else ""
+    heading = (
+        f"<div class='banana-card-title' style='{styles.CARD_TITLE}'>{esc(label)}</div>"
+        if label
+        else ""
+    )
+    link = esc(file_link(image.path))
+    size = f" ({image.width}×{image.height})" if image.width else ""
     return (
         f"<figure class='banana-card' style='{CARD_STYLE}'>{heading}"
-        f"<a href='{esc(file_link(image.path))}' target='_blank' title='{title}'>"
+        f"<a class='banana-zoom' href='{link}' target='_blank' title='{title}' "
+        f'onclick="{ZOOM_SCRIPT}" style="cursor:zoom-in;display:block">'
         f"<img class='banana-thumb' src='{data_uri(image.thumbnail)}' "
         f"alt='{esc(request.prompt[:120])}' style='{IMG_STYLE}'></a>"
-        f"<figcaption style='margin-top:4px'>{caption} · "
-        f"<a href='{esc(file_link(image.path))}' target='_blank'>full size"
-        f"{f' ({image.width}×{image.height})' if image.width else ''}</a>"
+        f"<figcaption class='banana-caption' style='{styles.CAPTION}'>{caption} · "
+        f"<a href='{link}' target='_blank' style='{styles.LINK_STYLE}'>full size{size}</a>"
         f"{image_marks(image)}</figcaption></figure>"
     )
 
@@ -101,11 +112,11 @@ def image_marks(image) -> str:
             f"{'★' * rating}{'☆' * (5 - rating)}</span>"
         )
     if image.picked:
-        parts.append("<span class='banana-picked' style='font-weight:600'>✓ picked</span>")
+        parts.append(f"<span class='banana-picked' style='{styles.TITLE}'>✓ picked</span>")
     problem = image.size_problem
     if problem:
         parts.append(
-            f"<span class='banana-size-mismatch' style='color:#9a6700;font-weight:600'>"
+            f"<span class='banana-size-mismatch' style='{styles.TITLE}'>"
             f"⚠ size: {esc(problem)}</span>"
         )
     return f"<div class='banana-marks'>{' · '.join(parts)}</div>" if parts else ""
@@ -119,31 +130,45 @@ def code_block(text: str, *, css_class: str = "banana-code") -> str:
 def table(
     rows: Sequence[dict], *, css_class: str = "banana-table", nowrap: Sequence[str] = ()
 ) -> str:
-    """A small left-aligned table of dicts (same keys), every value escaped."""
+    """A small left-aligned table of dicts (same keys), every value escaped; rows and
+    cells carry their own styles, so the notebook's table CSS does not restyle them."""
     if not rows:
         return ""
-    head = "".join(f"<th style='{CELL_STYLE};font-weight:600'>{esc(str(k))}</th>" for k in rows[0])
+
+    def cell(tag: str, key, value, style: str) -> str:
+        wrap = ";white-space:nowrap" if key in nowrap else ""
+        return f"<{tag} style='{style}{wrap}'>{esc(str(value))}</{tag}>"
+
+    head = "".join(cell("th", key, key, styles.HEAD_CELL) for key in rows[0])
     body = "".join(
-        "<tr>"
-        + "".join(
-            f"<td style='{CELL_STYLE}"
-            f"{';white-space:nowrap' if key in nowrap else ''}'>"
-            f"{esc(str(value))}</td>"
-            for key, value in row.items()
-        )
+        f"<tr style='{styles.ROW}'>"
+        + "".join(cell("td", key, value, CELL_STYLE) for key, value in row.items())
         + "</tr>"
         for row in rows
     )
-    return f"<table class='{css_class}' style='{TABLE_STYLE}'><tr>{head}</tr>{body}</table>"
+    return (
+        f"<table class='{css_class}' style='{TABLE_STYLE}'>"
+        f"<thead><tr style='{styles.ROW}'>{head}</tr></thead><tbody>{body}</tbody></table>"
+    )
 
 
 def error_box(message: str, *, label: str | None = None) -> str:
-    prefix = f"<b>{esc(label)}</b>: " if label else ""
+    prefix = f"<b style='{styles.TITLE}'>{esc(label)}</b>: " if label else ""
     return f"<div class='banana-error' style='{ERROR_STYLE}'>{prefix}{esc(message)}</div>"
 
 
 def note(text: str) -> str:
     return f"<div class='banana-note' style='{NOTE_STYLE}'>{esc(text)}</div>"
+
+
+def folder_text(path) -> str:
+    """A folder as the user would type it: relative to the notebook (the kernel's working
+    directory) when it is below it, else absolute."""
+    try:
+        relative = os.path.relpath(path)
+    except ValueError:
+        return str(path)
+    return relative if not relative.startswith("..") else str(path)
 
 
 def run_header(run) -> str:
@@ -157,15 +182,17 @@ def run_header(run) -> str:
     )
     mismatches = run.size_mismatches
     warning = (
-        f" · <span class='banana-size-mismatch' style='color:#9a6700;font-weight:600'>"
+        f" · <span class='banana-size-mismatch' style='{styles.TITLE}'>"
         f"⚠ {mismatches} of {len(run.images)} image(s) not the requested size</span>"
         if mismatches
         else ""
     )
+    where = f" · in {folder_text(run.folder)}" if run.folder is not None else ""
     return (
         f"<div class='banana-run-header' style='{NOTE_STYLE}'>"
-        f"<b style='color:#24292f'>{esc(prompt)}</b>{badge}<br>"
-        f"{esc(run.request.model)} · {esc(run.request.summary())} · {esc(source)}{warning}</div>"
+        f"<b class='banana-run-title' style='{styles.TITLE}'>{esc(prompt)}</b>{badge}<br>"
+        f"{esc(run.request.model)} · {esc(run.request.summary())} · {esc(source)}"
+        f"{esc(where)}{warning}</div>"
     )
 
 
@@ -181,6 +208,7 @@ def grid(cards: Iterable[str]) -> str:
 
 
 def run_html(run) -> str:
+    """One run: header and grid (a fragment; `output()` makes it a whole output)."""
     return f"<div class='banana-run'>{run_header(run)}{grid(run_cards(run))}</div>"
 
 
@@ -206,14 +234,6 @@ def run_text(run) -> str:
 
 
 # -- live progress -------------------------------------------------------------------------------
-_BAR = (
-    "<div style='background:#eaeef2;border-radius:3px;height:8px;width:120px;"
-    "display:inline-block;vertical-align:middle'><div style='background:{color};"
-    "height:8px;border-radius:3px;width:{pct}%'></div></div>"
-)
-_COLORS = {"completed": "#1a7f37", "cached": "#1a7f37", "failed": "#cf222e", "cancelled": "#6e7781"}
-
-
 class ProgressBoard:
     """Status of every task of a batch, rendered as one small table that is updated in place."""
 
@@ -249,19 +269,19 @@ class ProgressBoard:
     def html(self) -> str:
         elapsed = time.monotonic() - self.started
         body = []
+        cell = f"padding:1px 8px;border:none;text-align:left;background:transparent;color:{styles.TEXT}"
         for label, row in zip(self.labels, self.rows):
-            color = _COLORS.get(row["status"], "#0969da")
             detail = f" {esc(row['detail'])}" if row["detail"] else ""
             body.append(
-                f"<tr><td style='padding:1px 8px 1px 0'>{esc(label)}</td>"
-                f"<td style='padding:1px 8px'>{_BAR.format(color=color, pct=row['progress'])}"
-                f" {row['progress']}%</td><td style='padding:1px 8px'>{esc(row['status'])}"
-                f"{detail}</td><td style='padding:1px 8px;color:#6e7781'>"
+                f"<tr style='{styles.ROW}'><td style='{cell};padding-left:0'>{esc(label)}</td>"
+                f"<td style='{cell}'>{styles.bar(row['progress'], row['status'])}"
+                f" {row['progress']}%</td><td style='{cell}'>{esc(row['status'])}"
+                f"{detail}</td><td style='{cell};color:{styles.MUTED}'>"
                 f"{esc(row['task_id'])}</td></tr>"
             )
         return (
             f"<div class='banana-progress' style='{NOTE_STYLE}'>"
             f"<div>{esc(self.summary())} · {elapsed:.1f} s elapsed</div>"
-            f"<table style='border-collapse:collapse;font-size:12px'>{''.join(body)}"
+            f"<table style='{styles.TABLE}'>{''.join(body)}"
             f"</table></div>"
         )

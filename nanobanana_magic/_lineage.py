@@ -86,7 +86,7 @@ class Lineage:
                 f"{esc(made_from)} · {esc(run.request.summary())}<br>"
                 f"<span>{esc(run.request.prompt[:200])}</span><br>{thumbs}</div>"
             )
-        return f"<div class='banana-lineage'>{''.join(rows)}</div>"
+        return display.output(f"<div class='banana-lineage'>{''.join(rows)}</div>")
 
 
 def lineage(store, run: Run) -> Lineage:

@@ -40,7 +40,7 @@ class LiveStatus:
             from IPython.display import HTML
             from IPython.display import display as show
 
-            self._handle = show(HTML(self._render()), display_id=True)
+            self._handle = show(HTML(display.output(self._render())), display_id=True)
         return self
 
     def refresh(self, force: bool = False) -> None:
@@ -48,7 +48,7 @@ class LiveStatus:
         if self._handle is None or (not force and now - self._last < _REFRESH_SECONDS):
             return
         self._last = now
-        html_text = self._render()
+        html_text = display.output(self._render())
         if html_text == self._shown:  # e.g. a tick of a grid with nothing new
             return
         self._shown = html_text
@@ -65,7 +65,9 @@ class LiveStatus:
         from IPython.display import HTML
 
         metadata = {PROVENANCE_MIME: provenance} if provenance else None
-        self._handle.update(HTML(html_text or display.note(summary)), metadata=metadata)
+        self._handle.update(
+            HTML(display.output(html_text or display.note(summary))), metadata=metadata
+        )
 
     async def ticking(self, work):
         """Await `work`, redrawing every second so the elapsed time moves."""

@@ -33,8 +33,9 @@ class DryRun:
         return self.text + "\n" + self.payloads_json()
 
     def _repr_html_(self) -> str:
-        return display.note(self.text) + display.code_block(
-            self.payloads_json(), css_class="banana-payload"
+        return display.output(
+            display.note(self.text)
+            + display.code_block(self.payloads_json(), css_class="banana-payload")
         )
 
     def _repr_mimebundle_(self, include=None, exclude=None):
@@ -66,14 +67,14 @@ class Exported(str):
         return str(self)
 
     def _repr_html_(self) -> str:
-        return display.code_block(str(self), css_class="banana-export")
+        return display.output(display.code_block(str(self), css_class="banana-export"))
 
 
 class Runs(list):
     """Several runs shown together."""
 
     def _repr_html_(self) -> str:
-        return display.runs_html(self)
+        return display.output(display.runs_html(self))
 
     def __repr__(self) -> str:
         return "\n".join(display.run_text(run) for run in self) or "(no runs)"
@@ -111,7 +112,9 @@ class History(list):
     def _repr_html_(self) -> str:
         rows = list(self.rows())
         if not rows:
-            return display.note("No runs yet.")
-        return display.table(
-            rows, css_class="banana-history", nowrap=("run", "time", "params", "cost")
+            return display.output(display.note("No runs yet."))
+        return display.output(
+            display.table(
+                rows, css_class="banana-history", nowrap=("run", "time", "params", "cost")
+            )
         )

@@ -124,7 +124,7 @@ class FromImage:
         return f"{self.describe()}\n{payload}\n\n{self.cell}"
 
     def _repr_html_(self) -> str:
-        return (
+        return display.output(
             display.note(self.describe())
             + display.code_block(
                 json.dumps(self.request.to_dict(), indent=2, ensure_ascii=False),

@@ -294,16 +294,16 @@ class Run:
         )
 
     def _repr_html_(self) -> str:
-        from ._display import run_html
+        from ._display import output, run_html
 
-        return run_html(self)
+        return output(run_html(self))
 
     def _repr_mimebundle_(self, include=None, exclude=None):
         """HTML grid (text listing in a terminal) with provenance in the metadata."""
-        from ._display import PROVENANCE_MIME, run_html, run_text
+        from ._display import PROVENANCE_MIME, output, run_html, run_text
 
         return (
-            {"text/html": run_html(self), "text/plain": run_text(self)},
+            {"text/html": output(run_html(self)), "text/plain": run_text(self)},
             {PROVENANCE_MIME: self.provenance()},
         )
 

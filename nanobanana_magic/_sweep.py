@@ -237,11 +237,9 @@ class SweepPlan:
     def _repr_html_(self) -> str:
         import json
 
-        return (
+        return display.output(
             display.note(self.describe() + " Nothing was sent.")
-            + "<pre class='banana-payload'>"
-            + display.esc(json.dumps(self.payloads(), indent=2))
-            + "</pre>"
+            + display.code_block(json.dumps(self.payloads(), indent=2), css_class="banana-payload")
         )
 
 
@@ -613,7 +611,8 @@ class SweepRun:
         tables = "".join(self._page_html(page) for page in self.pages())
         return f"<div class='banana-sweep'>{head}{tables}</div>"
 
-    _repr_html_ = html
+    def _repr_html_(self) -> str:
+        return display.output(self.html())
 
     def provenance(self) -> dict:
         return {
@@ -627,7 +626,7 @@ class SweepRun:
 
     def _repr_mimebundle_(self, include=None, exclude=None):
         return (
-            {"text/html": self.html(), "text/plain": self.text()},
+            {"text/html": display.output(self.html()), "text/plain": self.text()},
             {display.PROVENANCE_MIME: self.provenance()},
         )
 
