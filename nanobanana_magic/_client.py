@@ -6,8 +6,9 @@
   creates paid work, is retried only when it provably created nothing (the connection
   was never made, or the answer was 429 or 503); after a lost answer it raises
   `SubmitUncertainError` instead of paying twice.
-* Every request passes a sliding-window limiter shared by the clients of one session
-  (`LimiterRegistry`, contract §8.1).
+* Every request passes a sliding-window limiter (contract §8.1), from a
+  `LimiterRegistry` that the clients of one front end share (the magic, the panel, one
+  call of the Python API); a client given none has its own.
 * Polling follows `PollPlanner`: predicted completion, not a fixed cadence.
 
 What the answers mean is read by `_answers`; this module only moves bytes and retries.
@@ -38,7 +39,6 @@ from ._answers import (
 from ._imaging import inspect_image
 from ._polling import PollPlanner
 from ._ratelimit import (
-    PROCESS_LIMITERS,
     QUERY_LIMITS,
     SUBMIT_LIMITS,
     LimiterRegistry,
@@ -83,7 +83,7 @@ class ToAPIsClient:
         self.download_timeout = download_timeout
         self.backoff_cap = backoff_cap
         self._rng = rng or random.Random()
-        limiters = PROCESS_LIMITERS if limiters is None else limiters
+        limiters = LimiterRegistry() if limiters is None else limiters
         key = self._key.reveal()
         self._submit_limiter = limiters.limiter(self.base_url, key, "submit", submit_limits)
         self._query_limiter = limiters.limiter(self.base_url, key, "query", query_limits)

@@ -26,6 +26,7 @@ from . import _errors as errors
 from ._answers import result_urls, task_state
 from ._client import DEFAULT_TASK_TIMEOUT, ToAPIsClient
 from ._pricing import price_per_image
+from ._ratelimit import LimiterRegistry
 from ._request import ImageRequest, file_sha256, is_url
 from ._run import Run
 from ._settings import Secret, is_loopback, resolve_base_url
@@ -114,6 +115,7 @@ class Engine:
         simulated: bool | None = None,
         max_poll_interval: float = 10.0,
         client_options: dict | None = None,
+        limiters: LimiterRegistry | None = None,
     ):
         self.store = store or Store()
         self.base_url = resolve_base_url(base_url)
@@ -127,6 +129,9 @@ class Engine:
         )
         self.max_poll_interval = max_poll_interval
         self.client_options = client_options or {}
+        #: the rate limiters every client of this engine draws from; a front end that
+        #: makes many engines (the magic, the panel) passes its own, shared by them all
+        self.limiters = LimiterRegistry() if limiters is None else limiters
         self.retries = 0
 
     def __repr__(self) -> str:
@@ -150,7 +155,12 @@ class Engine:
         return request.to_payload(urls)
 
     def _client(self) -> ToAPIsClient:
-        return ToAPIsClient(api_key=self._api_key, base_url=self.base_url, **self.client_options)
+        return ToAPIsClient(
+            api_key=self._api_key,
+            base_url=self.base_url,
+            limiters=self.limiters,
+            **self.client_options,
+        )
 
     # -- public ---------------------------------------------------------------------------------
     async def run(

@@ -6,7 +6,7 @@ answered map from HTTP status to a class through `error_from_response`.
 
 Every message is written to be shown to a notebook user as it is: one short paragraph,
 never the API key. IPython calls `_render_traceback_` and shows that paragraph instead
-of a traceback (see `nanobanana_magic._magics` for the switch that brings tracebacks back).
+of a traceback (see `_tracebacks` for the setting that brings tracebacks back).
 """
 
 from __future__ import annotations
@@ -55,8 +55,6 @@ class BananaError(Exception):
 
     #: a short label shown before the message in notebooks
     title = "Nano Banana error"
-    #: set by `%config Banana.show_tracebacks = True` to bring full tracebacks back
-    show_tracebacks = False
 
     def __init__(self, message: str, **details):
         super().__init__(redact(message))
@@ -66,14 +64,11 @@ class BananaError(Exception):
     def message(self) -> str:
         return str(self)
 
-    @property
-    def _render_traceback_(self):
+    def _render_traceback_(self) -> list[str]:
         """IPython calls this and shows one paragraph instead of a traceback (no global
-        hooks). With `show_tracebacks` on the attribute is absent, so IPython shows the
-        full traceback as for any other exception."""
-        if BananaError.show_tracebacks:
-            raise AttributeError("_render_traceback_")
-        return lambda: [f"{self.title}: {self}"]
+        hooks). The magic's `show_tracebacks` setting brings full tracebacks back in its
+        own shell (see `_tracebacks`)."""
+        return [f"{self.title}: {self}"]
 
 
 class ValidationError(BananaError, ValueError):

@@ -43,6 +43,7 @@ from ._settings import (
     resolve_base_url,
 )
 from ._template import interpolate
+from ._tracebacks import FullTracebacks
 
 # The engine (asyncio, the HTTP client), the store and the sync bridge load on first use,
 # so that `%load_ext` stays fast (benchmarks/load_ext.py).
@@ -50,6 +51,7 @@ if TYPE_CHECKING:
     import asyncio
 
     from ._engine import Engine, Event
+    from ._ratelimit import LimiterRegistry
     from ._store import Store
 
 log = logging.getLogger("nanobanana_magic")
@@ -89,11 +91,8 @@ class Interrupted(KeyboardInterrupt):
     """A kernel interrupt while tasks ran. Still a KeyboardInterrupt (so loops stop and
     "Run All" halts), but shown as one paragraph instead of a trip through asyncio."""
 
-    @property
-    def _render_traceback_(self):
-        if errors.BananaError.show_tracebacks:
-            raise AttributeError("_render_traceback_")
-        return lambda: [f"Interrupted: {self}"]
+    def _render_traceback_(self) -> list[str]:
+        return [f"Interrupted: {self}"]
 
 
 def runs_provenance(runs) -> dict:
@@ -197,10 +196,19 @@ class Banana(Magics):
         self.spent = 0.0  # dollars at ToAPIs prices, simulated runs included
         self.simulated_spent = 0.0  # the part of `spent` that was simulated (not paid)
         self._background: set[asyncio.Task] = set()
+        self._limiters: LimiterRegistry | None = None  # shared by this magic's engines
+        self._tracebacks = FullTracebacks(shell, (errors.BananaError, Interrupted))
+        if self.show_tracebacks:  # set by a profile before the observer could see it
+            self._tracebacks.enable()
 
     @observe("show_tracebacks")
     def _show_tracebacks_changed(self, change):
-        errors.BananaError.show_tracebacks = change["new"]
+        if not hasattr(self, "_tracebacks"):  # a profile's value, applied in __init__
+            return
+        if change["new"]:
+            self._tracebacks.enable()
+        else:
+            self._tracebacks.disable()
 
     @validate(*_SETTING_RANGES)
     def _check_range(self, proposal):
@@ -270,7 +278,10 @@ class Banana(Magics):
 
     def engine(self, cmd: CellCommand | None = None) -> Engine:
         from ._engine import Engine
+        from ._ratelimit import LimiterRegistry
 
+        if self._limiters is None:
+            self._limiters = LimiterRegistry()
         return Engine(
             store=self.store(cmd.out if cmd else None),
             api_key=self.api_key(),
@@ -279,6 +290,7 @@ class Banana(Magics):
             concurrency=(cmd.concurrency if cmd and cmd.concurrency else self.concurrency),
             task_timeout=self.task_timeout,
             max_poll_interval=self.max_poll_interval,
+            limiters=self._limiters,
         )
 
     def request_defaults(self) -> dict:
@@ -731,7 +743,7 @@ def unload_ipython_extension(ipython) -> None:
     if _magics is None:
         return
     _magics._stop_simulator()
-    errors.BananaError.show_tracebacks = False
+    _magics._tracebacks.disable()
     for task in list(_magics._background):
         task.cancel()
     manager = ipython.magics_manager

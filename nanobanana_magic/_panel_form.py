@@ -23,6 +23,7 @@ from typing import Any
 from ._engine import Engine
 from ._errors import BananaError, ValidationError
 from ._pricing import DEFAULT_PRICES, estimate_cost, format_usd
+from ._ratelimit import LimiterRegistry
 from ._request import (
     DEFAULT_RESOLUTION,
     DEFAULT_SIZE,
@@ -256,6 +257,7 @@ class Backend:
         self.magic = magic
         self.output_dir = os.fspath(output_dir) if output_dir else None
         self._api_key, self._base_url = api_key, base_url
+        self._limiters: LimiterRegistry | None = None  # shared by the panel's own engines
         self._simulator, self._owns_simulator = None, False
         if simulator is not None and simulator is not False:
             from .simulator import SIM_API_KEY, Simulator
@@ -291,11 +293,14 @@ class Backend:
             if self.output_dir:
                 engine.store = self.store()
             return engine
+        if self._limiters is None:
+            self._limiters = LimiterRegistry()
         return Engine(
             store=self.store(),
             api_key=self._api_key,
             base_url=self._base_url,
             prices=dict(self.prices),
+            limiters=self._limiters,
         )
 
     def defaults(self) -> dict:

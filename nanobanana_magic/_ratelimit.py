@@ -74,7 +74,3 @@ class LimiterRegistry:
         if limiter is None or limiter.limits != tuple((int(c), float(w)) for c, w in limits):
             limiter = self._limiters[entry] = SlidingWindowLimiter(limits)
         return limiter
-
-
-#: the registry of clients given none (until every front end owns its session)
-PROCESS_LIMITERS = LimiterRegistry()

@@ -1,7 +1,8 @@
 """Shared fixtures: a real simulator on loopback, an output folder, a real IPython shell.
 
-Every test starts from a clean slate: no ToAPIs variables from the environment, no
-learned task durations, no shared limiters, short tracebacks.
+Every test starts from a clean slate: no ToAPIs variables from the environment and no
+learned task durations. Limiters and the traceback setting belong to the magic, the panel
+or the engine that uses them, so no other state needs resetting.
 """
 
 from __future__ import annotations
@@ -9,8 +10,6 @@ from __future__ import annotations
 import pytest
 
 from nanobanana_magic import _engine as engine_module
-from nanobanana_magic import _errors as errors
-from nanobanana_magic import _ratelimit
 from nanobanana_magic.simulator import SIM_API_KEY, Simulator
 
 TEST_KEY = SIM_API_KEY
@@ -22,10 +21,6 @@ def clean_state(monkeypatch, tmp_path):
         monkeypatch.delenv(name, raising=False)
     monkeypatch.chdir(tmp_path)
     engine_module._DURATIONS.clear()
-    _ratelimit.PROCESS_LIMITERS._limiters.clear()
-    errors.BananaError.show_tracebacks = False
-    yield
-    errors.BananaError.show_tracebacks = False
 
 
 @pytest.fixture

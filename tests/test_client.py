@@ -13,6 +13,7 @@ from nanobanana_magic import _errors as errors
 from nanobanana_magic._answers import result_urls
 from nanobanana_magic._client import ToAPIsClient
 from nanobanana_magic._errors import error_from_response
+from nanobanana_magic._ratelimit import LimiterRegistry
 from nanobanana_magic._settings import resolve_api_key, resolve_base_url
 from nanobanana_magic.simulator import Simulator
 
@@ -157,14 +158,19 @@ def test_unknown_task_is_not_found(sim):
 def test_a_burst_of_submits_stays_under_the_provider_limits():
     simulator = Simulator(rate_limit=True, duration=0.2).start()
     try:
+        limiters = LimiterRegistry()
 
         async def burst():
-            async with ToAPIsClient(api_key=TEST_KEY, base_url=simulator.base_url) as client:
+            async with ToAPIsClient(
+                api_key=TEST_KEY, base_url=simulator.base_url, limiters=limiters
+            ) as client:
                 tasks = await asyncio.gather(
                     *(client.submit(dict(PAYLOAD, prompt=f"p{i}")) for i in range(12))
                 )
-                # a second client in the same process shares the limiter
-                async with ToAPIsClient(api_key=TEST_KEY, base_url=simulator.base_url) as other:
+                # a second client of the same session (registry) shares the limiter
+                async with ToAPIsClient(
+                    api_key=TEST_KEY, base_url=simulator.base_url, limiters=limiters
+                ) as other:
                     tasks += await asyncio.gather(
                         *(other.submit(dict(PAYLOAD, prompt=f"q{i}")) for i in range(3))
                     )

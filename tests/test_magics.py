@@ -255,6 +255,26 @@ def test_errors_render_as_one_paragraph_until_tracebacks_are_asked_for(shell, si
     assert "Traceback" not in capsys.readouterr().out
 
 
+def test_show_tracebacks_keeps_the_users_own_exception_handler(shell, sim_env, capsys):
+    def own_handler(ip, etype, value, tb, tb_offset=None):
+        print("own handler saw", etype.__name__)
+        return []
+
+    shell.ip.set_custom_exc((ZeroDivisionError,), own_handler)
+    try:
+        shell.run("%config Banana.show_tracebacks = True")
+        shell.run_failing("1 / 0")
+        shell.run_failing("%%banana --size 7:3\na fox")
+        out = capsys.readouterr().out
+        assert "own handler saw ZeroDivisionError" in out and "Traceback" in out
+        shell.run("%config Banana.show_tracebacks = False")
+        assert shell.ip.custom_exceptions == (ZeroDivisionError,)
+        shell.run_failing("1 / 0")
+        assert "own handler saw ZeroDivisionError" in capsys.readouterr().out
+    finally:
+        shell.ip.set_custom_exc((), None)
+
+
 # -- interpolation ------------------------------------------------------------------------------
 def test_only_identifiers_in_braces_are_replaced(shell, sim_env):
     shell.ns["animal"] = "fox"
@@ -589,7 +609,7 @@ def test_unload_removes_the_magics_and_stops_the_simulator(shell, sim_env):
     assert not embedded.running
     assert "Banana" not in shell.ip.magics_manager.registry
     assert all(type(c).__name__ != "Banana" for c in shell.ip.configurables)
-    assert errors.BananaError.show_tracebacks is False
+    assert shell.ip.custom_exceptions == ()  # full tracebacks switched off again
     error = shell.run_failing("%%banana\na fox")
     assert isinstance(error, UsageError) and "not found" in str(error)
     shell.ip.config.pop("Banana", None)
