@@ -9,6 +9,7 @@ import os
 from collections.abc import Iterable, Mapping
 
 from ._addresses import maybe_image_reference
+from ._defaults import DEFAULT_N
 from ._engine import Engine, Listener
 from ._request import ImageRequest, default_model
 from ._run import Run
@@ -25,7 +26,7 @@ async def agenerate(
     *,
     model: str | None = None,
     size: str | None = None,
-    n: int = 1,
+    n: int = DEFAULT_N,
     resolution: str | None = None,
     reference_images: Iterable[str | os.PathLike] | str = (),
     output_dir: str | os.PathLike | None = None,

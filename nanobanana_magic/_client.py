@@ -36,6 +36,7 @@ from ._answers import (
     task_state,
     uploaded_file_url,
 )
+from ._defaults import DEFAULT_MAX_POLL_INTERVAL, DEFAULT_TASK_TIMEOUT
 from ._imaging import inspect_image
 from ._polling import PollPlanner
 from ._ratelimit import (
@@ -48,7 +49,6 @@ from ._settings import Secret, resolve_api_key, resolve_base_url
 from ._version import __version__
 
 USER_AGENT = f"nanobanana-magic/{__version__} (toapis-nb2-client) python-httpx/{httpx.__version__}"
-DEFAULT_TASK_TIMEOUT = 600.0
 MAX_DOWNLOAD_BYTES = 64_000_000
 _EXPIRED_STATUSES = {403, 404, 410}
 
@@ -193,7 +193,7 @@ class ToAPIsClient:
         timeout: float = DEFAULT_TASK_TIMEOUT,
         on_update: Callable[[dict], None] | None = None,
         expected_duration: float | None = None,
-        max_interval: float = 10.0,
+        max_interval: float = DEFAULT_MAX_POLL_INTERVAL,
         learned_durations: list | collections.deque | None = None,
     ) -> dict:
         """Poll until the task is final; return the completed task or raise.

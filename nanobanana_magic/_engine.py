@@ -19,15 +19,16 @@ import logging
 import statistics
 import time
 from collections.abc import Callable, Sequence
-from pathlib import Path
 from urllib.parse import urlparse
 
 from . import _errors as errors
 from ._answers import result_urls, task_state
-from ._client import DEFAULT_TASK_TIMEOUT, ToAPIsClient
+from ._client import ToAPIsClient
+from ._defaults import DEFAULT_CONCURRENCY, DEFAULT_MAX_POLL_INTERVAL, DEFAULT_TASK_TIMEOUT
 from ._pricing import price_per_image
 from ._ratelimit import LimiterRegistry
-from ._request import ImageRequest, file_sha256, is_url
+from ._references import ReferenceResolver
+from ._request import ImageRequest
 from ._run import Run
 from ._settings import Secret, is_loopback, resolve_base_url
 from ._store import Store
@@ -109,11 +110,11 @@ class Engine:
         store: Store | None = None,
         api_key: str | Secret | None = None,
         base_url: str | None = None,
-        concurrency: int = 8,
+        concurrency: int = DEFAULT_CONCURRENCY,
         task_timeout: float = DEFAULT_TASK_TIMEOUT,
         prices: dict | None = None,
         simulated: bool | None = None,
-        max_poll_interval: float = 10.0,
+        max_poll_interval: float = DEFAULT_MAX_POLL_INTERVAL,
         client_options: dict | None = None,
         limiters: LimiterRegistry | None = None,
     ):
@@ -145,14 +146,7 @@ class Engine:
     def preview_payload(self, request: ImageRequest) -> dict:
         """The body a dry run shows: a local reference appears as the URL it was uploaded
         to before (from the journal), or as a placeholder for the upload still to do."""
-        urls = []
-        for reference in request.reference_images:
-            if is_url(reference):
-                urls.append(reference)
-                continue
-            uploaded = self.store.uploaded_url(file_sha256(reference), self.base_url)
-            urls.append(uploaded or f"<upload of {Path(reference).name}>")
-        return request.to_payload(urls)
+        return ReferenceResolver(self.store, self.base_url).preview_payload(request)
 
     def _client(self) -> ToAPIsClient:
         return ToAPIsClient(
@@ -195,10 +189,10 @@ class Engine:
             async with client:
                 gate = _AdaptiveGate(self.concurrency)
                 client.on_rate_limited = gate.slow_down
-                uploads: dict[str, asyncio.Future] = {}  # one upload per file per batch
+                references = ReferenceResolver(self.store, self.base_url)
                 jobs = [
                     asyncio.ensure_future(
-                        self._generate(client, gate, index, requests[index], listener, uploads)
+                        self._generate(client, gate, index, requests[index], listener, references)
                     )
                     for index in misses
                 ]
@@ -252,7 +246,7 @@ class Engine:
         index: int,
         request: ImageRequest,
         listener: Listener | None,
-        uploads: dict[str, asyncio.Future],
+        references: ReferenceResolver,
     ) -> Run:
         run = None
         try:
@@ -264,8 +258,7 @@ class Engine:
                     simulated=self.simulated,
                 )
                 urls = [
-                    await self._reference_url(client, ref, uploads)
-                    for ref in request.reference_images
+                    await references.url(ref, client.upload) for ref in request.reference_images
                 ]
                 payload = request.to_payload(urls)
                 self.store.journal(
@@ -409,27 +402,6 @@ class Engine:
                 raise errors.DownloadError(
                     f"Image {index} of task {run.task_id} could not be stored ({exc})"
                 ) from None
-
-    async def _reference_url(
-        self, client: ToAPIsClient, reference: str, uploads: dict[str, asyncio.Future]
-    ) -> str:
-        """The URL of a reference: as given, or where the local file was uploaded (once per
-        content hash: from the journal, or one upload shared by every job of the batch)."""
-        if reference.startswith(("http://", "https://")):
-            return reference
-        sha = await asyncio.to_thread(file_sha256, reference)
-        if sha not in uploads:
-            uploads[sha] = asyncio.ensure_future(self._upload(client, reference, sha))
-        return await asyncio.shield(uploads[sha])  # one job's cancel must not stop the rest
-
-    async def _upload(self, client: ToAPIsClient, reference: str, sha: str) -> str:
-        url = await asyncio.to_thread(self.store.uploaded_url, sha, self.base_url)
-        if url is None:
-            url = await client.upload(reference)
-            self.store.journal(
-                "uploaded", sha256=sha, url=url, base_url=self.base_url, name=Path(reference).name
-            )
-        return url
 
     # -- helpers -----------------------------------------------------------------------------------
     def _fail(self, run: Run, index: int, exc: BaseException, listener) -> Run:

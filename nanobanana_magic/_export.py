@@ -11,25 +11,19 @@ import pprint
 import shlex
 from urllib.parse import urlparse
 
-from ._request import file_sha256, is_url
+from ._references import ReferenceResolver
+from ._request import is_url
 from ._run import stored_image_address
 from ._settings import DEFAULT_BASE_URL, is_loopback
 
 
 def _payload(run, store) -> dict:
-    urls = []
-    for ref in run.request.reference_images:
-        if is_url(ref):
-            urls.append(ref)
-            continue
-        url = None
-        if not is_loopback(urlparse(run.base_url).hostname):  # a simulator's URL is no use
-            try:
-                url = store.uploaded_url(file_sha256(ref), run.base_url)
-            except OSError:
-                pass
-        urls.append(url or f"<upload {ref} to /v1/uploads/images first>")
-    return run.request.to_payload(urls)
+    # a simulator's uploads are no use to production code: those files need uploading
+    simulated = is_loopback(urlparse(run.base_url).hostname)
+    resolver = ReferenceResolver(store, None if simulated else run.base_url)
+    return resolver.preview_payload(
+        run.request, placeholder=lambda ref: f"<upload {ref} to /v1/uploads/images first>"
+    )
 
 
 def _needed_files(run) -> str:

@@ -30,6 +30,16 @@ from . import _errors as errors
 from . import _explore_commands as explore
 from ._carry_forward import carry_forward, tag_results
 from ._cell_options import CellCommand, cell_arguments, parse_cell_line, resolve_value, split_line
+from ._defaults import (
+    DEFAULT_BUDGET,
+    DEFAULT_CONCURRENCY,
+    DEFAULT_MAX_POLL_INTERVAL,
+    DEFAULT_N,
+    DEFAULT_RESOLUTION,
+    DEFAULT_SIZE,
+    DEFAULT_TASK_TIMEOUT,
+    DEFAULT_THUMBNAIL_SIZE,
+)
 from ._live import LiveStatus, in_kernel
 from ._outputs import DryRun, Exported, Help, Runs
 from ._pricing import DEFAULT_PRICES, estimate_cost, format_usd
@@ -153,25 +163,28 @@ class Banana(Magics):
         help="Default model id (nano-banana-2; the API reference id is "
         "gemini-3.1-flash-image-preview)."
     ).tag(config=True)
-    size = Enum(SIZES, default_value="1:1", help="Default aspect ratio.").tag(config=True)
-    resolution = Enum(RESOLUTIONS, default_value="1K", help="Default resolution tier.").tag(
-        config=True
-    )
-    n = Int(1, help="Default images per task (1-4).").tag(config=True)
+    size = Enum(SIZES, default_value=DEFAULT_SIZE, help="Default aspect ratio.").tag(config=True)
+    resolution = Enum(
+        RESOLUTIONS, default_value=DEFAULT_RESOLUTION, help="Default resolution tier."
+    ).tag(config=True)
+    n = Int(DEFAULT_N, help="Default images per task (1-4).").tag(config=True)
     output_dir = Unicode(
         "", help="Output folder (default: NANOBANANA_OUTPUT_DIR or ./banana_outputs)."
     ).tag(config=True)
-    concurrency = Int(8, help="Tasks in flight at once.").tag(config=True)
-    budget = Float(1.0, help="Sweeps estimated above this many dollars need --yes.").tag(
+    concurrency = Int(DEFAULT_CONCURRENCY, help="Tasks in flight at once.").tag(config=True)
+    budget = Float(DEFAULT_BUDGET, help="Sweeps estimated above this many dollars need --yes.").tag(
         config=True
     )
     task_timeout = Float(
-        600.0, help="Seconds to wait for one task before giving up (it stays resumable)."
+        DEFAULT_TASK_TIMEOUT,
+        help="Seconds to wait for one task before giving up (it stays resumable).",
     ).tag(config=True)
-    max_poll_interval = Float(10.0, help="Longest wait between two polls of a task (s).").tag(
-        config=True
-    )
-    thumbnail_size = Int(512, help="Long side of display thumbnails in pixels.").tag(config=True)
+    max_poll_interval = Float(
+        DEFAULT_MAX_POLL_INTERVAL, help="Longest wait between two polls of a task (s)."
+    ).tag(config=True)
+    thumbnail_size = Int(
+        DEFAULT_THUMBNAIL_SIZE, help="Long side of display thumbnails in pixels."
+    ).tag(config=True)
     prices = Dict(DEFAULT_PRICES, help="Dollars per image by resolution, for estimates.").tag(
         config=True
     )

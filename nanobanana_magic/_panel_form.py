@@ -20,6 +20,7 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
+from ._defaults import DEFAULT_BUDGET, DEFAULT_N
 from ._engine import Engine
 from ._errors import BananaError, ValidationError
 from ._pricing import DEFAULT_PRICES, estimate_cost, format_usd
@@ -35,7 +36,7 @@ from ._request import (
 )
 from ._run import Run
 from ._store import Store
-from ._sweep import DEFAULT_BUDGET, SweepPlan, plan_sweep
+from ._sweep import SweepPlan, plan_sweep
 from ._template import interpolate
 
 #: request parameters the sweep dropdown offers (besides the prompt's {names})
@@ -59,7 +60,7 @@ class PanelForm:
     model: str = dataclasses.field(default_factory=default_model)
     size: str = DEFAULT_SIZE
     resolution: str = DEFAULT_RESOLUTION
-    n: int = 1
+    n: int = DEFAULT_N
     uploads: tuple[str, ...] = ()
     urls: str = ""
     sweep_key: str = ""

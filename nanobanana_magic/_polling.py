@@ -38,8 +38,10 @@ import itertools
 import math
 import random
 
+from ._defaults import DEFAULT_MAX_POLL_INTERVAL
+
 MIN_INTERVAL = 0.25
-MAX_INTERVAL = 10.0
+MAX_INTERVAL = DEFAULT_MAX_POLL_INTERVAL
 _FINAL_MARGIN = 0.02  # poll this long after the latest predicted completion
 _MAX_DURATION = 3600.0
 _REFINE_SHARE = 0.75  # fine progress: sample this share of the way to the window

@@ -17,9 +17,9 @@ from collections.abc import Iterable, Mapping
 from pathlib import Path
 from urllib.parse import urlparse
 
+from ._defaults import DEFAULT_MODEL, DEFAULT_N, DEFAULT_RESOLUTION, DEFAULT_SIZE
 from ._errors import ValidationError
 
-DEFAULT_MODEL = "nano-banana-2"
 #: the id the ToAPIs API reference uses for the same model (contract §2)
 API_REFERENCE_MODEL = "gemini-3.1-flash-image-preview"
 KNOWN_MODELS = (DEFAULT_MODEL, API_REFERENCE_MODEL, "nano_banana_2")
@@ -42,8 +42,6 @@ SIZES = (
     "8:1",
 )
 RESOLUTIONS = ("0.5K", "1K", "2K", "4K")
-DEFAULT_SIZE = "1:1"
-DEFAULT_RESOLUTION = "1K"
 MAX_N = 4
 MAX_PROMPT_CHARS = 32_000
 MAX_REFERENCES = 14
@@ -107,7 +105,7 @@ class ImageRequest:
     prompt: str
     model: str = DEFAULT_MODEL
     size: str = DEFAULT_SIZE
-    n: int = 1
+    n: int = DEFAULT_N
     resolution: str = DEFAULT_RESOLUTION
     reference_images: tuple[str, ...] = ()
     google_search: bool = False
@@ -122,7 +120,7 @@ class ImageRequest:
         *,
         model: str | None = None,
         size: str | None = None,
-        n=1,
+        n=DEFAULT_N,
         resolution: str | None = None,
         reference_images: Iterable[str | os.PathLike] | str = (),
         google_search: bool = False,

@@ -21,6 +21,7 @@ import secrets
 import time
 from pathlib import Path
 
+from ._defaults import DEFAULT_THUMBNAIL_SIZE
 from ._errors import ConfigurationError, ValidationError
 from ._imaging import make_thumbnail, save_with_parameters
 from ._jsonl import append_json_line, read_json_lines
@@ -35,7 +36,7 @@ class Store:
         self,
         root: str | os.PathLike | None = None,
         *,
-        thumbnail_size: int = 512,
+        thumbnail_size: int = DEFAULT_THUMBNAIL_SIZE,
         embed_parameters: bool = True,
     ):
         self.root = Path(resolve_output_dir(root)).expanduser().absolute()

@@ -28,6 +28,7 @@ from typing import Any
 
 from . import _display as display
 from ._api import make_engine
+from ._defaults import DEFAULT_BUDGET
 from ._engine import FINAL_EVENTS, Engine, Event, Listener
 from ._errors import ValidationError
 from ._pricing import format_usd, price_per_image
@@ -47,7 +48,6 @@ _REQUEST_FIELD = {
     "model": "model",
     "ref": "reference_images",
 }
-DEFAULT_BUDGET = 1.00
 MAX_CELLS = 1000
 NO_REFS = "none"
 
