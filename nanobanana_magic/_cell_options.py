@@ -19,7 +19,12 @@ from typing import Any
 from IPython.core.error import UsageError
 from IPython.core.magic_arguments import argument, magic_arguments
 
+from ._errors import ValidationError
+from ._limits import check_setting
+
 _NAME = re.compile(r"^\$([A-Za-z_][A-Za-z0-9_]*)$")
+# `$` then a name then more (`$big[:1000]`, `$obj.attr`, `$a,$b`): an expression, refused
+_EXPRESSION = re.compile(r"^\$[A-Za-z_]")
 
 
 class _Once(argparse.Action):
@@ -142,7 +147,17 @@ def resolve_value(value, namespace: Mapping[str, Any]):
                     "or write the value itself."
                 )
             return namespace[name]
+        _refuse_expression(value)
     return value
+
+
+def _refuse_expression(text: str) -> None:
+    """A `$` word that is not a bare name would be sent literally, in a paid prompt."""
+    if _EXPRESSION.match(text.strip()):
+        raise UsageError(
+            f"{text.strip()[:60]!r} is not a bare $name; only a variable name may "
+            "follow $, so compute that value into a variable first and write $variable."
+        )
 
 
 def _refuse_extras(extras: list[str]) -> None:
@@ -220,7 +235,7 @@ def parse_cell_line(magic_func, line: str, namespace: Mapping[str, Any]) -> Cell
     def resolve(value):
         return resolve_value(value, namespace)
 
-    def number(option, value, kind, low=None):
+    def number(option, value, kind, setting=None):
         value = resolve(value)
         if value is None:
             return None
@@ -233,8 +248,11 @@ def parse_cell_line(magic_func, line: str, namespace: Mapping[str, Any]) -> Cell
             kind is int and isinstance(value, float) and not value.is_integer()
         ):
             raise UsageError(f"{option} needs a whole number, not {value!r}.")
-        if low is not None and result < low:
-            raise UsageError(f"{option} must be at least {low}, not {value!r}.")
+        if setting is not None:
+            try:
+                check_setting(setting, result, label=option)
+            except ValidationError as exc:
+                raise UsageError(str(exc)) from None
         return result
 
     refs: list = []
@@ -253,6 +271,9 @@ def parse_cell_line(magic_func, line: str, namespace: Mapping[str, Any]) -> Cell
         if key in sweep:
             raise UsageError(f"--sweep {key} was given twice; list all its values once.")
         sweep[key] = resolve(values.strip())
+        if isinstance(sweep[key], str):  # KEY=a,$b: each listed value is checked too
+            for item in sweep[key].split(","):
+                _refuse_expression(item)
 
     meta: dict[str, Any] = {}
     for item in args.meta:
@@ -278,8 +299,8 @@ def parse_cell_line(magic_func, line: str, namespace: Mapping[str, Any]) -> Cell
         dry_run=args.dry_run,
         sweep=sweep,
         zip=args.zip,
-        concurrency=number("--concurrency", args.concurrency, int, low=1),
-        budget=number("--budget", args.budget, float, low=0),
+        concurrency=number("--concurrency", args.concurrency, int, "concurrency"),
+        budget=number("--budget", args.budget, float, "budget"),
         yes=args.yes,
         search=args.search or args.image_search,
         image_search=args.image_search,

@@ -25,6 +25,7 @@ from . import _errors as errors
 from ._answers import result_urls, task_state
 from ._client import ToAPIsClient
 from ._defaults import DEFAULT_CONCURRENCY, DEFAULT_MAX_POLL_INTERVAL, DEFAULT_TASK_TIMEOUT
+from ._limits import check_prices, check_setting
 from ._pricing import price_per_image
 from ._ratelimit import LimiterRegistry
 from ._references import ReferenceResolver
@@ -118,12 +119,16 @@ class Engine:
         client_options: dict | None = None,
         limiters: LimiterRegistry | None = None,
     ):
+        # the same ranges as the magic's settings, refused before anything is sent
+        check_setting("concurrency", concurrency)
+        check_setting("task_timeout", task_timeout)
+        check_setting("max_poll_interval", max_poll_interval)
         self.store = store or Store()
         self.base_url = resolve_base_url(base_url)
         self._api_key = api_key
         self.concurrency = concurrency
         self.task_timeout = task_timeout
-        self.prices = prices
+        self.prices = check_prices(prices)
         # any loopback API is the simulator or a test server: its images are labelled
         self.simulated = (
             is_loopback(urlparse(self.base_url).hostname) if simulated is None else simulated
@@ -210,22 +215,36 @@ class Engine:
     def pending_tasks(self) -> list[dict]:
         """Journal entries of tasks sent to this engine's API and never collected (tasks
         of other backends, e.g. an earlier simulator, are left for those)."""
-        return [
-            entry
-            for entry in self.store.pending_tasks()
-            if entry.get("base_url") in (None, self.base_url)
-        ]
+        return self._pending_tasks()[0]
+
+    def _pending_tasks(self) -> tuple[list[dict], int]:
+        entries, malformed = self.store.journal_tasks()
+        mine = [entry for entry in entries if entry.get("base_url") in (None, self.base_url)]
+        return mine, malformed
 
     async def resume(self, *, listener: Listener | None = None) -> list[Run]:
-        """Collect every task the journal shows as submitted but never collected."""
+        """Collect every task the journal shows as submitted but never collected.
+
+        A malformed journal line, or one whose run cannot be loaded (an unreadable or
+        tampered manifest), is skipped and counted in one warning; each task's errors stay
+        its own, so one poisoned task never blocks the others.
+        """
+        entries, skipped = self._pending_tasks()
         runs = []
-        for entry in self.pending_tasks():
+        for entry in entries:
             try:
                 run = self.store.load_run(entry["run_id"])
             except errors.ValidationError:
+                skipped += 1
                 continue
             run.task_id = entry["task_id"]
             runs.append(run)
+        if skipped:
+            log.warning(
+                "Resume skipped %d malformed journal line(s) or unreadable run(s) in %s.",
+                skipped,
+                self.store.journal_path,
+            )
         if not runs:
             return []
         async with self._client() as client:
@@ -234,7 +253,13 @@ class Engine:
 
             async def collect(index: int, run: Run) -> Run:
                 async with gate:
-                    return await self._collect(client, index, run, submitted, listener)
+                    try:
+                        return await self._collect(client, index, run, submitted, listener)
+                    except (asyncio.CancelledError, KeyboardInterrupt):
+                        raise
+                    except Exception as exc:  # a bug with one task must not lose the others
+                        log.exception("collecting task %s failed", run.task_id)
+                        return self._fail(run, index, exc, listener)
 
             return list(await asyncio.gather(*(collect(i, r) for i, r in enumerate(runs))))
 

@@ -37,17 +37,41 @@ __all__ = [
     "ValidationError",
     "error_from_response",
     "redact",
+    "redact_values",
+    "remember_secret",
 ]
 
 _KEY_PATTERN = re.compile(r"(sk-|Bearer\s+)[A-Za-z0-9_\-\.]{4,}")
 _MAX_BODY_IN_MESSAGE = 300
 
 
+#: every API key this process has used, whatever its shape (see `remember_secret`)
+_SECRETS_IN_USE: set[str] = set()
+
+
+def remember_secret(value: str) -> None:
+    """Have `redact` remove this key from every message, journal line and manifest."""
+    if isinstance(value, str) and len(value) >= 8:
+        _SECRETS_IN_USE.add(value)
+
+
 def redact(text: str, secret: str | None = None) -> str:
-    """Remove a known secret and anything that looks like a bearer key from `text`."""
-    if secret:
-        text = text.replace(secret, "[redacted]")
+    """Remove the keys in use, a given secret and anything that looks like a bearer key."""
+    for known in (secret, *_SECRETS_IN_USE):
+        if known and known in text:
+            text = text.replace(known, "[redacted]")
     return _KEY_PATTERN.sub(lambda m: m.group(1) + "[redacted]", text)
+
+
+def redact_values(value):
+    """`value` (JSON-like) with `redact` applied to every string in it."""
+    if isinstance(value, str):
+        return redact(value)
+    if isinstance(value, dict):
+        return {key: redact_values(item) for key, item in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [redact_values(item) for item in value]
+    return value
 
 
 class BananaError(Exception):

@@ -40,10 +40,11 @@ from ._defaults import (
     DEFAULT_TASK_TIMEOUT,
     DEFAULT_THUMBNAIL_SIZE,
 )
+from ._limits import SETTING_RANGES, check_prices, check_setting
 from ._live import LiveStatus, in_kernel
 from ._outputs import DryRun, Exported, Help, Runs
 from ._pricing import DEFAULT_PRICES, estimate_cost, format_usd
-from ._request import KNOWN_MODELS, MAX_N, RESOLUTIONS, SIZES, ImageRequest, default_model
+from ._request import KNOWN_MODELS, RESOLUTIONS, SIZES, ImageRequest, default_model
 from ._settings import (
     API_KEY_ENV,
     BASE_URL_ENV,
@@ -86,15 +87,6 @@ COMMANDS = (
     "lineage",
     "help",
 )
-#: lowest allowed value of numeric settings (and highest, where there is one)
-_SETTING_RANGES = {
-    "n": (1, MAX_N),
-    "concurrency": (1, 64),
-    "thumbnail_size": (64, 1024),
-    "task_timeout": (1, None),
-    "max_poll_interval": (0.1, None),
-    "budget": (0, None),
-}
 
 
 class Interrupted(KeyboardInterrupt):
@@ -223,14 +215,13 @@ class Banana(Magics):
         else:
             self._tracebacks.disable()
 
-    @validate(*_SETTING_RANGES)
+    @validate(*(name for name in SETTING_RANGES if name != "download_retries"))
     def _check_range(self, proposal):
         name, value = proposal["trait"].name, proposal["value"]
-        low, high = _SETTING_RANGES[name]
-        if value < low or (high is not None and value > high):
-            bounds = f"from {low} to {high}" if high is not None else f"at least {low}"
-            raise TraitError(f"Banana.{name} must be {bounds}, not {value!r}.")
-        return value
+        try:
+            return check_setting(name, value, label=f"Banana.{name}")
+        except errors.ValidationError as exc:
+            raise TraitError(str(exc)) from None
 
     @validate("model")
     def _check_model(self, proposal):
@@ -243,19 +234,10 @@ class Banana(Magics):
 
     @validate("prices")
     def _check_prices(self, proposal):
-        prices = proposal["value"]
-        for tier, price in prices.items():
-            if (
-                tier not in RESOLUTIONS
-                or isinstance(price, bool)
-                or not isinstance(price, (int, float))
-                or price < 0
-            ):
-                raise TraitError(
-                    f"Banana.prices maps {', '.join(RESOLUTIONS)} to dollars per "
-                    f"image; {tier!r}: {price!r} is not that."
-                )
-        return prices
+        try:
+            return check_prices(proposal["value"], "Banana.prices")
+        except errors.ValidationError as exc:
+            raise TraitError(str(exc)) from None
 
     # -- shared pieces ----------------------------------------------------------------------------
     @property

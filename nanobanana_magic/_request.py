@@ -135,9 +135,11 @@ class ImageRequest:
         request = cls(
             prompt=prompt,
             model=(model if model is not None else DEFAULT_MODEL),
-            size=size or DEFAULT_SIZE,
+            size=DEFAULT_SIZE if size is None else size,
             n=n,
-            resolution=_normalise_resolution(resolution or DEFAULT_RESOLUTION),
+            resolution=_normalise_resolution(
+                DEFAULT_RESOLUTION if resolution is None else resolution
+            ),
             reference_images=refs,
             google_search=bool(google_search or google_image_search),
             google_image_search=bool(google_image_search),
@@ -161,49 +163,74 @@ class ImageRequest:
 
     # -- validation -------------------------------------------------------------------
     def validate(self) -> None:
-        """Raise ValidationError (one sentence naming the fix) if the contract forbids this."""
+        """Raise ValidationError if the contract forbids this request: one sentence naming
+        the fix, or one sentence listing every problem when there are several."""
+        problems = self.problems()
+        if len(problems) == 1:
+            raise ValidationError(problems[0])
+        if problems:
+            listed = "; ".join(f"({i}) {_clause(p)}" for i, p in enumerate(problems, 1))
+            raise ValidationError(f"This request has {len(problems)} problems: {listed}.")
+
+    def problems(self) -> list[str]:
+        """Every reason the contract forbids this request, each a sentence naming the fix."""
+        found: list[str] = []
         if not isinstance(self.model, str) or not self.model.strip():
-            raise ValidationError(
-                f"The model is empty; use {DEFAULT_MODEL!r} or {API_REFERENCE_MODEL!r}."
-            )
-        if self.model not in KNOWN_MODELS:
-            raise ValidationError(
-                f"Unknown model {self.model!r}; use one of {', '.join(KNOWN_MODELS)}."
-            )
+            found.append(f"The model is empty; use {DEFAULT_MODEL!r} or {API_REFERENCE_MODEL!r}.")
+        elif self.model not in KNOWN_MODELS:
+            found.append(f"Unknown model {self.model!r}; use one of {', '.join(KNOWN_MODELS)}.")
         if not isinstance(self.prompt, str) or not self.prompt.strip():
-            raise ValidationError("The prompt is empty; write what the image should show.")
-        if len(self.prompt) > MAX_PROMPT_CHARS:
-            raise ValidationError(
+            found.append("The prompt is empty; write what the image should show.")
+        elif len(self.prompt) > MAX_PROMPT_CHARS:
+            found.append(
                 f"The prompt has {len(self.prompt):,} characters; shorten it "
                 f"to at most {MAX_PROMPT_CHARS:,}."
             )
         if self.size not in SIZES:
-            raise ValidationError(
+            found.append(
                 f"Unknown size {self.size!r}; use one of the aspect ratios {', '.join(SIZES)}."
             )
         if isinstance(self.n, bool) or not isinstance(self.n, int):
-            raise ValidationError(f"n must be a whole number from 1 to {MAX_N}, not {self.n!r}.")
-        if not 1 <= self.n <= MAX_N:
-            raise ValidationError(
+            found.append(f"n must be a whole number from 1 to {MAX_N}, not {self.n!r}.")
+        elif not 1 <= self.n <= MAX_N:
+            found.append(
                 f"n is {self.n}; ask for 1 to {MAX_N} images per task "
                 "(use a sweep over n for more)."
             )
         if self.resolution not in RESOLUTIONS:
-            raise ValidationError(
+            found.append(
                 f"Unknown resolution {self.resolution!r}; use one of {', '.join(RESOLUTIONS)}."
             )
         if len(self.reference_images) > MAX_REFERENCES:
-            raise ValidationError(
+            found.append(
                 f"{len(self.reference_images)} reference images given; "
                 f"use at most {MAX_REFERENCES}."
             )
-        for reference in self.reference_images:
-            _check_reference(reference)
-        for key, _ in self.extra_metadata:
+        else:
+            for reference in self.reference_images:
+                try:
+                    _check_reference(reference)
+                except ValidationError as exc:
+                    found.append(str(exc))
+        for key, value in self.extra_metadata:
             if not isinstance(key, str) or not key:
-                raise ValidationError(f"Metadata keys must be non-empty strings, not {key!r}.")
-            if key in ("resolution", "google_search", "google_image_search"):
-                raise ValidationError(f"Set {key} with its own option, not as extra metadata.")
+                found.append(f"Metadata keys must be non-empty strings, not {key!r}.")
+            elif key in ("resolution", "google_search", "google_image_search"):
+                found.append(f"Set {key} with its own option, not as extra metadata.")
+            elif not _strict_json(value):
+                found.append(
+                    f"Metadata {key!r} is {_short(value)}, which JSON cannot carry; "
+                    "give a string, a finite number, true/false/null, or a list or "
+                    "mapping of those."
+                )
+        for name in ("prompt", "variant"):
+            position = _unsendable_character(getattr(self, name))
+            if position is not None:
+                found.append(
+                    f"The {name} has a character that cannot be sent (a lone surrogate "
+                    f"at position {position}); delete it or retype that part."
+                )
+        return found
 
     # -- derived values ---------------------------------------------------------------
     def reference_fingerprints(self) -> list[str]:
@@ -266,6 +293,40 @@ class ImageRequest:
         refs = f" · {len(self.reference_images)} ref" if self.reference_images else ""
         variant = f" · variant {self.variant}" if self.variant else ""
         return f"{self.size} · {self.resolution} · n={self.n}{refs}{variant}"
+
+
+def _clause(sentence: str) -> str:
+    """A problem's sentence as a clause of a longer sentence."""
+    text = sentence.rstrip(".")
+    if len(text) > 1 and text[0].isupper() and not text[1].isupper():
+        text = text[0].lower() + text[1:]
+    return text
+
+
+def _strict_json(value) -> bool:
+    """True when `value` serialises to strict JSON: no NaN or infinity, no foreign objects,
+    no text that UTF-8 cannot carry."""
+    try:
+        json.dumps(value, allow_nan=False, ensure_ascii=False).encode("utf-8")
+    except (TypeError, ValueError):  # UnicodeEncodeError is a ValueError
+        return False
+    return True
+
+
+def _unsendable_character(text) -> int | None:
+    """The position of the first character UTF-8 cannot encode (a lone surrogate)."""
+    if not isinstance(text, str):
+        return None
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError as exc:
+        return exc.start
+    return None
+
+
+def _short(value) -> str:
+    text = repr(value)
+    return text if len(text) <= 40 else text[:37] + "..."
 
 
 def _normalise_resolution(value) -> str:

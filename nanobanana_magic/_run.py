@@ -58,7 +58,7 @@ class RunImage:
         }
 
     def _repr_png_(self) -> bytes:
-        return self.path.read_bytes()
+        return self.path.read_bytes()  # checked to lie inside its run when it was loaded
 
     def __fspath__(self) -> str:
         """The full-size file, so an image can be a reference: `reference_images=[img]`."""
@@ -254,8 +254,17 @@ class Run:
         }
 
     @classmethod
-    def from_manifest(cls, data: dict, folder: Path) -> Run:
-        request = ImageRequest.from_dict(data["request"])
+    def from_manifest(cls, data, folder: Path) -> Run:
+        """A Run from a manifest read from disk: untrusted, so its shape is checked and no
+        file it names may lie outside `folder`. Raises ValueError saying what is wrong."""
+        if not isinstance(data, dict):
+            raise ValueError("it is not a JSON object")
+        if data.get("run_id") != folder.name:
+            raise ValueError(f"it names run {data.get('run_id')!r}, not {folder.name!r}")
+        request = _request_from(data.get("request"))
+        for name, kinds in _MANIFEST_FIELDS.items():
+            if name in data and not isinstance(data[name], kinds):
+                raise ValueError(f"its {name!r} is {data[name]!r}")
         run = cls(
             run_id=data["run_id"],
             request=request,
@@ -271,19 +280,10 @@ class Run:
             simulated=data.get("simulated", False),
             folder=folder,
         )
-        run.images = [
-            RunImage(
-                path=folder / item["path"],
-                thumbnail=folder / item["thumbnail"],
-                url=item.get("url", ""),
-                task_id=item.get("task_id", ""),
-                index=item["index"],
-                request=request,
-                width=item.get("width", 0),
-                height=item.get("height", 0),
-            )
-            for item in data.get("images", [])
-        ]
+        images = data.get("images", [])
+        if not isinstance(images, list):
+            raise ValueError("its 'images' is not a list")
+        run.images = [_image_from(item, folder, request) for item in images]
         return run
 
     def __repr__(self) -> str:
@@ -306,6 +306,80 @@ class Run:
             {"text/html": output(run_html(self)), "text/plain": run_text(self)},
             {PROVENANCE_MIME: self.provenance()},
         )
+
+
+_NUMBER = (int, float)
+#: the type of each manifest field besides request and images
+_MANIFEST_FIELDS = {
+    "request_key": str,
+    "status": str,
+    "task_id": (str, type(None)),
+    "cost": _NUMBER,
+    "elapsed": (*_NUMBER, type(None)),
+    "created_at": _NUMBER,
+    "error": (str, type(None)),
+    "error_type": (str, type(None)),
+    "base_url": str,
+    "simulated": bool,
+}
+_REQUEST_FIELDS = {
+    "prompt": str,
+    "model": str,
+    "size": str,
+    "n": int,
+    "resolution": str,
+    "reference_images": list,
+    "extra_metadata": dict,
+    "variant": (str, type(None)),
+}
+
+
+def _request_from(data) -> ImageRequest:
+    if not isinstance(data, dict):
+        raise ValueError("its 'request' is not a JSON object")
+    for name, kind in _REQUEST_FIELDS.items():
+        if name in data and not isinstance(data[name], kind):
+            raise ValueError(f"its request {name!r} is {data[name]!r}")
+    if not isinstance(data.get("prompt"), str):
+        raise ValueError("its request has no prompt")
+    if not all(isinstance(ref, str) for ref in data.get("reference_images") or []):
+        raise ValueError("its reference images are not all text")
+    return ImageRequest.from_dict(data)
+
+
+def _image_from(item, folder: Path, request: ImageRequest) -> RunImage:
+    if not isinstance(item, dict):
+        raise ValueError("an image entry is not a JSON object")
+    for name in ("path", "thumbnail"):
+        if not isinstance(item.get(name), str) or not item[name]:
+            raise ValueError(f"an image entry has no {name!r}")
+    if isinstance(item.get("index"), bool) or not isinstance(item.get("index"), int):
+        raise ValueError(f"an image entry has the index {item.get('index')!r}")
+    for name in ("width", "height"):
+        if isinstance(item.get(name), bool) or not isinstance(item.get(name, 0), int):
+            raise ValueError(f"an image entry has the {name} {item.get(name)!r}")
+    if not isinstance(item.get("url", ""), str) or not isinstance(item.get("task_id", ""), str):
+        raise ValueError("an image entry's url or task id is not text")
+    return RunImage(
+        path=inside(folder, item["path"]),
+        thumbnail=inside(folder, item["thumbnail"]),
+        url=item.get("url", ""),
+        task_id=item.get("task_id", ""),
+        index=item["index"],
+        request=request,
+        width=item.get("width", 0),
+        height=item.get("height", 0),
+    )
+
+
+def inside(folder: Path, relative: str) -> Path:
+    """`folder / relative`, refused (ValueError) unless it stays inside `folder` once every
+    `..` and symbolic link is followed."""
+    path = folder / relative
+    resolved_folder = folder.resolve()
+    if not path.resolve().is_relative_to(resolved_folder):
+        raise ValueError(f"it names {relative[:80]!r}, outside the run's folder")
+    return path
 
 
 def _relative(path: Path, root: Path) -> str:

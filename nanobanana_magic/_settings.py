@@ -8,9 +8,10 @@ from __future__ import annotations
 
 import ipaddress
 import os
+import re
 from urllib.parse import urlparse
 
-from ._errors import ConfigurationError
+from ._errors import ConfigurationError, remember_secret
 
 DEFAULT_BASE_URL = "https://toapis.com"
 BASE_URL_ENV = "TOAPIS_BASE_URL"
@@ -32,6 +33,7 @@ class Secret:
 
     def __init__(self, value: str):
         self._value = value
+        remember_secret(value)  # redacted from every message, journal line and manifest
 
     def reveal(self) -> str:
         return self._value
@@ -46,6 +48,10 @@ class Secret:
 
     def __hash__(self) -> int:
         return hash(self._value)
+
+
+#: a host name or IP address, nothing that a shell or a string literal could act on
+_HOST = re.compile(r"[a-z0-9._-]+|[0-9a-f:.]+")
 
 
 def is_loopback(host: str | None) -> bool:
@@ -63,7 +69,12 @@ def resolve_base_url(value: str | None = None) -> str:
     """The API base URL (argument, then TOAPIS_BASE_URL, then the default), checked."""
     url = (value or os.environ.get(BASE_URL_ENV) or DEFAULT_BASE_URL).strip().rstrip("/")
     parsed = urlparse(url)
-    if parsed.scheme not in ("http", "https") or not parsed.hostname:
+    if (
+        parsed.scheme not in ("http", "https")
+        or not parsed.hostname
+        or not _HOST.fullmatch(parsed.hostname)
+        or any(c.isspace() or not c.isprintable() for c in url)
+    ):
         raise ConfigurationError(
             f"The base URL {url[:80]!r} is not an http(s) URL; use e.g. {DEFAULT_BASE_URL}."
         )

@@ -16,19 +16,36 @@ interleave nor lose entries, and a reader skips a torn last line of a killed pro
 from __future__ import annotations
 
 import json
+import logging
 import os
+import re
 import secrets
 import time
 from pathlib import Path
 
 from ._defaults import DEFAULT_THUMBNAIL_SIZE
-from ._errors import ConfigurationError, ValidationError
+from ._errors import ConfigurationError, ValidationError, redact_values
 from ._imaging import make_thumbnail, save_with_parameters
 from ._jsonl import append_json_line, read_json_lines
 from ._run import Run, RunImage
 from ._settings import resolve_output_dir
 
 JOURNAL = "journal.jsonl"
+#: run ids as `new_run` makes them; anything else read from the folder is refused
+RUN_ID = re.compile(r"^\d{8}-\d{6}-[0-9a-f]{6}$")
+#: request keys as the engine makes them (simulated ones carry a prefix)
+REQUEST_KEY = re.compile(r"^(sim-)?[0-9a-f]{24}$")
+
+log = logging.getLogger("nanobanana_magic")
+
+
+def is_run_id(value) -> bool:
+    return isinstance(value, str) and RUN_ID.match(value) is not None
+
+
+class UnreadableRunError(ValidationError):
+    """A run's manifest is not valid JSON of the expected shape, or names files outside the
+    run's folder (the folder may be shared, synced or edited by hand)."""
 
 
 class Store:
@@ -103,6 +120,7 @@ class Store:
         """Append one entry (JSON line) to the journal, safely across processes."""
         self.ensure()
         entry = {"ts": round(time.time(), 3), "event": event, "pid": os.getpid(), **fields}
+        entry = redact_values(entry)  # a key echoed by the server never reaches the disk
         append_json_line(self.journal_path, entry)
 
     def read_journal(self) -> list[dict]:
@@ -110,14 +128,26 @@ class Store:
 
     def pending_tasks(self) -> list[dict]:
         """Submitted tasks that were never collected or finally failed (for resume)."""
+        return self.journal_tasks()[0]
+
+    def journal_tasks(self) -> tuple[list[dict], int]:
+        """(pending tasks, how many `submitted` lines were malformed and skipped).
+
+        A pending entry has a text task id and a run id of the store's own format; any
+        other `submitted` line (edited, or written by something else) is skipped.
+        """
         pending: dict[str, dict] = {}
+        malformed = 0
         for entry in self.read_journal():
             task_id = entry.get("task_id")
-            if entry.get("event") == "submitted" and task_id:
-                pending[task_id] = entry
-            elif entry.get("event") in ("completed", "failed") and task_id:
+            if entry.get("event") == "submitted":
+                if isinstance(task_id, str) and task_id and is_run_id(entry.get("run_id")):
+                    pending[task_id] = entry
+                else:
+                    malformed += 1
+            elif entry.get("event") in ("completed", "failed") and isinstance(task_id, str):
                 pending.pop(task_id, None)
-        return list(pending.values())
+        return list(pending.values()), malformed
 
     def uploaded_url(self, sha256: str, base_url: str) -> str | None:
         for entry in reversed(self.read_journal()):
@@ -168,21 +198,42 @@ class Store:
     def save_run(self, run: Run) -> None:
         assert run.folder is not None
         self._write_atomic(
-            run.folder / "manifest.json", json.dumps(run.to_manifest(), indent=2, sort_keys=True)
+            run.folder / "manifest.json",
+            json.dumps(redact_values(run.to_manifest()), indent=2, sort_keys=True),
         )
         if run.ok and run.images:
             self._write_atomic(self.root / "cache" / run.request_key, run.run_id)
 
     def load_run(self, run_id: str) -> Run:
+        """The run `run_id` from its manifest. Raises ValidationError for an id of another
+        form or an unknown one, and UnreadableRunError for a manifest that is corrupt or
+        names files outside its run's folder."""
+        if not is_run_id(run_id):
+            raise ValidationError(
+                f"{str(run_id)[:60]!r} is not a run id of the form this folder uses "
+                f"(like 20260101-120000-a1b2c3); `%banana history` lists the runs in "
+                f"{str(self.root)!r}."
+            )
         folder = self.root / "runs" / run_id
+        manifest = folder / "manifest.json"
         try:
-            data = json.loads((folder / "manifest.json").read_text())
-        except (OSError, ValueError):
+            text = manifest.read_text(encoding="utf-8")
+        except OSError:
             raise ValidationError(
                 f"Unknown run id {run_id!r}; `%banana history` lists the "
                 f"runs in {str(self.root)!r}."
             ) from None
-        return Run.from_manifest(data, folder)
+        try:
+            run = Run.from_manifest(json.loads(text), folder)
+            if not REQUEST_KEY.match(run.request_key):
+                raise ValueError(f"its request key is {run.request_key[:40]!r}")
+        except (ValueError, TypeError, KeyError, RecursionError) as exc:
+            reason = str(exc) if not isinstance(exc, json.JSONDecodeError) else "not JSON"
+            raise UnreadableRunError(
+                f"The manifest of run {run_id} ({manifest}) is unreadable ({reason[:120]}); "
+                "restore that file or delete the run's folder."
+            ) from None
+        return run
 
     def resolve_run_id(self, text: str) -> str:
         """A run id from a full id, a unique prefix, `last` or `-N` (N-th most recent)."""
@@ -207,19 +258,40 @@ class Store:
         runs = self.root / "runs"
         if not runs.is_dir():
             return []
-        return sorted(p.name for p in runs.iterdir() if (p / "manifest.json").exists())
+        return sorted(
+            p.name for p in runs.iterdir() if is_run_id(p.name) and (p / "manifest.json").exists()
+        )
 
     def recent_runs(self, limit: int | None = 20) -> list[Run]:
+        """The newest runs first; a run whose manifest is unreadable is skipped with a
+        warning naming its file, so one corrupt manifest does not hide the others."""
         ids = self.run_ids()
         ids = ids[-limit:] if limit else ids
-        return [self.load_run(run_id) for run_id in reversed(ids)]
+        runs, unreadable = [], []
+        for run_id in reversed(ids):
+            try:
+                runs.append(self.load_run(run_id))
+            except UnreadableRunError:
+                unreadable.append(str(self.root / "runs" / run_id / "manifest.json"))
+            except ValidationError:
+                continue  # removed meanwhile by another kernel
+        if unreadable:
+            log.warning(
+                "Skipped %d run(s) whose manifest is unreadable: %s; restore or delete them.",
+                len(unreadable),
+                ", ".join(unreadable),
+            )
+        return runs
 
     def cached_run(self, request_key: str) -> Run | None:
         """The stored run for this request key, if all its files are still there."""
         try:
-            run_id = (self.root / "cache" / request_key).read_text().strip()
-            run = self.load_run(run_id)
-        except (OSError, ValidationError):
+            with open(self.root / "cache" / request_key, encoding="utf-8") as fh:
+                run_id = fh.read(64).strip()
+            run = self.load_run(run_id)  # refuses anything but a run id of this folder
+        except (OSError, ValueError):  # ValidationError is a ValueError
+            return None
+        if run.request_key != request_key:
             return None
         if (
             run.ok

@@ -31,6 +31,7 @@ from ._api import make_engine
 from ._defaults import DEFAULT_BUDGET
 from ._engine import FINAL_EVENTS, Engine, Event, Listener
 from ._errors import ValidationError
+from ._limits import check_prices, check_setting
 from ._pricing import format_usd, price_per_image
 from ._request import ImageRequest, default_model, is_url
 from ._run import Run, stored_image_address
@@ -315,6 +316,8 @@ def plan_sweep(
 
 def check_budget(plan: SweepPlan, budget: float | None, yes: bool) -> None:
     """Refuse (BudgetExceededError, nothing sent) a plan above the budget unless `yes`."""
+    if budget is not None:
+        check_setting("budget", budget)
     if plan.over_budget(budget) and not yes:
         raise BudgetExceededError(
             f"{plan.describe()} That is above the {format_usd(budget)} budget: pass --yes "
@@ -754,15 +757,20 @@ async def asweep(
     and sends nothing. At most `concurrency` tasks are in flight (default 8); the bound
     halves on a rate limit and grows back. A failed cell keeps its error in its Run.
     """
+    check_prices(prices)
+    if concurrency is not None:
+        check_setting("concurrency", concurrency)
+    if budget is not None:
+        check_setting("budget", budget)
     if engine is None:
         engine = make_engine(
             output_dir=output_dir,
             api_key=api_key,
             base_url=base_url,
             prices=dict(prices) if prices else None,
-            **({"concurrency": concurrency} if concurrency else {}),
+            **({"concurrency": concurrency} if concurrency is not None else {}),
         )
-    elif concurrency:
+    elif concurrency is not None:
         engine.concurrency = concurrency
     if "ref" in axes:  # stored images given as RUN#i or run.images[i]
         from ._carry_forward import resolve_ref_axis

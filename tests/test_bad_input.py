@@ -171,6 +171,44 @@ API_CASES = [
         api_sweep("a {animal} by {painter}", {"animal": "fox,cat"}),
         "define it",
     ),
+    # issue 11: the magic's ranges hold for the Python API too (one place checks them)
+    Case("task-timeout-negative", api(task_timeout=-1), "at least 1"),
+    Case("concurrency-zero", api(concurrency=0), "at least 1 and at most 64"),
+    Case("concurrency-negative", api(concurrency=-5), "at least 1 and at most 64"),
+    Case("max-poll-interval-zero", api(max_poll_interval=0), "at least 0.1"),
+    Case("size-empty", api(size=""), "use one of the aspect ratios"),
+    Case("resolution-empty", api(resolution=""), "use one of"),
+    Case(
+        "sweep-concurrency-zero",
+        api_sweep("a fox", {"size": "1:1,16:9"}, concurrency=0),
+        "at least 1",
+    ),
+    # money that is not a finite amount would switch the budget guard off
+    Case(
+        "sweep-budget-nan",
+        api_sweep("a fox", {"size": "1:1,16:9"}, budget=float("nan")),
+        "at least 0",
+    ),
+    Case(
+        "sweep-budget-negative",
+        api_sweep("a fox", {"size": "1:1,16:9"}, budget=-1),
+        "at least 0",
+    ),
+    Case("price-nan", api(prices={"1K": float("nan")}), "dollar amount of 0 or more"),
+    Case("price-negative", api(prices={"1K": -0.5}), "dollar amount of 0 or more"),
+    Case(
+        "sweep-price-nan",
+        api_sweep("a fox", {"size": "1:1"}, prices={"1K": float("nan")}),
+        "0 or more",
+    ),
+    # the payload must serialise to strict JSON
+    Case("metadata-nan", api(metadata={"x": float("nan")}), "finite number"),
+    Case("metadata-infinite", api(metadata={"x": float("inf")}), "finite number"),
+    Case("metadata-object", api(metadata={"x": object()}), "JSON cannot carry"),
+    Case("metadata-set", api(metadata={"x": {1, 2}}), "JSON cannot carry"),
+    Case("prompt-lone-surrogate", api("a fox \ud800 in snow"), "delete it"),
+    # every problem of a request in one message
+    Case("n-and-resolution", api(n=5, resolution="3K"), "1 to 4 images.*use one of 0.5K"),
 ]
 
 
@@ -218,6 +256,16 @@ MAGIC_CASES = [
     Case("use-not-a-url", "%banana use ftp://example.com", "use e\\.g\\. https://"),
     Case("no-key", "%%banana\na fox", "export TOAPIS_API_KEY"),
     Case("key-with-spaces", "%%banana\na fox", "copy it again"),
+    # issue 11
+    Case("budget-nan", "%%banana --sweep size=1:1,16:9 --budget nan\na fox", "at least 0"),
+    Case("budget-infinite", "%%banana --sweep size=1:1,16:9 --budget inf\na fox", "at least 0"),
+    Case("budget-negative", "%%banana --sweep size=1:1,16:9 --budget -1\na fox", "at least 0"),
+    Case("sweep-expression", "%%banana --sweep s=$big[:1000]\na {s}", "into a variable"),
+    Case("sweep-listed-expression", "%%banana --sweep s=a,$b.c\na {s}", "into a variable"),
+    Case("option-expression", "%%banana --size $sizes[0]\na fox", "into a variable"),
+    Case("meta-nan", "%%banana --meta x=NaN\na fox", "finite number"),
+    Case("meta-huge", "%%banana --meta x=1e999\na fox", "finite number"),
+    Case("n-and-resolution", "%%banana -n 5 --resolution 3K\na fox", "1 to 4 images.*use one of"),
 ]
 _ENVIRONMENT = {"no-key": None, "key-with-spaces": "sk-abc def ghi jkl"}
 
@@ -320,3 +368,46 @@ def test_panel_refuses_a_non_image_upload_in_one_sentence(sim, tmp_path):
 
 def test_the_catalogue_is_large_enough():
     assert len(API_CASES) + len(MAGIC_CASES) + len(PANEL_CASES) + 1 >= 25
+
+
+@pytest.mark.timeout(30)
+@pytest.mark.parametrize("value", ["object()", "{1, 2}", "float('nan')"])
+def test_magic_refuses_a_meta_value_json_cannot_carry(value, sim_env, shell):
+    shell.run(f"odd = {value}")
+    error = shell.run_failing("%%banana --meta x=$odd\na fox")
+    assert_one_sentence_naming_the_fix(str(error), "JSON cannot carry|finite number")
+    assert_nothing_sent(sim_env)
+
+
+def test_a_multi_problem_request_names_every_problem(sim, tmp_path):
+    with pytest.raises(errors.ValidationError) as caught:
+        generate("", n=5, resolution="3K", size="7:3", base_url=sim.base_url, api_key=TEST_KEY)
+    message = str(caught.value)
+    assert message.startswith("This request has 4 problems")
+    for part in ("write what the image should show", "7:3", "n is 5", "'3K'"):
+        assert part in message
+    assert_nothing_sent(sim)
+
+
+@pytest.mark.parametrize(
+    ("setting", "value", "fix"),
+    [
+        ("budget", "float('nan')", "at least 0"),
+        ("budget", "-1.0", "at least 0"),
+        ("prices", "{'1K': float('nan')}", "0 or more"),
+        ("prices", "{'1K': -1.0}", "0 or more"),
+        ("task_timeout", "-1.0", "at least 1"),
+    ],
+)
+def test_config_refuses_money_and_ranges_that_switch_guards_off(
+    setting, value, fix, sim_env, shell, caplog
+):
+    magic = shell.ip.magics_manager.registry["Banana"]
+    before = getattr(magic, setting)
+    try:
+        shell.ip.run_line_magic("config", f"Banana.{setting} = {value}")
+    finally:  # %config stores the value in the shell's config even when it is refused
+        shell.ip.config.Banana.pop(setting, None)
+    assert getattr(magic, setting) == before
+    (message,) = [r.getMessage() for r in caplog.records if f"Banana.{setting}" in r.getMessage()]
+    assert_one_sentence_naming_the_fix(message, fix)
