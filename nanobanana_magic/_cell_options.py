@@ -23,8 +23,9 @@ from ._errors import ValidationError
 from ._limits import check_setting
 
 _NAME = re.compile(r"^\$([A-Za-z_][A-Za-z0-9_]*)$")
-# `$` then a name then more (`$big[:1000]`, `$obj.attr`, `$a,$b`): an expression, refused
-_EXPRESSION = re.compile(r"^\$[A-Za-z_]")
+# `$` then a name then code (`$big[:1000]`, `$obj.attr`, `$a,$b`): an expression, refused;
+# `$name too` (a space after the name) stays literal text
+_EXPRESSION = re.compile(r"^\$[A-Za-z_][A-Za-z0-9_]*[^\w\s]")
 
 
 class _Once(argparse.Action):
@@ -273,6 +274,11 @@ def parse_cell_line(magic_func, line: str, namespace: Mapping[str, Any]) -> Cell
         sweep[key] = resolve(values.strip())
         if isinstance(sweep[key], str):  # KEY=a,$b: each listed value is checked too
             for item in sweep[key].split(","):
+                if _NAME.match(item.strip()):
+                    raise UsageError(
+                        f"--sweep {key}: {item.strip()!r} inside a list is not looked up; "
+                        f"put all the values in one list variable and write {key}=$thatlist."
+                    )
                 _refuse_expression(item)
 
     meta: dict[str, Any] = {}

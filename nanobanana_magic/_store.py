@@ -133,21 +133,23 @@ class Store:
     def journal_tasks(self) -> tuple[list[dict], int]:
         """(pending tasks, how many `submitted` lines were malformed and skipped).
 
-        A pending entry has a text task id and a run id of the store's own format; any
-        other `submitted` line (edited, or written by something else) is skipped.
+        A pending entry has a text task id and a text run id (`load_run` then refuses ids
+        of another form); any other `submitted` line is skipped.
         """
-        pending: dict[str, dict] = {}
+        # by task, then run: a forged line naming a real task under another run id
+        # cannot hide the real entry
+        pending: dict[str, dict[str, dict]] = {}
         malformed = 0
         for entry in self.read_journal():
-            task_id = entry.get("task_id")
+            task_id, run_id = entry.get("task_id"), entry.get("run_id")
             if entry.get("event") == "submitted":
-                if isinstance(task_id, str) and task_id and is_run_id(entry.get("run_id")):
-                    pending[task_id] = entry
+                if isinstance(task_id, str) and task_id and isinstance(run_id, str):
+                    pending.setdefault(task_id, {})[run_id] = entry
                 else:
                     malformed += 1
             elif entry.get("event") in ("completed", "failed") and isinstance(task_id, str):
                 pending.pop(task_id, None)
-        return list(pending.values()), malformed
+        return [entry for runs in pending.values() for entry in runs.values()], malformed
 
     def uploaded_url(self, sha256: str, base_url: str) -> str | None:
         for entry in reversed(self.read_journal()):

@@ -262,6 +262,7 @@ MAGIC_CASES = [
     Case("budget-negative", "%%banana --sweep size=1:1,16:9 --budget -1\na fox", "at least 0"),
     Case("sweep-expression", "%%banana --sweep s=$big[:1000]\na {s}", "into a variable"),
     Case("sweep-listed-expression", "%%banana --sweep s=a,$b.c\na {s}", "into a variable"),
+    Case("sweep-listed-name", "%%banana --sweep s=a,$b\na {s}", "one list variable"),
     Case("option-expression", "%%banana --size $sizes[0]\na fox", "into a variable"),
     Case("meta-nan", "%%banana --meta x=NaN\na fox", "finite number"),
     Case("meta-huge", "%%banana --meta x=1e999\na fox", "finite number"),
