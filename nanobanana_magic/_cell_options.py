@@ -38,90 +38,140 @@ class _Once(argparse.Action):
         setattr(namespace, self.dest, values)
 
 
+@dataclasses.dataclass(frozen=True)
+class Option:
+    """One option of the `%%banana` line: argparse names and keywords. The magic and the
+    `nanobanana` command line both read their options from `CELL_OPTIONS`."""
+
+    names: tuple[str, ...]
+    options: dict
+
+    def __init__(self, *names: str, **options):
+        object.__setattr__(self, "names", names)
+        object.__setattr__(self, "options", options)
+
+    @property
+    def flag(self) -> str:
+        return self.names[-1]
+
+    @property
+    def dest(self) -> str:
+        return self.options.get("dest") or self.flag[2:].replace("-", "_")
+
+    @property
+    def unset(self):
+        """The value an option has when it is not given."""
+        if "default" in self.options:
+            return self.options["default"]
+        return False if self.options.get("action") == "store_true" else None
+
+
+CELL_OPTIONS: tuple[Option, ...] = (
+    Option(
+        "--model",
+        action=_Once,
+        help="model id (default: Banana.model, "
+        "nano-banana-2; the API reference calls it gemini-3.1-flash-image-preview)",
+    ),
+    Option("--size", action=_Once, help="aspect ratio, e.g. 1:1, 16:9, 9:16, 21:9, 8:1"),
+    Option("-n", "--n", action=_Once, help="images per task, 1-4"),
+    Option("--resolution", action=_Once, help="0.5K, 1K, 2K or 4K"),
+    Option(
+        "--ref",
+        action="append",
+        default=[],
+        metavar="PATH_OR_URL",
+        help="reference image (repeatable): a file, a URL or a stored image RUN#i; "
+        "local files are uploaded once",
+    ),
+    Option("--name", action=_Once, metavar="VAR", help="also bind the result to VAR"),
+    Option(
+        "--out",
+        action=_Once,
+        metavar="DIR",
+        help="output folder (default: NANOBANANA_OUTPUT_DIR, else ./banana_outputs)",
+    ),
+    Option("--no-cache", action="store_true", help="generate even if cached"),
+    Option(
+        "--variant",
+        action=_Once,
+        metavar="LABEL",
+        help="a new sample set for the same parameters, cached separately",
+    ),
+    Option(
+        "--dry-run",
+        action="store_true",
+        help="show the exact JSON payload(s) and the cost; send nothing",
+    ),
+    Option(
+        "--sweep",
+        action="append",
+        default=[],
+        metavar="KEY=V1,V2",
+        help="sweep a parameter (size, n, resolution, model, ref) or a {name} of "
+        "the prompt over values (repeatable; $name takes a Python list)",
+    ),
+    Option(
+        "--zip",
+        action="store_true",
+        help="pair sweep values position by position instead of all combinations",
+    ),
+    Option("--concurrency", action=_Once, help="tasks in flight at once"),
+    Option("--budget", action=_Once, help="refuse sweeps estimated above this ($)"),
+    Option("--yes", action="store_true", help="go ahead even above the budget"),
+    Option("--search", action="store_true", help="ground on Google web search"),
+    Option(
+        "--image-search",
+        action="store_true",
+        help="ground on Google image search (turns --search on)",
+    ),
+    Option(
+        "--meta",
+        action="append",
+        default=[],
+        metavar="KEY=VALUE",
+        help="extra metadata field sent to the API (repeatable)",
+    ),
+    Option(
+        "--refine",
+        action=_Once,
+        metavar="RUN#i",
+        help="start from a stored image: it becomes the reference, and its model, "
+        "size and resolution are kept unless given here",
+    ),
+    Option(
+        "--tag",
+        action="append",
+        default=[],
+        metavar="WORD",
+        help="tag the run(s) this cell makes (repeatable)",
+    ),
+    Option(
+        "--background",
+        action="store_true",
+        help="return at once; the grid fills in live (Jupyter only)",
+    ),
+)
+#: options that only make sense in a notebook (a variable to bind, a live background grid)
+NOTEBOOK_ONLY = ("--name", "--background")
+#: options of a sweep (the command line's `sweep` has them, `generate` not)
+SWEEP_ONLY = ("--sweep", "--zip", "--budget", "--yes")
+
+
+def add_cell_options(parser: argparse.ArgumentParser, *, leave_out=()) -> None:
+    """Add the `%%banana` options to an argparse parser; those in `leave_out` keep their
+    unset value (so `command_from_args` reads the namespace the same way)."""
+    for option in CELL_OPTIONS:
+        if option.flag in leave_out:
+            parser.set_defaults(**{option.dest: option.unset})
+        else:
+            parser.add_argument(*option.names, **option.options)
+
+
 def cell_arguments(func):
     """The `%%banana` options, attached with IPython's magic_arguments (so `%%banana?` helps)."""
-    decorators = [
-        magic_arguments(name="%banana"),  # the usage line then reads `%%banana [...]`
-        argument(
-            "--model",
-            action=_Once,
-            help="model id (default: Banana.model, "
-            "nano-banana-2; the API reference calls it gemini-3.1-flash-image-preview)",
-        ),
-        argument("--size", action=_Once, help="aspect ratio, e.g. 1:1, 16:9, 9:16, 21:9, 8:1"),
-        argument("-n", "--n", action=_Once, help="images per task, 1-4"),
-        argument("--resolution", action=_Once, help="0.5K, 1K, 2K or 4K"),
-        argument(
-            "--ref",
-            action="append",
-            default=[],
-            metavar="PATH_OR_URL",
-            help="reference image (repeatable): a file, a URL or a stored image RUN#i; "
-            "local files are uploaded once",
-        ),
-        argument("--name", action=_Once, metavar="VAR", help="also bind the result to VAR"),
-        argument("--out", action=_Once, metavar="DIR", help="output folder for this cell"),
-        argument("--no-cache", action="store_true", help="generate even if cached"),
-        argument(
-            "--variant",
-            action=_Once,
-            metavar="LABEL",
-            help="a new sample set for the same parameters, cached separately",
-        ),
-        argument(
-            "--dry-run",
-            action="store_true",
-            help="show the exact JSON payload(s) and the cost; send nothing",
-        ),
-        argument(
-            "--sweep",
-            action="append",
-            default=[],
-            metavar="KEY=V1,V2",
-            help="sweep a parameter (size, n, resolution, model, ref) or a {name} of "
-            "the prompt over values (repeatable; $name takes a Python list)",
-        ),
-        argument(
-            "--zip",
-            action="store_true",
-            help="pair sweep values position by position instead of all combinations",
-        ),
-        argument("--concurrency", action=_Once, help="tasks in flight at once"),
-        argument("--budget", action=_Once, help="refuse sweeps estimated above this ($)"),
-        argument("--yes", action="store_true", help="go ahead even above the budget"),
-        argument("--search", action="store_true", help="ground on Google web search"),
-        argument(
-            "--image-search",
-            action="store_true",
-            help="ground on Google image search (turns --search on)",
-        ),
-        argument(
-            "--meta",
-            action="append",
-            default=[],
-            metavar="KEY=VALUE",
-            help="extra metadata field sent to the API (repeatable)",
-        ),
-        argument(
-            "--refine",
-            action=_Once,
-            metavar="RUN#i",
-            help="start from a stored image: it becomes the reference, and its model, "
-            "size and resolution are kept unless given here",
-        ),
-        argument(
-            "--tag",
-            action="append",
-            default=[],
-            metavar="WORD",
-            help="tag the run(s) this cell makes (repeatable)",
-        ),
-        argument(
-            "--background",
-            action="store_true",
-            help="return at once; the grid fills in live (Jupyter only)",
-        ),
-    ]
+    decorators = [magic_arguments(name="%banana")]  # the usage line reads `%%banana [...]`
+    decorators += [argument(*option.names, **option.options) for option in CELL_OPTIONS]
     for decorate in reversed(decorators):
         func = decorate(func)
     func.parser.allow_abbrev = False  # `--res 2K` is an unknown option, not --resolution
@@ -232,6 +282,12 @@ def parse_cell_line(magic_func, line: str, namespace: Mapping[str, Any]) -> Cell
         raise _reworded(exc) from None
     if extras:
         _refuse_extras(extras)
+    return command_from_args(args, namespace)
+
+
+def command_from_args(args: argparse.Namespace, namespace: Mapping[str, Any]) -> CellCommand:
+    """The CellCommand of parsed options (from the magic line or the command line):
+    `$name` values resolved in `namespace`, numbers and KEY=VALUE forms checked."""
 
     def resolve(value):
         return resolve_value(value, namespace)

@@ -1,64 +1,156 @@
-"""The `nanobanana` command: generate, sim (the simulator) and demo."""
+"""The `nanobanana` command: the magic's capabilities for scripts, cron jobs and CI.
+
+`generate` and `sweep` take the `%%banana` line's options (the same definitions,
+`CELL_OPTIONS`), and every command that talks to the API takes `--sim` (the built-in
+simulator) and `--base-url`. Results go to stdout (`--json` for scripts), progress to
+stderr: a live table in a terminal, plain lines otherwise.
+
+Exit codes: 0 done; 1 some task failed; 2 bad input (nothing was sent); 3 over budget
+(nothing was sent); 130 interrupted (submitted tasks stay resumable: `nanobanana resume`).
+"""
 
 from __future__ import annotations
 
 import argparse
 import sys
+from pathlib import Path
 
 from . import _errors as errors
 
+EXIT_OK = 0
+EXIT_FAILED = 1
+EXIT_BAD_INPUT = 2
+EXIT_OVER_BUDGET = 3
+EXIT_INTERRUPTED = 130
 
-def _generate(args) -> int:
-    from ._api import generate
+_EPILOG = (
+    "Exit codes: 0 done, 1 some task failed, 2 bad input (nothing sent), "
+    "3 over budget (nothing sent), 130 interrupted (tasks stay resumable: nanobanana resume)."
+)
 
-    run = generate(
-        args.prompt,
-        model=args.model,
-        size=args.size,
-        n=args.n,
-        resolution=args.resolution,
-        reference_images=args.ref,
-        output_dir=args.out,
-        base_url=args.base_url,
-        cache=not args.no_cache,
+
+def _parent(*adders) -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(add_help=False)
+    for add in adders:
+        add(parser)
+    return parser
+
+
+def _api_options(parser) -> None:
+    parser.add_argument(
+        "--sim",
+        action="store_true",
+        help="start the built-in simulator for this command and use it "
+        "(images are simulated placeholders, nothing is paid)",
     )
-    note = f"from the cache (run {run.run_id})" if run.cached else f"run {run.run_id}"
-    print(f"{len(run.images)} image(s), {note}:")
-    for image in run.images:
-        print(image.path)
-    return 0
+    parser.add_argument(
+        "--base-url",
+        metavar="URL",
+        help="API base URL (default: TOAPIS_BASE_URL, else https://toapis.com); "
+        "the key comes from TOAPIS_API_KEY",
+    )
 
 
-def main(argv=None) -> int:
-    argv = sys.argv[1:] if argv is None else list(argv)
-    if argv[:1] == ["sim"]:  # argparse's REMAINDER would refuse leading options like --port
-        from .simulator.__main__ import main as sim_main
+def _json_option(parser) -> None:
+    parser.add_argument(
+        "--json", action="store_true", help="print the result as JSON (for scripts)"
+    )
 
-        return sim_main(argv[1:]) or 0
+
+def _out_option(parser) -> None:
+    parser.add_argument(
+        "--out",
+        metavar="DIR",
+        help="output folder (default: NANOBANANA_OUTPUT_DIR, else ./banana_outputs)",
+    )
+
+
+def _run_argument(parser, help="a run: its id, a unique part of one, last or -N") -> None:
+    parser.add_argument("run", metavar="RUN", help=help)
+
+
+def build_parser() -> argparse.ArgumentParser:
+    from ._cell_options import NOTEBOOK_ONLY, SWEEP_ONLY, add_cell_options
+    from ._explore_commands import history_filter_parser
+
     parser = argparse.ArgumentParser(
         prog="nanobanana",
-        description=("Nano Banana 2 image generation through ToAPIs, with a built-in simulator."),
+        description="Nano Banana 2 image generation through ToAPIs, with a built-in simulator.",
+        epilog=_EPILOG,
     )
-    commands = parser.add_subparsers(dest="command", required=True)
+    commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+    api, json_, out = _parent(_api_options), _parent(_json_option), _parent(_out_option)
 
-    gen = commands.add_parser("generate", help="generate images and print their paths")
-    gen.add_argument("prompt")
-    gen.add_argument("--model")
-    gen.add_argument("--size")
-    gen.add_argument("-n", "--n", type=int, default=1)
-    gen.add_argument("--resolution")
-    gen.add_argument("--ref", action="append", default=[], help="reference image (repeatable)")
-    gen.add_argument("--out", help="output folder (default ./banana_outputs)")
-    gen.add_argument("--base-url", help="API base URL (default TOAPIS_BASE_URL or ToAPIs)")
-    gen.add_argument("--no-cache", action="store_true")
+    def command(name, help, parents=(), **kwargs):
+        return commands.add_parser(
+            name,
+            help=help,
+            description=help[0].upper() + help[1:] + ".",
+            epilog=_EPILOG,
+            parents=list(parents),
+            allow_abbrev=False,
+            **kwargs,
+        )
 
-    sim = commands.add_parser(
-        "sim", help="run the ToAPIs simulator in the foreground", add_help=False
+    gen = command("generate", "generate images for one prompt and print their paths", [api, json_])
+    gen.add_argument("prompt", help="the prompt (quote it)")
+    add_cell_options(gen, leave_out=NOTEBOOK_ONLY + SWEEP_ONLY)
+
+    swp = command(
+        "sweep",
+        "one prompt over several values of parameters or {names}, as a labelled grid",
+        [api, json_],
     )
-    sim.add_argument("sim_args", nargs=argparse.REMAINDER)
+    swp.add_argument(
+        "prompt_or_plan",
+        metavar="PROMPT|PLAN.toml",
+        help="the prompt, with {name}s to sweep, or a TOML plan file with the same keys "
+        "as the options (prompt = ..., [sweep] table)",
+    )
+    add_cell_options(swp, leave_out=NOTEBOOK_ONLY)
 
-    demo = commands.add_parser("demo", help="execute the tutorial notebooks into demo_output/")
-    demo.add_argument("--out", default="demo_output")
+    hist = command("history", "recent runs, newest first", [out, json_, history_filter_parser()])
+    hist.add_argument(
+        "count", nargs="?", type=int, default=20, metavar="N", help="how many (default 20)"
+    )
+
+    shw = command("show", "write an HTML page of stored runs and print its path", [out, json_])
+    shw.add_argument("runs", nargs="+", metavar="RUN", help="run ids, unique parts, last or -N")
+
+    rer = command("rerun", "run a stored run's request again", [api, out, json_])
+    _run_argument(rer)
+    rer.add_argument(
+        "--no-cache", action="store_true", help="generate again even though it is cached"
+    )
+
+    command(
+        "resume",
+        "collect tasks that were submitted but never collected (an interrupt, a crash)",
+        [api, out, json_],
+    )
+
+    exp = command("export", "the exact request of a stored run, for production code", [out])
+    _run_argument(exp)
+    exp.add_argument(
+        "--as",
+        dest="as_kind",
+        choices=("python", "curl", "json"),
+        default="python",
+        help="python (httpx), curl or the JSON body (default python)",
+    )
+
+    command("cost", "what the output folder's images cost, paid and simulated apart", [out, json_])
+
+    command(
+        "sim",
+        "run the ToAPIs simulator in the foreground (nanobanana sim --help)",
+        add_help=False,
+    ).add_argument("sim_args", nargs=argparse.REMAINDER, help="the simulator's own options")
+
+    demo = command("demo", "execute the tutorial notebooks into demo_output/")
+    demo.add_argument(
+        "--out", default="demo_output", help="where the executed notebooks and HTML go"
+    )
     demo.add_argument(
         "--yes",
         action="store_true",
@@ -67,27 +159,65 @@ def main(argv=None) -> int:
     demo.add_argument(
         "--sim", action="store_true", help="use the simulator even when TOAPIS_API_KEY is set"
     )
+    return parser
 
-    args = parser.parse_args(argv)
-    try:
-        if args.command == "generate":
-            return _generate(args)
-        if args.command == "sim":
-            from .simulator.__main__ import main as sim_main
 
-            return sim_main(args.sim_args) or 0
+def _with_plan(parser: argparse.ArgumentParser, argv: list[str], args):
+    """`sweep PLAN.toml [options]`: the plan's options parsed as if given before the rest."""
+    if args.command != "sweep" or not args.prompt_or_plan.endswith(".toml"):
+        return args
+    from ._cli_plan import read_plan
+
+    prompt, words, axes = read_plan(Path(args.prompt_or_plan))
+    at = argv.index(args.prompt_or_plan) + 1
+    planned = parser.parse_args([*argv[:at], *words, *argv[at:]])
+    planned.plan = (prompt, axes)
+    return planned
+
+
+def _dispatch(args) -> int:
+    if args.command == "demo":
         from ._demo import run_demo
 
         return run_demo(args.out, yes=args.yes, force_sim=args.sim)
+    from . import _cli_commands as commands
+
+    return getattr(commands, args.command)(args)
+
+
+def main(argv=None) -> int:
+    argv = sys.argv[1:] if argv is None else list(argv)
+    if argv[:1] == ["sim"]:  # argparse's REMAINDER would refuse leading options like --port
+        from .simulator.__main__ import main as sim_main
+
+        return sim_main(argv[1:]) or 0
+    from IPython.core.error import UsageError
+
+    from ._sweep import BudgetExceededError
+
+    parser = build_parser()
+    args = parser.parse_args(argv)  # bad options: usage and exit code 2 (argparse)
+    try:
+        return _dispatch(_with_plan(parser, argv, args))
+    except BudgetExceededError as exc:
+        print(f"{exc.title}: {exc}", file=sys.stderr)
+        return EXIT_OVER_BUDGET
+    except UsageError as exc:
+        print(f"Bad input: {exc}", file=sys.stderr)
+        return EXIT_BAD_INPUT
+    except (errors.ValidationError, errors.ConfigurationError) as exc:
+        print(f"{exc.title}: {exc}", file=sys.stderr)
+        return EXIT_BAD_INPUT
     except errors.BananaError as exc:
         print(f"{exc.title}: {exc}", file=sys.stderr)
-        return 2
+        return EXIT_FAILED
     except KeyboardInterrupt:
         print(
-            "Interrupted; submitted tasks stay in the journal (nanobanana_magic.resume()).",
+            "Interrupted: submitted tasks stay in the journal; `nanobanana resume` "
+            "(with the same --out and --base-url/--sim) collects them without paying again.",
             file=sys.stderr,
         )
-        return 130
+        return EXIT_INTERRUPTED
 
 
 if __name__ == "__main__":

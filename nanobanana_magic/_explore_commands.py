@@ -89,13 +89,13 @@ HISTORY_USAGE = (
 
 def history_filter_parser(command: str = "history", usage: str = HISTORY_USAGE):
     parser = CommandParser(command, usage)
-    parser.add_argument("--search")
-    parser.add_argument("--tag")
-    parser.add_argument("--picked", action="store_true")
-    parser.add_argument("--min-rating")
-    parser.add_argument("--model")
-    parser.add_argument("--size")
-    parser.add_argument("--since")
+    parser.add_argument("--search", metavar="TEXT", help="words in the prompt, note or tags")
+    parser.add_argument("--tag", metavar="WORD", help="runs with this tag")
+    parser.add_argument("--picked", action="store_true", help="runs with a picked image")
+    parser.add_argument("--min-rating", metavar="N", help="runs with an image rated N or more")
+    parser.add_argument("--model", metavar="ID", help="runs of this model")
+    parser.add_argument("--size", metavar="R", help="runs of this aspect ratio")
+    parser.add_argument("--since", metavar="DATE", help="runs since 2025-01-31, or 3d (days)")
     return parser
 
 
@@ -117,15 +117,18 @@ def run_filter(ns) -> RunFilter:
 
 
 def history(store, args):
-    from ._outputs import History
-
     parser = history_filter_parser()
     parser.add_argument("count", nargs="?", default="20")
     ns = parser.parse(args)
     if not str(ns.count).isdigit():
         raise UsageError("Usage: %banana history [N] (N a whole number)")
-    wanted = run_filter(ns)
-    count = int(ns.count)
+    return recent_history(store, int(ns.count), run_filter(ns))
+
+
+def recent_history(store, count: int, wanted: RunFilter):
+    """The last `count` runs that match `wanted`, newest first, with their cache reuse."""
+    from ._outputs import History
+
     runs = store.recent_runs(None if wanted.active else count)
     runs = filter_runs(runs, annotations.load(store.root), wanted, count)
     reuse = collections.Counter(

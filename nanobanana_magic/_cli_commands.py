@@ -1,0 +1,312 @@
+"""What each `nanobanana` command does, given its parsed options (see `_cli`).
+
+The commands compose the same pieces as the magic: the cell options become a
+`CellCommand` (`command_from_args`), stored images are carried forward the same way,
+requests and sweep plans are built and checked before anything is sent, and one
+`Engine` runs them. Results go to stdout (plain text, or JSON with `--json`); progress
+and notes go to stderr.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import sys
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+from . import _display as display
+from ._cell_options import CellCommand, command_from_args
+from ._cli_progress import progress_for
+from ._engine import Engine
+from ._pricing import estimate_cost, format_usd
+from ._request import ImageRequest, default_model
+from ._settings import Secret
+from ._store import Store
+from ._sync import run_sync
+
+
+def note(text: str) -> None:
+    print(text, file=sys.stderr, flush=True)
+
+
+def emit(args, data, text: str) -> None:
+    """The result: JSON with --json, else the text."""
+    if getattr(args, "json", False):
+        print(json.dumps(data, indent=2, ensure_ascii=False, default=str))
+    elif text:
+        print(text)
+
+
+def store_of(args) -> Store:
+    return Store(getattr(args, "out", None) or None)
+
+
+@contextlib.contextmanager
+def engine_for(args, *, concurrency: int | None = None) -> Iterator[Engine]:
+    """The engine these options ask for; `--sim` starts the built-in simulator for the
+    length of the command (its images are labelled simulated, nothing is paid)."""
+    simulator = None
+    base_url, api_key = args.base_url, None
+    if args.sim:
+        from .simulator import Simulator
+
+        simulator = Simulator().start()
+        base_url, api_key = simulator.base_url, Secret(simulator.api_key)
+        note(f"Using the built-in simulator at {base_url}: images are SIMULATED, nothing is paid.")
+    try:
+        yield Engine(
+            store=store_of(args),
+            api_key=api_key,
+            base_url=base_url,
+            **({"concurrency": concurrency} if concurrency else {}),
+        )
+    finally:
+        if simulator is not None:
+            simulator.stop()
+
+
+def run_json(run) -> dict:
+    manifest = run.to_manifest()
+    manifest["cached"] = run.cached
+    manifest["paths"] = [str(path) for path in run.paths]
+    return manifest
+
+
+def run_lines(run) -> str:
+    if not run.ok:
+        return f"run {run.run_id} {run.status}: {run.error}"
+    origin = f"from the cache (run {run.run_id})" if run.cached else f"run {run.run_id}"
+    return "\n".join([f"{len(run.images)} image(s), {origin}:", *map(str, run.paths)])
+
+
+def run_batch(engine: Engine, requests, labels, *, cache: bool = True):
+    """Run the requests with live progress on stderr; the Runs, in order."""
+    with progress_for(labels) as progress:
+        runs = run_sync(engine.run(requests, listener=progress, cache=cache))
+    spent = sum(run.spent for run in runs)
+    if spent:
+        note(
+            f"{format_usd(spent)} at ToAPIs prices"
+            + (" (simulated: nothing paid)." if engine.simulated else " spent.")
+        )
+    return runs
+
+
+def exit_status(runs) -> int:
+    return 0 if all(run is not None and run.ok for run in runs) else 1
+
+
+def write_page(store: Store, name: str, title: str, body: str) -> Path:
+    """A self-contained HTML page (thumbnails inlined) in the output folder's pages/."""
+    folder = store.root / "pages"
+    folder.mkdir(parents=True, exist_ok=True)
+    page = folder / f"{name}.html"
+    page.write_text(
+        "<!doctype html><html lang='en'><head><meta charset='utf-8'>"
+        f"<title>{display.esc(title)}</title>"
+        "<meta name='color-scheme' content='light dark'></head>"
+        f"<body style='font-family:system-ui,sans-serif;margin:24px'>{body}</body></html>",
+        encoding="utf-8",
+    )
+    return page
+
+
+# -- generate and sweep ------------------------------------------------------------------------
+def _cell_command(args) -> CellCommand:
+    return command_from_args(args, {})
+
+
+def _dry_run(args, engine: Engine, requests, cache: bool) -> int:
+    waiting = [r for r in requests if not (cache and engine.store.cached_run(engine.cache_key(r)))]
+    payloads = [engine.preview_payload(r) for r in waiting]
+    estimate = estimate_cost(waiting)
+    text = (
+        f"Dry run: {len(payloads)} request(s) to POST {engine.base_url}/v1/images/generations, "
+        f"estimated {format_usd(estimate)}. Nothing was sent."
+    )
+    emit(
+        args,
+        {"dry_run": True, "estimate": estimate, "payloads": payloads},
+        text + "\n" + json.dumps(payloads, indent=2, ensure_ascii=False),
+    )
+    return 0
+
+
+def generate(args) -> int:
+    from ._carry_forward import carry_forward, tag_results
+
+    cmd = _cell_command(args)
+    store = store_of(args)
+    defaults = carry_forward(store, cmd, {"model": default_model()})
+    request = ImageRequest.create(args.prompt, **{**defaults, **cmd.request_options()})
+    with engine_for(args, concurrency=cmd.concurrency) as engine:
+        if cmd.dry_run:
+            return _dry_run(args, engine, [request], cmd.cache)
+        (run,) = run_batch(engine, [request], [request.summary()], cache=cmd.cache)
+    tag_results(cmd, run)
+    emit(args, run_json(run), run_lines(run))
+    return exit_status([run])
+
+
+def sweep(args) -> int:
+    from ._carry_forward import carry_forward, tag_results
+    from ._sweep import DEFAULT_BUDGET, SweepRun, check_budget, plan_sweep, sweep_common
+
+    prompt, cmd = _sweep_command(args)
+    store = store_of(args)
+    defaults = carry_forward(store, cmd, {"model": default_model()})
+    budget = cmd.budget if cmd.budget is not None else DEFAULT_BUDGET
+    with engine_for(args, concurrency=cmd.concurrency) as engine:
+        common = sweep_common(defaults, cmd.request_options(), cmd.sweep)
+        plan = plan_sweep(prompt, cmd.sweep, engine=engine, zip=cmd.zip, cache=cmd.cache, **common)
+        if cmd.dry_run:
+            description = plan.describe(budget) + " Nothing was sent."
+            emit(
+                args,
+                {
+                    "dry_run": True,
+                    "description": description,
+                    "estimate": plan.estimate,
+                    "payloads": plan.payloads(),
+                },
+                description + "\n" + json.dumps(plan.payloads(), indent=2, ensure_ascii=False),
+            )
+            return 0
+        check_budget(plan, budget, cmd.yes)
+        note(plan.describe(budget))
+        result = SweepRun(plan)
+        labels = [", ".join(map(str, key)) for key, _ in plan.cells]
+        requests = [request for _, request in plan.cells]
+        with progress_for(labels) as progress:
+
+            def listener(event) -> None:
+                result.apply(event)
+                progress(event)
+
+            runs = run_sync(engine.run(requests, listener=listener, cache=cmd.cache))
+    tag_results(cmd, result)
+    page = write_page(store, time.strftime("sweep-%Y%m%d-%H%M%S"), plan.shape(), result.html())
+    cells = [
+        {"values": dict(zip(plan.axes, key)), **run_json(run)}
+        for key, run in result
+        if run is not None
+    ]
+    text = "\n".join(
+        f"{', '.join(map(str, key))}: " + (run_lines(run).replace("\n", "\n  "))
+        for key, run in result
+        if run is not None
+    )
+    emit(
+        args,
+        {"description": plan.describe(budget), "page": str(page), "cells": cells},
+        f"{text}\nGrid page: {page}",
+    )
+    return exit_status(runs)
+
+
+def _sweep_command(args) -> tuple[str, CellCommand]:
+    """The prompt and options of a sweep: from the command line, or a TOML plan file
+    (whose options `_cli` has parsed already, and whose axes are lists)."""
+    from ._errors import ValidationError
+
+    cmd = _cell_command(args)
+    plan = getattr(args, "plan", None)
+    if plan is None:
+        if not cmd.sweep:
+            raise ValidationError(
+                "A sweep needs at least one --sweep KEY=V1,V2 (or a plan file ending in .toml)."
+            )
+        return args.prompt_or_plan, cmd
+    prompt, axes = plan
+    for key, values in axes.items():
+        if key in cmd.sweep:
+            raise ValidationError(f"--sweep {key} is in the plan too; give it in one place.")
+        cmd.sweep[key] = values
+    return prompt, cmd
+
+
+# -- stored runs -------------------------------------------------------------------------------
+def _load(store: Store, text: str):
+    return store.load_run(store.resolve_run_id(text))
+
+
+def rerun(args) -> int:
+    run = _load(store_of(args), args.run)
+    run.request.validate()
+    with engine_for(args) as engine:
+        (new,) = run_batch(engine, [run.request], [run.request.summary()], cache=not args.no_cache)
+    emit(args, run_json(new), run_lines(new))
+    return exit_status([new])
+
+
+def resume(args) -> int:
+    with engine_for(args) as engine:
+        pending = engine.pending_tasks()
+        if not pending:
+            note(f"Nothing to resume: every task sent to {engine.base_url} was collected.")
+            emit(args, {"runs": []}, "")
+            return 0
+        with progress_for([f"task {entry['task_id']}" for entry in pending]) as progress:
+            runs = run_sync(engine.resume(listener=progress))
+    emit(args, {"runs": [run_json(run) for run in runs]}, "\n".join(map(run_lines, runs)))
+    return exit_status(runs)
+
+
+def history(args) -> int:
+    from ._explore_commands import recent_history, run_filter
+
+    history = recent_history(store_of(args), args.count, run_filter(args))
+    data = [
+        {
+            "run_id": run.run_id,
+            "created_at": run.created_at,
+            "status": run.status,
+            "request": run.request.to_dict(),
+            "images": len(run.images),
+            "cost": run.cost,
+            "simulated": run.simulated,
+            "reused": history.reuse[run.run_id],
+        }
+        for run in history
+    ]
+    emit(args, data, repr(history))
+    return 0
+
+
+def show(args) -> int:
+    store = store_of(args)
+    runs = [_load(store, text) for text in args.runs]
+    name = runs[0].run_id if len(runs) == 1 else time.strftime("runs-%Y%m%d-%H%M%S")
+    page = write_page(store, name, ", ".join(r.run_id for r in runs), display.runs_html(runs))
+    emit(args, {"page": str(page), "runs": [r.run_id for r in runs]}, str(page))
+    return 0
+
+
+def export(args) -> int:
+    from ._export import export_request
+
+    store = store_of(args)
+    text = export_request(_load(store, args.run), store, args.as_kind)
+    emit(args, {"as": args.as_kind, "text": text}, text)
+    return 0
+
+
+def cost(args) -> int:
+    store = store_of(args)
+    runs = [run for run in store.recent_runs(None) if run.ok]
+    simulated = sum(run.cost for run in runs if run.simulated)
+    paid = sum(run.cost for run in runs) - simulated
+    emit(
+        args,
+        {"output_folder": str(store.root), "paid": paid, "simulated": simulated},
+        f"The output folder {store.root} holds {format_usd(paid)} of paid images"
+        + (
+            f" and {format_usd(simulated)} of simulated ones (which cost nothing)"
+            if simulated
+            else ""
+        )
+        + ".",
+    )
+    return 0

@@ -1,0 +1,124 @@
+"""Progress of a batch on the command line, written to stderr (stdout keeps the results).
+
+In a terminal one table redraws in place (rich's Live display): a bar, the status and the
+task id per task, and a summary line with the time elapsed. Elsewhere (a pipe, a log
+file, CI) every change of a task's status is one plain line, and progress percentages
+are left out, so logs stay short and greppable.
+"""
+
+from __future__ import annotations
+
+import sys
+import time
+from collections.abc import Sequence
+from typing import TextIO
+
+from ._display import ProgressBoard
+
+#: at most this many task rows in the live table; the summary line counts the rest
+_MAX_ROWS = 12
+_ORDER = {"running": 0, "in_progress": 0, "queued": 1, "submitted": 1, "waiting": 2}
+
+
+class PlainProgress:
+    """One line per change of a task's status."""
+
+    def __init__(self, labels: Sequence[str], stream: TextIO):
+        self.board = ProgressBoard(labels)
+        self.stream = stream
+        self.width = len(str(len(labels)))
+
+    def __enter__(self) -> PlainProgress:
+        return self
+
+    def __exit__(self, *exc) -> None:
+        pass
+
+    def __call__(self, event) -> None:
+        row = self.board.rows[event.index]
+        before = row["status"]
+        self.board.apply(event)
+        if row["status"] == before:
+            return
+        detail = {
+            "submitted": f" {row['task_id']}",
+            "completed": f" ({len(event.run.images)} image(s))" if event.run else "",
+            "cached": " (nothing sent)",
+            "failed": f": {row['detail']}",
+        }.get(event.kind, "")
+        total = len(self.board.labels)
+        self.stream.write(
+            f"[{event.index + 1:>{self.width}}/{total}] {self.board.labels[event.index]}: "
+            f"{row['status']}{detail}\n"
+        )
+        self.stream.flush()
+
+
+class LiveProgress:
+    """A table that redraws in place in a terminal."""
+
+    def __init__(self, labels: Sequence[str], stream: TextIO):
+        from rich.console import Console
+        from rich.live import Live
+
+        self.board = ProgressBoard(labels)
+        self.live = Live(
+            console=Console(file=stream),
+            get_renderable=self._render,
+            refresh_per_second=8,
+            transient=False,
+        )
+
+    def __enter__(self) -> LiveProgress:
+        self.live.start()
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self.live.stop()
+
+    def __call__(self, event) -> None:
+        self.board.apply(event)
+
+    def _render(self):
+        from rich.progress_bar import ProgressBar
+        from rich.table import Table
+
+        rows = list(zip(self.board.labels, self.board.rows))
+        shown = sorted(rows, key=lambda pair: _ORDER.get(pair[1]["status"], 3))[:_MAX_ROWS]
+        table = Table.grid(padding=(0, 1))
+        table.add_column(no_wrap=True, overflow="ellipsis", max_width=40)
+        table.add_column(width=24)
+        table.add_column(justify="right", width=4)
+        table.add_column(no_wrap=True, overflow="ellipsis")
+        for label, row in shown:
+            failed = row["status"] == "failed"
+            table.add_row(
+                label,
+                ProgressBar(
+                    total=100,
+                    completed=row["progress"],
+                    width=24,
+                    complete_style="red" if failed else "green",
+                    finished_style="red" if failed else "green",
+                ),
+                f"{row['progress']}%",
+                row["status"] + (f": {row['detail']}" if row["detail"] else ""),
+            )
+        hidden = len(rows) - len(shown)
+        elapsed = time.monotonic() - self.board.started
+        table.add_row(
+            f"{self.board.summary()} · {elapsed:.1f} s"
+            + (f" · {hidden} more not shown" if hidden else ""),
+            "",
+            "",
+            "",
+        )
+        return table
+
+
+def progress_for(labels: Sequence[str], stream: TextIO | None = None):
+    """The live table in a terminal, plain lines otherwise."""
+    stream = sys.stderr if stream is None else stream
+    if stream.isatty():
+        return LiveProgress(labels, stream)
+    return PlainProgress(labels, stream)
