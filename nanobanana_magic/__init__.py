@@ -32,6 +32,7 @@ _LAZY = {
     "BudgetExceededError": "_sweep",
     "panel": "_panel",
     "request_from_image": "_reproduce",
+    "compare": "_compare",
 }
 
 __all__ = [

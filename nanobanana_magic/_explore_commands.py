@@ -155,3 +155,21 @@ def lineage(store, args):
     parser.add_argument("run")
     ns = parser.parse(args)
     return build(store, resolve_run(store, ns.run))
+
+
+def summary(store, args):
+    from ._summary import summary_of_runs
+
+    parser = CommandParser("summary", "summary RUN RUN [RUN ...]")
+    parser.add_argument("runs", nargs="+")
+    ns = parser.parse(args)
+    return summary_of_runs([resolve_run(store, text) for text in ns.runs])
+
+
+def compare(store, args):
+    from ._compare import compare as build
+
+    parser = CommandParser("compare", "compare A B [C ...] (runs or images RUN#i)")
+    parser.add_argument("items", nargs="+")
+    ns = parser.parse(args)
+    return build(*ns.items, store=store)

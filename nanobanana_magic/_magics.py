@@ -85,6 +85,8 @@ COMMANDS = (
     "note",
     "from",
     "lineage",
+    "summary",
+    "compare",
     "help",
 )
 
@@ -599,6 +601,12 @@ class Banana(Magics):
             raise new.exception
         return new
 
+    def _cmd_summary(self, args):
+        return explore.summary(self.store(), args)
+
+    def _cmd_compare(self, args):
+        return explore.compare(self.store(), args)
+
     def _cmd_lineage(self, args):
         return explore.lineage(self.store(), args)
 
@@ -720,7 +728,8 @@ HELP = """\
 **%banana** `login` · `logout` · `use toapis|sim|URL` · `config` · `history [N]` · `show RUN` ·
 `rerun RUN [--no-cache]` · `resume` · `cost` · `export RUN [--as python|curl|json]` · `panel` ·
 `help`. Exploring: `rate RUN#i 1-5` · `pick RUN#i [--no]` · `tag RUN WORD… [--remove]` ·
-`note RUN "TEXT"`; `history` filters `--search TEXT --tag W --picked --min-rating N --model ID
+`note RUN "TEXT"` · `compare A B…` · `summary RUN RUN…` · `lineage RUN` ·
+`from PATH [--run]`; `history` filters `--search TEXT --tag W --picked --min-rating N --model ID
 --size R --since DATE`. Settings: `%config Banana.resolution = "2K"` (see `%config Banana`).
 """
 

@@ -555,6 +555,26 @@ class SweepRun:
             cell=cell,
         )
 
+    # -- which value wins -----------------------------------------------------------------------
+    def summary(self):
+        """Per axis and value: images, rated, mean rating, picks, cost, mean seconds; the
+        best value of each axis marked; with two axes, mean rating per row × column."""
+        from ._summary import summarize
+
+        cells = [
+            ({name: _label(name, value) for name, value in _zip(self.axes, key)}, run)
+            for key, run in self.runs.items()
+        ]
+        return summarize(cells, list(self.axes), zipped=self.plan.zipped)
+
+    def _rated(self) -> bool:
+        return any(
+            image.rating or image.picked
+            for run in self.runs.values()
+            if run is not None
+            for image in run.images
+        )
+
     # -- layout ------------------------------------------------------------------------------------------
     def pages(self) -> list[SweepPage]:
         """The labelled grids: one axis (or a zipped sweep) → one row; two axes → rows ×
@@ -612,7 +632,8 @@ class SweepRun:
             f"{display.esc(self._summary())}{display.SIM_BADGE if simulated else ''}</div>"
         )
         tables = "".join(self._page_html(page) for page in self.pages())
-        return f"<div class='banana-sweep'>{head}{tables}</div>"
+        stats = self.summary()._repr_html_() if self._rated() else ""
+        return f"<div class='banana-sweep'>{head}{tables}{stats}</div>"
 
     def _repr_html_(self) -> str:
         return display.output(self.html())
