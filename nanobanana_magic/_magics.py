@@ -474,9 +474,9 @@ class Banana(Magics):
         command, args = words[0], [str(resolve_value(word, namespace)) for word in words[1:]]
         if command not in COMMANDS:
             close = [c for c in COMMANDS if c.startswith(command[:2])]
-            hint = f" Did you mean {close[0]}?" if close else ""
+            hint = f" (did you mean {close[0]}?)" if close else ""
             raise UsageError(
-                f"Unknown command {command!r}; use one of {', '.join(COMMANDS)}.{hint}"
+                f"Unknown command {command!r}{hint}; use one of {', '.join(COMMANDS)}."
             )
         return getattr(self, f"_cmd_{command}")(args)
 

@@ -525,7 +525,7 @@ def test_help_and_the_question_mark_show_the_options(shell, capsys):
     ):
         assert option in out
     error = shell.run_failing("%banana histroy")
-    assert isinstance(error, UsageError) and "Did you mean history?" in str(error)
+    assert isinstance(error, UsageError) and "(did you mean history?)" in str(error)
 
 
 # -- settings -------------------------------------------------------------------------------------
