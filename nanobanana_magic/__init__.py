@@ -33,6 +33,7 @@ _LAZY = {
     "panel": "_panel",
     "request_from_image": "_reproduce",
     "compare": "_compare",
+    "gallery": "_gallery",
 }
 
 __all__ = [

@@ -173,3 +173,15 @@ def compare(store, args):
     parser.add_argument("items", nargs="+")
     ns = parser.parse(args)
     return build(*ns.items, store=store)
+
+
+def gallery(magic, args):
+    from ._gallery import Gallery
+
+    parser = history_filter_parser(
+        "gallery",
+        "gallery [--search TEXT] [--tag WORD] [--picked] [--min-rating N] [--model ID] "
+        "[--size R] [--since DATE]",
+    )
+    ns = parser.parse(args)
+    return Gallery(magic.store(), magic=magic, filters=run_filter(ns))

@@ -87,6 +87,7 @@ COMMANDS = (
     "lineage",
     "summary",
     "compare",
+    "gallery",
     "help",
 )
 
@@ -604,6 +605,9 @@ class Banana(Magics):
     def _cmd_summary(self, args):
         return explore.summary(self.store(), args)
 
+    def _cmd_gallery(self, args):
+        return explore.gallery(self, args)
+
     def _cmd_compare(self, args):
         return explore.compare(self.store(), args)
 
@@ -729,7 +733,7 @@ HELP = """\
 `rerun RUN [--no-cache]` · `resume` · `cost` · `export RUN [--as python|curl|json]` · `panel` ·
 `help`. Exploring: `rate RUN#i 1-5` · `pick RUN#i [--no]` · `tag RUN WORD… [--remove]` ·
 `note RUN "TEXT"` · `compare A B…` · `summary RUN RUN…` · `lineage RUN` ·
-`from PATH [--run]`; `history` filters `--search TEXT --tag W --picked --min-rating N --model ID
+`from PATH [--run]` · `gallery [filters]`; `history` filters `--search TEXT --tag W --picked --min-rating N --model ID
 --size R --since DATE`. Settings: `%config Banana.resolution = "2K"` (see `%config Banana`).
 """
 

@@ -231,6 +231,7 @@ class BananaPanel(widgets.VBox):
         )
         self.progress = _hook(W.VBox(), "banana-progress")
         self.grid = _hook(W.HTML(layout=L(width="100%")), "banana-results")
+        self.tiles = _hook(W.Box(), "banana-result-tiles")
 
         self.generate_button.on_click(lambda _: self.generate())
         self.cancel_button.on_click(lambda _: self.cancel())
@@ -268,6 +269,7 @@ class BananaPanel(widgets.VBox):
             self.cell,
             self.progress,
             self.grid,
+            self.tiles,
         ]
 
     def _repr_mimebundle_(self, **kwargs):
@@ -524,6 +526,7 @@ class BananaPanel(widgets.VBox):
 
     def _finish(self, plan: FormPlan, runs: list[Run], result: SweepRun | None) -> None:
         self._show_results(result, runs)
+        self._show_tiles(runs, result)
         spent = sum(run.spent for run in runs)
         self.spent += spent
         self.backend.note_spent(runs)
@@ -539,7 +542,31 @@ class BananaPanel(widgets.VBox):
             self.show_error(f"{len(failed)} of {len(runs)} task(s) failed: {failed[0].error}")
 
     def _show_results(self, result: SweepRun | None, runs: list[Run]) -> None:
+        self.tiles.children = ()
         self.grid.value = result.html() if result is not None else display.runs_html(runs)
+
+    def _show_tiles(self, runs: list[Run], result: SweepRun | None = None) -> None:
+        """Under the finished grid: each image's address with its rating stars, Pick and
+        "Use as reference" (in the grid's order)."""
+        from ._image_controls import tiles
+
+        if result is not None:
+            runs = list(result.runs.values())
+            labels = [", ".join(map(str, key)) for key in result.runs]
+        else:
+            labels = None
+        self.tiles.children = (
+            tiles(runs, on_reference=self.use_as_reference, labels=labels, cards=False),
+        )
+
+    def use_as_reference(self, image) -> None:
+        """Add a stored image (its full-size file) to the form's references."""
+        path = str(image.path)
+        if path not in self._uploads:
+            self._uploads.append(path)
+        self._show_references()
+        self._form_changed()
+        self.show_error("")
 
     def _set_running(self, running: bool) -> None:
         self.generate_button.disabled = running
@@ -588,6 +615,7 @@ class BananaPanel(widgets.VBox):
         self.progress.children = ()
         self.show_error("")
         self.grid.value = display.run_html(run)
+        self._show_tiles([run])
         self.cost.value = display.note(
             f"Restored run {run.run_id} from disk; nothing was "
             f"sent (it cost {format_usd(run.cost)} when made)."

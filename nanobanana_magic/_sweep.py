@@ -555,6 +555,13 @@ class SweepRun:
             cell=cell,
         )
 
+    def view(self, rows: str | None = None, cols: str | None = None):
+        """A widget over the grid: choose the row and column axes; with three or more
+        axes the others become a selector of one grid at a time."""
+        from ._sweep_view import SweepView
+
+        return SweepView(self, rows=rows, cols=cols)
+
     # -- which value wins -----------------------------------------------------------------------
     def summary(self):
         """Per axis and value: images, rated, mean rating, picks, cost, mean seconds; the
@@ -576,9 +583,10 @@ class SweepRun:
         )
 
     # -- layout ------------------------------------------------------------------------------------------
-    def pages(self) -> list[SweepPage]:
+    def pages(self, rows: str | None = None, cols: str | None = None) -> list[SweepPage]:
         """The labelled grids: one axis (or a zipped sweep) → one row; two axes → rows ×
-        columns; more → one grid per combination of the axes after the first two."""
+        columns; more → one grid per combination of the other axes. `rows` and `cols`
+        choose the axes of rows and columns (default: the first two)."""
         names = list(self.axes)
         if self.plan.zipped or len(names) == 1:
             keys = [key for key, _ in self.plan.cells]
@@ -588,10 +596,25 @@ class SweepRun:
             ]
             axis = names[0] if len(names) == 1 else " · ".join(names)
             return [SweepPage("", "", [""], axis, labels, [keys])]
-        rows_axis, cols_axis, rest = names[0], names[1], names[2:]
+        rows_axis = rows or (names[0] if cols != names[0] else names[1])
+        cols_axis = cols or next(n for n in names if n != rows_axis)
+        if rows_axis == cols_axis or not {rows_axis, cols_axis} <= set(names):
+            raise ValidationError(
+                f"Rows and columns need two different axes of this sweep ({', '.join(names)})."
+            )
+        rest = [n for n in names if n not in (rows_axis, cols_axis)]
+        position = {name: i for i, name in enumerate(names)}
+
+        def key_of(values: dict) -> tuple:
+            return tuple(values[name] for name in sorted(values, key=position.__getitem__))
+
         pages = []
         for extra in itertools.product(*(self.axes[n] for n in rest)):
-            keys = [[(r, c) + extra for c in self.axes[cols_axis]] for r in self.axes[rows_axis]]
+            fixed = dict(_zip(rest, extra))
+            keys = [
+                [key_of({rows_axis: r, cols_axis: c, **fixed}) for c in self.axes[cols_axis]]
+                for r in self.axes[rows_axis]
+            ]
             pages.append(
                 SweepPage(
                     _cell_label(rest, extra),
@@ -675,7 +698,7 @@ class SweepRun:
         th = (
             "style='padding:4px 8px;text-align:left;vertical-align:bottom;"
             "font:600 12px system-ui,sans-serif;color:#24292f;border-bottom:1px solid "
-            "#d0d7de'"
+            "#d0d7de;position:sticky;top:0;z-index:1;background:var(--jp-layout-color0,#fff)'"
         )
         axis_th = (
             "style='padding:2px 8px;text-align:left;font:12px system-ui,sans-serif;"
@@ -684,7 +707,7 @@ class SweepRun:
         row_th = (
             "style='padding:4px 8px;text-align:left;vertical-align:middle;"
             "font:600 12px system-ui,sans-serif;color:#24292f;border-right:1px solid "
-            "#d0d7de'"
+            "#d0d7de;position:sticky;left:0;background:var(--jp-layout-color0,#fff)'"
         )
         td = "style='padding:4px;vertical-align:top;width:220px;min-width:160px'"
         caption = (
@@ -715,9 +738,11 @@ class SweepRun:
             + "</tr>"
             for label, keys in _zip(page.row_labels, page.keys)
         )
+        # labels stay visible while a large grid scrolls inside its frame
         return (
+            f"<div class='banana-sweep-frame' style='overflow:auto;max-height:85vh'>"
             f"<table class='banana-sweep-grid' style='border-collapse:collapse;"
-            f"margin:6px 0'>{caption}{axis_row}{header}{body}</table>"
+            f"margin:6px 0'>{caption}{axis_row}{header}{body}</table></div>"
         )
 
     def _cell_html(self, key: tuple) -> str:
