@@ -20,6 +20,8 @@ from ._run import Run, RunImage
 
 #: the widest image is drawn this many CSS pixels wide; the others at the same scale
 COMPARE_WIDTH = 360
+#: rows shown for each image but never highlighted as a difference of the requests
+_NOT_PARAMETERS = ("image", "rating", "picked")
 DIFF_STYLE = "background:#fff8c5;font-weight:600"
 INSERT_STYLE = "background:#dafbe1;color:#116329;text-decoration:none"
 DELETE_STYLE = "background:#ffebe9;color:#82071e"
@@ -104,7 +106,7 @@ class Comparison:
         names = [
             name
             for name in self.parameters[0]
-            if name != "image" and len({p[name] for p in self.parameters}) > 1
+            if name not in _NOT_PARAMETERS and len({p[name] for p in self.parameters}) > 1
         ]
         if len({image.request.prompt for image in self.images}) > 1:
             names.insert(0, "prompt")

@@ -11,7 +11,7 @@ import sys
 import tempfile
 from pathlib import Path
 
-NOTEBOOKS = ("quickstart.ipynb", "sweeps.ipynb")
+NOTEBOOKS = ("quickstart.ipynb", "sweeps.ipynb", "explore.ipynb")
 
 
 def notebooks_dir() -> Path:
@@ -80,7 +80,7 @@ def run_demo(
     if os.environ.get("TOAPIS_API_KEY") and not force_sim:
         print(
             "TOAPIS_API_KEY is set: the demo will call ToAPIs and spend real money "
-            "(about $0.60 at today's prices)."
+            "(about $0.75 at today's prices)."
         )
         if not yes:
             answer = input("Go ahead? [y/N] ") if sys.stdin.isatty() else ""
