@@ -14,6 +14,7 @@ import difflib
 import os
 
 from . import _display as display
+from . import _styles as styles
 from ._addresses import resolve_image, resolve_run, split_address
 from ._errors import ValidationError
 from ._run import Run, RunImage
@@ -22,7 +23,8 @@ from ._run import Run, RunImage
 COMPARE_WIDTH = 360
 #: rows shown for each image but never highlighted as a difference of the requests
 _NOT_PARAMETERS = ("image", "rating", "picked")
-DIFF_STYLE = "background:#fff8c5;font-weight:600"
+# light chips with their own dark text: readable on light and dark themes alike
+DIFF_STYLE = "background:#fff8c5;color:#1f2328;font-weight:600"
 INSERT_STYLE = "background:#dafbe1;color:#116329;text-decoration:none"
 DELETE_STYLE = "background:#ffebe9;color:#82071e"
 
@@ -146,7 +148,7 @@ class Comparison:
             for image in self.images
         )
         differing = set(self.differing)
-        cell = "text-align:left;vertical-align:top;padding:2px 8px;border-bottom:1px solid #eaeef2"
+        cell = styles.CELL
         base = self.images[0].request.prompt
         prompt_cells = "".join(
             f"<td class='banana-compare-prompt' style='{cell};max-width:320px'>"
@@ -155,7 +157,7 @@ class Comparison:
             for i, image in enumerate(self.images)
         )
         rows = [
-            f"<tr class='{'banana-differs' if 'prompt' in differing else ''}'>"
+            f"<tr class='{'banana-differs' if 'prompt' in differing else ''}' style='{styles.ROW}'>"
             f"<th style='{cell}{';' + DIFF_STYLE if 'prompt' in differing else ''}'>prompt</th>"
             f"{prompt_cells}</tr>"
         ]
@@ -163,7 +165,8 @@ class Comparison:
             marked = name in differing
             style = f"{cell};{DIFF_STYLE}" if marked else cell
             rows.append(
-                f"<tr class='{'banana-differs' if marked else ''}'><th style='{style}'>{esc(name)}</th>"
+                f"<tr class='{'banana-differs' if marked else ''}' style='{styles.ROW}'>"
+                f"<th style='{style}'>{esc(name)}</th>"
                 + "".join(f"<td style='{style}'>{esc(p[name])}</td>" for p in self.parameters)
                 + "</tr>"
             )
@@ -174,7 +177,7 @@ class Comparison:
             f"{len(self.images)} images at one scale; differing: "
             f"{', '.join(self.differing) or 'nothing'} (highlighted). Read from disk; nothing sent."
         )
-        return (
+        return display.output(
             f"<div class='banana-compare-view'>{heading}"
             f"<div style='display:flex;flex-wrap:wrap;gap:10px;align-items:flex-start'>{figures}</div>"
             f"{table}</div>"

@@ -58,7 +58,9 @@ def static_gallery_html(items, *, limit: int = 24, title: str = "") -> str:
     ]
     more = f" (first {limit} shown)" if len(items) > limit else ""
     heading = display.note(f"{title}{len(items)} image(s){more}.")
-    return f"<div class='banana-gallery-static'>{heading}{display.grid(cards)}</div>"
+    return display.output(
+        f"<div class='banana-gallery-static'>{heading}{display.grid(cards)}</div>"
+    )
 
 
 class Gallery(widgets.VBox):

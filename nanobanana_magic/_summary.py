@@ -110,6 +110,10 @@ class Summary:
         return "\n".join(lines)
 
     def _repr_html_(self) -> str:
+        return display.output(self.html())
+
+    def html(self) -> str:
+        """The tables as an HTML fragment (the sweep grid embeds it)."""
         rows = []
         for s in (s for values in self.stats.values() for s in values):
             mean = s.mean_rating

@@ -655,7 +655,7 @@ class SweepRun:
             f"{display.esc(self._summary())}{display.SIM_BADGE if simulated else ''}</div>"
         )
         tables = "".join(self._page_html(page) for page in self.pages())
-        stats = self.summary()._repr_html_() if self._rated() else ""
+        stats = self.summary().html() if self._rated() else ""
         return f"<div class='banana-sweep'>{head}{tables}{stats}</div>"
 
     def _repr_html_(self) -> str:
