@@ -216,6 +216,13 @@ class Run:
             for image in self.images
         ]
 
+    def controls(self):
+        """The images as a widget, each with rating stars and Pick underneath (for rating
+        from the grid where widgets render)."""
+        from ._image_controls import tiles
+
+        return tiles([self])
+
     def to_dataframe(self):
         """`records()` as a pandas DataFrame (needs pandas)."""
         try:

@@ -555,6 +555,17 @@ class SweepRun:
             cell=cell,
         )
 
+    def controls(self):
+        """Every cell's images as a widget, labelled with the cell's values, each with
+        rating stars and Pick underneath."""
+        from ._image_controls import tiles
+
+        keys = list(self.runs)
+        return tiles(
+            [self.runs[key] for key in keys],
+            labels=[_cell_label(self.axes, key) for key in keys],
+        )
+
     def view(self, rows: str | None = None, cols: str | None = None):
         """A widget over the grid: choose the row and column axes; with three or more
         axes the others become a selector of one grid at a time."""

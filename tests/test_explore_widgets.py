@@ -160,3 +160,17 @@ def test_three_axis_sweep_view_chooses_rows_columns_and_a_grid_at_a_time(sim_env
     pages = result.pages(rows="light", cols="size")
     assert [p.title for p in pages] == ["style = ink", "style = oil"]
     assert pages[1].keys[2][1] == ("16:9", "oil", "dusk")
+
+
+def test_runs_and_sweeps_offer_rating_controls_as_widgets(sim_env):
+    from nanobanana_magic import generate, sweep
+
+    run = generate("a teapot", n=2)
+    box = run.controls()
+    box.children[1].controls.stars[4].click()
+    assert run.images[1].rating == 5 and "★★★★★" in box.children[1].card.value
+    result = sweep("a teapot, {glaze}", {"glaze": ["celadon", "tenmoku"]})
+    tiles = result.controls().children
+    assert [tile.label for tile in tiles] == ["glaze = celadon", "glaze = tenmoku"]
+    tiles[1].controls.pick_button.value = True
+    assert result["tenmoku",].images[0].picked

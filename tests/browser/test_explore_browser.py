@@ -30,6 +30,11 @@ def test_rate_and_use_as_reference_in_the_panel(chromium_browser, jupyter_server
     expect.set_options(timeout=60_000)
     root = jupyter_server["root"]
     notebook = new_notebook(cells=[new_code_cell("import json"), *map(new_code_cell, CELLS)])
+    notebook.metadata["kernelspec"] = {
+        "name": "python3",
+        "display_name": "Python 3",
+        "language": "python",
+    }
     nbformat.write(notebook, root / "explore.ipynb")
     page = chromium_browser.new_context(viewport={"width": 1400, "height": 1600}).new_page()
     page.set_default_timeout(60_000)
