@@ -21,15 +21,15 @@ from ._version import __version__
 
 #: public name -> the private module that defines it, imported on first access
 _LAZY = {
-    "generate": "_api",
-    "agenerate": "_api",
-    "resume": "_api",
-    "aresume": "_api",
+    "generate": "_generate",
+    "agenerate": "_generate",
+    "resume": "_generate",
+    "aresume": "_generate",
     "sweep": "_sweep",
     "asweep": "_sweep",
-    "SweepRun": "_sweep",
-    "SweepPlan": "_sweep",
-    "BudgetExceededError": "_sweep",
+    "SweepRun": "_sweep_result",
+    "SweepPlan": "_sweep_plan",
+    "BudgetExceededError": "_sweep_plan",
     "panel": "_panel",
     "request_from_image": "_reproduce",
     "compare": "_compare",
@@ -65,12 +65,12 @@ def __dir__() -> list[str]:
 
 
 def load_ipython_extension(ipython) -> None:
-    from ._magics import load_ipython_extension as load
+    from ._extension import load_ipython_extension as load
 
     load(ipython)
 
 
 def unload_ipython_extension(ipython) -> None:
-    from ._magics import unload_ipython_extension as unload
+    from ._extension import unload_ipython_extension as unload
 
     unload(ipython)

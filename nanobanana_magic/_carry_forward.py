@@ -13,7 +13,7 @@ from ._errors import ValidationError
 
 def resolve_ref_axis(store, values) -> list[tuple]:
     """A `--sweep ref=...` axis with every `RUN#i` replaced by that image's file."""
-    from ._sweep import parse_axis_values
+    from ._sweep_plan import parse_axis_values
 
     return [
         tuple(maybe_image_reference(store, ref) for ref in reference_set)

@@ -193,7 +193,7 @@ def main(argv=None) -> int:
         return sim_main(argv[1:]) or 0
     from IPython.core.error import UsageError
 
-    from ._sweep import BudgetExceededError
+    from ._sweep_plan import BudgetExceededError
 
     parser = build_parser()
     args = parser.parse_args(argv)  # bad options: usage and exit code 2 (argparse)

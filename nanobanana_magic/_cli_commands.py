@@ -153,7 +153,8 @@ def generate(args) -> int:
 def sweep(args) -> int:
     from ._carry_forward import carry_forward, tag_results
     from ._defaults import DEFAULT_BUDGET
-    from ._sweep import SweepRun, check_budget, plan_sweep, sweep_common
+    from ._sweep_plan import check_budget, plan_sweep, sweep_common
+    from ._sweep_result import SweepRun
 
     prompt, cmd = _sweep_command(args)
     store = store_of(args)

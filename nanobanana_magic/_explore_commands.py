@@ -7,29 +7,14 @@ one-sentence UsageErrors, and returns what the magic displays (or None).
 
 from __future__ import annotations
 
-import argparse
 import collections
 
 from IPython.core.error import UsageError
 
 from . import _annotations as annotations
 from ._addresses import resolve_image, resolve_run
+from ._command_parser import CommandParser
 from ._history_filter import RunFilter, filter_runs, parse_since
-
-
-class CommandParser(argparse.ArgumentParser):
-    """argparse for one `%banana` command: errors become one UsageError with the usage."""
-
-    def __init__(self, command: str, usage: str):
-        super().__init__(prog=f"%banana {command}", usage=usage, add_help=False)
-        self.allow_abbrev = False
-
-    def error(self, message):
-        message = message[0].upper() + message[1:]
-        raise UsageError(f"{message}; write %banana {self.usage}.")
-
-    def parse(self, args):
-        return self.parse_args([str(a) for a in args])
 
 
 def _number(text: str, what: str) -> int:
@@ -127,7 +112,7 @@ def history(store, args):
 
 def recent_history(store, count: int, wanted: RunFilter):
     """The last `count` runs that match `wanted`, newest first, with their cache reuse."""
-    from ._outputs import History
+    from ._displayables import History
 
     runs = store.recent_runs(None if wanted.active else count)
     runs = filter_runs(runs, annotations.load(store.root), wanted, count)

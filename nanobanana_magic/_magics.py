@@ -9,13 +9,10 @@ updates in place, then the cell's value is the Run (or SweepRun), whose HTML is 
 from __future__ import annotations
 
 import collections
-import logging
 import os
 import sys
-import time
 from typing import TYPE_CHECKING
 
-from IPython.core.error import UsageError
 from IPython.core.magic import (
     Magics,
     line_cell_magic,
@@ -25,11 +22,9 @@ from IPython.core.magic import (
 )
 from traitlets import Bool, Dict, Enum, Float, Int, TraitError, Unicode, default, observe, validate
 
-from . import _display as display
 from . import _errors as errors
-from . import _explore_commands as explore
 from ._carry_forward import carry_forward, tag_results
-from ._cell_options import CellCommand, cell_arguments, parse_cell_line, resolve_value, split_line
+from ._cell_options import CellCommand, cell_arguments, parse_cell_line
 from ._defaults import (
     DEFAULT_BUDGET,
     DEFAULT_CONCURRENCY,
@@ -40,11 +35,12 @@ from ._defaults import (
     DEFAULT_TASK_TIMEOUT,
     DEFAULT_THUMBNAIL_SIZE,
 )
+from ._displayables import DryRun
 from ._limits import SETTING_RANGES, check_prices, check_setting
-from ._live import LiveStatus, in_kernel
-from ._outputs import DryRun, Exported, Help, Runs
+from ._live import in_kernel
 from ._pricing import DEFAULT_PRICES, estimate_cost, format_usd
 from ._request import KNOWN_MODELS, RESOLUTIONS, SIZES, ImageRequest, default_model
+from ._runner import Interrupted
 from ._settings import (
     API_KEY_ENV,
     BASE_URL_ENV,
@@ -61,72 +57,9 @@ from ._tracebacks import FullTracebacks
 if TYPE_CHECKING:
     import asyncio
 
-    from ._engine import Engine, Event
+    from ._engine import Engine
     from ._ratelimit import LimiterRegistry
     from ._store import Store
-
-log = logging.getLogger("nanobanana_magic")
-
-COMMANDS = (
-    "login",
-    "logout",
-    "use",
-    "config",
-    "history",
-    "show",
-    "rerun",
-    "resume",
-    "cost",
-    "export",
-    "panel",
-    "rate",
-    "pick",
-    "tag",
-    "note",
-    "from",
-    "lineage",
-    "summary",
-    "compare",
-    "gallery",
-    "help",
-)
-
-
-class Interrupted(KeyboardInterrupt):
-    """A kernel interrupt while tasks ran. Still a KeyboardInterrupt (so loops stop and
-    "Run All" halts), but shown as one paragraph instead of a trip through asyncio."""
-
-    def _render_traceback_(self) -> list[str]:
-        return [f"Interrupted: {self}"]
-
-
-def runs_provenance(runs) -> dict:
-    """Provenance of what a cell made: one run's own, or {"runs": [...]} for several."""
-    items = [run.provenance() for run in runs if run is not None]
-    return items[0] if len(items) == 1 else {"runs": items}
-
-
-def batch_summary(runs, board: display.ProgressBoard) -> str:
-    """One sentence on how a batch went; says so when everything came from the cache."""
-    if runs and all(run.cached for run in runs):
-        ids = ", ".join(run.run_id for run in runs[:3]) + (" …" if len(runs) > 3 else "")
-        return (
-            f"From the cache (run {ids}): nothing was sent and nothing spent; "
-            "--no-cache or --variant LABEL makes new images."
-        )
-    cached = sum(1 for run in runs if run.cached)
-    spent = format_usd(sum(run.spent for run in runs))
-    simulated = runs and all(run.simulated for run in runs)
-    return (
-        f"{len(runs)} task(s): {board.summary()} in "
-        f"{time.monotonic() - board.started:.1f} s"
-        + (f"; {cached} from the cache, nothing sent for them" if cached else "")
-        + (
-            f"; {spent} at ToAPIs prices (simulated: nothing paid)."
-            if simulated
-            else f"; {spent} spent."
-        )
-    )
 
 
 def caller_locals(shell) -> dict | None:
@@ -303,16 +236,16 @@ class Banana(Magics):
         """Generate images with Nano Banana 2 (ToAPIs).
 
         As a cell magic the cell body is the prompt; `{name}` is replaced by the value of
-        `name` in the notebook (`{{name}}` keeps literal braces). As a line magic:
-        `%banana login | logout | use toapis|sim|URL | config | history [N] | show RUN |
-        rerun RUN [--no-cache] | resume | cost | export RUN [--as python|curl|json] |
-        panel | rate RUN#i N | pick RUN#i | tag RUN WORD... | note RUN TEXT | help`.
+        `name` in the notebook (`{{name}}` keeps literal braces). As a line magic it runs
+        a command (`%banana use sim`, `%banana history`, ...): `%banana help` lists them.
         """
         if cell is not None and (local_ns is None or local_ns is self.shell.user_ns):
             local_ns = caller_locals(self.shell)
         namespace = collections.ChainMap(local_ns or {}, self.shell.user_ns)
         if cell is None:
-            return self._command(line, namespace)
+            from ._line_commands import run_line
+
+            return run_line(self, line, namespace)
         cmd = parse_cell_line(self.banana, line, namespace)
         defaults = carry_forward(self.store(cmd.out), cmd, self.request_defaults())
         if cmd.sweep:
@@ -326,56 +259,43 @@ class Banana(Magics):
             return self._dry_run(engine, [request], cmd)
         if cmd.background:
             return self._in_background(engine, [request], cmd)
-        (run,) = self._run_blocking(engine, [request], cmd, [request.summary()])
+        (run,) = self.run_batch(engine, [request], cmd, [request.summary()])
         if run.exception is not None:
             raise run.exception
-        return self._bind(cmd, run)
+        return self.bind(cmd, run)
 
-    def _bind(self, cmd: CellCommand, result):
+    def bind(self, cmd: CellCommand, result):
         tag_results(cmd, result)
         if cmd.name:
             self.shell.user_ns[cmd.name] = result
         return result
 
-    def _note_spent(self, runs) -> None:
+    def note_spent(self, runs) -> None:
         runs = [run for run in runs if run is not None]
         self.spent += sum(run.spent for run in runs)
         self.simulated_spent += sum(run.spent for run in runs if run.simulated)
 
-    def _run_blocking(
-        self, engine: Engine, requests, cmd: CellCommand | None, labels, on_event=None, render=None
-    ):
-        from ._sync import run_sync
+    def run_batch(self, engine: Engine, requests, cmd: CellCommand | None, labels, **view):
+        from ._runner import run_blocking
 
-        board = display.ProgressBoard(labels)
-        live = LiveStatus(self.shell, render or board.html).start()
+        return run_blocking(self, engine, requests, cmd, labels, **view)
 
-        def listener(event: Event) -> None:
-            board.apply(event)
-            if on_event is not None:
-                on_event(event)
-            live.refresh(force=event.kind != "progress")
+    def _in_background(self, engine: Engine, requests, cmd: CellCommand, sweep=None):
+        from ._runner import run_in_background
 
-        try:
-            runs = run_sync(
-                live.ticking(
-                    engine.run(requests, listener=listener, cache=cmd.cache if cmd else True)
-                )
-            )
-        except KeyboardInterrupt:
-            live.finish(
-                f"Interrupted after {time.monotonic() - board.started:.1f} s: polling stopped."
-            )
-            raise Interrupted(
-                "polling stopped. Submitted tasks stay in the journal; "
-                "`%banana resume` collects them without paying again."
-            ) from None
-        except errors.BananaError as exc:  # e.g. no key: the board must not stay "waiting"
-            live.finish(str(exc), html_text=display.error_box(str(exc)))
-            raise
-        self._note_spent(runs)
-        live.finish(batch_summary(runs, board), provenance=runs_provenance(runs))
-        return runs
+        return run_in_background(self, engine, requests, cmd, sweep)
+
+    def keep_background(self, task: asyncio.Task) -> None:
+        """Hold a background cell's task until it is done (cancelled on unload)."""
+        self._background.add(task)
+        task.add_done_callback(self._background.discard)
+
+    def disable_full_tracebacks(self) -> None:
+        self._tracebacks.disable()
+
+    def cancel_background(self) -> None:
+        for task in list(self._background):
+            task.cancel()
 
     def _dry_run(self, engine: Engine, requests, cmd: CellCommand):
         cached = [
@@ -393,52 +313,9 @@ class Banana(Magics):
         )
         return DryRun(text, payloads)
 
-    def _in_background(self, engine: Engine, requests, cmd: CellCommand, sweep=None):
-        import asyncio
-
-        try:
-            loop = asyncio.get_running_loop()
-        except RuntimeError:
-            raise UsageError("--background needs a running Jupyter kernel; drop it here.") from None
-        labels = [r.summary() for r in requests]
-        board = display.ProgressBoard(labels)
-        live = LiveStatus(self.shell, (sweep.html if sweep else board.html)).start()
-
-        def listener(event: Event) -> None:
-            board.apply(event)
-            if sweep is not None:
-                sweep.apply(event)
-            live.refresh(force=event.kind != "progress")
-
-        async def work():
-            try:
-                runs = await engine.run(requests, listener=listener, cache=cmd.cache)
-            except asyncio.CancelledError:
-                live.finish("Cancelled; `%banana resume` collects submitted tasks.")
-                raise
-            except errors.BananaError as exc:
-                live.finish(str(exc), html_text=display.error_box(str(exc)))
-                return
-            except Exception as exc:  # a bug: show it where the grid would be, and log it
-                log.exception("background generation failed")
-                live.finish(repr(exc), html_text=display.error_box(f"Unexpected error: {exc!r}"))
-                return
-            self._note_spent(runs)
-            result = sweep if sweep is not None else runs[0]
-            self._bind(cmd, result)
-            live.finish(
-                batch_summary(runs, board),
-                provenance=runs_provenance(runs),
-                html_text=sweep.html() if sweep is not None else display.runs_html(runs),
-            )
-
-        task = loop.create_task(work())
-        self._background.add(task)
-        task.add_done_callback(self._background.discard)
-        return None
-
     def _sweep_cell(self, template: str, cmd: CellCommand, namespace, defaults=None):
-        from ._sweep import SweepRun, check_budget, plan_sweep, sweep_common
+        from ._sweep_plan import check_budget, plan_sweep, sweep_common
+        from ._sweep_result import SweepRun
 
         engine = self.engine(cmd)
         defaults = defaults if defaults is not None else self.request_defaults()
@@ -464,87 +341,35 @@ class Banana(Magics):
         labels = [", ".join(map(str, key)) for key, _ in plan.cells]
         if not in_kernel(self.shell):  # in Jupyter the live grid opens with the plan
             print(plan.describe(budget))
-        self._run_blocking(engine, requests, cmd, labels, on_event=result.apply, render=result.html)
-        return self._bind(cmd, result)
+        self.run_batch(engine, requests, cmd, labels, on_event=result.apply, render=result.html)
+        return self.bind(cmd, result)
 
-    # -- line commands --------------------------------------------------------------------------------
-    def _command(self, line: str, namespace):
-        words = split_line(line)
-        if not words:
-            return self._help()
-        command, args = words[0], [str(resolve_value(word, namespace)) for word in words[1:]]
-        if command not in COMMANDS:
-            close = [c for c in COMMANDS if c.startswith(command[:2])]
-            hint = f" (did you mean {close[0]}?)" if close else ""
-            raise UsageError(
-                f"Unknown command {command!r}{hint}; use one of {', '.join(COMMANDS)}."
-            )
-        return getattr(self, f"_cmd_{command}")(args)
+    # -- where requests go (the line commands `login`, `logout`, `use`) ------------------------------
+    @property
+    def has_login_key(self) -> bool:
+        return self._key is not None
 
-    def _expect(self, args, count: int, usage: str, flags=()):
-        positional = [a for a in args if a not in flags]
-        unknown = [a for a in positional if a.startswith("-") and not a[1:].isdigit()]
-        if unknown or len(positional) > count:
-            raise UsageError(f"Usage: %banana {usage}")
-        return positional, {f for f in flags if f in args}
-
-    def _cmd_help(self, args):
-        return self._help()
-
-    def _help(self):
-        return Help(HELP)
-
-    def _cmd_login(self, args):
-        self._expect(args, 0, "login")
-        import getpass
-
-        key = getpass.getpass("ToAPIs API key (kept in memory for this kernel only): ")
-        self._key = resolve_api_key(key)
+    def log_in(self, key: Secret) -> None:
+        self._key = key
         if self.using_simulator:
-            self._stop_simulator()
+            self.stop_simulator()
             self._base_url = None
-        print(f"Logged in; requests go to {self.base_url}.")
 
-    def _cmd_logout(self, args):
-        self._expect(args, 0, "logout")
+    def log_out(self) -> None:
         self._key = None
-        print(
-            "The key is forgotten by this kernel"
-            + (
-                f" ({API_KEY_ENV} is still set in the environment)."
-                if os.environ.get(API_KEY_ENV)
-                else "."
-            )
-        )
 
-    def _cmd_use(self, args):
-        if not args:
-            raise UsageError("Usage: %banana use toapis|sim|URL")
-        (target,), _ = self._expect(args, 1, "use toapis|sim|URL")
-        if target == "sim":
-            from .simulator import Simulator
+    def use_simulator(self) -> None:
+        from .simulator import Simulator
 
-            if self._simulator is None:
-                self._simulator = Simulator().start()
-            self._base_url = self._simulator.base_url
-            print(
-                f"Using the built-in simulator at {self._base_url}: images are SIMULATED "
-                "placeholders, nothing is paid. `%banana use toapis` switches to the real "
-                "API."
-            )
-            return
-        url = self._real_api_url() if target == "toapis" else resolve_base_url(target)
-        self._stop_simulator()
+        if self._simulator is None:
+            self._simulator = Simulator().start()
+        self._base_url = self._simulator.base_url
+
+    def use_url(self, url: str | None) -> None:
+        """Send requests to `url` (None: ToAPIs, or the real host TOAPIS_BASE_URL names)."""
+        url = self._real_api_url() if url is None else resolve_base_url(url)
+        self.stop_simulator()
         self._base_url = url
-        print(
-            f"Using {self.base_url}"
-            + (
-                ""
-                if self.api_key() is not None
-                else f"; no key yet: `%banana login` or set {API_KEY_ENV}"
-            )
-            + "."
-        )
 
     @staticmethod
     def _real_api_url() -> str:
@@ -558,205 +383,7 @@ class Banana(Magics):
             return resolve_base_url(configured)
         return DEFAULT_BASE_URL
 
-    def _stop_simulator(self):
+    def stop_simulator(self):
         if self._simulator is not None:
             self._simulator.stop()
             self._simulator = None
-
-    def _cmd_config(self, args):
-        self._expect(args, 0, "config")
-        key_source = (
-            "the simulator's"
-            if self.using_simulator
-            else "set by %banana login"
-            if self._key is not None
-            else f"from {API_KEY_ENV}"
-            if os.environ.get(API_KEY_ENV)
-            else None
-        )
-        rows = {
-            "backend": self.base_url + (" (simulator)" if self.using_simulator else ""),
-            "api key": f"******** ({key_source})" if key_source else "not set",
-            "output folder": str(self.store().root),
-        }
-        rows.update({name: getattr(self, name) for name in self.trait_names(config=True)})
-        width = max(map(len, rows))
-        print("\n".join(f"{name:<{width}}  {value}" for name, value in rows.items()))
-
-    def _cmd_history(self, args):
-        return explore.history(self.store(), args)
-
-    def _cmd_from(self, args):
-        shown, run_it = explore.from_image(args)
-        if not run_it:
-            return shown
-        from IPython.display import display as show
-
-        show(shown)
-        return self._rerun_request(shown.request, CellCommand())
-
-    def _rerun_request(self, request, cmd: CellCommand):
-        request.validate()
-        (new,) = self._run_blocking(self.engine(cmd), [request], cmd, [request.summary()])
-        if new.exception is not None:
-            raise new.exception
-        return new
-
-    def _cmd_summary(self, args):
-        return explore.summary(self.store(), args)
-
-    def _cmd_gallery(self, args):
-        return explore.gallery(self, args)
-
-    def _cmd_compare(self, args):
-        return explore.compare(self.store(), args)
-
-    def _cmd_lineage(self, args):
-        return explore.lineage(self.store(), args)
-
-    def _cmd_rate(self, args):
-        return explore.rate(self.store(), args)
-
-    def _cmd_pick(self, args):
-        return explore.pick(self.store(), args)
-
-    def _cmd_tag(self, args):
-        return explore.tag(self.store(), args)
-
-    def _cmd_note(self, args):
-        return explore.note(self.store(), args)
-
-    def _load(self, args, usage, flags=()):
-        positional, found = self._expect(args, 1, usage, flags)
-        if not positional:
-            raise UsageError(f"Usage: %banana {usage}")
-        store = self.store()
-        return store.load_run(store.resolve_run_id(positional[0])), found
-
-    def _cmd_show(self, args):
-        run, _ = self._load(args, "show RUN")
-        run.cached = True
-        return run
-
-    def _cmd_rerun(self, args):
-        run, flags = self._load(args, "rerun RUN [--no-cache]", flags=("--no-cache",))
-        return self._rerun_request(run.request, CellCommand(cache="--no-cache" not in flags))
-
-    def _cmd_resume(self, args):
-        self._expect(args, 0, "resume")
-        engine = self.engine()
-        pending = engine.pending_tasks()
-        elsewhere = len(engine.store.pending_tasks()) - len(pending)
-        if elsewhere:
-            print(
-                f"{elsewhere} uncollected task(s) in this folder were sent to another "
-                f"backend; `%banana use` that backend to resume them."
-            )
-        if not pending:
-            print(
-                f"Nothing to resume: every task sent to {engine.base_url} from "
-                f"{engine.store.root} was collected."
-            )
-            return None
-        board = display.ProgressBoard([f"task {e['task_id']}" for e in pending])
-        live = LiveStatus(self.shell, board.html).start()
-
-        def listener(event):
-            board.apply(event)
-            live.refresh(force=event.kind != "progress")
-
-        from ._sync import run_sync
-
-        runs = run_sync(live.ticking(engine.resume(listener=listener)))
-        self._note_spent(runs)
-        live.finish(
-            f"Resumed {len(runs)} task(s): {board.summary()}.", provenance=runs_provenance(runs)
-        )
-        return Runs(runs)
-
-    def _cmd_cost(self, args):
-        self._expect(args, 0, "cost")
-        store = self.store()
-        runs = [run for run in store.recent_runs(None) if run.ok]
-        simulated = sum(run.cost for run in runs if run.simulated)
-        paid = sum(run.cost for run in runs) - simulated
-        kernel_simulated = self.simulated_spent
-        print(
-            f"This kernel spent {format_usd(self.spent - kernel_simulated)}"
-            + (
-                f" (plus {format_usd(kernel_simulated)} of simulated images, which cost nothing)"
-                if kernel_simulated
-                else ""
-            )
-            + f"; the output folder {store.root} holds {format_usd(paid)} of paid images"
-            + (f" and {format_usd(simulated)} of simulated ones" if simulated else "")
-            + "."
-        )
-
-    def _cmd_export(self, args):
-        as_kind = "python"
-        if "--as" in args:
-            at = args.index("--as")
-            if at + 1 >= len(args):
-                raise UsageError("Usage: %banana export RUN [--as python|curl|json]")
-            as_kind = args[at + 1]
-            args = args[:at] + args[at + 2 :]
-        if as_kind not in ("python", "curl", "json"):
-            raise UsageError(f"--as {as_kind!r}: use python, curl or json.")
-        run, _ = self._load(args, "export RUN [--as python|curl|json]")
-        from ._export import export_request
-
-        return Exported(export_request(run, self.store(), as_kind), as_kind)
-
-    def _cmd_panel(self, args):
-        self._expect(args, 0, "panel")
-        from ._panel import panel
-
-        return panel(magic=self)
-
-
-HELP = """\
-**%%banana [options]** — the cell is the prompt; `{name}` takes a notebook variable.
-
-| option | meaning |
-|---|---|
-| `--size 16:9` `--resolution 2K` `-n 2` `--model ID` | request parameters |
-| `--ref PATH_OR_URL` (repeatable) | reference images; local files are uploaded once |
-| `--name VAR` | also bind the result to `VAR` |
-| `--no-cache` / `--variant LABEL` | generate again / a new sample set, cached separately |
-| `--dry-run` | show the JSON payload(s) and the cost; send nothing |
-| `--sweep KEY=V1,V2` `--zip` `--budget 2` `--yes` `--concurrency 8` | parameter sweeps |
-| `--search` `--image-search` `--meta KEY=VALUE` | grounding and extra metadata |
-| `--out DIR` `--background` | output folder / return at once, grid fills in live |
-
-**%banana** `login` · `logout` · `use toapis|sim|URL` · `config` · `history [N]` · `show RUN` ·
-`rerun RUN [--no-cache]` · `resume` · `cost` · `export RUN [--as python|curl|json]` · `panel` ·
-`help`. Exploring: `rate RUN#i 1-5` · `pick RUN#i [--no]` · `tag RUN WORD… [--remove]` ·
-`note RUN "TEXT"` · `compare A B…` · `summary RUN RUN…` · `lineage RUN` ·
-`from PATH [--run]` · `gallery [filters]`; `history` filters `--search TEXT --tag W --picked --min-rating N --model ID
---size R --since DATE`. Settings: `%config Banana.resolution = "2K"` (see `%config Banana`).
-"""
-
-_magics: Banana | None = None
-
-
-def load_ipython_extension(ipython) -> None:
-    global _magics
-    _magics = Banana(shell=ipython)
-    ipython.register_magics(_magics)
-
-
-def unload_ipython_extension(ipython) -> None:
-    global _magics
-    if _magics is None:
-        return
-    _magics._stop_simulator()
-    _magics._tracebacks.disable()
-    for task in list(_magics._background):
-        task.cancel()
-    manager = ipython.magics_manager
-    for kind in ("line", "cell"):
-        manager.magics[kind].pop("banana", None)
-    manager.registry.pop("Banana", None)
-    ipython.configurables = [c for c in ipython.configurables if c is not _magics]
-    _magics = None

@@ -5,11 +5,11 @@
     panel(simulator=True)        # the built-in simulator (simulated images, nothing paid)
     %banana panel                # the magic's settings, backend and output folder
 
-Two layers, so the logic is testable without a browser: `panel_form` holds the form as
-plain data (`PanelForm`, `plan_form`, `Backend`: requests, the reproducing `%%banana`
-cell, where requests go), and this module the view:
+The logic is testable without a browser: `_panel_form` holds the form as plain data
+(`PanelForm`, `plan_form`: requests, the reproducing `%%banana` cell) and
+`_panel_session` where requests go (`PanelSession`). This module is the view:
 
-- `BananaPanel` (an ipywidgets VBox) is the view. Generate schedules `Engine.run` on the
+- `BananaPanel` (an ipywidgets VBox). Generate schedules `Engine.run` on the
   kernel's own event loop and returns at once; engine events update the progress rows,
   the result grid and the cost line. Cancel cancels that task: polling stops, and the
   submitted tasks stay in the journal for `%banana resume`.
@@ -33,7 +33,6 @@ from ._engine import FINAL_EVENTS, Engine, Event
 from ._errors import BananaError, ValidationError
 from ._panel_form import (
     SWEEP_PARAMETERS,
-    Backend,
     FormPlan,
     PanelForm,
     history_label,
@@ -41,10 +40,11 @@ from ._panel_form import (
     reference_thumbnail,
     save_upload,
 )
+from ._panel_session import PanelSession
 from ._pricing import format_usd
 from ._request import KNOWN_MODELS, MAX_N, RESOLUTIONS, SIZES, is_url
 from ._run import Run
-from ._sweep import SweepRun
+from ._sweep_result import SweepRun
 from ._template import placeholders
 
 log = logging.getLogger("nanobanana_magic")
@@ -109,8 +109,8 @@ class ProgressRow(widgets.HBox):
 class BananaPanel(widgets.VBox):
     """The control panel widget. See the module docstring; build it with `panel()`."""
 
-    def __init__(self, backend: Backend, form: PanelForm | None = None):
-        self.backend = backend
+    def __init__(self, session: PanelSession, form: PanelForm | None = None):
+        self.session = session
         self.task: asyncio.Task | None = None
         self.spent = 0.0
         self._quiet = False  # set while the code itself changes the form
@@ -123,7 +123,7 @@ class BananaPanel(widgets.VBox):
             ),
         )
         self.add_class("banana-panel")
-        self.set_form(form or PanelForm(**backend.defaults()))
+        self.set_form(form or PanelForm(**session.defaults()))
         self.refresh_history()
 
     # -- construction ------------------------------------------------------------------------
@@ -337,7 +337,7 @@ class BananaPanel(widgets.VBox):
             self._form_changed()
 
     def _form_changed(self) -> None:
-        backend, folder = self.backend.describe()
+        backend, folder = self.session.describe()
         self.header.value = (
             f"<div style='font:12px/1.5 system-ui;color:#57606a'>"
             f"<b style='color:#24292f;font-size:15px'>Nano Banana 2</b> · "
@@ -365,9 +365,9 @@ class BananaPanel(widgets.VBox):
 
     def plan(self) -> tuple[FormPlan, Engine]:
         """The form's requests and the engine to run them (raises BananaError on bad input)."""
-        engine = self.backend.engine()
+        engine = self.session.engine()
         plan = plan_form(
-            self.form(), engine, namespace=self.backend.namespace(), prices=self.backend.prices
+            self.form(), engine, namespace=self.session.namespace(), prices=self.session.prices
         )
         return plan, engine
 
@@ -384,7 +384,7 @@ class BananaPanel(widgets.VBox):
         files = change["new"]
         if not files:
             return
-        root = self.backend.store().root
+        root = self.session.store().root
         problems = []
         for item in files:
             try:
@@ -441,7 +441,7 @@ class BananaPanel(widgets.VBox):
     @property
     def simulator(self):
         """The built-in simulator behind this panel, or None; `.configure(...)` sets knobs."""
-        return self.backend.simulator
+        return self.session.simulator
 
     # -- generating ----------------------------------------------------------------------------
     @property
@@ -459,10 +459,10 @@ class BananaPanel(widgets.VBox):
             return None
         try:
             plan, engine = self.plan()
-            if plan.sweep is not None and plan.estimate > self.backend.budget + 1e-9:
+            if plan.sweep is not None and plan.estimate > self.session.budget + 1e-9:
                 raise ValidationError(
                     f"{plan.sweep.describe()} That is above the "
-                    f"{format_usd(self.backend.budget)} budget; use fewer values or raise it "
+                    f"{format_usd(self.session.budget)} budget; use fewer values or raise it "
                     "(panel(budget=...) or %config Banana.budget)."
                 )
             loop = asyncio.get_running_loop()
@@ -529,7 +529,7 @@ class BananaPanel(widgets.VBox):
         self._show_tiles(runs, result)
         spent = sum(run.spent for run in runs)
         self.spent += spent
-        self.backend.note_spent(runs)
+        self.session.note_spent(runs)
         images = sum(len(run.images) for run in runs)
         cached = sum(1 for run in runs if run.cached)
         self.cost.value = display.note(
@@ -577,7 +577,7 @@ class BananaPanel(widgets.VBox):
 
     # -- copy as cell ------------------------------------------------------------------------
     def cell_text(self) -> str:
-        return self.form().cell_text(self.backend.output_dir)
+        return self.form().cell_text(self.session.output_dir)
 
     def show_cell(self) -> None:
         """Show the `%%banana` cell for the current form (or why there is none)."""
@@ -592,7 +592,7 @@ class BananaPanel(widgets.VBox):
     # -- history ----------------------------------------------------------------------------
     def refresh_history(self) -> None:
         try:
-            runs = self.backend.store().recent_runs(30)
+            runs = self.session.store().recent_runs(30)
         except (BananaError, OSError):
             runs = []
         title = f"{len(runs)} earlier run(s) in this folder" if runs else "no runs yet"
@@ -609,7 +609,7 @@ class BananaPanel(widgets.VBox):
 
     def restore(self, run_id: str) -> Run:
         """Put a stored run's parameters into the form and show its images from disk."""
-        run = self.backend.store().load_run(run_id)
+        run = self.session.store().load_run(run_id)
         self.set_form(PanelForm.from_run(run))
         run.cached = True  # shown from disk: nothing sent, nothing spent
         self.progress.children = ()
@@ -624,7 +624,7 @@ class BananaPanel(widgets.VBox):
 
     def close(self) -> None:
         self.cancel()
-        self.backend.close()
+        self.session.close()
         super().close()
 
 
@@ -659,7 +659,7 @@ def panel(
         ).items()
         if value is not None
     }
-    backend = Backend(
+    session = PanelSession(
         magic,
         simulator=simulator,
         output_dir=output_dir,
@@ -676,9 +676,9 @@ def panel(
         if not is_url(os.fspath(r))
     )
     urls = " ".join(os.fspath(r) for r in references if is_url(os.fspath(r)))
-    form = PanelForm(**{**backend.defaults(), **defaults, "uploads": local, "urls": urls})
+    form = PanelForm(**{**session.defaults(), **defaults, "uploads": local, "urls": urls})
     try:
-        return BananaPanel(backend, form)
+        return BananaPanel(session, form)
     except BaseException:
-        backend.close()
+        session.close()
         raise

@@ -5,6 +5,8 @@ from __future__ import annotations
 
 import ipywidgets as widgets
 
+from ._sweep_html import page_html
+
 
 class SweepView(widgets.VBox):
     """Rows/columns choosers, a selector over the other axes' values, and the grid."""
@@ -52,4 +54,4 @@ class SweepView(widgets.VBox):
     def draw(self) -> None:
         pages = self._pages()
         index = min(self.selector.value or 0, len(pages) - 1)
-        self.grid.value = self.result._page_html(pages[index])
+        self.grid.value = page_html(self.result, pages[index])

@@ -12,8 +12,8 @@ from IPython.core.error import UsageError
 
 from nanobanana_magic import _annotations as annotations
 from nanobanana_magic import generate
+from nanobanana_magic._displayables import History
 from nanobanana_magic._errors import ValidationError
-from nanobanana_magic._outputs import History
 from nanobanana_magic._size_check import size_problem
 from nanobanana_magic._store import Store
 

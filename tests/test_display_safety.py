@@ -20,7 +20,8 @@ from nanobanana_magic import _display as display
 from nanobanana_magic import generate
 from nanobanana_magic._engine import Engine
 from nanobanana_magic._store import Store
-from nanobanana_magic._sweep import SweepRun, plan_sweep
+from nanobanana_magic._sweep_plan import plan_sweep
+from nanobanana_magic._sweep_result import SweepRun
 
 PROMPT = "<script>alert(1)</script> a fox <img src=x onerror=alert(2)>"
 SERVER_TEXT = "<script>alert('server')</script><img src=y onerror=alert(3)>"

@@ -21,8 +21,8 @@ from PIL import Image
 from nanobanana_magic import _errors as errors
 from nanobanana_magic._cell_options import parse_cell_line
 from nanobanana_magic._display import PROVENANCE_MIME
+from nanobanana_magic._displayables import DryRun, History
 from nanobanana_magic._engine import Engine
-from nanobanana_magic._outputs import DryRun, History
 from nanobanana_magic._request import ImageRequest
 from nanobanana_magic._run import Run
 from nanobanana_magic._store import Store

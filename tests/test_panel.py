@@ -292,7 +292,7 @@ def test_without_a_loop_or_a_key_the_panel_says_what_to_do(out_dir):
 
 def test_simulator_is_chosen_explicitly_and_stopped_with_the_panel(out_dir):
     p = panel(simulator={"duration": 0.2, "queue_delay": 0.0}, output_dir=out_dir, prompt="fox")
-    sim = p.backend.simulator
+    sim = p.session.simulator
     assert "SIMULATED images, nothing paid" in p.header.value and sim.running
     (run,) = generate(p)
     assert run.ok and run.simulated

@@ -13,11 +13,13 @@ import pytest
 from conftest import TEST_KEY
 from PIL import Image
 
-from nanobanana_magic._api import make_engine
 from nanobanana_magic._engine import _AdaptiveGate
 from nanobanana_magic._errors import ValidationError
+from nanobanana_magic._generate import make_engine
 from nanobanana_magic._store import Store
-from nanobanana_magic._sweep import BudgetExceededError, SweepPlan, SweepRun, plan_sweep, sweep
+from nanobanana_magic._sweep import sweep
+from nanobanana_magic._sweep_plan import BudgetExceededError, SweepPlan, plan_sweep
+from nanobanana_magic._sweep_result import SweepRun
 
 NOTEBOOKS = Path(__file__).resolve().parent.parent / "notebooks"
 

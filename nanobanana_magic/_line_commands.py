@@ -1,0 +1,345 @@
+"""The `%banana` line commands, declared as a table: name, arguments, help, handler.
+
+Each command is one function registered with `@command(...)`; its declared arguments are
+parsed by argparse (after `$name` values are taken from the notebook) and handed to it as
+a Namespace, and `%banana help` is generated from the table. A command declared with
+`parses_itself=True` gets the words instead (the exploring commands parse their own).
+To add a command, declare it here; nothing else changes.
+"""
+
+from __future__ import annotations
+
+import argparse
+import dataclasses
+import os
+from collections.abc import Callable, Mapping, Sequence
+from typing import TYPE_CHECKING, Any
+
+from IPython.core.error import UsageError
+
+from ._cell_options import CellCommand, resolve_value, split_line
+from ._command_parser import CommandParser
+from ._displayables import Exported, Help
+from ._pricing import format_usd
+from ._settings import API_KEY_ENV, resolve_api_key
+
+if TYPE_CHECKING:
+    from ._magics import Banana
+
+
+@dataclasses.dataclass(frozen=True)
+class Arg:
+    """One argparse argument of a line command: `Arg("RUN")`, `Arg("--no-cache", ...)`."""
+
+    names: tuple[str, ...]
+    options: dict
+
+    def __init__(self, *names: str, **options):
+        object.__setattr__(self, "names", names)
+        object.__setattr__(self, "options", options)
+
+
+@dataclasses.dataclass(frozen=True)
+class LineCommand:
+    """One `%banana` command: how it is written, what it does, and its handler."""
+
+    name: str
+    usage: str  # the arguments as shown in help, e.g. "RUN [--no-cache]"
+    help: str
+    arguments: tuple[Arg, ...] | None  # None: the handler parses the words itself
+    run: Callable[[Banana, Any], Any]
+
+    @property
+    def synopsis(self) -> str:
+        return f"{self.name} {self.usage}".strip()
+
+    def parse(self, args: Sequence[str]) -> argparse.Namespace | list[str]:
+        if self.arguments is None:
+            return list(args)
+        parser = CommandParser(self.name, self.synopsis)
+        for argument in self.arguments:
+            parser.add_argument(*argument.names, **argument.options)
+        return parser.parse(args)
+
+
+#: every line command, in the order help lists them
+COMMANDS: dict[str, LineCommand] = {}
+
+
+def command(name: str, usage: str, help: str, *arguments: Arg, parses_itself: bool = False):
+    """Declare a line command: `@command("show", "RUN", "show a stored run", Arg("run"))`."""
+
+    def register(func: Callable[[Banana, Any], Any]):
+        COMMANDS[name] = LineCommand(name, usage, help, None if parses_itself else arguments, func)
+        return func
+
+    return register
+
+
+def run_line(magic: Banana, line: str, namespace: Mapping[str, Any]):
+    """Run `%banana <line>`: the command named by its first word (help when empty)."""
+    words = split_line(line)
+    if not words:
+        return help_text()
+    name, args = words[0], [str(resolve_value(word, namespace)) for word in words[1:]]
+    found = COMMANDS.get(name)
+    if found is None:
+        close = [c for c in COMMANDS if c.startswith(name[:2])]
+        hint = f" Did you mean {close[0]}?" if close else ""
+        raise UsageError(f"Unknown command {name!r}; use one of {', '.join(COMMANDS)}.{hint}")
+    return found.run(magic, found.parse(args))
+
+
+def _whole_number(text: str) -> int:
+    if not text.isdigit():
+        raise argparse.ArgumentTypeError(f"N must be a whole number, not {text!r}")
+    return int(text)
+
+
+# -- the commands -----------------------------------------------------------------------------
+@command("login", "", "ask for the ToAPIs key (kept in memory for this kernel only)")
+def _login(magic: Banana, args) -> None:
+    import getpass
+
+    key = getpass.getpass("ToAPIs API key (kept in memory for this kernel only): ")
+    magic.log_in(resolve_api_key(key))
+    print(f"Logged in; requests go to {magic.base_url}.")
+
+
+@command("logout", "", "forget the key given to `login`")
+def _logout(magic: Banana, args) -> None:
+    magic.log_out()
+    print(
+        "The key is forgotten by this kernel"
+        + (
+            f" ({API_KEY_ENV} is still set in the environment)."
+            if os.environ.get(API_KEY_ENV)
+            else "."
+        )
+    )
+
+
+@command(
+    "use",
+    "toapis|sim|URL",
+    "where requests go: ToAPIs, the built-in simulator, or another URL",
+    Arg("target"),
+)
+def _use(magic: Banana, args) -> None:
+    if args.target == "sim":
+        magic.use_simulator()
+        print(
+            f"Using the built-in simulator at {magic.base_url}: images are SIMULATED "
+            "placeholders, nothing is paid. `%banana use toapis` switches to the real "
+            "API."
+        )
+        return
+    magic.use_url(None if args.target == "toapis" else args.target)
+    print(
+        f"Using {magic.base_url}"
+        + (
+            ""
+            if magic.api_key() is not None
+            else f"; no key yet: `%banana login` or set {API_KEY_ENV}"
+        )
+        + "."
+    )
+
+
+@command("config", "", "the backend, the key's source, the output folder and every setting")
+def _config(magic: Banana, args) -> None:
+    key_source = (
+        "the simulator's"
+        if magic.using_simulator
+        else "set by %banana login"
+        if magic.has_login_key
+        else f"from {API_KEY_ENV}"
+        if os.environ.get(API_KEY_ENV)
+        else None
+    )
+    rows = {
+        "backend": magic.base_url + (" (simulator)" if magic.using_simulator else ""),
+        "api key": f"******** ({key_source})" if key_source else "not set",
+        "output folder": str(magic.store().root),
+    }
+    rows.update({name: getattr(magic, name) for name in magic.trait_names(config=True)})
+    width = max(map(len, rows))
+    print("\n".join(f"{name:<{width}}  {value}" for name, value in rows.items()))
+
+
+@command(
+    "history",
+    "[N] [--search TEXT] [--tag WORD] [--picked] [--min-rating N] [--model ID] [--size R] "
+    "[--since DATE]",
+    "the last N runs (default 20), filtered by words, tags, picks, ratings, model, size, date",
+    parses_itself=True,
+)
+def _history(magic: Banana, words):
+    from ._explore_commands import history
+
+    return history(magic.store(), words)
+
+
+def _load(magic: Banana, run_ref: str):
+    store = magic.store()
+    return store.load_run(store.resolve_run_id(run_ref))
+
+
+@command("show", "RUN", "a stored run's images, from disk", Arg("run"))
+def _show(magic: Banana, args):
+    run = _load(magic, args.run)
+    run.cached = True
+    return run
+
+
+@command(
+    "rerun",
+    "RUN [--no-cache]",
+    "run a stored run's request again (from the cache unless --no-cache)",
+    Arg("run"),
+    Arg("--no-cache", action="store_true"),
+)
+def _rerun(magic: Banana, args):
+    return _run_request(magic, _load(magic, args.run).request, CellCommand(cache=not args.no_cache))
+
+
+def _run_request(magic: Banana, request, cmd: CellCommand):
+    request.validate()
+    (new,) = magic.run_batch(magic.engine(cmd), [request], cmd, [request.summary()])
+    if new.exception is not None:
+        raise new.exception
+    return new
+
+
+@command("resume", "", "collect tasks that were sent but never collected (e.g. kernel died)")
+def _resume(magic: Banana, args):
+    from ._runner import resume_batch
+
+    return resume_batch(magic)
+
+
+@command("cost", "", "what this kernel spent, and what the output folder holds")
+def _cost(magic: Banana, args) -> None:
+    store = magic.store()
+    runs = [run for run in store.recent_runs(None) if run.ok]
+    simulated = sum(run.cost for run in runs if run.simulated)
+    paid = sum(run.cost for run in runs) - simulated
+    kernel_simulated = magic.simulated_spent
+    print(
+        f"This kernel spent {format_usd(magic.spent - kernel_simulated)}"
+        + (
+            f" (plus {format_usd(kernel_simulated)} of simulated images, which cost nothing)"
+            if kernel_simulated
+            else ""
+        )
+        + f"; the output folder {store.root} holds {format_usd(paid)} of paid images"
+        + (f" and {format_usd(simulated)} of simulated ones" if simulated else "")
+        + "."
+    )
+
+
+@command(
+    "export",
+    "RUN [--as python|curl|json]",
+    "the request of a stored run as Python, curl or JSON",
+    Arg("run"),
+    Arg("--as", dest="as_kind", choices=("python", "curl", "json"), default="python"),
+)
+def _export(magic: Banana, args) -> Exported:
+    from ._export import export_request
+
+    run = _load(magic, args.run)
+    return Exported(export_request(run, magic.store(), args.as_kind), args.as_kind)
+
+
+@command("panel", "", "the widget panel, sharing these settings")
+def _panel(magic: Banana, args):
+    from ._panel import panel
+
+    return panel(magic=magic)
+
+
+# -- exploring: marks on runs and images, reproducing from a PNG, lineage -------------------
+def _exploring(name: str, usage: str, help: str):
+    """Declare an exploring command: it parses its own words against the output folder."""
+
+    def handler(magic: Banana, words):
+        from . import _explore_commands as explore
+
+        return getattr(explore, name)(magic.store(), words)
+
+    command(name, usage, help, parses_itself=True)(handler)
+
+
+_exploring("rate", "RUN#i RATING", "rate an image 1-5 (0 clears)")
+_exploring("pick", "RUN#i [--no]", "mark an image as picked (--no takes the mark away)")
+_exploring("tag", "RUN WORD [WORD ...] [--remove]", "tag a run (or remove tags)")
+_exploring("note", 'RUN "TEXT"', "a note on a run (empty text removes it)")
+
+
+@command(
+    "from",
+    "PATH [--run]",
+    "the request a PNG made by this package carries (--run makes it again)",
+    parses_itself=True,
+)
+def _from(magic: Banana, words):
+    from ._explore_commands import from_image
+
+    shown, run_it = from_image(words)
+    if not run_it:
+        return shown
+    from IPython.display import display as show
+
+    show(shown)
+    return _run_request(magic, shown.request, CellCommand())
+
+
+_exploring("lineage", "RUN", "the runs a run was made from, and those made from it")
+_exploring("summary", "RUN RUN [RUN ...]", "which parameter values won, over stored runs")
+_exploring("compare", "A B [C ...]", "runs or images (RUN#i) side by side, differences marked")
+
+
+@command(
+    "gallery",
+    "[--search TEXT] [--tag WORD] [--picked] [--min-rating N] [--model ID] [--size R] "
+    "[--since DATE]",
+    "every stored image, filtered, with actions on a selection",
+    parses_itself=True,
+)
+def _gallery(magic: Banana, words):
+    from ._explore_commands import gallery
+
+    return gallery(magic, words)
+
+
+@command("help", "", "this help")
+def _help(magic: Banana, args) -> Help:
+    return help_text()
+
+
+# -- help -------------------------------------------------------------------------------------
+_CELL_HELP = """\
+**%%banana [options]** — the cell is the prompt; `{name}` takes a notebook variable.
+
+| option | meaning |
+|---|---|
+| `--size 16:9` `--resolution 2K` `-n 2` `--model ID` | request parameters |
+| `--ref PATH_OR_URL` (repeatable) | reference images; local files are uploaded once |
+| `--name VAR` | also bind the result to `VAR` |
+| `--no-cache` / `--variant LABEL` | generate again / a new sample set, cached separately |
+| `--dry-run` | show the JSON payload(s) and the cost; send nothing |
+| `--sweep KEY=V1,V2` `--zip` `--budget 2` `--yes` `--concurrency 8` | parameter sweeps |
+| `--search` `--image-search` `--meta KEY=VALUE` | grounding and extra metadata |
+| `--out DIR` `--background` | output folder / return at once, grid fills in live |
+"""
+
+
+def help_text() -> Help:
+    """`%banana help`: the cell options, then every line command of the table."""
+    rows = "\n".join(f"| `{c.synopsis}` | {c.help} |" for c in COMMANDS.values())
+    return Help(
+        f"{_CELL_HELP}\n**%banana COMMAND** (`RUN` is a run id, a unique part of one, "
+        f"`last` or `-N`)\n\n| command | does |\n|---|---|\n{rows}\n\n"
+        'Settings: `%config Banana.resolution = "2K"` (see `%config Banana`).\n'
+    )

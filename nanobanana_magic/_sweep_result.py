@@ -1,0 +1,410 @@
+"""The result of a sweep: one Run per grid cell, keyed by the cell's axis values.
+
+`SweepRun` renders as labelled grids (one axis: a row; two: rows × columns; more: one
+grid per combination of the remaining axes; the HTML is in `_sweep_html`), which fill in
+live as `apply(event)` is fed the engine's events; it exports `records()`,
+`to_dataframe()` and `contact_sheet(path)`.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import itertools
+import os
+from collections import Counter
+from collections.abc import Iterator
+from pathlib import Path
+
+from . import _display as display
+from ._engine import FINAL_EVENTS, Event
+from ._errors import ValidationError
+from ._pricing import format_usd
+from ._request import ImageRequest
+from ._run import Run
+from ._sweep_plan import PARAMETER_AXES, SweepPlan, axis_label, cell_label
+
+
+@dataclasses.dataclass
+class SweepPage:
+    """One labelled grid: rows × columns of cell keys, with a title naming fixed values."""
+
+    title: str
+    row_axis: str
+    row_labels: list[str]
+    col_axis: str
+    col_labels: list[str]
+    keys: list[list[tuple]]
+
+
+class SweepRun:
+    """The result of a sweep: one Run per grid cell, keyed by the tuple of its axis values.
+
+    `sweep_run["16:9", "fox"]` (values in axis order) or `sweep_run.cell(size="16:9",
+    animal="fox")` give a cell's Run (None until it finished). While a sweep runs,
+    `apply(event)` records the engine's events so `html()` shows the cells filling in.
+    """
+
+    def __init__(self, plan: SweepPlan):
+        self.plan = plan
+        self.axes = plan.axes
+        self.runs: dict[tuple, Run | None] = {key: None for key, _ in plan.cells}
+        self.status: dict[tuple, str] = {key: "waiting" for key, _ in plan.cells}
+        self.progress: dict[tuple, int] = {key: 0 for key, _ in plan.cells}
+        self._requests: dict[tuple, ImageRequest] = dict(plan.cells)
+        #: the status name the server last gave each cell (shown while it runs)
+        self.server_status: dict[tuple, str] = {}
+
+    # -- access ---------------------------------------------------------------------------------
+    def __getitem__(self, key) -> Run | None:
+        if not isinstance(key, tuple):
+            key = (key,)
+        if key not in self.runs:
+            key = self._key_from_labels(key)
+        return self.runs[key]
+
+    def _key_from_labels(self, labels: tuple) -> tuple:
+        for key in self.runs:
+            if tuple(axis_label(n, v) for n, v in zip(self.axes, key)) == tuple(map(str, labels)):
+                return key
+        raise KeyError(
+            f"No cell {labels!r}; cells are keyed by the axis values in the order "
+            f"{', '.join(self.axes)}."
+        )
+
+    def cell(self, **values) -> Run | None:
+        """The Run of the cell with these axis values, e.g. cell(size="16:9", style="ink")."""
+        if set(values) != set(self.axes):
+            raise KeyError(f"Name every axis once: {', '.join(self.axes)}.")
+        return self[tuple(values[name] for name in self.axes)]
+
+    def __iter__(self) -> Iterator[tuple[tuple, Run | None]]:
+        return iter(self.runs.items())
+
+    def __len__(self) -> int:
+        return len(self.runs)
+
+    @property
+    def cost(self) -> float:
+        """What the images of every cell cost when they were made (cached ones included)."""
+        return sum(run.cost for run in self.runs.values() if run is not None)
+
+    @property
+    def spent(self) -> float:
+        """What this sweep paid (cached cells cost nothing)."""
+        return sum(run.spent for run in self.runs.values() if run is not None)
+
+    @property
+    def failed(self) -> list[tuple]:
+        return [key for key, run in self.runs.items() if run is not None and not run.ok]
+
+    # -- live updates -------------------------------------------------------------------------------
+    def apply(self, event: Event) -> None:
+        """Record one engine event (its index is the cell's position in the plan)."""
+        key = self.plan.cells[event.index][0]
+        if event.kind in FINAL_EVENTS and event.run is not None:
+            self.runs[key] = event.run
+        if event.kind == "progress":
+            self.status[key] = (
+                "queued"
+                if (event.status or "").lower() in ("queued", "pending", "submitted")
+                else "running"
+            )
+            self.server_status[key] = str(event.status or self.status[key])
+            self.progress[key] = max(self.progress[key], event.progress or 0)
+        else:
+            self.status[key] = event.kind
+            if event.kind in ("completed", "cached"):
+                self.progress[key] = 100
+
+    # -- export ---------------------------------------------------------------------------------------
+    def records(self) -> list[dict]:
+        """One dict per image: the axis values, the request's parameters, the file, the
+        task id, seconds taken and the cost. A cell without images (failed, not run)
+        gives one row with `path` None and its error."""
+        fixed = (
+            "prompt",
+            "model",
+            "size",
+            "n",
+            "resolution",
+            "refs",
+            "index",
+            "path",
+            "thumbnail",
+            "task_id",
+            "run_id",
+            "status",
+            "cached",
+            "elapsed",
+            "cost",
+            "spent",
+            "error",
+            "rating",
+            "picked",
+            "size_ok",
+        )
+        columns = {
+            name: name if name in PARAMETER_AXES or name not in fixed else f"axis_{name}"
+            for name in self.axes
+        }
+        rows = []
+        for key, run in self.runs.items():
+            request = run.request if run is not None else self._requests[key]
+            base = {
+                columns[name]: axis_label(name, value) if name == "ref" else value
+                for name, value in zip(self.axes, key)
+            }
+            base.update(
+                prompt=request.prompt,
+                model=request.model,
+                size=request.size,
+                n=request.n,
+                resolution=request.resolution,
+                refs=axis_label("ref", request.reference_images)
+                if request.reference_images
+                else "",
+            )
+            if run is None:
+                rows.append(
+                    {
+                        **base,
+                        "index": None,
+                        "path": None,
+                        "thumbnail": None,
+                        "task_id": None,
+                        "run_id": None,
+                        "status": self.status[key],
+                        "cached": False,
+                        "elapsed": None,
+                        "cost": 0.0,
+                        "spent": 0.0,
+                        "error": None,
+                        "rating": None,
+                        "picked": False,
+                        "size_ok": None,
+                    }
+                )
+                continue
+            common = {
+                "task_id": run.task_id,
+                "run_id": run.run_id,
+                "status": run.status,
+                "cached": run.cached,
+                "elapsed": run.elapsed,
+                "error": run.error,
+            }
+            if not run.images:
+                rows.append(
+                    {
+                        **base,
+                        "index": None,
+                        "path": None,
+                        "thumbnail": None,
+                        **common,
+                        "cost": 0.0,
+                        "spent": 0.0,
+                        "rating": None,
+                        "picked": False,
+                        "size_ok": None,
+                    }
+                )
+            share = 1 / max(1, len(run.images))
+            for image in run.images:
+                rows.append(
+                    {
+                        **base,
+                        "index": image.index,
+                        "path": str(image.path),
+                        "thumbnail": str(image.thumbnail),
+                        **common,
+                        "cost": round(run.cost * share, 6),
+                        "spent": round(run.spent * share, 6),
+                        "rating": image.rating,
+                        "picked": image.picked,
+                        "size_ok": image.size_ok,
+                    }
+                )
+        return rows
+
+    def to_dataframe(self):
+        """`records()` as a pandas DataFrame (needs pandas)."""
+        try:
+            import pandas
+        except ImportError:
+            raise ImportError("to_dataframe() needs pandas: pip install pandas") from None
+        return pandas.DataFrame.from_records(self.records())
+
+    def contact_sheet(self, path: str | os.PathLike, *, cell: int = 256) -> Path:
+        """Write one labelled PNG of the whole sweep: a grid per page, headers on the
+        rows and columns, a tile per cell (its images, or its error). Returns the path.
+        A path ending in .jpg gives a JPEG instead, a fraction of the size."""
+        from ._contact_sheet import render_contact_sheet
+
+        pages = [
+            (page, [[self.runs.get(key) for key in row] for row in page.keys])
+            for page in self.pages()
+        ]
+        simulated = any(run.simulated for run in self.runs.values() if run is not None)
+        heading = self.plan.template.strip() or "sweep"
+        return render_contact_sheet(
+            Path(path),
+            pages,
+            heading=heading,
+            subheading=self.status_line(),
+            simulated=simulated,
+            cell=cell,
+        )
+
+    def controls(self):
+        """Every cell's images as a widget, labelled with the cell's values, each with
+        rating stars and Pick underneath."""
+        from ._image_controls import tiles
+
+        keys = list(self.runs)
+        return tiles(
+            [self.runs[key] for key in keys],
+            labels=[cell_label(self.axes, key) for key in keys],
+        )
+
+    def view(self, rows: str | None = None, cols: str | None = None):
+        """A widget over the grid: choose the row and column axes; with three or more
+        axes the others become a selector of one grid at a time."""
+        from ._sweep_view import SweepView
+
+        return SweepView(self, rows=rows, cols=cols)
+
+    # -- which value wins -----------------------------------------------------------------------
+    def summary(self):
+        """Per axis and value: images, rated, mean rating, picks, cost, mean seconds; the
+        best value of each axis marked; with two axes, mean rating per row × column."""
+        from ._summary import summarize
+
+        cells = [
+            ({name: axis_label(name, value) for name, value in zip(self.axes, key)}, run)
+            for key, run in self.runs.items()
+        ]
+        return summarize(cells, list(self.axes), zipped=self.plan.zipped)
+
+    def rated(self) -> bool:
+        """True once an image of the sweep has a rating or a pick."""
+        return any(
+            image.rating or image.picked
+            for run in self.runs.values()
+            if run is not None
+            for image in run.images
+        )
+
+    # -- layout ------------------------------------------------------------------------------------------
+    def pages(self, rows: str | None = None, cols: str | None = None) -> list[SweepPage]:
+        """The labelled grids: one axis (or a zipped sweep) → one row; two axes → rows ×
+        columns; more → one grid per combination of the other axes. `rows` and `cols`
+        choose the axes of rows and columns (default: the first two)."""
+        names = list(self.axes)
+        if self.plan.zipped or len(names) == 1:
+            keys = [key for key, _ in self.plan.cells]
+            labels = [
+                axis_label(names[0], key[0]) if len(names) == 1 else cell_label(names, key)
+                for key in keys
+            ]
+            axis = names[0] if len(names) == 1 else " · ".join(names)
+            return [SweepPage("", "", [""], axis, labels, [keys])]
+        rows_axis = rows or (names[0] if cols != names[0] else names[1])
+        cols_axis = cols or next(n for n in names if n != rows_axis)
+        if rows_axis == cols_axis or not {rows_axis, cols_axis} <= set(names):
+            raise ValidationError(
+                f"Rows and columns need two different axes of this sweep ({', '.join(names)})."
+            )
+        rest = [n for n in names if n not in (rows_axis, cols_axis)]
+        position = {name: i for i, name in enumerate(names)}
+
+        def key_of(values: dict) -> tuple:
+            return tuple(values[name] for name in sorted(values, key=position.__getitem__))
+
+        pages = []
+        for extra in itertools.product(*(self.axes[n] for n in rest)):
+            fixed = dict(zip(rest, extra))
+            keys = [
+                [key_of({rows_axis: r, cols_axis: c, **fixed}) for c in self.axes[cols_axis]]
+                for r in self.axes[rows_axis]
+            ]
+            pages.append(
+                SweepPage(
+                    cell_label(rest, extra),
+                    rows_axis,
+                    [axis_label(rows_axis, r) for r in self.axes[rows_axis]],
+                    cols_axis,
+                    [axis_label(cols_axis, c) for c in self.axes[cols_axis]],
+                    keys,
+                )
+            )
+        return pages
+
+    def status_line(self) -> str:
+        counts = Counter(self.status.values())
+        if not any(status in FINAL_EVENTS for status in self.status.values()) and all(
+            run is None for run in self.runs.values()
+        ):
+            return self.plan.describe()
+        done = counts["completed"] + counts["cached"]
+        parts = [f"{done} of {len(self.runs)} cell(s) done"]
+        if counts["cached"]:
+            parts.append(f"{counts['cached']} from the cache")
+        for status in ("failed", "cancelled", "running", "queued", "submitted", "waiting"):
+            if counts[status]:
+                parts.append(f"{counts[status]} {status}")
+        return (
+            f"Sweep of {self.plan.shape()}: "
+            + ", ".join(parts)
+            + f"; {format_usd(self.spent)} spent (estimate {format_usd(self.plan.estimate)})."
+        )
+
+    # -- HTML ------------------------------------------------------------------------------------------
+
+    # -- display -------------------------------------------------------------------------------------
+    def html(self) -> str:
+        """The labelled grid(s), with the current state of every cell."""
+        from ._sweep_html import sweep_html
+
+        return sweep_html(self)
+
+    def _repr_html_(self) -> str:
+        return display.output(self.html())
+
+    def provenance(self) -> dict:
+        return {
+            "sweep": {
+                name: [axis_label(name, v) for v in values] for name, values in self.axes.items()
+            },
+            "zip": self.plan.zipped,
+            "template": self.plan.template,
+            "runs": [run.provenance() for run in self.runs.values() if run is not None],
+        }
+
+    def _repr_mimebundle_(self, include=None, exclude=None):
+        return (
+            {"text/html": display.output(self.html()), "text/plain": self.text()},
+            {display.PROVENANCE_MIME: self.provenance()},
+        )
+
+    def text(self) -> str:
+        """The plain-text listing used where HTML cannot be shown."""
+        lines = [self.status_line()]
+        for key, run in self.runs.items():
+            label = cell_label(self.axes, key)
+            if run is None:
+                lines.append(f"{label}: {self.status[key]}")
+            elif run.ok:
+                lines += [
+                    f"{label}: " + ("cached " if run.cached else "") + str(image.path)
+                    for image in run.images
+                ]
+            else:
+                lines.append(f"{label}: {run.status}: {run.error}")
+        return "\n".join(lines)
+
+    def __repr__(self) -> str:
+        done = sum(1 for run in self.runs.values() if run is not None and run.ok)
+        return (
+            f"<SweepRun {self.plan.shape()}: {done}/{len(self.runs)} cells done, "
+            f"{format_usd(self.spent)} spent>"
+        )
