@@ -85,7 +85,7 @@ def run_line(magic: Banana, line: str, namespace: Mapping[str, Any]):
     found = COMMANDS.get(name)
     if found is None:
         close = [c for c in COMMANDS if c.startswith(name[:2])]
-        hint = f" (Did you mean {close[0]}?)" if close else ""
+        hint = f" (did you mean {close[0]}?)" if close else ""
         raise UsageError(f"Unknown command {name!r}{hint}; use one of {', '.join(COMMANDS)}.")
     return found.run(magic, found.parse(args))
 
