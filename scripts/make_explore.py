@@ -160,6 +160,7 @@ widgets do not render).""",
     ),
     ("code", "%banana history --min-rating 4"),
     ("code", "%banana history --tag refined"),
+    ("code", "%banana gallery --picked"),
     (
         "code",
         """\

@@ -1,0 +1,50 @@
+"""The exploring widgets in a real kernel (nbclient): the gallery, rating controls and the
+compare overlay render as widget views with their state saved in the notebook, and the
+gallery's output also carries its static HTML for front ends that cannot show widgets."""
+
+from __future__ import annotations
+
+import json
+
+import nbformat
+import pytest
+from nbformat.v4 import new_code_cell, new_notebook
+
+from nanobanana_magic._demo import execute_notebook
+
+pytestmark = pytest.mark.kernel
+
+CELLS = [
+    "%load_ext nanobanana_magic\n%banana use sim",
+    "%%banana -n 2 --name r\nA glass fishing float on a pebble beach",
+    "r.images[1].rate(4)\nr.images[1].pick()\n%banana gallery --min-rating 4",
+    "r.controls()",
+    "from nanobanana_magic import compare\ncompare(r.images[0], r.images[1]).overlay()",
+]
+WIDGET = "application/vnd.jupyter.widget-view+json"
+
+
+def test_gallery_controls_and_overlay_in_a_kernel(tmp_path):
+    source = tmp_path / "widgets.ipynb"
+    notebook = new_notebook(cells=[new_code_cell(text) for text in CELLS])
+    notebook.metadata["kernelspec"] = {"name": "python3", "display_name": "Python 3"}
+    nbformat.write(notebook, source)
+    executed, page = execute_notebook(
+        source, tmp_path / "out", env={"TOAPIS_API_KEY": None, "NANOBANANA_OUTPUT_DIR": None}
+    )
+    nb = nbformat.read(executed, as_version=4)
+    errors = [o for c in nb.cells for o in c.outputs if o.output_type == "error"]
+    assert not errors, errors
+    gallery, controls, overlay = (
+        next(o for o in nb.cells[i].outputs if o.output_type == "execute_result").data
+        for i in (2, 3, 4)
+    )
+    assert WIDGET in gallery and WIDGET in controls and WIDGET in overlay
+    # one image passes the filter; the static page shows it with its marks
+    assert gallery["text/html"].count("class='banana-thumb'") == 1
+    assert "★★★★☆" in gallery["text/html"] and "mathjax_ignore" in gallery["text/html"]
+    state = json.dumps(nb.metadata["widgets"])
+    for hook in ("banana-gallery", "banana-rate-4", "banana-pick", "banana-overlay-toggle"):
+        assert hook in state
+    # nbconvert's page embeds the saved widget state for the views
+    assert "banana-gallery" in page.read_text()
