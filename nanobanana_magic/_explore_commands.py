@@ -154,10 +154,12 @@ def summary(store, args):
 def compare(store, args):
     from ._compare import compare as build
 
-    parser = CommandParser("compare", "compare A B [C ...] (runs or images RUN#i)")
+    parser = CommandParser("compare", "compare A B [C ...] [--overlay] (runs or images RUN#i)")
     parser.add_argument("items", nargs="+")
+    parser.add_argument("--overlay", action="store_true")
     ns = parser.parse(args)
-    return build(*ns.items, store=store)
+    comparison = build(*ns.items, store=store)
+    return comparison.overlay() if ns.overlay else comparison
 
 
 def gallery(magic, args):

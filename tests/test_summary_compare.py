@@ -97,13 +97,15 @@ def test_word_diff():
     ]
 
 
-def test_overlay_toggles_two_same_size_images_in_place(sim_env):
+def test_overlay_toggles_two_same_size_images_in_place(shell, sim_env):
     run = generate("two moons", n=2)
     view = compare(run.images[0], run.images[1]).overlay()
     toggle, image = view.children
     assert image.value == run.images[0].thumbnail.read_bytes()
     toggle.value = 1
     assert image.value == run.images[1].thumbnail.read_bytes()
+    via_magic = shell.run(f"%banana compare {run.run_id} --overlay")
+    assert via_magic.children[1].value == run.images[0].thumbnail.read_bytes()
     other = generate("two moons", size="16:9")
     with pytest.raises(ValidationError, match="same size"):
         compare(run, other).overlay(0, 2)
