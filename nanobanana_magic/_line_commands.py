@@ -297,7 +297,11 @@ def _from(magic: Banana, words):
 
 _exploring("lineage", "RUN", "the runs a run was made from, and those made from it")
 _exploring("summary", "RUN RUN [RUN ...]", "which parameter values won, over stored runs")
-_exploring("compare", "A B [C ...]", "runs or images (RUN#i) side by side, differences marked")
+_exploring(
+    "compare",
+    "A B [C ...] [--overlay]",
+    "runs or images (RUN#i) side by side, differences marked; --overlay toggles two in place",
+)
 
 
 @command(
