@@ -225,7 +225,7 @@ class ToAPIsClient:
             if state == "failed":
                 code, message = failure_message(task)
                 cls = (
-                    errors.ContentPolicyError
+                    errors.TaskRefusedError
                     if code == CONTENT_POLICY_CODE
                     else errors.TaskFailedError
                 )

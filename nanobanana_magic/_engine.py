@@ -346,7 +346,7 @@ class Engine:
         assert task_id is not None
 
         def on_update(task: dict) -> None:
-            _state, progress = task_state(task)
+            progress = task_state(task)[1]
             self._emit(
                 listener,
                 Event(
@@ -376,7 +376,7 @@ class Engine:
             # only the server's word that the task failed is final; a refused or garbled
             # status query (401 after a key rotation, 404 for another key) says nothing
             # about a task that is paid and may be done, so it stays resumable
-            final = isinstance(exc, (errors.TaskFailedError, errors.ContentPolicyError))
+            final = isinstance(exc, errors.TaskFailedError)
             if final:  # the server says this task is over; it will never be collected
                 self.store.journal(
                     "failed",

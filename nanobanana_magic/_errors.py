@@ -1,8 +1,23 @@
 """One exception tree for everything that can go wrong, each message saying what to do.
 
-`BananaError` is the base. Errors raised before any request is sent (bad input, missing
-key, unusable output folder) are `ValidationError` or `ConfigurationError`; errors the API
-answered map from HTTP status to a class through `error_from_response`.
+    BananaError
+    ├── ValidationError          bad input; nothing was sent
+    ├── ConfigurationError       key, base URL or output folder unusable; nothing was sent
+    └── APIError                 talking to ToAPIs (or a result host) did not work out
+        ├── APIStatusError       the API answered with an error status (one class per
+        │                        status, mapped by `error_from_response`)
+        ├── ConnectionFailedError   no answer: the connection failed or broke
+        ├── ResponseFormatError  an answer this client cannot read
+        ├── SubmitUncertainError a submit may have created a paid task; not resent
+        ├── TaskError            the task itself did not give images
+        │   ├── TaskFailedError  the server reported the task failed
+        │   │   └── TaskRefusedError   ... under its content policy
+        │   └── TaskTimeoutError the task did not finish in time (still resumable)
+        └── DownloadError        a result file could not be fetched or stored
+            └── ExpiredURLError  its URL no longer serves it (poll again for fresh ones)
+
+Catch `APIStatusError` for "the server said no", `TaskError` for tasks that ended
+without images, `APIError` for any trouble with the service.
 
 Every message is written to be shown to a notebook user as it is: one short paragraph,
 never the API key. IPython calls `_render_traceback_` and shows that paragraph instead
@@ -13,12 +28,13 @@ from __future__ import annotations
 
 import json
 import re
+from typing import Any
 
 __all__ = [
     "APIError",
+    "APIStatusError",
     "AuthenticationError",
     "BananaError",
-    "CancelledError",
     "ConfigurationError",
     "ConnectionFailedError",
     "ContentPolicyError",
@@ -32,7 +48,9 @@ __all__ = [
     "ResponseFormatError",
     "ServerError",
     "SubmitUncertainError",
+    "TaskError",
     "TaskFailedError",
+    "TaskRefusedError",
     "TaskTimeoutError",
     "ValidationError",
     "error_from_response",
@@ -80,9 +98,8 @@ class BananaError(Exception):
     #: a short label shown before the message in notebooks
     title = "Nano Banana error"
 
-    def __init__(self, message: str, **details):
+    def __init__(self, message: str):
         super().__init__(redact(message))
-        self.details = details
 
     @property
     def message(self) -> str:
@@ -107,17 +124,11 @@ class ConfigurationError(BananaError):
     title = "Configuration problem"
 
 
-class CancelledError(BananaError):
-    """The user cancelled; submitted tasks stay in the journal and can be resumed."""
-
-    title = "Cancelled"
-
-
 class APIError(BananaError):
-    """The API answered with an error.
+    """Talking to ToAPIs (or to the host of a result file) did not work out.
 
-    Attributes: `status_code`, `code` (int or str, as the server sent it), `type`,
-    `param`, `request_id` (when the message carries one) and `body` (raw text, redacted).
+    Attributes: `status_code` (when an HTTP answer is involved), `code` (int or str, as
+    the server sent it) and `body` (raw text of the answer, redacted and shortened).
     """
 
     title = "ToAPIs error"
@@ -128,32 +139,50 @@ class APIError(BananaError):
         message: str,
         *,
         status_code: int | None = None,
-        code=None,
-        type: str | None = None,
-        param: str | None = None,
-        request_id: str | None = None,
+        code: object = None,
         body: str = "",
-        retry_after: float | None = None,
     ):
         self.status_code = status_code
         self.code = code
-        self.type = type
-        self.param = param
-        self.request_id = request_id
         self.body = redact(body)[:_MAX_BODY_IN_MESSAGE]
-        self.retry_after = retry_after
         text = message.rstrip(".") + "."
         if self.advice:
             text += " " + self.advice
         super().__init__(text)
 
 
-class InvalidRequestError(APIError):
+class APIStatusError(APIError):
+    """The API answered with an error status.
+
+    Beyond `APIError`'s attributes: `type`, `param`, `request_id` (when the message
+    carries one) and `retry_after` (seconds, from the `Retry-After` header).
+    """
+
+    def __init__(
+        self,
+        message: str,
+        *,
+        status_code: int,
+        code: object = None,
+        type: str | None = None,
+        param: str | None = None,
+        request_id: str | None = None,
+        body: str = "",
+        retry_after: float | None = None,
+    ):
+        self.type = type
+        self.param = param
+        self.request_id = request_id
+        self.retry_after = retry_after
+        super().__init__(message, status_code=status_code, code=code, body=body)
+
+
+class InvalidRequestError(APIStatusError):
     title = "Invalid request (400)"
     advice = "Check model, prompt, size and resolution; retry only after fixing the request."
 
 
-class AuthenticationError(APIError):
+class AuthenticationError(APIStatusError):
     title = "Authentication failed (401)"
     advice = (
         "Check the Authorization header and the key's scope: set TOAPIS_API_KEY or run "
@@ -161,32 +190,32 @@ class AuthenticationError(APIError):
     )
 
 
-class InsufficientBalanceError(APIError):
+class InsufficientBalanceError(APIStatusError):
     title = "Insufficient balance"
     advice = "Top up the account at toapis.com, or lower n / resolution; nothing was generated."
 
 
-class PermissionDeniedError(APIError):
+class PermissionDeniedError(APIStatusError):
     title = "Permission denied (403)"
     advice = "The key may not be allowed to use this model; check the key's model permissions."
 
 
-class NotFoundError(APIError):
+class NotFoundError(APIStatusError):
     title = "Not found (404)"
     advice = "Check the task id; tasks belong to the key that created them."
 
 
-class ContentPolicyError(APIError):
+class ContentPolicyError(APIStatusError):
     title = "Content policy (422)"
     advice = "The prompt or a reference image was refused; rephrase it or change the reference."
 
 
-class RateLimitError(APIError):
+class RateLimitError(APIStatusError):
     title = "Rate limited (429)"
     advice = "Too many requests: lower the concurrency or wait a minute and retry."
 
 
-class ServerError(APIError):
+class ServerError(APIStatusError):
     title = "Server error"
     advice = "The service had a problem; try again in a moment."
 
@@ -214,12 +243,28 @@ class ResponseFormatError(APIError):
     advice = "The server answered something this client does not understand; try again later."
 
 
-class TaskFailedError(APIError):
+class TaskError(APIError):
+    """The task was accepted but did not give images."""
+
+
+class TaskFailedError(TaskError):
+    """The server reported that the task failed (answering the status query with 200)."""
+
     title = "Generation failed"
     advice = "Failed tasks are normally refunded; change the prompt or references and try again."
 
 
-class TaskTimeoutError(APIError):
+class TaskRefusedError(TaskFailedError):
+    """The task was accepted, then ended failed under the content policy."""
+
+    title = "Refused by the content policy"
+    advice = (
+        "The prompt, a reference image or the result was refused; rephrase it or change "
+        "the reference. Failed tasks are normally refunded."
+    )
+
+
+class TaskTimeoutError(TaskError):
     title = "Timed out"
     advice = (
         "The task may still finish: run `%banana resume` (or `nanobanana_magic.resume()`) "
@@ -279,7 +324,7 @@ def _retry_after(headers) -> float | None:
 
 def error_from_response(
     status_code: int, body: str, headers=None, *, what: str = "request", secret: str | None = None
-) -> APIError:
+) -> APIStatusError:
     """Map an HTTP error answer onto our exception classes, tolerating every body variant."""
     body = redact(body or "", secret)
     fields = _parse_body(body)
@@ -292,7 +337,7 @@ def error_from_response(
     if message:
         message = message.replace(match.group(0), "").strip() if match else message
     lowered = f"{message} {code} {type_}".lower()
-    kwargs = dict(
+    kwargs: dict[str, Any] = dict(
         status_code=status_code,
         code=code,
         type=type_,
@@ -326,5 +371,5 @@ def error_from_response(
         429: RateLimitError,
     }.get(status_code)
     if cls is None:
-        cls = ServerError if status_code >= 500 else APIError
+        cls = ServerError if status_code >= 500 else APIStatusError
     return cls(summary, **kwargs)

@@ -284,10 +284,45 @@ BODIES = [
 def test_every_error_envelope_maps_to_its_class(status, body, error_class, code):
     error = error_from_response(status, json.dumps(body), {"Retry-After": "3"})
     assert type(error) is error_class
-    assert isinstance(error, errors.APIError) and isinstance(error, errors.BananaError)
+    assert isinstance(error, errors.APIStatusError) and isinstance(error, errors.BananaError)
     assert error.status_code == status and error.code == code
     message = body.get("error", body)["message"].split(" (request id")[0]
     assert message in str(error) and error.advice in str(error)
+
+
+def test_an_unmapped_status_is_still_a_status_error():
+    error = error_from_response(418, '{"error": {"message": "teapot"}}')
+    assert type(error) is errors.APIStatusError and error.status_code == 418
+
+
+@pytest.mark.parametrize(
+    "error_class",
+    [
+        errors.ConnectionFailedError,
+        errors.ResponseFormatError,
+        errors.SubmitUncertainError,
+        errors.TaskFailedError,
+        errors.TaskRefusedError,
+        errors.TaskTimeoutError,
+        errors.DownloadError,
+        errors.ExpiredURLError,
+    ],
+)
+def test_errors_without_an_error_answer_are_not_status_errors(error_class):
+    assert issubclass(error_class, errors.APIError)
+    assert not issubclass(error_class, errors.APIStatusError)
+
+
+@pytest.mark.parametrize(
+    "marker, error_class",
+    [("[refuse]", errors.TaskRefusedError), ("[fail]", errors.TaskFailedError)],
+)
+def test_a_task_that_fails_on_a_poll_says_what_happened(sim, marker, error_class):
+    with pytest.raises(errors.TaskFailedError) as caught:
+        run(complete(sim, dict(PAYLOAD, prompt=f"{marker} a quiet bay")))
+    assert type(caught.value) is error_class
+    assert not isinstance(caught.value, errors.ContentPolicyError)  # that is a 422 at submit
+    assert caught.value.status_code is None
 
 
 def test_request_ids_params_and_retry_after_are_kept():
