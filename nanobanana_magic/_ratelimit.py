@@ -11,7 +11,7 @@ from __future__ import annotations
 import asyncio
 import collections
 import time
-from collections.abc import Sequence
+from collections.abc import Awaitable, Callable, Sequence
 
 #: (count, window seconds) for the default group
 SUBMIT_LIMITS: tuple[tuple[int, float], ...] = ((5, 1.0), (50, 10.0), (300, 60.0))
@@ -21,10 +21,20 @@ QUERY_LIMITS: tuple[tuple[int, float], ...] = ((50, 1.0), (500, 10.0), (3000, 60
 _SLACK = 0.1
 
 
+Clock = Callable[[], float]
+Sleep = Callable[[float], Awaitable[None]]
+
+
 class SlidingWindowLimiter:
-    def __init__(self, limits: Sequence[tuple[int, float]], clock=time.monotonic):
+    def __init__(
+        self,
+        limits: Sequence[tuple[int, float]],
+        clock: Clock = time.monotonic,
+        sleep: Sleep = asyncio.sleep,
+    ):
         self.limits = tuple((int(count), float(window)) for count, window in limits)
         self._clock = clock
+        self._sleep = sleep
         self._grants: collections.deque[float] = collections.deque(
             maxlen=max((count for count, _ in self.limits), default=1)
         )
@@ -50,7 +60,7 @@ class SlidingWindowLimiter:
         the windows right even when a busy event loop wakes waiters late.
         """
         while (wait := self.delay()) > 0:
-            await asyncio.sleep(wait)
+            await self._sleep(wait)
         self._grants.append(self._clock())
 
 
@@ -62,8 +72,10 @@ class LimiterRegistry:
     owned by that session, not by the process.
     """
 
-    def __init__(self) -> None:
+    def __init__(self, clock: Clock = time.monotonic, sleep: Sleep = asyncio.sleep) -> None:
         self._limiters: dict[tuple[str, int, str], SlidingWindowLimiter] = {}
+        self._clock = clock  # the limiters' time and waiting: seams for tests
+        self._sleep = sleep
 
     def limiter(
         self, base_url: str, key: str, kind: str, limits: Sequence[tuple[int, float]]
@@ -72,5 +84,6 @@ class LimiterRegistry:
         entry = (base_url, hash(key), kind)
         limiter = self._limiters.get(entry)
         if limiter is None or limiter.limits != tuple((int(c), float(w)) for c, w in limits):
-            limiter = self._limiters[entry] = SlidingWindowLimiter(limits)
+            limiter = SlidingWindowLimiter(limits, self._clock, self._sleep)
+            self._limiters[entry] = limiter
         return limiter

@@ -1,4 +1,6 @@
-"""Shared fixtures: a real simulator on loopback, an output folder, a real IPython shell.
+"""Shared fixtures and helpers: a real simulator on loopback, an output folder, a real
+IPython shell, a recording HTTP server for hostile answers, and a fake clock for tests of
+retry timing over `httpx.MockTransport`.
 
 Every test starts from a clean slate: no ToAPIs variables from the environment and no
 learned task durations. Limiters and the traceback setting belong to the magic, the panel
@@ -6,6 +8,11 @@ or the engine that uses them, so no other state needs resetting.
 """
 
 from __future__ import annotations
+
+import io
+import json
+import threading
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 import pytest
 
@@ -80,3 +87,103 @@ def shell():
     finally:
         ip.run_line_magic("unload_ext", "nanobanana_magic")
         ip.user_ns.pop("_", None)
+
+
+# -- helpers shared by several test modules ------------------------------------------------
+def png_bytes(size=(64, 48), color=(200, 120, 40)) -> bytes:
+    from PIL import Image
+
+    out = io.BytesIO()
+    Image.new("RGB", size, color).save(out, "PNG")
+    return out.getvalue()
+
+
+class RecordingServer:
+    """An HTTP server on `host` that records (method, path, headers) of every request.
+
+    `respond(method, path, body)` returns (status, headers, body bytes); by default every
+    GET is answered with a small PNG and everything else with 404.
+    """
+
+    def __init__(self, host: str = "127.0.0.2", respond=None):
+        self.requests: list[dict] = []
+        self.respond = respond or self.serve_png
+        self._png = png_bytes()
+        owner = self
+
+        class Handler(BaseHTTPRequestHandler):
+            protocol_version = "HTTP/1.1"
+
+            def log_message(self, *args):
+                pass
+
+            def _handle(self):
+                length = int(self.headers.get("Content-Length") or 0)
+                body = self.rfile.read(length) if length else b""
+                owner.requests.append(
+                    {
+                        "method": self.command,
+                        "path": self.path,
+                        "headers": {k.lower(): v for k, v in self.headers.items()},
+                    }
+                )
+                status, headers, data = owner.respond(self.command, self.path, body)
+                self.send_response(status)
+                for name, value in headers.items():
+                    self.send_header(name, value)
+                self.send_header("Content-Length", str(len(data)))
+                self.end_headers()
+                self.wfile.write(data)
+
+            do_GET = do_POST = _handle
+
+        self._server = ThreadingHTTPServer((host, 0), Handler)
+        self._server.daemon_threads = True
+        self._thread = threading.Thread(
+            target=self._server.serve_forever, args=(0.05,), daemon=True
+        )
+
+    def serve_png(self, method, path, body):
+        if method == "GET":
+            return 200, {"Content-Type": "image/png"}, self._png
+        return 404, {"Content-Type": "application/json"}, b'{"error":{"message":"no"}}'
+
+    @property
+    def url(self) -> str:
+        host, port = self._server.server_address[:2]
+        return f"http://{host}:{port}"
+
+    def __enter__(self) -> RecordingServer:
+        self._thread.start()
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self._server.shutdown()
+        self._server.server_close()
+        self._thread.join(timeout=5)
+
+    def saw_authorization(self) -> bool:
+        return any("authorization" in r["headers"] for r in self.requests)
+
+
+def json_answer(status: int, payload) -> tuple[int, dict, bytes]:
+    return status, {"Content-Type": "application/json"}, json.dumps(payload).encode()
+
+
+class FakeClock:
+    """A monotonic clock that `sleep` advances at once, recording every wait.
+
+    Pass `now` and `sleep` to `ToAPIsClient(clock=..., sleep=...)` and to its
+    `LimiterRegistry`: backoff, Retry-After and polling then take no real time.
+    """
+
+    def __init__(self, start: float = 1000.0):
+        self.time = start
+        self.sleeps: list[float] = []
+
+    def now(self) -> float:
+        return self.time
+
+    async def sleep(self, seconds: float) -> None:
+        self.sleeps.append(seconds)
+        self.time += max(0.0, seconds)

@@ -16,8 +16,7 @@ from collections.abc import Callable
 from pathlib import Path
 
 import pytest
-from conftest import TEST_KEY
-from test_hostile_server import png_bytes
+from conftest import TEST_KEY, png_bytes
 
 from nanobanana_magic import _errors as errors
 from nanobanana_magic import generate

@@ -13,8 +13,7 @@ import html
 from html.parser import HTMLParser
 
 import pytest
-from conftest import TEST_KEY
-from test_hostile_server import RecordingServer, json_answer
+from conftest import TEST_KEY, RecordingServer, json_answer
 
 from nanobanana_magic import _display as display
 from nanobanana_magic import generate

@@ -14,8 +14,7 @@ import threading
 from urllib.parse import parse_qs, urlsplit
 
 import pytest
-from conftest import TEST_KEY
-from test_hostile_server import RecordingServer, json_answer
+from conftest import TEST_KEY, RecordingServer, json_answer
 
 from nanobanana_magic._engine import Engine
 from nanobanana_magic._request import ImageRequest

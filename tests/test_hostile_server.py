@@ -10,12 +10,9 @@ from __future__ import annotations
 
 import asyncio
 import io
-import json
-import threading
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 import pytest
-from conftest import TEST_KEY
+from conftest import TEST_KEY, RecordingServer, json_answer
 
 from nanobanana_magic import _errors as errors
 from nanobanana_magic import generate, resume
@@ -25,86 +22,6 @@ from nanobanana_magic._store import Store
 
 #: quick give-up, so a server that never answers well fails fast instead of after minutes
 QUICK_CLIENT = {"max_retries": 2, "backoff_cap": 0.3, "submit_limits": ((50, 1.0),)}
-
-
-def png_bytes(size=(64, 48), color=(200, 120, 40)) -> bytes:
-    from PIL import Image
-
-    out = io.BytesIO()
-    Image.new("RGB", size, color).save(out, "PNG")
-    return out.getvalue()
-
-
-class RecordingServer:
-    """An HTTP server on `host` that records (method, path, headers) of every request.
-
-    `respond(method, path, body)` returns (status, headers, body bytes); by default every
-    GET is answered with a small PNG and everything else with 404.
-    """
-
-    def __init__(self, host: str = "127.0.0.2", respond=None):
-        self.requests: list[dict] = []
-        self.respond = respond or self.serve_png
-        self._png = png_bytes()
-        owner = self
-
-        class Handler(BaseHTTPRequestHandler):
-            protocol_version = "HTTP/1.1"
-
-            def log_message(self, *args):
-                pass
-
-            def _handle(self):
-                length = int(self.headers.get("Content-Length") or 0)
-                body = self.rfile.read(length) if length else b""
-                owner.requests.append(
-                    {
-                        "method": self.command,
-                        "path": self.path,
-                        "headers": {k.lower(): v for k, v in self.headers.items()},
-                    }
-                )
-                status, headers, data = owner.respond(self.command, self.path, body)
-                self.send_response(status)
-                for name, value in headers.items():
-                    self.send_header(name, value)
-                self.send_header("Content-Length", str(len(data)))
-                self.end_headers()
-                self.wfile.write(data)
-
-            do_GET = do_POST = _handle
-
-        self._server = ThreadingHTTPServer((host, 0), Handler)
-        self._server.daemon_threads = True
-        self._thread = threading.Thread(
-            target=self._server.serve_forever, args=(0.05,), daemon=True
-        )
-
-    def serve_png(self, method, path, body):
-        if method == "GET":
-            return 200, {"Content-Type": "image/png"}, self._png
-        return 404, {"Content-Type": "application/json"}, b'{"error":{"message":"no"}}'
-
-    @property
-    def url(self) -> str:
-        host, port = self._server.server_address[:2]
-        return f"http://{host}:{port}"
-
-    def __enter__(self) -> RecordingServer:
-        self._thread.start()
-        return self
-
-    def __exit__(self, *exc) -> None:
-        self._server.shutdown()
-        self._server.server_close()
-        self._thread.join(timeout=5)
-
-    def saw_authorization(self) -> bool:
-        return any("authorization" in r["headers"] for r in self.requests)
-
-
-def json_answer(status: int, payload) -> tuple[int, dict, bytes]:
-    return status, {"Content-Type": "application/json"}, json.dumps(payload).encode()
 
 
 def run_one(base_url: str, out_dir, prompt="hostile test", **client_options):

@@ -15,9 +15,9 @@ import traceback
 
 import nbformat
 import pytest
+from conftest import RecordingServer, json_answer, png_bytes
 from nbclient import NotebookClient
 from nbformat.v4 import new_code_cell, new_notebook
-from test_hostile_server import RecordingServer, json_answer, png_bytes
 
 from nanobanana_magic import _errors as errors
 from nanobanana_magic import generate, resume
