@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import io
 import json
+import re
 import threading
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
@@ -78,23 +79,28 @@ class Shell:
 
 @pytest.fixture
 def shell():
+    """The (singleton) shell with the extension loaded; `%config Banana.x = y` also lands in
+    the shell's config, so it is forgotten before and after each test."""
     from IPython.core.interactiveshell import InteractiveShell
 
     ip = InteractiveShell.instance()
+    ip.config.pop("Banana", None)
     ip.run_line_magic("load_ext", "nanobanana_magic")
     try:
         yield Shell(ip)
     finally:
         ip.run_line_magic("unload_ext", "nanobanana_magic")
         ip.user_ns.pop("_", None)
+        ip.config.pop("Banana", None)
 
 
 # -- helpers shared by several test modules ------------------------------------------------
-def png_bytes(size=(64, 48), color=(200, 120, 40)) -> bytes:
+def png_bytes(size=(64, 48), color=(200, 120, 40), fmt="PNG") -> bytes:
+    """A small image file's bytes (PNG unless `fmt` names another Pillow format)."""
     from PIL import Image
 
     out = io.BytesIO()
-    Image.new("RGB", size, color).save(out, "PNG")
+    Image.new("RGB", size, color).save(out, fmt)
     return out.getvalue()
 
 
@@ -187,3 +193,31 @@ class FakeClock:
     async def sleep(self, seconds: float) -> None:
         self.sleeps.append(seconds)
         self.time += max(0.0, seconds)
+
+
+_SENTENCE_BREAK = re.compile(r"(?<=[.!?])\s+(?=[A-Z])")
+
+
+def one_sentence(message: str) -> None:
+    """A message shown to a user: one line, no traceback, a finished sentence, short."""
+    assert "\n" not in message and "Traceback" not in message
+    assert message.endswith(".") and len(message) < 320, message
+
+
+def assert_one_sentence_naming_the_fix(message: str, fix: str) -> None:
+    """Bad input: exactly one sentence, naming the fix (a regular expression), no key."""
+    text = message.strip()
+    assert text, "no message at all"
+    assert "\n" not in text, f"more than one line: {text!r}"
+    assert text[-1] in ".?", f"not a finished sentence: {text!r}"
+    assert len(_SENTENCE_BREAK.split(text)) == 1, f"more than one sentence: {text!r}"
+    assert re.search(fix, text, re.IGNORECASE), f"does not name the fix ({fix!r}): {text!r}"
+    assert TEST_KEY not in text
+
+
+def assert_nothing_sent(sim) -> None:
+    """The simulator saw no request that sends, uploads or downloads anything."""
+    stats = sim.stats()
+    for counter in ("submit_requests", "status_requests", "uploads", "downloads", "tasks_created"):
+        assert stats[counter] == 0, f"{counter} = {stats[counter]}"
+    assert stats["headers"] == {"api": [], "files": []}

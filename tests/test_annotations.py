@@ -8,6 +8,7 @@ import multiprocessing
 import time
 
 import pytest
+from conftest import one_sentence
 from IPython.core.error import UsageError
 
 from nanobanana_magic import _annotations as annotations
@@ -16,11 +17,6 @@ from nanobanana_magic._displayables import History
 from nanobanana_magic._errors import ValidationError
 from nanobanana_magic._size_check import size_problem
 from nanobanana_magic._store import Store
-
-
-def one_sentence(message: str) -> None:
-    assert "\n" not in message and "Traceback" not in message
-    assert message.endswith(".") and len(message) < 320, message
 
 
 @pytest.fixture

@@ -16,30 +16,11 @@ from collections.abc import Callable
 from pathlib import Path
 
 import pytest
-from conftest import TEST_KEY, png_bytes
+from conftest import TEST_KEY, assert_nothing_sent, assert_one_sentence_naming_the_fix, png_bytes
 
 from nanobanana_magic import _errors as errors
 from nanobanana_magic import generate
 from nanobanana_magic._sweep import sweep
-
-_SENTENCE_BREAK = re.compile(r"(?<=[.!?])\s+(?=[A-Z])")
-
-
-def assert_one_sentence_naming_the_fix(message: str, fix: str) -> None:
-    text = message.strip()
-    assert text, "no message at all"
-    assert "\n" not in text, f"more than one line: {text!r}"
-    assert text[-1] in ".?", f"not a finished sentence: {text!r}"
-    assert len(_SENTENCE_BREAK.split(text)) == 1, f"more than one sentence: {text!r}"
-    assert re.search(fix, text, re.IGNORECASE), f"does not name the fix ({fix!r}): {text!r}"
-    assert TEST_KEY not in text
-
-
-def assert_nothing_sent(sim) -> None:
-    stats = sim.stats()
-    for counter in ("submit_requests", "status_requests", "uploads", "downloads", "tasks_created"):
-        assert stats[counter] == 0, f"{counter} = {stats[counter]}"
-    assert stats["headers"] == {"api": [], "files": []}
 
 
 @dataclasses.dataclass

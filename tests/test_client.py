@@ -441,15 +441,21 @@ def test_base_url_rules(monkeypatch):
     assert resolve_base_url("http://[::1]:9") == "http://[::1]:9"
     monkeypatch.setenv("TOAPIS_BASE_URL", "https://toapis.cn")
     assert resolve_base_url(None) == "https://toapis.cn"
-    for bad, words in [
+
+
+@pytest.mark.parametrize(
+    "bad, words",
+    [
         ("http://toapis.com", "Refusing plain http"),
         ("http://192.168.1.5:8000", "only on loopback"),
         ("ftp://toapis.com", "not an http"),
         ("toapis.com", "not an http"),
         ("https://toapis.com/api/v2", "just scheme and host"),
-    ]:
-        with pytest.raises(errors.ConfigurationError, match=words):
-            resolve_base_url(bad)
+    ],
+)
+def test_unusable_base_urls_are_refused(bad, words):
+    with pytest.raises(errors.ConfigurationError, match=words):
+        resolve_base_url(bad)
 
 
 def test_a_base_url_ending_in_v1_works_over_http(sim):
@@ -465,7 +471,10 @@ def test_without_a_key_the_message_says_how_to_set_one_and_how_to_simulate(sim):
         ToAPIsClient(base_url=sim.base_url)
     message = str(caught.value)
     assert "TOAPIS_API_KEY" in message and "simulator" in message and "nanobanana sim" in message
-    for bad in ["Bearer sk-abcdefgh", "sk-abc def1", "sk-1"]:
-        with pytest.raises(errors.ConfigurationError):
-            resolve_api_key(bad)
     assert sim.stats()["submit_requests"] == 0
+
+
+@pytest.mark.parametrize("bad", ["Bearer sk-abcdefgh", "sk-abc def1", "sk-1"])
+def test_malformed_keys_are_refused(bad):
+    with pytest.raises(errors.ConfigurationError):
+        resolve_api_key(bad)

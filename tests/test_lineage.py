@@ -7,6 +7,7 @@ import shutil
 import struct
 
 import pytest
+from conftest import one_sentence
 from IPython.core.error import UsageError
 from PIL import Image
 
@@ -16,20 +17,6 @@ from nanobanana_magic._imaging import PNG_SIGNATURE, _png_chunk, read_parameters
 from nanobanana_magic._request import file_sha256
 from nanobanana_magic._run import ImageAddress
 from nanobanana_magic._store import Store
-
-
-@pytest.fixture(autouse=True)
-def forget_banana_config():
-    from IPython.core.interactiveshell import InteractiveShell
-
-    InteractiveShell.instance().config.pop("Banana", None)
-    yield
-    InteractiveShell.instance().config.pop("Banana", None)
-
-
-def one_sentence(message: str) -> None:
-    assert "\n" not in message and "Traceback" not in message
-    assert message.endswith(".") and len(message) < 320, message
 
 
 def uploads(out_dir):

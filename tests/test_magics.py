@@ -14,7 +14,7 @@ import sys
 from pathlib import Path
 
 import pytest
-from conftest import TEST_KEY
+from conftest import TEST_KEY, assert_nothing_sent, one_sentence
 from IPython.core.error import UsageError
 from PIL import Image
 
@@ -28,16 +28,6 @@ from nanobanana_magic._run import Run
 from nanobanana_magic._store import Store
 
 
-@pytest.fixture(autouse=True)
-def forget_banana_config():
-    """`%config Banana.x = y` also lands in the (singleton) shell's config; keep tests apart."""
-    from IPython.core.interactiveshell import InteractiveShell
-
-    InteractiveShell.instance().config.pop("Banana", None)
-    yield
-    InteractiveShell.instance().config.pop("Banana", None)
-
-
 def magic(shell):
     return shell.ip.magics_manager.registry["Banana"]
 
@@ -45,16 +35,6 @@ def magic(shell):
 def sent_payloads(out_dir: Path) -> list[dict]:
     """The payloads the engine POSTed, in order (journalled just before each submit)."""
     return [e["payload"] for e in Store(out_dir).read_journal() if e["event"] == "submit_attempt"]
-
-
-def assert_nothing_sent(sim) -> None:
-    stats = sim.stats()
-    assert stats["submit_requests"] == 0 and stats["uploads"] == 0, stats
-
-
-def one_sentence(message: str) -> None:
-    assert "\n" not in message and "Traceback" not in message
-    assert message.endswith(".") and len(message) < 320, message
 
 
 @pytest.fixture

@@ -7,26 +7,20 @@ from __future__ import annotations
 import asyncio
 import datetime
 import html
-import io
 from pathlib import Path
 
 import nbformat
 import pytest
+from conftest import png_bytes
 from nbclient import NotebookClient
 from nbformat.v4 import new_notebook
-from PIL import Image
 
+from nanobanana_magic._errors import ValidationError
 from nanobanana_magic._panel import NO_WIDGETS_TEXT, BananaPanel, PanelForm, panel
 from nanobanana_magic._request import ImageRequest
 from nanobanana_magic._store import Store
 
 NOW = datetime.datetime.now(datetime.timezone.utc)
-
-
-def png_bytes(color="red", size=(40, 30)) -> bytes:
-    out = io.BytesIO()
-    Image.new("RGB", size, color).save(out, "PNG")
-    return out.getvalue()
 
 
 def fill(p: BananaPanel, **values) -> None:
@@ -163,7 +157,7 @@ def test_copy_as_cell_round_trips_through_the_magic(shell, sim_env, tmp_path):
     p = shell.run("%banana panel")
     assert isinstance(p, BananaPanel)
     ref = tmp_path / "ref.png"
-    ref.write_bytes(png_bytes("blue"))
+    ref.write_bytes(png_bytes(color="blue"))
     p.upload.value = (
         {
             "name": "ref.png",
@@ -226,7 +220,7 @@ def test_history_restores_a_magic_run_from_disk(shell, sim_env, out_dir):
 
 def test_uploads_are_saved_shown_and_removable(sim_env, out_dir):
     p = panel(prompt="fox")
-    content = png_bytes("green")
+    content = png_bytes(color="green")
     p.upload.value = (
         {
             "name": "a.png",
@@ -304,7 +298,7 @@ def test_simulator_is_chosen_explicitly_and_stopped_with_the_panel(out_dir):
 def test_panel_refuses_unknown_defaults():
     with pytest.raises(TypeError, match="unexpected keyword argument 'colour'"):
         panel(simulator=True, colour="red")
-    with pytest.raises(Exception, match="The panel has no size '5:1'"):
+    with pytest.raises(ValidationError, match="The panel has no size '5:1'"):
         panel(simulator=True, size="5:1")
 
 

@@ -20,6 +20,7 @@ from pathlib import Path
 
 import httpx
 import pytest
+from conftest import png_bytes
 from PIL import Image
 
 from nanobanana_magic.simulator import SIM_API_KEY, Simulator, SimulatorConfig, render_placeholder
@@ -103,12 +104,6 @@ def decode(data: bytes) -> Image.Image:
     image = Image.open(io.BytesIO(data))
     image.load()
     return image
-
-
-def png_bytes(colour=(255, 0, 0), size=(64, 64), fmt="PNG") -> bytes:
-    buffer = io.BytesIO()
-    Image.new("RGB", size, colour).save(buffer, fmt)
-    return buffer.getvalue()
 
 
 # ---------------------------------------------------------------------- happy path
@@ -219,14 +214,15 @@ def test_pixel_size_examples(size, resolution, expected):
     assert pixel_size(size, resolution) == expected
 
 
-def test_pixel_sizes_keep_tier_area_and_multiples_of_16():
-    for size in ASPECT_RATIOS:
-        ratio_w, ratio_h = map(int, size.split(":"))
-        for tier, side in RESOLUTION_TIERS.items():
-            width, height = pixel_size(size, tier)
-            assert width % 16 == 0 and height % 16 == 0
-            assert width * height == pytest.approx(side * side, rel=0.06)
-            assert width / height == pytest.approx(ratio_w / ratio_h, rel=0.1)
+@pytest.mark.parametrize("size", ASPECT_RATIOS)
+@pytest.mark.parametrize("tier", RESOLUTION_TIERS)
+def test_pixel_sizes_keep_tier_area_and_multiples_of_16(size, tier):
+    ratio_w, ratio_h = map(int, size.split(":"))
+    side = RESOLUTION_TIERS[tier]
+    width, height = pixel_size(size, tier)
+    assert width % 16 == 0 and height % 16 == 0
+    assert width * height == pytest.approx(side * side, rel=0.06)
+    assert width / height == pytest.approx(ratio_w / ratio_h, rel=0.1)
 
 
 def test_placeholder_is_deterministic_and_depends_on_every_input():
@@ -382,15 +378,21 @@ def test_unknown_task_and_other_keys_task_answer_404(sim):
     assert sim.poll(task["id"]).status_code == 200
 
 
-def test_unknown_routes_answer_404_json(sim):
-    for method, path in (
+@pytest.mark.parametrize(
+    "method, path",
+    [
         ("GET", "/v1/models"),
         ("DELETE", "/v1/images/generations/x"),
         ("GET", "/v1/images/generations"),
-    ):
-        response = sim.client.request(method, path)
-        assert response.status_code == 404
-        assert response.json()["error"]["type"] == "not_found_error"
+    ],
+)
+def test_unknown_routes_answer_404_json(sim, method, path):
+    response = sim.client.request(method, path)
+    assert response.status_code == 404
+    assert response.json()["error"]["type"] == "not_found_error"
+
+
+def test_unknown_files_answer_404(sim):
     assert sim.files.get(sim.sim.files_url + "/nothing").status_code == 404
 
 
@@ -736,7 +738,7 @@ def test_upload_failures(sim):
 
 
 def test_uploaded_reference_is_drawn_into_the_result(sim):
-    ref_url = upload(sim, png_bytes((255, 0, 0))).json()["data"]["url"]
+    ref_url = upload(sim, png_bytes(color=(255, 0, 0))).json()["data"]["url"]
     done = sim.run(image_urls=[ref_url], metadata={"resolution": "0.5K"})
     image = decode(sim.files.get(done["url"]).content).convert("RGB")
     tile = max(24, 512 // 7)

@@ -106,15 +106,15 @@ def test_default_output_dir_is_banana_outputs_in_the_working_folder(tmp_path):
     assert Store().root == tmp_path / "banana_outputs"  # conftest chdirs into tmp_path
 
 
-def test_an_output_folder_that_is_a_file_is_refused_before_sending(sim, tmp_path):
+@pytest.mark.parametrize("inside", [False, True], ids=["the-file", "below-it"])
+def test_an_output_folder_that_is_a_file_is_refused_before_sending(sim, tmp_path, inside):
     blocker = tmp_path / "outputs"
     blocker.write_text("a file")
-    for target in (blocker, blocker / "inside"):
-        with pytest.raises(ConfigurationError) as caught:
-            make(sim, target)
-        message = str(caught.value)
-        assert "\n" not in message and ("is a file" in message or "cannot be created" in message)
-        assert "NANOBANANA_OUTPUT_DIR" in message
+    with pytest.raises(ConfigurationError) as caught:
+        make(sim, blocker / "inside" if inside else blocker)
+    message = str(caught.value)
+    assert "\n" not in message and ("is a file" in message or "cannot be created" in message)
+    assert "NANOBANANA_OUTPUT_DIR" in message
     assert api_requests(sim) == 0
 
 

@@ -18,9 +18,7 @@ import subprocess
 from pathlib import Path
 
 import pytest
-from conftest import TEST_KEY
-from test_bad_input import assert_one_sentence_naming_the_fix
-from test_hostile_server import RecordingServer, json_answer
+from conftest import TEST_KEY, RecordingServer, assert_one_sentence_naming_the_fix, json_answer
 
 from nanobanana_magic import _errors as errors
 from nanobanana_magic import generate, resume

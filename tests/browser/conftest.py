@@ -231,3 +231,19 @@ def chromium_browser():
         finally:
             pw.stop()
         _reap(started)
+
+
+DOCS = Path(__file__).resolve().parents[2] / "docs"
+#: set to 1 to refresh the README's screenshots in docs/ (tracked files) from this run
+UPDATE_SCREENSHOTS_ENV = "UPDATE_DOCS_SCREENSHOTS"
+
+
+@pytest.fixture
+def screenshot_folder():
+    """Where screenshots for the README go: the given temporary folder, or docs/ when
+    UPDATE_DOCS_SCREENSHOTS=1, so an ordinary run never rewrites tracked files."""
+
+    def folder(temporary: Path) -> Path:
+        return DOCS if os.environ.get(UPDATE_SCREENSHOTS_ENV) == "1" else temporary
+
+    return folder

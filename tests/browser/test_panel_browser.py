@@ -4,13 +4,13 @@ chromium (the `jupyter_server` fixture runs each test once per front end).
 Opens notebooks/panel.ipynb (no key: the notebook picks the simulator, 4 s per task),
 runs it, generates with an uploaded reference, runs another cell while the panel works,
 cancels a second generation and restores the first from the history. The JupyterLab run
-also saves the screenshots the README uses (docs/panel.png, docs/grid.png).
+also takes the screenshots the README uses (docs/panel.png, docs/grid.png): into a
+temporary folder, or into docs/ when UPDATE_DOCS_SCREENSHOTS=1.
 """
 
 from __future__ import annotations
 
 import re
-from pathlib import Path
 
 import pytest
 from PIL import Image
@@ -20,7 +20,6 @@ from nanobanana_magic._store import Store
 
 pytestmark = pytest.mark.browser
 
-DOCS = Path(__file__).resolve().parents[2] / "docs"
 KERNEL_IDLE = re.compile(r"^(?!No Kernel).+ \| Idle$")  # status bar: "Python 3 (ipykernel) | Idle"
 NOTEBOOK_IDLE = '.jp-NotebookPanel .jp-Notebook-ExecutionIndicator[data-status="idle"]'
 LOOPBACK = ("http://127.0.0.1:", "ws://127.0.0.1:", "data:", "blob:")
@@ -67,10 +66,12 @@ def run_cell_containing(page, text: str) -> None:
     page.keyboard.press("Shift+Enter")
 
 
-def test_panel_generates_cancels_and_restores(chromium_browser, jupyter_server, tmp_path):
+def test_panel_generates_cancels_and_restores(
+    chromium_browser, jupyter_server, tmp_path, screenshot_folder
+):
     expect.set_options(timeout=60_000)  # expect() ignores page.set_default_timeout
-    # the README's screenshots come from JupyterLab; Notebook 7's stay in the temp folder
-    shots = DOCS if jupyter_server["app"] == "lab" else tmp_path
+    # the README's screenshots come from JupyterLab, and reach docs/ only when asked for
+    shots = screenshot_folder(tmp_path) if jupyter_server["app"] == "lab" else tmp_path
     reference = tmp_path / "reference.png"
     Image.new("RGB", (64, 64), "#d9822b").save(reference)
     ctx = chromium_browser.new_context(viewport={"width": 1500, "height": 1800})
