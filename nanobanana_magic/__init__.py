@@ -13,9 +13,10 @@ from __future__ import annotations
 
 import importlib
 
+from ._defaults import DEFAULT_MODEL
 from ._errors import *  # noqa: F403  (the exception tree)
 from ._errors import __all__ as _error_names
-from ._request import API_REFERENCE_MODEL, DEFAULT_MODEL, RESOLUTIONS, SIZES, ImageRequest
+from ._request import API_REFERENCE_MODEL, RESOLUTIONS, SIZES, ImageRequest
 from ._run import Run, RunImage
 from ._version import __version__
 

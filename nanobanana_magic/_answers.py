@@ -9,6 +9,9 @@ from __future__ import annotations
 
 from typing import Any
 
+#: a JSON object as the server sent it (a task, an upload answer): read with care
+JSONObject = dict[str, Any]
+
 _FINAL_OK = {"completed", "succeeded", "success"}
 _FINAL_FAILED = {"failed", "error", "cancelled", "canceled", "expired"}
 _QUEUED = {"queued", "pending", "submitted"}
@@ -17,7 +20,7 @@ _QUEUED = {"queued", "pending", "submitted"}
 CONTENT_POLICY_CODE = "content_policy_violation"
 
 
-def task_state(task: dict[str, Any]) -> tuple[str, int | None]:
+def task_state(task: JSONObject) -> tuple[str, int | None]:
     """('completed' | 'failed' | 'queued' | 'running', progress or None) of a task object."""
     status = str(task.get("status") or "").strip().lower()
     if status in _FINAL_OK:
@@ -45,7 +48,7 @@ def parse_progress(value: object) -> int | None:
     return None
 
 
-def result_urls(task: dict[str, Any]) -> list[str]:
+def result_urls(task: JSONObject) -> list[str]:
     """Result URLs: `result.data[*].url` (items may be bare strings), else top-level `url`."""
     result = task.get("result")
     data = result.get("data") if isinstance(result, dict) else None
@@ -59,7 +62,7 @@ def result_urls(task: dict[str, Any]) -> list[str]:
     return urls
 
 
-def failure_message(task: dict[str, Any]) -> tuple[str | None, str]:
+def failure_message(task: JSONObject) -> tuple[str | None, str]:
     """(error code or None, a message) of a failed task, whatever shape its error has."""
     error = task.get("error")
     if isinstance(error, dict) and (error.get("message") or error.get("code")):
@@ -72,7 +75,7 @@ def failure_message(task: dict[str, Any]) -> tuple[str | None, str]:
     return None, f"status {task.get('status')!r}"
 
 
-def submitted_task_id(answer: dict[str, Any]) -> str | None:
+def submitted_task_id(answer: JSONObject) -> str | None:
     """The task id in a submit answer (`id`, `task_id` or `data.id`), or None."""
     data = answer.get("data")
     task_id = (
@@ -83,7 +86,7 @@ def submitted_task_id(answer: dict[str, Any]) -> str | None:
     return str(task_id) if task_id else None
 
 
-def uploaded_file_url(answer: dict[str, Any]) -> str | None:
+def uploaded_file_url(answer: JSONObject) -> str | None:
     """The public URL in an upload answer, or None when the upload was refused."""
     data = answer.get("data")
     url = data.get("url") if isinstance(data, dict) else None

@@ -170,7 +170,8 @@ def add_cell_options(parser: argparse.ArgumentParser, *, leave_out=()) -> None:
 
 def cell_arguments(func):
     """The `%%banana` options, attached with IPython's magic_arguments (so `%%banana?` helps)."""
-    decorators = [magic_arguments(name="%banana")]  # the usage line reads `%%banana [...]`
+    # the usage line reads `%%banana [...]`
+    decorators: list[Any] = [magic_arguments(name="%banana")]
     decorators += [argument(*option.names, **option.options) for option in CELL_OPTIONS]
     for decorate in reversed(decorators):
         func = decorate(func)

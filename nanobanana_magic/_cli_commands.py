@@ -19,6 +19,7 @@ from pathlib import Path
 from . import _display as display
 from ._cell_options import CellCommand, command_from_args
 from ._cli_progress import progress_for
+from ._defaults import DEFAULT_CONCURRENCY
 from ._engine import Engine
 from ._pricing import estimate_cost, format_usd
 from ._request import ImageRequest, default_model
@@ -60,7 +61,7 @@ def engine_for(args, *, concurrency: int | None = None) -> Iterator[Engine]:
             store=store_of(args),
             api_key=api_key,
             base_url=base_url,
-            **({"concurrency": concurrency} if concurrency else {}),
+            concurrency=concurrency or DEFAULT_CONCURRENCY,
         )
     finally:
         if simulator is not None:

@@ -25,12 +25,14 @@ import random
 import time
 from collections.abc import Awaitable, Callable, Sequence
 from pathlib import Path
+from typing import Any
 
 import httpx
 
 from . import _errors as errors
 from ._answers import (
     CONTENT_POLICY_CODE,
+    JSONObject,
     failure_message,
     submitted_task_id,
     task_state,
@@ -106,12 +108,13 @@ class ToAPIsClient:
         self._open()
         return self
 
-    async def __aexit__(self, *exc) -> None:
+    async def __aexit__(self, *exc: object) -> None:
         await self.aclose()
 
-    def _open(self) -> None:
+    def _open(self) -> httpx.AsyncClient:
+        """Open both HTTP clients (once); returns the API's."""
         if self._api is not None:
-            return
+            return self._api
         timeout = httpx.Timeout(self.timeout, connect=10.0)
         limits = httpx.Limits(max_connections=64, max_keepalive_connections=32)
         self._api = httpx.AsyncClient(
@@ -135,6 +138,7 @@ class ToAPIsClient:
             max_redirects=3,
             headers={"User-Agent": USER_AGENT},
         )
+        return self._api
 
     async def aclose(self) -> None:
         for client in (self._api, self._files):
@@ -143,7 +147,7 @@ class ToAPIsClient:
         self._api = self._files = None
 
     # -- the requests -----------------------------------------------------------------------
-    async def submit(self, payload: dict) -> dict:
+    async def submit(self, payload: JSONObject) -> JSONObject:
         """Create a task (POST /v1/images/generations) and return the task object."""
         task = await self._call("POST", "/v1/images/generations", kind="submit", json=payload)
         task_id = submitted_task_id(task)
@@ -154,11 +158,11 @@ class ToAPIsClient:
         task["id"] = task_id
         return task
 
-    async def get_task(self, task_id: str) -> dict:
+    async def get_task(self, task_id: str) -> JSONObject:
         """GET /v1/images/generations/{id}."""
         return await self._call("GET", f"/v1/images/generations/{task_id}", kind="query")
 
-    async def upload(self, path: str | os.PathLike) -> str:
+    async def upload(self, path: str | os.PathLike[str]) -> str:
         """Upload a local reference image and return its public URL (GIF becomes PNG)."""
         data = Path(path).read_bytes()
         kind = sniff_image_type(data[:16])
@@ -181,7 +185,8 @@ class ToAPIsClient:
         if url is None:
             raise errors.InvalidRequestError(
                 f"The upload of {Path(path).name!r} was refused: "
-                f"{answer.get('message') or 'no URL in the answer'}"
+                f"{answer.get('message') or 'no URL in the answer'}",
+                status_code=200,  # the upload answered, with success false or no URL
             )
         return url
 
@@ -191,11 +196,11 @@ class ToAPIsClient:
         *,
         submitted_at: float,
         timeout: float = DEFAULT_TASK_TIMEOUT,
-        on_update: Callable[[dict], None] | None = None,
+        on_update: Callable[[JSONObject], None] | None = None,
         expected_duration: float | None = None,
         max_interval: float = DEFAULT_MAX_POLL_INTERVAL,
-        learned_durations: list | collections.deque | None = None,
-    ) -> dict:
+        learned_durations: list[float] | collections.deque[float] | None = None,
+    ) -> JSONObject:
         """Poll until the task is final; return the completed task or raise.
 
         `submitted_at` is on the client's clock (`time.monotonic()` unless a test passes
@@ -240,7 +245,7 @@ class ToAPIsClient:
                 )
             planner.observe(now, "queued" if state == "queued" else "running", progress)
 
-    async def download(self, url: str, dest: str | os.PathLike) -> tuple[str, int, int]:
+    async def download(self, url: str, dest: str | os.PathLike[str]) -> tuple[str, int, int]:
         """Stream a result file to `dest` (no credentials sent), check it is an image.
 
         Returns (format, width, height). Raises errors.ExpiredURLError when the URL no longer
@@ -308,13 +313,12 @@ class ToAPIsClient:
     def _backoff(self, attempt: int, retry_after: float | None) -> float:
         if retry_after is not None:
             return min(retry_after, self.backoff_cap) + self._rng.uniform(0, 0.25)
-        delay = min(self.backoff_cap, 0.5 * 2 ** (attempt - 1))
+        delay = min(self.backoff_cap, 0.5 * 2.0 ** (attempt - 1))
         return delay * self._rng.uniform(0.5, 1.0)
 
-    async def _call(self, method: str, path: str, *, kind: str, **kwargs) -> dict:
+    async def _call(self, method: str, path: str, *, kind: str, **kwargs: Any) -> JSONObject:
         """One API request with the retry policy of its kind; returns the JSON object."""
-        if self._api is None:
-            self._open()
+        api = self._open()
         limiter = self._query_limiter if kind == "query" else self._submit_limiter
         what = {"submit": "submit", "query": "status query", "upload": "upload"}[kind]
         creates_work = kind == "submit"
@@ -325,7 +329,7 @@ class ToAPIsClient:
                 await self._sleep(self._backoff(attempt, getattr(last, "retry_after", None)))
             await limiter.acquire()
             try:
-                response = await self._api.request(method, path, **kwargs)
+                response = await api.request(method, path, **kwargs)
             except (httpx.ConnectError, httpx.ConnectTimeout, httpx.PoolTimeout) as exc:
                 last = errors.ConnectionFailedError(
                     f"Could not connect to {self.base_url} for the {what} ({_describe(exc)})"

@@ -16,6 +16,7 @@ written.
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Any
 
 PAD = 12
 GAP = 10
@@ -142,7 +143,7 @@ class _PageLayout:
             _wrap(measure, t, fonts.label, max(self.header_w - GAP, 1), MAX_LINES)
             for t in row_texts
         ] or [[]]
-        self.error_lines = {}
+        self.error_lines: dict[Any, Any] = {}
         self.title_h = (len(self.title) * fonts.line + GAP) if self.title else 0
         self.col_head_h = (
             len(self.col_axis) * fonts.line

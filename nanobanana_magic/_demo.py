@@ -76,7 +76,7 @@ def run_demo(
     out: str = "demo_output", *, yes: bool = False, force_sim: bool = False, names=NOTEBOOKS
 ) -> int:
     out_dir = Path(out).resolve()
-    env = {"NANOBANANA_OUTPUT_DIR": str(out_dir / "banana_outputs")}
+    env: dict[str, str | None] = {"NANOBANANA_OUTPUT_DIR": str(out_dir / "banana_outputs")}
     if os.environ.get("TOAPIS_API_KEY") and not force_sim:
         print(
             "TOAPIS_API_KEY is set: the demo will call ToAPIs and spend real money "

@@ -14,6 +14,7 @@ import os
 import time
 from collections.abc import Iterable, Sequence
 from pathlib import Path
+from typing import Any
 
 from . import _styles as styles
 from ._pricing import format_usd
@@ -239,7 +240,7 @@ class ProgressBoard:
 
     def __init__(self, labels: Sequence[str]):
         self.labels = list(labels)
-        self.rows = [
+        self.rows: list[dict[str, Any]] = [
             {"status": "waiting", "progress": 0, "task_id": "", "detail": ""} for _ in self.labels
         ]
         self.started = time.monotonic()

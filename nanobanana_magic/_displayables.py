@@ -58,6 +58,8 @@ class Help(str):
 class Exported(str):
     """An exported request; shown as a code block, usable as a string."""
 
+    kind: str  # python, curl or json
+
     def __new__(cls, text: str, kind: str):
         obj = super().__new__(cls, text)
         obj.kind = kind

@@ -19,10 +19,11 @@ import logging
 import statistics
 import time
 from collections.abc import Callable, Sequence
+from typing import Any
 from urllib.parse import urlparse
 
 from . import _errors as errors
-from ._answers import result_urls, task_state
+from ._answers import JSONObject, result_urls, task_state
 from ._client import ToAPIsClient
 from ._defaults import DEFAULT_CONCURRENCY, DEFAULT_MAX_POLL_INTERVAL, DEFAULT_TASK_TIMEOUT
 from ._limits import check_prices, check_setting
@@ -41,7 +42,7 @@ FINAL_EVENTS = ("completed", "cached", "failed", "cancelled")
 _URL_REFRESHES = 2
 _SLOWDOWN_DEBOUNCE = 1.0  # seconds during which further 429s do not lower concurrency again
 # recent running times (queueing excluded) per API, so polls of new tasks land near their end
-_DURATIONS: dict[str, collections.deque] = collections.defaultdict(
+_DURATIONS: dict[str, collections.deque[float]] = collections.defaultdict(
     lambda: collections.deque(maxlen=50)
 )
 
@@ -74,12 +75,12 @@ class _AdaptiveGate:
         self._successes = 0
         self._last_slowdown = float("-inf")
 
-    async def __aenter__(self):
+    async def __aenter__(self) -> None:
         async with self._changed:
             await self._changed.wait_for(lambda: self.active < self.limit)
             self.active += 1
 
-    async def __aexit__(self, *exc):
+    async def __aexit__(self, *exc: object) -> None:
         async with self._changed:
             self.active -= 1
             self._changed.notify_all()
@@ -113,10 +114,10 @@ class Engine:
         base_url: str | None = None,
         concurrency: int = DEFAULT_CONCURRENCY,
         task_timeout: float = DEFAULT_TASK_TIMEOUT,
-        prices: dict | None = None,
+        prices: dict[str, float] | None = None,
         simulated: bool | None = None,
         max_poll_interval: float = DEFAULT_MAX_POLL_INTERVAL,
-        client_options: dict | None = None,
+        client_options: dict[str, Any] | None = None,
         limiters: LimiterRegistry | None = None,
     ):
         # the same ranges as the magic's settings, refused before anything is sent
@@ -148,7 +149,7 @@ class Engine:
         images are never mixed up."""
         return ("sim-" if self.simulated else "") + request.key()
 
-    def preview_payload(self, request: ImageRequest) -> dict:
+    def preview_payload(self, request: ImageRequest) -> JSONObject:
         """The body a dry run shows: a local reference appears as the URL it was uploaded
         to before (from the journal), or as a placeholder for the upload still to do."""
         return ReferenceResolver(self.store, self.base_url).preview_payload(request)
@@ -212,12 +213,12 @@ class Engine:
                     self.retries += client.retries
         return [run for run in results if run is not None]
 
-    def pending_tasks(self) -> list[dict]:
+    def pending_tasks(self) -> list[JSONObject]:
         """Journal entries of tasks sent to this engine's API and never collected (tasks
         of other backends, e.g. an earlier simulator, are left for those)."""
         return self._pending_tasks()[0]
 
-    def _pending_tasks(self) -> tuple[list[dict], int]:
+    def _pending_tasks(self) -> tuple[list[JSONObject], int]:
         entries, malformed = self.store.journal_tasks()
         mine = [entry for entry in entries if entry.get("base_url") in (None, self.base_url)]
         return mine, malformed
@@ -345,7 +346,7 @@ class Engine:
         task_id = run.task_id
         assert task_id is not None
 
-        def on_update(task: dict) -> None:
+        def on_update(task: JSONObject) -> None:
             progress = task_state(task)[1]
             self._emit(
                 listener,
@@ -402,8 +403,8 @@ class Engine:
         )
         return run
 
-    async def _download_all(self, client: ToAPIsClient, run: Run, task: dict) -> None:
-        assert run.folder is not None
+    async def _download_all(self, client: ToAPIsClient, run: Run, task: JSONObject) -> None:
+        assert run.folder is not None and run.task_id is not None
         urls = result_urls(task)
         if not urls:
             raise errors.ResponseFormatError(f"Task {run.task_id} completed without image URLs")
@@ -429,7 +430,7 @@ class Engine:
                 ) from None
 
     # -- helpers -----------------------------------------------------------------------------------
-    def _fail(self, run: Run, index: int, exc: BaseException, listener) -> Run:
+    def _fail(self, run: Run, index: int, exc: BaseException, listener: Listener | None) -> Run:
         run.status = "failed"
         run.exception = exc
         run.error = str(exc)

@@ -28,6 +28,7 @@ from __future__ import annotations
 
 import json
 import re
+from collections.abc import Mapping
 from typing import Any
 
 __all__ = [
@@ -81,7 +82,7 @@ def redact(text: str, secret: str | None = None) -> str:
     return _KEY_PATTERN.sub(lambda m: m.group(1) + "[redacted]", text)
 
 
-def redact_values(value):
+def redact_values(value: Any) -> Any:
     """`value` (JSON-like) with `redact` applied to every string in it."""
     if isinstance(value, str):
         return redact(value)
@@ -287,7 +288,7 @@ class ExpiredURLError(DownloadError):
 _QUOTA_CODES = {"insufficient_quota", "insufficient_user_quota", "quota_exceeded"}
 
 
-def _parse_body(body: str) -> dict:
+def _parse_body(body: str) -> dict[str, Any]:
     """Read every documented error envelope (contract §7.1) into one flat dict."""
     try:
         data = json.loads(body)
@@ -306,7 +307,7 @@ def _parse_body(body: str) -> dict:
     }
 
 
-def _retry_after(headers) -> float | None:
+def _retry_after(headers: Mapping[str, str] | None) -> float | None:
     value = (headers or {}).get("retry-after")
     if value is None:
         return None
@@ -323,7 +324,12 @@ def _retry_after(headers) -> float | None:
 
 
 def error_from_response(
-    status_code: int, body: str, headers=None, *, what: str = "request", secret: str | None = None
+    status_code: int,
+    body: str,
+    headers: Mapping[str, str] | None = None,
+    *,
+    what: str = "request",
+    secret: str | None = None,
 ) -> APIStatusError:
     """Map an HTTP error answer onto our exception classes, tolerating every body variant."""
     body = redact(body or "", secret)
@@ -362,7 +368,7 @@ def error_from_response(
         )
     if status_code == 402 or str(code).lower() in _QUOTA_CODES:  # 402, or 403 with a quota code
         return InsufficientBalanceError(summary, **kwargs)
-    cls = {
+    cls: type[APIStatusError] | None = {
         400: InvalidRequestError,
         401: AuthenticationError,
         403: PermissionDeniedError,

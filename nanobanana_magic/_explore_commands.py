@@ -11,7 +11,7 @@ import collections
 
 from IPython.core.error import UsageError
 
-from . import _annotations as annotations
+from . import _annotations
 from ._addresses import resolve_image, resolve_run
 from ._command_parser import CommandParser
 from ._history_filter import RunFilter, filter_runs, parse_since
@@ -115,7 +115,7 @@ def recent_history(store, count: int, wanted: RunFilter):
     from ._displayables import History
 
     runs = store.recent_runs(None if wanted.active else count)
-    runs = filter_runs(runs, annotations.load(store.root), wanted, count)
+    runs = filter_runs(runs, _annotations.load(store.root), wanted, count)
     reuse = collections.Counter(
         e.get("run_id") for e in store.read_journal() if e.get("event") == "cache_hit"
     )

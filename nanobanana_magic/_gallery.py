@@ -16,7 +16,7 @@ import logging
 
 import ipywidgets as widgets
 
-from . import _annotations as annotations
+from . import _annotations
 from . import _display as display
 from ._errors import BananaError
 from ._history_filter import RunFilter, filter_runs, parse_since
@@ -37,7 +37,7 @@ def matching_images(store, run_filter: RunFilter) -> list[tuple]:
     """(run, image) of every completed run that passes the filter, newest run first; the
     rating and pick filters apply to each image."""
     runs = [run for run in store.recent_runs(None) if run.ok]
-    notes = annotations.load(store.root)
+    notes = _annotations.load(store.root)
     found = filter_runs(runs, notes, run_filter)
     return [
         (run, image)

@@ -11,7 +11,8 @@ from __future__ import annotations
 import collections
 import os
 import sys
-from typing import TYPE_CHECKING
+from types import FrameType
+from typing import TYPE_CHECKING, Any
 
 from IPython.core.magic import (
     Magics,
@@ -62,19 +63,20 @@ if TYPE_CHECKING:
     from ._store import Store
 
 
-def caller_locals(shell) -> dict | None:
+def caller_locals(shell: Any) -> dict[str, Any] | None:
     """The local variables of the code that called `run_cell_magic`, if it is a function.
 
     IPython hands cell magics the user namespace only; a `%%banana` run through
     `get_ipython().run_cell_magic(...)` inside a function should still see that
     function's variables. Top-level notebook code has no locals of its own (None).
     """
-    frame = sys._getframe(1)
+    user_ns = shell.user_ns
+    frame: FrameType | None = sys._getframe(1)
     try:
         while frame is not None:
             if frame.f_code.co_name == "run_cell_magic" and frame.f_locals.get("self") is shell:
                 caller = frame.f_back
-                if caller is None or caller.f_locals is shell.user_ns:
+                if caller is None or caller.f_locals is user_ns:
                     return None
                 return dict(caller.f_locals)
             frame = frame.f_back
@@ -133,7 +135,7 @@ class Banana(Magics):
         super().__init__(shell=shell, **kwargs)
         self._key: Secret | None = None
         self._base_url: str | None = None  # None: TOAPIS_BASE_URL or the default
-        self._simulator = None
+        self._simulator: Any = None  # the embedded Simulator while `use sim` is on
         self.spent = 0.0  # dollars at ToAPIs prices, simulated runs included
         self.simulated_spent = 0.0  # the part of `spent` that was simulated (not paid)
         self._background: set[asyncio.Task] = set()
@@ -239,6 +241,7 @@ class Banana(Magics):
         `name` in the notebook (`{{name}}` keeps literal braces). As a line magic it runs
         a command (`%banana use sim`, `%banana history`, ...): `%banana help` lists them.
         """
+        assert self.shell is not None, "the magic is registered with a shell"
         if cell is not None and (local_ns is None or local_ns is self.shell.user_ns):
             local_ns = caller_locals(self.shell)
         namespace = collections.ChainMap(local_ns or {}, self.shell.user_ns)
@@ -267,6 +270,7 @@ class Banana(Magics):
     def bind(self, cmd: CellCommand, result):
         tag_results(cmd, result)
         if cmd.name:
+            assert self.shell is not None, "the magic is registered with a shell"
             self.shell.user_ns[cmd.name] = result
         return result
 

@@ -481,7 +481,7 @@ class BananaPanel(widgets.VBox):
 
     def cancel(self) -> None:
         """Stop polling; submitted tasks stay in the journal (`%banana resume`)."""
-        if self.busy:
+        if self.busy and self.task is not None:
             self.task.cancel()
 
     async def _run(self, plan: FormPlan, engine: Engine) -> list[Run]:
@@ -550,13 +550,13 @@ class BananaPanel(widgets.VBox):
         "Use as reference" (in the grid's order)."""
         from ._image_controls import tiles
 
+        shown: list[Run | None] = list(runs)
+        labels = None
         if result is not None:
-            runs = list(result.runs.values())
+            shown = list(result.runs.values())
             labels = [", ".join(map(str, key)) for key in result.runs]
-        else:
-            labels = None
         self.tiles.children = (
-            tiles(runs, on_reference=self.use_as_reference, labels=labels, cards=False),
+            tiles(shown, on_reference=self.use_as_reference, labels=labels, cards=False),
         )
 
     def use_as_reference(self, image) -> None:

@@ -20,13 +20,11 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
-from ._defaults import DEFAULT_N
+from ._defaults import DEFAULT_N, DEFAULT_RESOLUTION, DEFAULT_SIZE
 from ._engine import Engine
 from ._errors import ValidationError
 from ._pricing import estimate_cost, format_usd
 from ._request import (
-    DEFAULT_RESOLUTION,
-    DEFAULT_SIZE,
     MAX_REFERENCE_BYTES,
     ImageRequest,
     default_model,

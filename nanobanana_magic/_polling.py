@@ -84,7 +84,9 @@ class PollPlanner:
         self._observations: list[tuple[float, str, int | None]] = []
         self._last_poll = submitted_at
         self._misses = 0  # answers that contradicted the model (unfinished past its end)
-        self._solved: tuple[int, list] | None = None  # (observations seen, model corners)
+        self._solved: tuple[int, list[tuple[float, float]]] | None = (
+            None  # (observations seen, model corners)
+        )
         self._had_model = False
 
     # -- input --------------------------------------------------------------------------

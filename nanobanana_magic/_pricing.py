@@ -7,6 +7,7 @@ No 0.5K price is published; we assume the 1K price, so estimates err on the high
 from __future__ import annotations
 
 from collections.abc import Iterable, Mapping
+from typing import Protocol
 
 DEFAULT_PRICES: dict[str, float] = {"0.5K": 0.025, "1K": 0.025, "2K": 0.030, "4K": 0.040}
 
@@ -16,9 +17,19 @@ def price_per_image(resolution: str, prices: Mapping[str, float] | None = None) 
     return float(table.get(resolution, max(table.values())))
 
 
-def estimate_cost(requests: Iterable, prices: Mapping[str, float] | None = None) -> float:
+class _Priced(Protocol):
+    """What a price depends on: how many images, at which resolution (an ImageRequest)."""
+
+    @property
+    def n(self) -> int: ...
+
+    @property
+    def resolution(self) -> str: ...
+
+
+def estimate_cost(requests: Iterable[_Priced], prices: Mapping[str, float] | None = None) -> float:
     """Dollars for the images these requests ask for."""
-    return sum(r.n * price_per_image(r.resolution, prices) for r in requests)
+    return sum((r.n * price_per_image(r.resolution, prices) for r in requests), 0.0)
 
 
 def format_usd(amount: float) -> str:

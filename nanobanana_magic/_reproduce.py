@@ -17,8 +17,9 @@ import shlex
 from pathlib import Path
 
 from . import _display as display
+from ._defaults import DEFAULT_RESOLUTION, DEFAULT_SIZE
 from ._errors import ValidationError
-from ._request import DEFAULT_RESOLUTION, DEFAULT_SIZE, ImageRequest, default_model
+from ._request import ImageRequest, default_model
 
 _PLACEHOLDER = re.compile(r"\{([A-Za-z_][A-Za-z0-9_]*)\}")
 

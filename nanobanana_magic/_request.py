@@ -15,6 +15,7 @@ import json
 import os
 from collections.abc import Iterable, Mapping
 from pathlib import Path
+from typing import Any
 from urllib.parse import urlparse
 
 from ._defaults import DEFAULT_MODEL, DEFAULT_N, DEFAULT_RESOLUTION, DEFAULT_SIZE
@@ -76,7 +77,7 @@ def is_url(reference: str) -> bool:
     return "://" in reference or reference.startswith("data:")
 
 
-def file_sha256(path: str | os.PathLike) -> str:
+def file_sha256(path: str | os.PathLike[str]) -> str:
     """The file's SHA-256, remembered while its size and modification time stay the same
     (a sweep asks for the same reference's hash in every cell)."""
     stat = os.stat(path)
@@ -120,9 +121,9 @@ class ImageRequest:
         *,
         model: str | None = None,
         size: str | None = None,
-        n=DEFAULT_N,
+        n: int = DEFAULT_N,
         resolution: str | None = None,
-        reference_images: Iterable[str | os.PathLike] | str = (),
+        reference_images: Iterable[str | os.PathLike[str]] | str = (),
         google_search: bool = False,
         google_image_search: bool = False,
         extra_metadata: Mapping[str, object] | None = None,
@@ -149,7 +150,7 @@ class ImageRequest:
         request.validate()
         return request
 
-    def replace(self, **changes) -> ImageRequest:
+    def replace(self, **changes: Any) -> ImageRequest:
         """A copy with some fields changed, validated again."""
         if "resolution" in changes:
             changes["resolution"] = _normalise_resolution(changes["resolution"])
@@ -254,7 +255,7 @@ class ImageRequest:
         blob = json.dumps(material, sort_keys=True, separators=(",", ":"), default=str)
         return hashlib.sha256(blob.encode()).hexdigest()[:24]
 
-    def to_payload(self, image_urls: Iterable[str] = ()) -> dict:
+    def to_payload(self, image_urls: Iterable[str] = ()) -> dict[str, Any]:
         """The JSON body for POST /v1/images/generations (contract §13.1)."""
         metadata: dict[str, object] = dict(self.extra_metadata)
         metadata["resolution"] = self.resolution
@@ -274,7 +275,7 @@ class ImageRequest:
         payload["metadata"] = metadata
         return payload
 
-    def to_dict(self) -> dict:
+    def to_dict(self) -> dict[str, Any]:
         """Plain parameters for manifests, PNG chunks and provenance metadata."""
         data = dataclasses.asdict(self)
         data["reference_images"] = list(self.reference_images)
@@ -282,7 +283,7 @@ class ImageRequest:
         return data
 
     @classmethod
-    def from_dict(cls, data: Mapping) -> ImageRequest:
+    def from_dict(cls, data: Mapping[str, Any]) -> ImageRequest:
         fields = {f.name for f in dataclasses.fields(cls)}
         values = {k: v for k, v in data.items() if k in fields}
         values["reference_images"] = tuple(values.get("reference_images") or ())
@@ -303,7 +304,7 @@ def _clause(sentence: str) -> str:
     return text
 
 
-def _strict_json(value) -> bool:
+def _strict_json(value: object) -> bool:
     """True when `value` serialises to strict JSON: no NaN or infinity, no foreign objects,
     no text that UTF-8 cannot carry."""
     try:
@@ -313,7 +314,7 @@ def _strict_json(value) -> bool:
     return True
 
 
-def _unsendable_character(text) -> int | None:
+def _unsendable_character(text: str) -> int | None:
     """The position of the first character UTF-8 cannot encode (a lone surrogate)."""
     if not isinstance(text, str):
         return None
@@ -324,12 +325,12 @@ def _unsendable_character(text) -> int | None:
     return None
 
 
-def _short(value) -> str:
+def _short(value: object) -> str:
     text = repr(value)
     return text if len(text) <= 40 else text[:37] + "..."
 
 
-def _normalise_resolution(value) -> str:
+def _normalise_resolution(value: object) -> str:
     text = str(value).strip()
     for allowed in RESOLUTIONS:
         if text.upper() == allowed.upper():
@@ -337,7 +338,7 @@ def _normalise_resolution(value) -> str:
     return text
 
 
-def _normalise_reference(reference) -> str:
+def _normalise_reference(reference: object) -> str:
     text = os.fspath(reference) if isinstance(reference, os.PathLike) else reference
     if not isinstance(text, str) or not text.strip():
         raise ValidationError(

@@ -5,9 +5,9 @@ from __future__ import annotations
 import dataclasses
 import re
 from pathlib import Path
-from typing import NamedTuple
+from typing import Any, NamedTuple
 
-from . import _annotations as annotations
+from . import _annotations
 from ._request import ImageRequest, is_url
 from ._size_check import size_problem
 
@@ -19,7 +19,7 @@ class ImageAddress(NamedTuple):
     """One stored image, as `RUN#i`."""
 
     run_id: str
-    index: int
+    index: int  # type: ignore[assignment]  # (shadows tuple.index; the name reads best)
 
     def __str__(self) -> str:
         return f"{self.run_id}#{self.index}"
@@ -46,7 +46,7 @@ class RunImage:
     width: int = 0
     height: int = 0
 
-    def to_dict(self, root: Path) -> dict:
+    def to_dict(self, root: Path) -> dict[str, Any]:
         return {
             "path": _relative(self.path, root),
             "thumbnail": _relative(self.thumbnail, root),
@@ -81,20 +81,20 @@ class RunImage:
     # -- what the user said about it -----------------------------------------------------------
     @property
     def rating(self) -> int | None:
-        return annotations.load(self.root).rating(self.run_id, self.index)
+        return _annotations.load(self.root).rating(self.run_id, self.index)
 
     @property
     def picked(self) -> bool:
-        return annotations.load(self.root).picked(self.run_id, self.index)
+        return _annotations.load(self.root).picked(self.run_id, self.index)
 
     def rate(self, rating: int | None) -> RunImage:
         """Rate this image 1-5 (0 or None clears it); kept in the output folder."""
-        annotations.rate(self.root, self.run_id, self.index, rating)
+        _annotations.rate(self.root, self.run_id, self.index, rating)
         return self
 
     def pick(self, picked: bool = True) -> RunImage:
         """Mark this image as a pick (`pick(False)` takes the mark away)."""
-        annotations.pick(self.root, self.run_id, self.index, picked)
+        _annotations.pick(self.root, self.run_id, self.index, picked)
         return self
 
     # -- what came back --------------------------------------------------------------------------
@@ -151,22 +151,22 @@ class Run:
 
     @property
     def tags(self) -> tuple[str, ...]:
-        return annotations.load(self.root).tags.get(self.run_id, ()) if self.root else ()
+        return _annotations.load(self.root).tags.get(self.run_id, ()) if self.root else ()
 
     @property
     def note(self) -> str | None:
-        return annotations.load(self.root).notes.get(self.run_id) if self.root else None
+        return _annotations.load(self.root).notes.get(self.run_id) if self.root else None
 
     def tag(self, *words: str) -> Run:
-        annotations.tag(self._root(), self.run_id, words)
+        _annotations.tag(self._root(), self.run_id, words)
         return self
 
     def untag(self, *words: str) -> Run:
-        annotations.tag(self._root(), self.run_id, words, remove=True)
+        _annotations.tag(self._root(), self.run_id, words, remove=True)
         return self
 
     def set_note(self, text: str) -> Run:
-        annotations.note(self._root(), self.run_id, text)
+        _annotations.note(self._root(), self.run_id, text)
         return self
 
     def _root(self) -> Path:
@@ -191,7 +191,7 @@ class Run:
     def size_mismatches(self) -> int:
         return sum(1 for image in self.images if not image.size_ok)
 
-    def records(self) -> list[dict]:
+    def records(self) -> list[dict[str, Any]]:
         """One dict per image: parameters, file, rating, pick, size check, cost."""
         share = 1 / max(1, len(self.images))
         return [
@@ -216,14 +216,14 @@ class Run:
             for image in self.images
         ]
 
-    def controls(self):
+    def controls(self) -> Any:
         """The images as a widget, each with rating stars and Pick underneath (for rating
         from the grid where widgets render)."""
         from ._image_controls import tiles
 
         return tiles([self])
 
-    def to_dataframe(self):
+    def to_dataframe(self) -> Any:
         """`records()` as a pandas DataFrame (needs pandas)."""
         try:
             import pandas
@@ -231,7 +231,7 @@ class Run:
             raise ImportError("to_dataframe() needs pandas: pip install pandas") from None
         return pandas.DataFrame.from_records(self.records())
 
-    def provenance(self) -> dict:
+    def provenance(self) -> dict[str, Any]:
         """What every displayed output carries in its metadata (never the key)."""
         return {
             "run_id": self.run_id,
@@ -242,7 +242,7 @@ class Run:
             "cached": self.cached,
         }
 
-    def to_manifest(self) -> dict:
+    def to_manifest(self) -> dict[str, Any]:
         root = self.folder or Path(".")
         return {
             "run_id": self.run_id,
@@ -261,7 +261,7 @@ class Run:
         }
 
     @classmethod
-    def from_manifest(cls, data, folder: Path) -> Run:
+    def from_manifest(cls, data: object, folder: Path) -> Run:
         """A Run from a manifest read from disk: untrusted, so its shape is checked and no
         file it names may lie outside `folder`. Raises ValueError saying what is wrong."""
         if not isinstance(data, dict):
@@ -305,7 +305,7 @@ class Run:
 
         return output(run_html(self))
 
-    def _repr_mimebundle_(self, include=None, exclude=None):
+    def _repr_mimebundle_(self, include: object = None, exclude: object = None) -> Any:
         """HTML grid (text listing in a terminal) with provenance in the metadata."""
         from ._display import PROVENANCE_MIME, output, run_html, run_text
 
@@ -317,7 +317,7 @@ class Run:
 
 _NUMBER = (int, float)
 #: the type of each manifest field besides request and images
-_MANIFEST_FIELDS = {
+_MANIFEST_FIELDS: dict[str, type | tuple[type, ...]] = {
     "request_key": str,
     "status": str,
     "task_id": (str, type(None)),
@@ -329,7 +329,7 @@ _MANIFEST_FIELDS = {
     "base_url": str,
     "simulated": bool,
 }
-_REQUEST_FIELDS = {
+_REQUEST_FIELDS: dict[str, type | tuple[type, ...]] = {
     "prompt": str,
     "model": str,
     "size": str,
@@ -341,7 +341,7 @@ _REQUEST_FIELDS = {
 }
 
 
-def _request_from(data) -> ImageRequest:
+def _request_from(data: object) -> ImageRequest:
     if not isinstance(data, dict):
         raise ValueError("its 'request' is not a JSON object")
     for name, kind in _REQUEST_FIELDS.items():
@@ -354,7 +354,7 @@ def _request_from(data) -> ImageRequest:
     return ImageRequest.from_dict(data)
 
 
-def _image_from(item, folder: Path, request: ImageRequest) -> RunImage:
+def _image_from(item: object, folder: Path, request: ImageRequest) -> RunImage:
     if not isinstance(item, dict):
         raise ValueError("an image entry is not a JSON object")
     for name in ("path", "thumbnail"):

@@ -43,7 +43,7 @@ class Secret:
 
     __str__ = __repr__
 
-    def __eq__(self, other) -> bool:
+    def __eq__(self, other: object) -> bool:
         return isinstance(other, Secret) and other._value == self._value
 
     def __hash__(self) -> int:
@@ -116,5 +116,5 @@ def resolve_api_key(value: str | Secret | None = None) -> Secret:
     return Secret(key)
 
 
-def resolve_output_dir(value: str | os.PathLike | None = None) -> str:
+def resolve_output_dir(value: str | os.PathLike[str] | None = None) -> str:
     return os.fspath(value or os.environ.get(OUTPUT_DIR_ENV) or DEFAULT_OUTPUT_DIR)

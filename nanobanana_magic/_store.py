@@ -22,11 +22,13 @@ import re
 import secrets
 import time
 from pathlib import Path
+from typing import Any
 
 from ._defaults import DEFAULT_THUMBNAIL_SIZE
 from ._errors import ConfigurationError, ValidationError, redact_values
 from ._imaging import make_thumbnail, save_with_parameters
 from ._jsonl import append_json_line, read_json_lines
+from ._request import ImageRequest
 from ._run import Run, RunImage
 from ._settings import resolve_output_dir
 
@@ -39,7 +41,7 @@ REQUEST_KEY = re.compile(r"^(sim-)?[0-9a-f]{24}$")
 log = logging.getLogger("nanobanana_magic")
 
 
-def is_run_id(value) -> bool:
+def is_run_id(value: object) -> bool:
     return isinstance(value, str) and RUN_ID.match(value) is not None
 
 
@@ -51,7 +53,7 @@ class UnreadableRunError(ValidationError):
 class Store:
     def __init__(
         self,
-        root: str | os.PathLike | None = None,
+        root: str | os.PathLike[str] | None = None,
         *,
         thumbnail_size: int = DEFAULT_THUMBNAIL_SIZE,
         embed_parameters: bool = True,
@@ -95,7 +97,12 @@ class Store:
         return self
 
     def new_run(
-        self, request, request_key: str, *, base_url: str = "", simulated: bool = False
+        self,
+        request: ImageRequest,
+        request_key: str,
+        *,
+        base_url: str = "",
+        simulated: bool = False,
     ) -> Run:
         self.ensure()
         run_id = time.strftime("%Y%m%d-%H%M%S-") + secrets.token_hex(3)
@@ -116,21 +123,21 @@ class Store:
     def journal_path(self) -> Path:
         return self.root / JOURNAL
 
-    def journal(self, event: str, **fields) -> None:
+    def journal(self, event: str, **fields: Any) -> None:
         """Append one entry (JSON line) to the journal, safely across processes."""
         self.ensure()
         entry = {"ts": round(time.time(), 3), "event": event, "pid": os.getpid(), **fields}
         entry = redact_values(entry)  # a key echoed by the server never reaches the disk
         append_json_line(self.journal_path, entry)
 
-    def read_journal(self) -> list[dict]:
+    def read_journal(self) -> list[dict[str, Any]]:
         return read_json_lines(self.journal_path)
 
-    def pending_tasks(self) -> list[dict]:
+    def pending_tasks(self) -> list[dict[str, Any]]:
         """Submitted tasks that were never collected or finally failed (for resume)."""
         return self.journal_tasks()[0]
 
-    def journal_tasks(self) -> tuple[list[dict], int]:
+    def journal_tasks(self) -> tuple[list[dict[str, Any]], int]:
         """(pending tasks, how many `submitted` lines were malformed and skipped).
 
         A pending entry has a text task id and a text run id (`load_run` then refuses ids
@@ -138,7 +145,7 @@ class Store:
         """
         # by task, then run: a forged line naming a real task under another run id
         # cannot hide the real entry
-        pending: dict[str, dict[str, dict]] = {}
+        pending: dict[str, dict[str, dict[str, Any]]] = {}
         malformed = 0
         for entry in self.read_journal():
             task_id, run_id = entry.get("task_id"), entry.get("run_id")
@@ -157,8 +164,9 @@ class Store:
                 entry.get("event") == "uploaded"
                 and entry.get("sha256") == sha256
                 and entry.get("base_url") == base_url
+                and isinstance(entry.get("url"), str)
             ):
-                return entry.get("url")
+                return str(entry["url"])
         return None
 
     # -- runs -----------------------------------------------------------------------------------

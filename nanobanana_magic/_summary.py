@@ -16,6 +16,7 @@ from __future__ import annotations
 import dataclasses
 import statistics
 from collections.abc import Mapping, Sequence
+from typing import Any
 
 from . import _display as display
 from ._errors import ValidationError
@@ -43,7 +44,7 @@ class ValueStats:
         return statistics.mean(self.seconds) if self.seconds else None
 
     def row(self) -> dict:
-        mean = self.mean_rating
+        mean, seconds = self.mean_rating, self.mean_seconds
         return {
             "axis": self.axis,
             "value": self.value,
@@ -52,7 +53,7 @@ class ValueStats:
             "mean_rating": round(mean, 2) if mean is not None else None,
             "picks": self.picks,
             "cost": round(self.cost, 4),
-            "mean_seconds": round(self.mean_seconds, 1) if self.seconds else None,
+            "mean_seconds": None if seconds is None else round(seconds, 1),
             "best": self.best,
         }
 
@@ -153,7 +154,7 @@ def _image_marks(run) -> list[tuple[int | None, bool]]:
 
 
 def summarize(
-    cells: Sequence[tuple[Mapping[str, str], object]], axes: Sequence[str], *, zipped=False
+    cells: Sequence[tuple[Mapping[str, str], Any]], axes: Sequence[str], *, zipped=False
 ) -> Summary:
     """Statistics per axis value over the cells (axis → label, Run or None)."""
     axes = list(axes)

@@ -309,7 +309,7 @@ def check_budget(plan: SweepPlan, budget: float | None, yes: bool) -> None:
     """Refuse (BudgetExceededError, nothing sent) a plan above the budget unless `yes`."""
     if budget is not None:
         check_setting("budget", budget)
-    if plan.over_budget(budget) and not yes:
+    if budget is not None and plan.over_budget(budget) and not yes:
         raise BudgetExceededError(
             f"{plan.describe()} That is above the {format_usd(budget)} budget: pass --yes "
             "(yes=True) to go ahead, or raise --budget."

@@ -323,7 +323,7 @@ class SweepRun:
         pages = []
         for extra in itertools.product(*(self.axes[n] for n in rest)):
             fixed = dict(zip(rest, extra))
-            keys = [
+            grid = [
                 [key_of({rows_axis: r, cols_axis: c, **fixed}) for c in self.axes[cols_axis]]
                 for r in self.axes[rows_axis]
             ]
@@ -334,7 +334,7 @@ class SweepRun:
                     [axis_label(rows_axis, r) for r in self.axes[rows_axis]],
                     cols_axis,
                     [axis_label(cols_axis, c) for c in self.axes[cols_axis]],
-                    keys,
+                    grid,
                 )
             )
         return pages

@@ -24,9 +24,9 @@ def placeholders(template: str) -> list[str]:
 
 
 def interpolate(template: str, values: Mapping[str, object]) -> str:
-    def replace(match: re.Match) -> str:
+    def replace(match: re.Match[str]) -> str:
         if match.group(1):
-            return "{" + match.group(1) + "}"
+            return "{" + str(match.group(1)) + "}"
         name = match.group(2)
         try:
             return str(values[name])

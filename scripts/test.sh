@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
-# The whole test suite: set up .venv with the test extra, check lint and format (ruff),
-# then run pytest. Browser tests need Debian's chromium (apt-get install -y chromium);
+# The whole test suite: set up .venv with the test extra, check lint and format (ruff) and
+# types (mypy), then run pytest. Browser tests need Debian's chromium (apt-get install -y chromium);
 # without it they skip, unless E2E_REQUIRED=1 (as in CI), where they fail.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -8,4 +8,5 @@ python3 -m venv .venv
 .venv/bin/python -m pip install --quiet --disable-pip-version-check -e '.[test]'
 .venv/bin/ruff check nanobanana_magic tests benchmarks notebooks
 .venv/bin/ruff format --check nanobanana_magic tests benchmarks notebooks
+.venv/bin/mypy  # configuration in pyproject.toml: the core strict, the whole package clean
 exec .venv/bin/python -m pytest "$@"

@@ -91,7 +91,7 @@ def render_image(
     design = (max(16, round(width * scale)), max(16, round(height * scale)))
     image = _artwork(design, rng, palette)
     if design != (width, height):
-        image = image.resize((width, height), Image.BICUBIC)
+        image = image.resize((width, height), Image.Resampling.BICUBIC)
 
     caption_height = _draw_caption(image, prompt, size, resolution, index)
     _draw_watermark(image, caption_height)
@@ -143,17 +143,21 @@ def _artwork(size: tuple[int, int], rng: random.Random, palette: list[tuple[int,
 
     width, height = size
     # Background: a linear gradient between two palette colours at a random angle.
-    gradient = Image.linear_gradient("L").rotate(rng.uniform(0, 360), Image.BILINEAR, expand=True)
+    gradient = Image.linear_gradient("L").rotate(
+        rng.uniform(0, 360), Image.Resampling.BILINEAR, expand=True
+    )
     inner = int(256 / math.sqrt(2)) - 2  # the square fully covered by the rotated gradient
     left = (gradient.width - inner) // 2
-    mask = gradient.crop((left, left, left + inner, left + inner)).resize(size, Image.BILINEAR)
+    mask = gradient.crop((left, left, left + inner, left + inner)).resize(
+        size, Image.Resampling.BILINEAR
+    )
     image = Image.composite(
         Image.new("RGB", size, palette[0]), Image.new("RGB", size, palette[1]), mask
     )
 
     # A soft glow in a third colour somewhere in the picture.
     glow_side = int(max(width, height) * rng.uniform(0.5, 0.9))
-    glow_mask = Image.radial_gradient("L").resize((glow_side, glow_side), Image.BILINEAR)
+    glow_mask = Image.radial_gradient("L").resize((glow_side, glow_side), Image.Resampling.BILINEAR)
     glow_mask = glow_mask.point(lambda v: max(0, 200 - v) * 0.8)
     glow_at = (rng.randrange(-glow_side // 2, width), rng.randrange(-glow_side // 2, height))
     image.paste(Image.new("RGB", (glow_side, glow_side), palette[2]), glow_at, glow_mask)
@@ -332,7 +336,7 @@ def _reference_tile(ref: Reference, side: int, number: int):
         try:
             with Image.open(io.BytesIO(ref)) as source:
                 source.draft("RGB", (side, side))
-                return ImageOps.fit(source.convert("RGB"), (side, side), Image.BICUBIC)
+                return ImageOps.fit(source.convert("RGB"), (side, side), Image.Resampling.BICUBIC)
         except Exception:  # undecodable or a decompression bomb: fall through to a square
             pass
     digest = hashlib.sha256(ref if isinstance(ref, bytes) else ref.encode("utf-8")).digest()

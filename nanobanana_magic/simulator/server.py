@@ -52,7 +52,7 @@ class SimulatorHTTPServer(ThreadingHTTPServer):
         # HTTPServer.server_bind resolves the host name (getfqdn), which can stall without DNS.
         socketserver.TCPServer.server_bind(self)
         host, port = self.server_address[:2]
-        self.server_name, self.server_port = host, port
+        self.server_name, self.server_port = str(host), int(port)
 
     def handle_error(self, request: Any, client_address: Any) -> None:
         # Clients that hang up (or are cut off by stop()) are normal here; anything else is a bug.
@@ -63,6 +63,7 @@ class SimulatorHTTPServer(ThreadingHTTPServer):
     @property
     def url(self) -> str:
         host, port = self.server_address[:2]
+        host = host.decode() if isinstance(host, (bytes, bytearray)) else host
         if host in ("0.0.0.0", ""):
             host = "127.0.0.1"
         elif ":" in host:
@@ -132,7 +133,7 @@ class _Handler(BaseHTTPRequestHandler):
 
     def _dispatch(self, method: str) -> None:
         self._responded = False
-        self.state.record_request(self.server.label, method, self.path, self.headers)
+        self.state.record_request(self.server.label, method, self.path, self.headers.items())
         body = self._read_body()
         if body is None:
             return
@@ -176,7 +177,8 @@ class _Handler(BaseHTTPRequestHandler):
         return self.rfile.read(length) if length else b""
 
     def _read_chunked(self) -> bytes | None:
-        chunks, total = [], 0
+        chunks: list[bytes] = []
+        total = 0
         while True:
             size_line = self.rfile.readline(1024)
             try:

@@ -15,7 +15,7 @@ import secrets
 import threading
 import time
 from collections import deque
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from typing import Any
 
@@ -106,7 +106,9 @@ class SimulatorState:
     def _reset_stats(self) -> None:
         self._counters = dict.fromkeys(_COUNTERS, 0)
         self._faults = dict.fromkeys(_ALL_FAULTS, 0)
-        self._headers = {name: deque(maxlen=HEADER_LOG_SIZE) for name in SERVER_NAMES}
+        self._headers: dict[str, deque[dict[str, str]]] = {
+            name: deque(maxlen=HEADER_LOG_SIZE) for name in SERVER_NAMES
+        }
         self._tracked: list[str] = []  # tasks created since the last reset, in order
 
     def reset_stats(self) -> None:
@@ -122,11 +124,12 @@ class SimulatorState:
             self._counters[counter] += 1
 
     def record_request(
-        self, server: str, method: str, path: str, headers: Mapping[str, str]
+        self, server: str, method: str, path: str, headers: Iterable[tuple[str, str]]
     ) -> None:
-        """Log a request's headers (lower-case names; ``:method``/``:path`` added)."""
+        """Log a request's headers, (name, value) pairs with repeats (lower-case names;
+        ``:method``/``:path`` added)."""
         entry: dict[str, str] = {":method": method, ":path": path}
-        for name, value in headers.items():
+        for name, value in headers:
             name = name.lower()
             entry[name] = f"{entry[name]}, {value}" if name in entry else value
         with self._lock:
@@ -232,14 +235,17 @@ class SimulatorState:
     def balance(self) -> dict[str, Any]:
         """The ``GET /v1/balance`` body (contract §6)."""
         with self._lock:
-            unlimited = self._remaining is None
-            remain = -1 if unlimited else round(self._remaining, 6)
+            remaining = self._remaining
+            unlimited = remaining is None
+            remain = -1 if remaining is None else round(remaining, 6)
             return {
                 "success": True,
                 "message": "",
                 "remain_balance": remain,
                 "used_balance": round(self._used, 6),
-                "remain_credits": -1 if unlimited else round(self._remaining * CREDITS_PER_USD, 4),
+                "remain_credits": -1
+                if remaining is None
+                else round(remaining * CREDITS_PER_USD, 4),
                 "used_credits": round(self._used * CREDITS_PER_USD, 4),
                 "credits_per_usd": CREDITS_PER_USD,
                 "unlimited_quota": unlimited,
@@ -339,6 +345,7 @@ class SimulatorState:
             return body
         lifetime = config.url_ttl if config.url_ttl is not None else URL_LIFETIME
         finished = task.finished_at
+        assert finished is not None  # a task that is done has finished
         urls = [self._result_url(task, index, now + lifetime) for index in range(task.n)]
         body["completed_at"] = int(finished)
         body["expires_at"] = int(finished + lifetime)
