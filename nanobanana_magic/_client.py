@@ -103,6 +103,10 @@ class ToAPIsClient:
     def __repr__(self) -> str:
         return f"ToAPIsClient(base_url={self.base_url!r}, api_key=********)"
 
+    def now(self) -> float:
+        """The time on the client's clock, the one `wait(submitted_at=...)` expects."""
+        return self._clock()
+
     # -- lifecycle ------------------------------------------------------------------------
     async def __aenter__(self) -> ToAPIsClient:
         self._open()

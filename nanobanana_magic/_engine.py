@@ -250,7 +250,7 @@ class Engine:
             return []
         async with self._client() as client:
             gate = _AdaptiveGate(self.concurrency)
-            submitted = time.monotonic()
+            submitted = client.now()
 
             async def collect(index: int, run: Run) -> Run:
                 async with gate:
@@ -296,7 +296,7 @@ class Engine:
                 task = await client.submit(payload)
                 # timed after the answer: waits for the shared submit limiter and retries
                 # before it would otherwise make the task look older than it is
-                submitted_at = time.monotonic()
+                submitted_at = client.now()
                 run.task_id = task["id"]
                 self.store.save_run(run)  # status pending: resumable from here on
                 self.store.journal(

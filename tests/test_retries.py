@@ -251,3 +251,42 @@ def test_an_expired_result_url_is_reported_at_once(tmp_path, status):
     with pytest.raises(errors.ExpiredURLError):
         call(script, FakeClock(), "download", "https://files.example.test/a.png", tmp_path / "a")
     assert len(script.requests) == 1 and not (tmp_path / "a").exists()
+
+
+# -- the same seams through the engine ------------------------------------------------------------
+def test_the_engine_runs_a_job_over_a_transport_on_the_fake_clock(tmp_path):
+    """Submit, polls, a failing download and its retry, filed in the store: no server, no
+    real waiting (the engine reads the time from its client's clock)."""
+    from nanobanana_magic._engine import Engine
+    from nanobanana_magic._request import ImageRequest
+    from nanobanana_magic._store import Store
+
+    clock, png = FakeClock(), png_bytes()
+    polls = iter([dict(TASK, status="in_progress", progress=40), DONE])
+
+    def respond(request: httpx.Request) -> httpx.Response:
+        if request.url.host == "files.example.test":
+            return script_files(request)
+        if request.method == "POST":
+            return answer(200, TASK)
+        return answer(200, next(polls))
+
+    script_files = Script(error(503), answer(200, png))
+    script = Script(respond)
+    engine = Engine(
+        store=Store(tmp_path / "out"),
+        api_key=TEST_KEY,
+        base_url=BASE_URL,
+        limiters=LimiterRegistry(clock=clock.now, sleep=clock.sleep),
+        client_options={
+            "transport": httpx.MockTransport(script),
+            "sleep": clock.sleep,
+            "clock": clock.now,
+            "rng": random.Random(7),
+        },
+    )
+    (run,) = asyncio.run(engine.run([ImageRequest.create("a quiet bay")]))
+    assert run.ok and run.task_id == "task_1" and run.images[0].path.read_bytes()[:4] == png[:4]
+    assert engine.retries == 1 and len(script_files.requests) == 2
+    assert [r.method for r in script.requests] == ["POST", "GET", "GET", "GET", "GET"]
+    assert clock.now() > 1000.0  # the polls waited on the fake clock, not the real one
