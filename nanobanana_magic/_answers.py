@@ -7,7 +7,7 @@ raise on a surprising shape.
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, NamedTuple
 
 #: a JSON object as the server sent it (a task, an upload answer): read with care
 JSONObject = dict[str, Any]
@@ -20,8 +20,21 @@ _QUEUED = {"queued", "pending", "submitted"}
 CONTENT_POLICY_CODE = "content_policy_violation"
 
 
-def task_state(task: JSONObject) -> tuple[str, int | None]:
-    """('completed' | 'failed' | 'queued' | 'running', progress or None) of a task object."""
+#: the states of a task in our words; every status word of the server maps to one of them
+TASK_STATES = ("queued", "running", "completed", "failed")
+
+
+class TaskState(NamedTuple):
+    """Where a task is: `state` one of TASK_STATES, `progress` 0-100 (None: not said), and
+    `word`, the server's own status word, kept only to be shown."""
+
+    state: str
+    progress: int | None
+    word: str
+
+
+def task_state(task: JSONObject) -> TaskState:
+    """The state of a task object, in our words (an unknown status word means running)."""
     status = str(task.get("status") or "").strip().lower()
     if status in _FINAL_OK:
         state = "completed"
@@ -31,7 +44,8 @@ def task_state(task: JSONObject) -> tuple[str, int | None]:
         state = "queued"
     else:
         state = "running"  # in_progress and any status name we do not know yet
-    return state, parse_progress(task.get("progress"))
+    word = str(task.get("status") or "").strip() or state
+    return TaskState(state, parse_progress(task.get("progress")), word)
 
 
 def parse_progress(value: object) -> int | None:

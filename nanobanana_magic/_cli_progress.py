@@ -13,18 +13,18 @@ import time
 from collections.abc import Sequence
 from typing import TextIO
 
-from ._display import ProgressBoard
+from ._progress import BatchProgress
 
 #: at most this many task rows in the live table; the summary line counts the rest
 _MAX_ROWS = 12
-_ORDER = {"running": 0, "in_progress": 0, "queued": 1, "submitted": 1, "waiting": 2}
+_ORDER = {"running": 0, "queued": 1, "submitted": 1, "waiting": 2}
 
 
 class PlainProgress:
     """One line per change of a task's status."""
 
     def __init__(self, labels: Sequence[str], stream: TextIO):
-        self.board = ProgressBoard(labels)
+        self.board = BatchProgress(labels)
         self.stream = stream
         self.width = len(str(len(labels)))
 
@@ -35,21 +35,20 @@ class PlainProgress:
         pass
 
     def __call__(self, event) -> None:
-        row = self.board.rows[event.index]
-        before = row["status"]
-        self.board.apply(event)
-        if row["status"] == before:
+        before = self.board.rows[event.index].shown
+        row = self.board.apply(event)
+        if row.shown == before:
             return
         detail = {
-            "submitted": f" {row['task_id']}",
+            "submitted": f" {row.task_id}",
             "completed": f" ({len(event.run.images)} image(s))" if event.run else "",
             "cached": " (nothing sent)",
-            "failed": f": {row['detail']}",
+            "failed": f": {row.error}",
         }.get(event.kind, "")
         total = len(self.board.labels)
         self.stream.write(
             f"[{event.index + 1:>{self.width}}/{total}] {self.board.labels[event.index]}: "
-            f"{row['status']}{detail}\n"
+            f"{row.shown}{detail}\n"
         )
         self.stream.flush()
 
@@ -61,7 +60,7 @@ class LiveProgress:
         from rich.console import Console
         from rich.live import Live
 
-        self.board = ProgressBoard(labels)
+        self.board = BatchProgress(labels)
         self.live = Live(
             console=Console(file=stream),
             get_renderable=self._render,
@@ -84,25 +83,25 @@ class LiveProgress:
         from rich.table import Table
 
         rows = list(zip(self.board.labels, self.board.rows))
-        shown = sorted(rows, key=lambda pair: _ORDER.get(pair[1]["status"], 3))[:_MAX_ROWS]
+        shown = sorted(rows, key=lambda pair: _ORDER.get(pair[1].state, 3))[:_MAX_ROWS]
         table = Table.grid(padding=(0, 1))
         table.add_column(no_wrap=True, overflow="ellipsis", max_width=40)
         table.add_column(width=24)
         table.add_column(justify="right", width=4)
         table.add_column(no_wrap=True, overflow="ellipsis")
         for label, row in shown:
-            failed = row["status"] == "failed"
+            failed = row.state == "failed"
             table.add_row(
                 label,
                 ProgressBar(
                     total=100,
-                    completed=row["progress"],
+                    completed=row.progress,
                     width=24,
                     complete_style="red" if failed else "green",
                     finished_style="red" if failed else "green",
                 ),
-                f"{row['progress']}%",
-                row["status"] + (f": {row['detail']}" if row["detail"] else ""),
+                f"{row.progress}%",
+                row.shown + (f": {row.error}" if row.error else ""),
             )
         hidden = len(rows) - len(shown)
         elapsed = time.monotonic() - self.board.started

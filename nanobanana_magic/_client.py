@@ -225,7 +225,7 @@ class ToAPIsClient:
             if delay > 0:
                 await self._sleep(delay)
             task = await self.get_task(task_id)
-            state, progress = task_state(task)
+            state, progress, _word = task_state(task)
             if state == "completed":
                 running_time = planner.running_time(self._clock())
                 if learned_durations is not None and running_time is not None:

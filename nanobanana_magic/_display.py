@@ -11,13 +11,12 @@ import base64
 import functools
 import html
 import os
-import time
 from collections.abc import Iterable, Sequence
 from pathlib import Path
-from typing import Any
 
 from . import _styles as styles
 from ._pricing import format_usd
+from ._progress import BatchProgress
 
 GRID_STYLE = styles.GRID
 CARD_STYLE = styles.CARD
@@ -235,50 +234,21 @@ def run_text(run) -> str:
 
 
 # -- live progress -------------------------------------------------------------------------------
-class ProgressBoard:
-    """Status of every task of a batch, rendered as one small table that is updated in place."""
-
-    def __init__(self, labels: Sequence[str]):
-        self.labels = list(labels)
-        self.rows: list[dict[str, Any]] = [
-            {"status": "waiting", "progress": 0, "task_id": "", "detail": ""} for _ in self.labels
-        ]
-        self.started = time.monotonic()
-
-    def apply(self, event) -> None:
-        row = self.rows[event.index]
-        row["status"] = event.kind if event.kind != "progress" else (event.status or "running")
-        if event.run is not None and event.run.task_id:
-            row["task_id"] = event.run.task_id
-        if event.kind in ("completed", "cached"):
-            row["progress"] = 100
-        elif event.progress is not None:
-            row["progress"] = event.progress
-        if event.kind == "failed":
-            row["detail"] = str(event.error)[:200]
-
-    def counts(self) -> dict[str, int]:
-        counts: dict[str, int] = {}
-        for row in self.rows:
-            counts[row["status"]] = counts.get(row["status"], 0) + 1
-        return counts
-
-    def summary(self) -> str:
-        """e.g. '3 completed, 1 failed'."""
-        return ", ".join(f"{n} {status}" for status, n in self.counts().items())
+class ProgressBoard(BatchProgress):
+    """The progress of a batch (`BatchProgress`) as one small table, updated in place."""
 
     def html(self) -> str:
-        elapsed = time.monotonic() - self.started
+        elapsed = self.elapsed
         body = []
         cell = f"padding:1px 8px;border:none;text-align:left;background:transparent;color:{styles.TEXT}"
         for label, row in zip(self.labels, self.rows):
-            detail = f" {esc(row['detail'])}" if row["detail"] else ""
+            detail = f" {esc(row.error)}" if row.error else ""
             body.append(
                 f"<tr style='{styles.ROW}'><td style='{cell};padding-left:0'>{esc(label)}</td>"
-                f"<td style='{cell}'>{styles.bar(row['progress'], row['status'])}"
-                f" {row['progress']}%</td><td style='{cell}'>{esc(row['status'])}"
+                f"<td style='{cell}'>{styles.bar(row.progress, row.state)}"
+                f" {row.progress}%</td><td style='{cell}'>{esc(row.shown)}"
                 f"{detail}</td><td style='{cell};color:{styles.MUTED}'>"
-                f"{esc(row['task_id'])}</td></tr>"
+                f"{esc(row.task_id)}</td></tr>"
             )
         return (
             f"<div class='banana-progress' style='{NOTE_STYLE}'>"

@@ -49,7 +49,13 @@ _DURATIONS: dict[str, collections.deque[float]] = collections.defaultdict(
 
 @dataclasses.dataclass
 class Event:
-    """Something happened to job `index` of a batch."""
+    """Something happened to job `index` of a batch.
+
+    `kind` says what (cached, submitted, progress, completed, failed, cancelled); `state`
+    is where the task is, in the client's words (`_answers.TASK_STATES`: queued, running,
+    completed, failed; None when unknown: not sent, or polling stopped); `status` is the
+    server's own word for it, kept only to be shown; `progress` is 0-100 when known.
+    """
 
     kind: str
     index: int
@@ -57,6 +63,7 @@ class Event:
     request: ImageRequest
     status: str | None = None
     progress: int | None = None
+    state: str | None = None
     error: BaseException | None = None
     at: float = dataclasses.field(default_factory=time.time)
 
@@ -187,7 +194,10 @@ class Engine:
             if hit is not None:
                 results[index] = hit
                 self.store.journal("cache_hit", run_id=hit.run_id, request_key=hit.request_key)
-                self._emit(listener, Event("cached", index, hit, request, status="completed"))
+                self._emit(
+                    listener,
+                    Event("cached", index, hit, request, status="completed", state="completed"),
+                )
             else:
                 misses.append(index)
         if misses:
@@ -306,8 +316,18 @@ class Engine:
                     request_key=run.request_key,
                     base_url=self.base_url,
                 )
+                answer = task_state(task)
                 self._emit(
-                    listener, Event("submitted", index, run, request, status=task.get("status"))
+                    listener,
+                    Event(
+                        "submitted",
+                        index,
+                        run,
+                        request,
+                        status=answer.word,
+                        progress=answer.progress,
+                        state=answer.state,
+                    ),
                 )
                 run = await self._collect(client, index, run, submitted_at, listener)
                 if run.ok:
@@ -347,7 +367,7 @@ class Engine:
         assert task_id is not None
 
         def on_update(task: JSONObject) -> None:
-            progress = task_state(task)[1]
+            answer = task_state(task)
             self._emit(
                 listener,
                 Event(
@@ -355,8 +375,9 @@ class Engine:
                     index,
                     run,
                     request,
-                    status=str(task.get("status")),
-                    progress=progress,
+                    status=answer.word,
+                    progress=answer.progress,
+                    state=answer.state,
                 ),
             )
 
@@ -399,7 +420,16 @@ class Engine:
             cost=run.cost,
         )
         self._emit(
-            listener, Event("completed", index, run, request, status="completed", progress=100)
+            listener,
+            Event(
+                "completed",
+                index,
+                run,
+                request,
+                status="completed",
+                progress=100,
+                state="completed",
+            ),
         )
         return run
 
@@ -437,7 +467,7 @@ class Engine:
         run.error_type = type(exc).__name__
         run.elapsed = round(time.time() - run.created_at, 2)
         self._save_quietly(run)
-        self._emit(listener, Event("failed", index, run, run.request, error=exc))
+        self._emit(listener, Event("failed", index, run, run.request, error=exc, state="failed"))
         return run
 
     def _save_quietly(self, run: Run) -> None:

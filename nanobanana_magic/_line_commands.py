@@ -19,7 +19,7 @@ from IPython.core.error import UsageError
 
 from ._cell_options import CellCommand, resolve_value, split_line
 from ._command_parser import CommandParser
-from ._displayables import Exported, Help
+from ._displayables import Exported, Help, Runs
 from ._pricing import format_usd
 from ._settings import API_KEY_ENV, resolve_api_key
 
@@ -205,7 +205,7 @@ def _rerun(magic: Banana, args):
 
 def _run_request(magic: Banana, request, cmd: CellCommand):
     request.validate()
-    (new,) = magic.run_batch(magic.engine(cmd), [request], cmd, [request.summary()])
+    (new,) = magic.run_batch(magic.engine(cmd), [request], cmd)
     if new.exception is not None:
         raise new.exception
     return new
@@ -213,9 +213,25 @@ def _run_request(magic: Banana, request, cmd: CellCommand):
 
 @command("resume", "", "collect tasks that were sent but never collected (e.g. kernel died)")
 def _resume(magic: Banana, args):
-    from ._runner import resume_batch
+    from ._runner import LiveView, resumed_summary, run_blocking
 
-    return resume_batch(magic)
+    engine = magic.engine()
+    pending = engine.pending_tasks()
+    elsewhere = len(engine.store.pending_tasks()) - len(pending)
+    if elsewhere:
+        print(
+            f"{elsewhere} uncollected task(s) in this folder were sent to another "
+            f"backend; `%banana use` that backend to resume them."
+        )
+    if not pending:
+        print(
+            f"Nothing to resume: every task sent to {engine.base_url} from "
+            f"{engine.store.root} was collected."
+        )
+        return None
+    labels = [f"task {entry['task_id']}" for entry in pending]
+    view = LiveView(magic.shell, labels, summary=resumed_summary)
+    return Runs(run_blocking(magic, view, lambda listener: engine.resume(listener=listener)))
 
 
 @command("cost", "", "what this kernel spent, and what the output folder holds")

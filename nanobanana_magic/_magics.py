@@ -260,12 +260,12 @@ class Banana(Magics):
         engine = self.engine(cmd)
         if cmd.dry_run:
             return self._dry_run(engine, [request], cmd)
-        if cmd.background:
-            return self._in_background(engine, [request], cmd)
-        (run,) = self.run_batch(engine, [request], cmd, [request.summary()])
-        if run.exception is not None:
-            raise run.exception
-        return self.bind(cmd, run)
+        run = self.run_batch(engine, [request], cmd)
+        if run is None:  # --background: the cell's display fills in
+            return None
+        if run[0].exception is not None:
+            raise run[0].exception
+        return self.bind(cmd, run[0])
 
     def bind(self, cmd: CellCommand, result):
         tag_results(cmd, result)
@@ -279,15 +279,26 @@ class Banana(Magics):
         self.spent += sum(run.spent for run in runs)
         self.simulated_spent += sum(run.spent for run in runs if run.simulated)
 
-    def run_batch(self, engine: Engine, requests, cmd: CellCommand | None, labels, **view):
-        from ._runner import run_blocking
+    def run_batch(self, engine: Engine, requests, cmd: CellCommand, sweep=None):
+        """Run the requests with a live display (the sweep's grid for a sweep); returns
+        the runs, or None with `--background` (the display fills in, `--name` is bound
+        when it is done)."""
+        from ._runner import LiveView, kernel_loop, run_blocking, run_in_background
 
-        return run_blocking(self, engine, requests, cmd, labels, **view)
+        def start(listener):
+            return engine.run(requests, listener=listener, cache=cmd.cache)
 
-    def _in_background(self, engine: Engine, requests, cmd: CellCommand, sweep=None):
-        from ._runner import run_in_background
+        labels = [request.summary() for request in requests]
+        if not cmd.background:
+            return run_blocking(self, LiveView(self.shell, labels, sweep=sweep), start)
+        kernel_loop()  # refuses before anything is shown
 
-        return run_in_background(self, engine, requests, cmd, sweep)
+        def done(runs) -> None:
+            self.bind(cmd, sweep if sweep is not None else runs[0])
+
+        view = LiveView(self.shell, labels, sweep=sweep, show_result=True)
+        run_in_background(self, view, start, done)
+        return None
 
     def keep_background(self, task: asyncio.Task) -> None:
         """Hold a background cell's task until it is done (cancelled on unload)."""
@@ -340,12 +351,10 @@ class Banana(Magics):
         check_budget(plan, budget, cmd.yes)
         result = SweepRun(plan)
         requests = [request for _, request in plan.cells]
-        if cmd.background:
-            return self._in_background(engine, requests, cmd, sweep=result)
-        labels = [", ".join(map(str, key)) for key, _ in plan.cells]
-        if not in_kernel(self.shell):  # in Jupyter the live grid opens with the plan
-            print(plan.describe(budget))
-        self.run_batch(engine, requests, cmd, labels, on_event=result.apply, render=result.html)
+        if not cmd.background and not in_kernel(self.shell):
+            print(plan.describe(budget))  # in Jupyter the live grid opens with the plan
+        if self.run_batch(engine, requests, cmd, sweep=result) is None:
+            return None  # --background
         return self.bind(cmd, result)
 
     # -- where requests go (the line commands `login`, `logout`, `use`) ------------------------------

@@ -29,7 +29,7 @@ from typing import Any
 import ipywidgets as widgets
 
 from . import _display as display
-from ._engine import FINAL_EVENTS, Engine, Event
+from ._engine import Engine, Event
 from ._errors import BananaError, ValidationError
 from ._panel_form import (
     SWEEP_PARAMETERS,
@@ -42,8 +42,10 @@ from ._panel_form import (
 )
 from ._panel_session import PanelSession
 from ._pricing import format_usd
+from ._progress import TaskProgress
 from ._request import KNOWN_MODELS, MAX_N, RESOLUTIONS, SIZES, is_url
 from ._run import Run
+from ._runner import STOPPED_TEXT, BatchView, run_batch
 from ._sweep_result import SweepRun
 from ._template import placeholders
 
@@ -85,25 +87,45 @@ class ProgressRow(widgets.HBox):
         super().__init__([self.label, self.bar, self.status])
         self.add_class("banana-progress-row")
 
-    @property
-    def finished(self) -> bool:
-        return self.status.value.split(" ")[0] in FINAL_EVENTS
+    def show(self, row: TaskProgress) -> None:
+        """Show the task's state as the batch's progress reducer has it."""
+        self.bar.value = row.progress
+        self.status.value = row.shown + (f" · {row.task_id}" if row.task_id else "")
+        self.bar.bar_style = self._STYLES.get(row.state, "info")
 
-    def apply(self, event: Event) -> None:
-        if event.kind in ("completed", "cached"):
-            self.bar.value = 100
-        elif event.progress is not None:
-            self.bar.value = max(0, min(100, int(event.progress)))
-        text = event.kind if event.kind != "progress" else (event.status or "running")
-        if event.run is not None and event.run.task_id:
-            text += f" · {event.run.task_id}"
-        self.status.value = text
-        self.bar.bar_style = self._STYLES.get(event.kind, "info")
 
-    def cancel(self) -> None:
-        if not self.finished:
-            self.status.value = "cancelled"
-            self.bar.bar_style = "warning"
+class _PanelView(BatchView):
+    """The panel's view of a running batch: progress rows, the grid filling in, the cost
+    line and the error area."""
+
+    def __init__(self, panel: BananaPanel, plan: FormPlan):
+        sweep = SweepRun(plan.sweep) if plan.sweep is not None else None
+        super().__init__(plan.labels, sweep=sweep)
+        self.panel, self.plan = panel, plan
+        self.rows = [ProgressRow(label) for label in plan.labels]
+
+    def changed(self, event: Event, row: TaskProgress) -> None:
+        self.rows[event.index].show(row)
+        if row.finished and row.run is not None:
+            done = [r.run for r in self.progress.rows if r.run is not None]
+            self.panel._show_results(self.sweep, done)
+
+    def finished(self, runs: list[Run]) -> None:
+        self.panel._finish(self.plan, runs, self.sweep)
+
+    def failed(self, error: BananaError) -> None:
+        self.panel.show_error(str(error))
+        self.panel.cost.value = display.note("Nothing was generated.")
+
+    def crashed(self, error: Exception) -> None:  # the details are in the log
+        self.panel.show_error(
+            f"Unexpected error ({type(error).__name__}: {error}); please report it."
+        )
+
+    def stopped(self) -> None:
+        for widget, row in zip(self.rows, self.progress.rows):
+            widget.show(row)
+        self.panel.cost.value = display.note(f"Cancelled: polling stopped. {STOPPED_TEXT}")
 
 
 class BananaPanel(widgets.VBox):
@@ -485,40 +507,18 @@ class BananaPanel(widgets.VBox):
             self.task.cancel()
 
     async def _run(self, plan: FormPlan, engine: Engine) -> list[Run]:
-        rows = [ProgressRow(label) for label in plan.labels]
-        self.progress.children = rows
-        result = SweepRun(plan.sweep) if plan.sweep is not None else None
-        finished: dict[int, Run] = {}
+        view = _PanelView(self, plan)
+        self.progress.children = view.rows
         self.grid.value = ""
         self.cost.value = display.note(plan.describe() + " Running…")
         self._set_running(True)
-
-        def listener(event: Event) -> None:
-            rows[event.index].apply(event)
-            if result is not None:
-                result.apply(event)
-            if event.kind in FINAL_EVENTS and event.run is not None:
-                finished[event.index] = event.run
-                self._show_results(result, [finished[i] for i in sorted(finished)])
-
         runs: list[Run] = []
         try:
-            runs = await engine.run(plan.requests, listener=listener)
-        except asyncio.CancelledError:
-            for row in rows:
-                row.cancel()
-            self.cost.value = display.note(
-                "Cancelled: polling stopped. Submitted tasks stay in the journal; "
-                "`%banana resume` collects them without paying again."
+            runs = await run_batch(
+                lambda listener: engine.run(plan.requests, listener=listener), view
             )
-        except BananaError as exc:
-            self.show_error(str(exc))
-            self.cost.value = display.note("Nothing was generated.")
-        except Exception as exc:  # a bug: say so in the panel, keep the details in the log
-            log.exception("the panel's generation failed")
-            self.show_error(f"Unexpected error ({type(exc).__name__}: {exc}); please report it.")
-        else:
-            self._finish(plan, runs, result)
+        except (asyncio.CancelledError, Exception):  # the view has shown what happened
+            pass
         finally:
             self._set_running(False)
             self.refresh_history()

@@ -1,30 +1,49 @@
-"""Running a batch of requests with a live display, for the magics.
+"""The one way a batch runs with a live view: blocking cells, `--background` cells,
+`%banana resume` and the panel all go through `run_batch`.
 
-`run_blocking` runs until the images are shown (so "Run All" works top to bottom);
-`run_in_background` returns at once and fills the display in as tasks finish;
-`resume_batch` collects tasks the journal says were never collected.
+`run_batch(start, view)` starts the engine's work (`engine.run` or `engine.resume`, given
+the listener), feeds every event to the batch's one progress reducer (`BatchProgress`, or
+the sweep's own) and tells the view what happened, and it ends the view in exactly one of
+five ways: finished (the runs), failed (a BananaError: one clear sentence), crashed (a bug:
+logged, shown, re-raised), stopped (an interrupt or a cancel: polling stopped, submitted
+tasks stay resumable). The error is always re-raised; what a front end does with it is
+its own business (a cell raises, a background cell and the panel have shown it already).
+
+`LiveView` is the magics' view: one display updated in place (`_live.LiveStatus`).
+`run_blocking` runs a batch until its images are shown (so "Run All" works top to bottom);
+`run_in_background` returns at once and leaves the display filling in.
 """
 
 from __future__ import annotations
 
 import logging
-import time
+from collections.abc import Awaitable, Callable
 from typing import TYPE_CHECKING
 
 from IPython.core.error import UsageError
 
 from . import _display as display
 from . import _errors as errors
-from ._displayables import Runs
 from ._live import LiveStatus
 from ._pricing import format_usd
+from ._progress import BatchProgress, TaskProgress
 
 if TYPE_CHECKING:
-    from ._cell_options import CellCommand
-    from ._engine import Engine, Event
+    import asyncio
+
+    from ._engine import Event, Listener
     from ._magics import Banana
+    from ._run import Run
+    from ._sweep_result import SweepRun
 
 log = logging.getLogger("nanobanana_magic")
+
+#: starts the engine's work for a batch, given the listener of its events
+Start = Callable[["Listener"], Awaitable[list["Run"]]]
+
+STOPPED_TEXT = (
+    "Submitted tasks stay in the journal; `%banana resume` collects them without paying again."
+)
 
 
 class Interrupted(KeyboardInterrupt):
@@ -35,13 +54,74 @@ class Interrupted(KeyboardInterrupt):
         return [f"Interrupted: {self}"]
 
 
+class BatchView:
+    """What a front end shows of a running batch. Subclasses override the hooks they need.
+
+    `progress` is the batch's reducer; with `sweep`, the sweep's own (so its grid and the
+    view read the same rows).
+    """
+
+    def __init__(self, labels=(), *, sweep: SweepRun | None = None, progress=None):
+        self.sweep = sweep
+        if sweep is not None:
+            progress = sweep.progress
+        self.progress: BatchProgress = progress if progress is not None else BatchProgress(labels)
+
+    def apply(self, event: Event) -> TaskProgress:
+        return self.sweep.apply(event) if self.sweep is not None else self.progress.apply(event)
+
+    async def around(self, work: Awaitable[list[Run]]) -> list[Run]:
+        """Await the work (a view may animate meanwhile)."""
+        return await work
+
+    def changed(self, event: Event, row: TaskProgress) -> None:
+        """An event was recorded on `row`."""
+
+    def finished(self, runs: list[Run]) -> None:
+        """Every task has its Run (some may have failed on their own)."""
+
+    def failed(self, error: errors.BananaError) -> None:
+        """The batch could not run (e.g. no key); nothing more happens."""
+
+    def crashed(self, error: Exception) -> None:
+        """A bug; it has been logged and will be re-raised."""
+
+    def stopped(self) -> None:
+        """Polling stopped (interrupt, cancel); unfinished rows are cancelled."""
+
+
+async def run_batch(start: Start, view: BatchView) -> list[Run]:
+    """Run a batch through `view` (see the module docstring); returns the runs."""
+    import asyncio  # here, not at the top: the magic imports `Interrupted` at `%load_ext`
+
+    def listener(event: Event) -> None:
+        view.changed(event, view.apply(event))
+
+    try:
+        runs = await view.around(start(listener))
+    except (asyncio.CancelledError, KeyboardInterrupt):
+        view.progress.stop()
+        view.stopped()
+        raise
+    except errors.BananaError as exc:
+        view.failed(exc)
+        raise
+    except Exception as exc:
+        log.exception("a batch failed unexpectedly")
+        view.crashed(exc)
+        raise
+    view.finished(runs)
+    return runs
+
+
+# -- the magics' live display ----------------------------------------------------------------
 def runs_provenance(runs) -> dict:
     """Provenance of what a cell made: one run's own, or {"runs": [...]} for several."""
     items = [run.provenance() for run in runs if run is not None]
     return items[0] if len(items) == 1 else {"runs": items}
 
 
-def batch_summary(runs, board: display.ProgressBoard) -> str:
+def batch_summary(runs, progress: BatchProgress) -> str:
     """One sentence on how a batch went; says so when everything came from the cache."""
     if runs and all(run.cached for run in runs):
         ids = ", ".join(run.run_id for run in runs[:3]) + (" …" if len(runs) > 3 else "")
@@ -53,8 +133,7 @@ def batch_summary(runs, board: display.ProgressBoard) -> str:
     spent = format_usd(sum(run.spent for run in runs))
     simulated = runs and all(run.simulated for run in runs)
     return (
-        f"{len(runs)} task(s): {board.summary()} in "
-        f"{time.monotonic() - board.started:.1f} s"
+        f"{len(runs)} task(s): {progress.summary()} in {progress.elapsed:.1f} s"
         + (f"; {cached} from the cache, nothing sent for them" if cached else "")
         + (
             f"; {spent} at ToAPIs prices (simulated: nothing paid)."
@@ -64,114 +143,90 @@ def batch_summary(runs, board: display.ProgressBoard) -> str:
     )
 
 
-def run_blocking(
-    magic: Banana,
-    engine: Engine,
-    requests,
-    cmd: CellCommand | None,
-    labels,
-    on_event=None,
-    render=None,
-):
+class LiveView(BatchView):
+    """The magics' view: a progress table (or the sweep's grid) updated in place, which
+    ends as a one-line summary, or as the final grid with `show_result`."""
+
+    def __init__(
+        self,
+        shell,
+        labels=(),
+        *,
+        sweep: SweepRun | None = None,
+        summary: Callable[[list[Run], BatchProgress], str] = batch_summary,
+        show_result: bool = False,
+    ):
+        board = display.ProgressBoard(labels)
+        super().__init__(sweep=sweep, progress=board)
+        self.summary, self.show_result = summary, show_result
+        self.live = LiveStatus(shell, sweep.html if sweep is not None else board.html).start()
+
+    async def around(self, work):
+        return await self.live.ticking(work)
+
+    def changed(self, event, row) -> None:
+        self.live.refresh(force=event.kind != "progress")
+
+    def finished(self, runs) -> None:
+        result_html = None
+        if self.show_result:
+            result_html = self.sweep.html() if self.sweep is not None else display.runs_html(runs)
+        self.live.finish(
+            self.summary(runs, self.progress),
+            provenance=runs_provenance(runs),
+            html_text=result_html,
+        )
+
+    def failed(self, error) -> None:  # e.g. no key: the board must not stay "waiting"
+        self.live.finish(str(error), html_text=display.error_box(str(error)))
+
+    def crashed(self, error) -> None:  # a bug: shown where the grid would be
+        self.live.finish(repr(error), html_text=display.error_box(f"Unexpected error: {error!r}"))
+
+    def stopped(self) -> None:
+        self.live.finish(
+            f"Interrupted after {self.progress.elapsed:.1f} s: polling stopped. {STOPPED_TEXT}"
+        )
+
+
+def run_blocking(magic: Banana, view: LiveView, start: Start) -> list[Run]:
+    """Run the batch to the end; a kernel interrupt becomes one clear `Interrupted`."""
     from ._sync import run_sync
 
-    board = display.ProgressBoard(labels)
-    live = LiveStatus(magic.shell, render or board.html).start()
-
-    def listener(event: Event) -> None:
-        board.apply(event)
-        if on_event is not None:
-            on_event(event)
-        live.refresh(force=event.kind != "progress")
-
     try:
-        runs = run_sync(
-            live.ticking(engine.run(requests, listener=listener, cache=cmd.cache if cmd else True))
-        )
+        runs = run_sync(run_batch(start, view))
     except KeyboardInterrupt:
-        live.finish(f"Interrupted after {time.monotonic() - board.started:.1f} s: polling stopped.")
-        raise Interrupted(
-            "polling stopped. Submitted tasks stay in the journal; "
-            "`%banana resume` collects them without paying again."
-        ) from None
-    except errors.BananaError as exc:  # e.g. no key: the board must not stay "waiting"
-        live.finish(str(exc), html_text=display.error_box(str(exc)))
-        raise
+        raise Interrupted(f"polling stopped. {STOPPED_TEXT}") from None
     magic.note_spent(runs)
-    live.finish(batch_summary(runs, board), provenance=runs_provenance(runs))
     return runs
 
 
-def run_in_background(magic: Banana, engine: Engine, requests, cmd: CellCommand, sweep=None):
+def run_in_background(
+    magic: Banana, view: LiveView, start: Start, done: Callable[[list[Run]], None]
+) -> None:
+    """Start the batch on the kernel's loop and return; `done(runs)` when it finished."""
+
+    async def work() -> None:
+        try:
+            runs = await run_batch(start, view)
+        except Exception:  # shown in the cell's display (and a bug logged) by the view
+            return
+        magic.note_spent(runs)
+        done(runs)
+
+    magic.keep_background(kernel_loop().create_task(work()))
+
+
+def kernel_loop() -> asyncio.AbstractEventLoop:
+    """The running loop of the kernel, which `--background` needs (checked before showing
+    anything)."""
     import asyncio
 
     try:
-        loop = asyncio.get_running_loop()
+        return asyncio.get_running_loop()
     except RuntimeError:
         raise UsageError("--background needs a running Jupyter kernel; drop it here.") from None
-    labels = [r.summary() for r in requests]
-    board = display.ProgressBoard(labels)
-    live = LiveStatus(magic.shell, (sweep.html if sweep else board.html)).start()
-
-    def listener(event: Event) -> None:
-        board.apply(event)
-        if sweep is not None:
-            sweep.apply(event)
-        live.refresh(force=event.kind != "progress")
-
-    async def work():
-        try:
-            runs = await engine.run(requests, listener=listener, cache=cmd.cache)
-        except asyncio.CancelledError:
-            live.finish("Cancelled; `%banana resume` collects submitted tasks.")
-            raise
-        except errors.BananaError as exc:
-            live.finish(str(exc), html_text=display.error_box(str(exc)))
-            return
-        except Exception as exc:  # a bug: show it where the grid would be, and log it
-            log.exception("background generation failed")
-            live.finish(repr(exc), html_text=display.error_box(f"Unexpected error: {exc!r}"))
-            return
-        magic.note_spent(runs)
-        result = sweep if sweep is not None else runs[0]
-        magic.bind(cmd, result)
-        live.finish(
-            batch_summary(runs, board),
-            provenance=runs_provenance(runs),
-            html_text=sweep.html() if sweep is not None else display.runs_html(runs),
-        )
-
-    magic.keep_background(loop.create_task(work()))
-    return None
 
 
-def resume_batch(magic: Banana):
-    engine = magic.engine()
-    pending = engine.pending_tasks()
-    elsewhere = len(engine.store.pending_tasks()) - len(pending)
-    if elsewhere:
-        print(
-            f"{elsewhere} uncollected task(s) in this folder were sent to another "
-            f"backend; `%banana use` that backend to resume them."
-        )
-    if not pending:
-        print(
-            f"Nothing to resume: every task sent to {engine.base_url} from "
-            f"{engine.store.root} was collected."
-        )
-        return None
-    board = display.ProgressBoard([f"task {e['task_id']}" for e in pending])
-    live = LiveStatus(magic.shell, board.html).start()
-
-    def listener(event):
-        board.apply(event)
-        live.refresh(force=event.kind != "progress")
-
-    from ._sync import run_sync
-
-    runs = run_sync(live.ticking(engine.resume(listener=listener)))
-    magic.note_spent(runs)
-    live.finish(
-        f"Resumed {len(runs)} task(s): {board.summary()}.", provenance=runs_provenance(runs)
-    )
-    return Runs(runs)
+def resumed_summary(runs, progress: BatchProgress) -> str:
+    return f"Resumed {len(runs)} task(s): {progress.summary()}."

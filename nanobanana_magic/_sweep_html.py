@@ -79,8 +79,8 @@ def page_html(result: SweepRun, page: SweepPage) -> str:
 def cell_html(result: SweepRun, key: tuple) -> str:
     run = result.runs.get(key)
     if run is None:
-        status = result.server_status.get(key) or result.status.get(key, "waiting")
-        pct = result.progress.get(key, 0)
+        row = result.row(key)
+        status, pct = row.shown, row.progress
         return (
             f"<div class='banana-sweep-pending' style='{display.NOTE_STYLE}'>"
             f"{display.esc(status)} {pct}%<div style='background:#eaeef2;"

@@ -16,9 +16,10 @@ from collections.abc import Iterator
 from pathlib import Path
 
 from . import _display as display
-from ._engine import FINAL_EVENTS, Event
+from ._engine import Event
 from ._errors import ValidationError
 from ._pricing import format_usd
+from ._progress import BatchProgress, TaskProgress
 from ._request import ImageRequest
 from ._run import Run
 from ._sweep_plan import PARAMETER_AXES, SweepPlan, axis_label, cell_label
@@ -48,11 +49,10 @@ class SweepRun:
         self.plan = plan
         self.axes = plan.axes
         self.runs: dict[tuple, Run | None] = {key: None for key, _ in plan.cells}
-        self.status: dict[tuple, str] = {key: "waiting" for key, _ in plan.cells}
-        self.progress: dict[tuple, int] = {key: 0 for key, _ in plan.cells}
         self._requests: dict[tuple, ImageRequest] = dict(plan.cells)
-        #: the status name the server last gave each cell (shown while it runs)
-        self.server_status: dict[tuple, str] = {}
+        #: the live state of every cell, in plan order (fed by `apply`)
+        self.progress = BatchProgress([cell_label(self.axes, key) for key, _ in plan.cells])
+        self._position = {key: i for i, (key, _) in enumerate(plan.cells)}
 
     # -- access ---------------------------------------------------------------------------------
     def __getitem__(self, key) -> Run | None:
@@ -98,23 +98,17 @@ class SweepRun:
         return [key for key, run in self.runs.items() if run is not None and not run.ok]
 
     # -- live updates -------------------------------------------------------------------------------
-    def apply(self, event: Event) -> None:
-        """Record one engine event (its index is the cell's position in the plan)."""
-        key = self.plan.cells[event.index][0]
-        if event.kind in FINAL_EVENTS and event.run is not None:
-            self.runs[key] = event.run
-        if event.kind == "progress":
-            self.status[key] = (
-                "queued"
-                if (event.status or "").lower() in ("queued", "pending", "submitted")
-                else "running"
-            )
-            self.server_status[key] = str(event.status or self.status[key])
-            self.progress[key] = max(self.progress[key], event.progress or 0)
-        else:
-            self.status[key] = event.kind
-            if event.kind in ("completed", "cached"):
-                self.progress[key] = 100
+    def apply(self, event: Event) -> TaskProgress:
+        """Record one engine event (its index is the cell's position in the plan); returns
+        the cell's row."""
+        row = self.progress.apply(event)
+        if row.finished and event.run is not None:
+            self.runs[self.plan.cells[event.index][0]] = event.run
+        return row
+
+    def row(self, key: tuple) -> TaskProgress:
+        """The live state of a cell: waiting, submitted, queued, running, completed, ..."""
+        return self.progress.rows[self._position[key]]
 
     # -- export ---------------------------------------------------------------------------------------
     def records(self) -> list[dict]:
@@ -173,7 +167,7 @@ class SweepRun:
                         "thumbnail": None,
                         "task_id": None,
                         "run_id": None,
-                        "status": self.status[key],
+                        "status": self.row(key).state,
                         "cached": False,
                         "elapsed": None,
                         "cost": 0.0,
@@ -340,8 +334,8 @@ class SweepRun:
         return pages
 
     def status_line(self) -> str:
-        counts = Counter(self.status.values())
-        if not any(status in FINAL_EVENTS for status in self.status.values()) and all(
+        counts = Counter(self.progress.counts())
+        if not any(row.finished for row in self.progress.rows) and all(
             run is None for run in self.runs.values()
         ):
             return self.plan.describe()
@@ -392,7 +386,7 @@ class SweepRun:
         for key, run in self.runs.items():
             label = cell_label(self.axes, key)
             if run is None:
-                lines.append(f"{label}: {self.status[key]}")
+                lines.append(f"{label}: {self.row(key).state}")
             elif run.ok:
                 lines += [
                     f"{label}: " + ("cached " if run.cached else "") + str(image.path)
