@@ -21,7 +21,7 @@ from urllib.parse import urlparse
 from ._errors import BananaError, ValidationError
 from ._references import ReferenceResolver
 from ._request import is_url
-from ._run import stored_image_address
+from ._run import image_origin
 from ._settings import DEFAULT_BASE_URL, is_loopback, resolve_base_url
 
 _TOAPIS_DOMAIN = "toapis.com"
@@ -43,7 +43,7 @@ def _needed_files(run) -> str:
         return ""
     lines = ["# Reference files this request needs (upload each, or give a public URL):"]
     for ref in local:
-        address = stored_image_address(ref)
+        address = image_origin(ref)
         origin = f" (image #{address.index} of run {address.run_id})" if address else ""
         lines.append(f"#   {ref!r}{origin}")  # repr: a stored path cannot end the comment
     return "\n".join(lines) + "\n"

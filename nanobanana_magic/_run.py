@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import dataclasses
+import functools
+import os
 import re
 from pathlib import Path
 from typing import Any, NamedTuple
@@ -31,6 +33,37 @@ def stored_image_address(reference: str) -> ImageAddress | None:
         return None
     match = _STORED_IMAGE.search(reference)
     return ImageAddress(match.group(1), int(match.group(2))) if match else None
+
+
+def image_origin(reference: str) -> ImageAddress | None:
+    """Where a reference came from: a stored image by its path, or a copy of one (renamed
+    or moved) by the run and index written inside the PNG; None for anything else."""
+    address = stored_image_address(reference)
+    if address is not None or is_url(reference):
+        return address
+    try:
+        stat = os.stat(reference)
+    except OSError:
+        return None
+    return _origin_in_file(reference, stat.st_mtime_ns, stat.st_size)
+
+
+@functools.lru_cache(maxsize=256)
+def _origin_in_file(path: str, mtime_ns: int, size: int) -> ImageAddress | None:
+    from ._imaging import read_parameters
+
+    try:
+        parameters = read_parameters(path)
+    except (OSError, ValueError, SyntaxError):  # not an image or PNG, a malformed chunk
+        return None
+    if not isinstance(parameters, dict):
+        return None
+    run_id, index = parameters.get("run_id"), parameters.get("index")
+    if not isinstance(run_id, str) or not _annotations.RUN_ID.match(run_id):
+        return None
+    if isinstance(index, bool) or not isinstance(index, int) or not 0 <= index < 100:
+        return None
+    return ImageAddress(run_id, index)
 
 
 @dataclasses.dataclass
@@ -176,8 +209,9 @@ class Run:
 
     @property
     def parents(self) -> list[ImageAddress]:
-        """The stored images (run id, index) this run used as references."""
-        found = (stored_image_address(ref) for ref in self.request.reference_images)
+        """The stored images (run id, index) this run used as references, directly or
+        as a copy of the file (found by the parameters inside the PNG)."""
+        found = (image_origin(ref) for ref in self.request.reference_images)
         return [address for address in found if address is not None]
 
     def children(self) -> list[Run]:

@@ -159,3 +159,21 @@ def test_embedding_parameters_can_be_switched_off(shell, sim_env, out_dir):
     assert Store(out_dir).load_run(run.run_id).request == run.request  # manifest keeps them
     error = shell.run_failing(f"%banana from {run.images[0].path}")
     assert "embed_parameters off" in str(error)
+
+
+def test_a_copied_image_used_as_reference_still_names_its_parent(shell, sim_env, tmp_path):
+    base = generate("a brass compass", n=2)
+    copy = tmp_path / "elsewhere" / "compass-for-client.png"
+    copy.parent.mkdir()
+    shutil.copy(base.images[1].path, copy)
+    plain = tmp_path / "plain.png"
+    Image.new("RGB", (16, 16), "navy").save(plain)
+    child = generate("the compass, engraved", reference_images=[copy, plain])
+    assert child.parents == [ImageAddress(base.run_id, 1)]  # the plain PNG has no origin
+    assert [run.run_id for run in base.children()] == [child.run_id]
+    exported = shell.run(f"%banana export {child.run_id}")
+    needed = [text for text in exported.splitlines() if text.startswith("#   ")]
+    (line,) = [text for text in needed if copy.name in text]
+    assert line.endswith(f"(image #1 of run {base.run_id})")
+    (line,) = [text for text in needed if plain.name in text]
+    assert "(image #" not in line
