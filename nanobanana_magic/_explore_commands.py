@@ -145,9 +145,15 @@ def lineage(store, args):
 def summary(store, args):
     from ._summary import summary_of_runs
 
-    parser = CommandParser("summary", "summary RUN RUN [RUN ...]")
-    parser.add_argument("runs", nargs="+")
+    parser = CommandParser("summary", "summary RUN RUN [RUN ...] | summary --last N")
+    parser.add_argument("runs", nargs="*")
+    parser.add_argument("--last", metavar="N")
     ns = parser.parse(args)
+    if ns.last is not None:
+        count = _number(ns.last, "--last")
+        if ns.runs or count < 2:
+            raise UsageError("Give either runs or --last N (N at least 2), not both.")
+        return summary_of_runs(list(reversed(store.recent_runs(count))))
     return summary_of_runs([resolve_run(store, text) for text in ns.runs])
 
 

@@ -312,7 +312,11 @@ def _from(magic: Banana, words):
 
 
 _exploring("lineage", "RUN", "the runs a run was made from, and those made from it")
-_exploring("summary", "RUN RUN [RUN ...]", "which parameter values won, over stored runs")
+_exploring(
+    "summary",
+    "RUN RUN [RUN ...] | --last N",
+    "which parameter values won, over stored runs (e.g. the cells of a sweep)",
+)
 _exploring(
     "compare",
     "A B [C ...] [--overlay]",

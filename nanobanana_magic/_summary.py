@@ -227,4 +227,23 @@ def summary_of_runs(runs: Sequence) -> Summary:
             "compare them with %banana compare instead."
         )
     cells = [({axis: _FIELDS[axis](run.request) for axis in axes}, run) for run in runs]
+    if "prompt" in axes:  # label each prompt by the words that differ (a {name} sweep)
+        labels = prompt_differences([run.request.prompt for run in runs])
+        for (values, _), label in zip(cells, labels):
+            values["prompt"] = label
     return summarize(cells, axes)
+
+
+def prompt_differences(prompts: Sequence[str]) -> list[str]:
+    """Each prompt without the words every prompt starts and ends with: for prompts made
+    from one template, the values that were filled in."""
+    words = [prompt.split() for prompt in prompts]
+    shortest = min(len(w) for w in words)
+    head = 0
+    while head < shortest and len({w[head] for w in words}) == 1:
+        head += 1
+    tail = 0
+    while tail < shortest - head and len({w[-1 - tail] for w in words}) == 1:
+        tail += 1
+    labels = [" ".join(w[head : len(w) - tail]) or "(same)" for w in words]
+    return [label if len(label) <= 48 else label[:47] + "…" for label in labels]

@@ -123,3 +123,29 @@ def test_bad_compare_input_is_one_sentence(shell, sim_env, line, fix):
     generate("one image")
     error = shell.run_failing(line)
     assert fix in str(error) and "\n" not in str(error)
+
+
+def test_summary_of_a_sweeps_runs_from_disk_reads_like_the_sweeps_own(shell, sim_env):
+    result = shell.run(
+        "%%banana --sweep size=1:1,16:9 --sweep style=ink,oil\nA harbour at dusk, {style} style"
+    )
+    result["16:9", "oil"].images[0].rate(5)
+    result["1:1", "ink"].images[0].rate(2)
+    from_disk = shell.run("%banana summary --last 4")
+    assert from_disk.axes == ["size", "prompt"]
+    assert sorted(r["value"] for r in from_disk.rows() if r["axis"] == "prompt") == ["ink", "oil"]
+    assert from_disk.best == {"size": "16:9", "prompt": "oil"}
+
+    def means(summary):
+        _, _, rows, cols, table = summary.interaction
+        return {(r, c): v for r, values in zip(rows, table) for c, v in zip(cols, values)}
+
+    assert means(from_disk) == {
+        ("1:1", "ink"): 2,
+        ("1:1", "oil"): None,
+        ("16:9", "ink"): None,
+        ("16:9", "oil"): 5,
+    }
+    assert set(means(result.summary()).items()) == set(means(from_disk).items())
+    error = shell.run_failing("%banana summary --last 1")
+    assert "--last N" in str(error)
