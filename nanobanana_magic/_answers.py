@@ -62,18 +62,65 @@ def parse_progress(value: object) -> int | None:
     return None
 
 
+def _urls(value: object, *, strict: bool) -> list[str]:
+    """URLs in a list of strings or `{url}` objects (or in one of them). `strict` takes
+    only http(s) URLs: for fields the contract does not name, a stray string is no URL."""
+    urls = []
+    for item in value if isinstance(value, list) else [value]:
+        url = item.get("url") if isinstance(item, dict) else item
+        if isinstance(url, str) and url and (not strict or url.startswith(("http://", "https://"))):
+            urls.append(url)
+    return urls
+
+
+def _other_places(task: JSONObject) -> dict[str, list[str]]:
+    """Image URLs found in fields other gateways use, by field name."""
+    result = task.get("result") if isinstance(task.get("result"), dict) else {}
+    output = task.get("output")
+    found = {
+        "result.images": _urls(result.get("images"), strict=True),
+        "result.url": _urls(result.get("url"), strict=True),
+        "data": _urls(task.get("data"), strict=True),
+        "images": _urls(task.get("images"), strict=True),
+        "output": _urls(output, strict=True),
+        "url": _urls(task.get("url"), strict=True),
+    }
+    if isinstance(output, dict):
+        found["output.images"] = _urls(output.get("images"), strict=True)
+        found["output.data"] = _urls(output.get("data"), strict=True)
+    return {name: urls for name, urls in found.items() if urls}
+
+
 def result_urls(task: JSONObject) -> list[str]:
-    """Result URLs: `result.data[*].url` (items may be bare strings), else top-level `url`."""
+    """Result URLs: `result.data[*].url` (items may be bare strings), the contract's place.
+    Without it, the URLs in the other places gateways use (`result.images`, `data`,
+    `output`, `images`, a `url` string or list) when they agree: one list, or lists of
+    which each is the start of the longest (a top-level `url` naming the first image).
+    Lists that disagree are ambiguous: then none (`describe_result_fields` says why)."""
     result = task.get("result")
     data = result.get("data") if isinstance(result, dict) else None
-    urls = []
-    for item in data if isinstance(data, list) else []:
-        url = item.get("url") if isinstance(item, dict) else item
-        if isinstance(url, str) and url:
-            urls.append(url)
-    if not urls and isinstance(task.get("url"), str) and task["url"]:
-        urls.append(task["url"])
-    return urls
+    urls = _urls(data, strict=False) if isinstance(data, list) else []
+    if urls:
+        return urls
+    lists = list(_other_places(task).values())
+    if not lists:
+        return []
+    longest = max(lists, key=len)
+    return longest if all(longest[: len(urls)] == urls for urls in lists) else []
+
+
+def describe_result_fields(task: JSONObject) -> str:
+    """For an error: the fields a completed task had, and where URLs were (ambiguously)."""
+    fields = ", ".join(sorted(map(str, task))) or "none"
+    result = task.get("result")
+    if isinstance(result, dict):
+        fields += "; result has " + (", ".join(sorted(map(str, result))) or "no fields")
+    places = _other_places(task)
+    if len(places) > 1:
+        fields += "; different image URL lists in " + " and ".join(sorted(places))
+    elif not places:
+        fields += "; no image URLs in any of them"
+    return "fields seen: " + fields
 
 
 def failure_message(task: JSONObject) -> tuple[str | None, str]:

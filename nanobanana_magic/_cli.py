@@ -49,6 +49,13 @@ def _api_options(parser) -> None:
         help="API base URL (default: TOAPIS_BASE_URL, else https://toapis.com); "
         "the key comes from TOAPIS_API_KEY",
     )
+    parser.add_argument(
+        "--fanout",
+        choices=("auto", "always", "never"),
+        default="auto",
+        help="requests of n > 1 images as n tasks of one image: auto (once the gateway "
+        "refused n > 1, remembered in the output folder; the default), always or never",
+    )
 
 
 def _json_option(parser) -> None:

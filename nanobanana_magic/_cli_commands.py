@@ -62,6 +62,7 @@ def engine_for(args, *, concurrency: int | None = None) -> Iterator[Engine]:
             api_key=api_key,
             base_url=base_url,
             concurrency=concurrency or DEFAULT_CONCURRENCY,
+            fanout=args.fanout,
         )
     finally:
         if simulator is not None:

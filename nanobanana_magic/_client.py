@@ -45,6 +45,7 @@ from ._ratelimit import (
     QUERY_LIMITS,
     SUBMIT_LIMITS,
     LimiterRegistry,
+    header_hold,
 )
 from ._request import MAX_REFERENCE_BYTES, REFERENCE_TYPES, sniff_image_type
 from ._settings import Secret, resolve_api_key, resolve_base_url
@@ -349,6 +350,9 @@ class ToAPIsClient:
                 )
                 continue
             status = response.status_code
+            hold = header_hold(response.headers)
+            if hold:  # the server says how much room is left: keep out of its 429s
+                limiter.penalise(min(hold, self.backoff_cap))
             if status < 300:
                 try:
                     body = response.json()
@@ -385,6 +389,8 @@ class ToAPIsClient:
                 last = error
                 continue
             if status >= 500:
+                if str(error.code).lower() == "model_not_found":
+                    raise error  # the gateway has no such model: retrying cannot help
                 if creates_work and status != 503:
                     raise errors.SubmitUncertainError(
                         f"The submit got HTTP {status}; the task may exist",

@@ -23,7 +23,8 @@ from typing import Any
 from urllib.parse import urlparse
 
 from . import _errors as errors
-from ._answers import JSONObject, result_urls, task_state
+from . import _gateway as gateway
+from ._answers import JSONObject, describe_result_fields, result_urls, task_state
 from ._client import ToAPIsClient
 from ._defaults import DEFAULT_CONCURRENCY, DEFAULT_MAX_POLL_INTERVAL, DEFAULT_TASK_TIMEOUT
 from ._limits import check_prices, check_setting
@@ -126,6 +127,7 @@ class Engine:
         max_poll_interval: float = DEFAULT_MAX_POLL_INTERVAL,
         client_options: dict[str, Any] | None = None,
         limiters: LimiterRegistry | None = None,
+        fanout: str = "auto",
     ):
         # the same ranges as the magic's settings, refused before anything is sent
         check_setting("concurrency", concurrency)
@@ -146,6 +148,9 @@ class Engine:
         #: the rate limiters every client of this engine draws from; a front end that
         #: makes many engines (the magic, the panel) passes its own, shared by them all
         self.limiters = LimiterRegistry() if limiters is None else limiters
+        #: a request of n images as n tasks of one: "auto" (once the gateway refused
+        #: n > 1, remembered in the output folder), "always" or "never"
+        self.fanout = gateway.check_fanout(fanout)
         self.retries = 0
 
     def __repr__(self) -> str:
@@ -242,14 +247,22 @@ class Engine:
         """
         entries, skipped = self._pending_tasks()
         runs = []
+        by_run: dict[str, list[dict]] = {}  # the parts of a fanned-out run go together
         for entry in entries:
+            by_run.setdefault(entry["run_id"], []).append(entry)
+        for run_id, group in by_run.items():
             try:
-                run = self.store.load_run(entry["run_id"])
+                run = self.store.load_run(run_id)
             except errors.ValidationError:
-                skipped += 1
+                skipped += len(group)
                 continue
-            run.task_id = entry["task_id"]
-            runs.append(run)
+            parts = [
+                (entry["task_id"], entry["part"])
+                for entry in group
+                if type(entry.get("part")) is int and 0 <= entry["part"] < run.request.n
+            ]
+            run.task_id = (run.task_id if parts else None) or group[0]["task_id"]
+            runs.append((run, parts))
         if skipped:
             log.warning(
                 "Resume skipped %d malformed journal line(s) or unreadable run(s) in %s.",
@@ -262,9 +275,13 @@ class Engine:
             gate = _AdaptiveGate(self.concurrency)
             submitted = client.now()
 
-            async def collect(index: int, run: Run) -> Run:
+            async def collect(index: int, run: Run, parts: list[tuple[str, int]]) -> Run:
                 async with gate:
                     try:
+                        if parts:
+                            return await self._collect_parts(
+                                client, index, run, parts, submitted, listener
+                            )
                         return await self._collect(client, index, run, submitted, listener)
                     except (asyncio.CancelledError, KeyboardInterrupt):
                         raise
@@ -272,7 +289,7 @@ class Engine:
                         log.exception("collecting task %s failed", run.task_id)
                         return self._fail(run, index, exc, listener)
 
-            return list(await asyncio.gather(*(collect(i, r) for i, r in enumerate(runs))))
+            return list(await asyncio.gather(*(collect(i, r, p) for i, (r, p) in enumerate(runs))))
 
     # -- one job ----------------------------------------------------------------------------------
     async def _generate(
@@ -303,7 +320,14 @@ class Engine:
                     request_key=run.request_key,
                     payload=payload,
                 )
-                task = await client.submit(payload)
+                if self._fans_out(request):
+                    return await self._fan_out(client, gate, index, run, payload, listener)
+                try:
+                    task = await client.submit(payload)
+                except errors.APIError as exc:
+                    if not self._learn_fanout(exc, request):
+                        raise gateway.with_model_hint(exc, request.model) from None
+                    return await self._fan_out(client, gate, index, run, payload, listener)
                 # timed after the answer: waits for the shared submit limiter and retries
                 # before it would otherwise make the task look older than it is
                 submitted_at = client.now()
@@ -382,15 +406,7 @@ class Engine:
             )
 
         try:
-            task = await client.wait(
-                task_id,
-                submitted_at=submitted_at,
-                timeout=self.task_timeout,
-                on_update=on_update,
-                expected_duration=self._expected_duration(),
-                max_interval=self.max_poll_interval,
-                learned_durations=_DURATIONS[self.base_url],
-            )
+            task = await self._wait(client, task_id, submitted_at, on_update)
             await self._download_all(client, run, task)
         except asyncio.CancelledError:
             raise
@@ -433,30 +449,188 @@ class Engine:
         )
         return run
 
-    async def _download_all(self, client: ToAPIsClient, run: Run, task: JSONObject) -> None:
-        assert run.folder is not None and run.task_id is not None
+    # -- fan-out: n tasks of one image, when the gateway fixes n at 1 ------------------------------
+    def _fans_out(self, request: ImageRequest) -> bool:
+        if request.n <= 1 or self.fanout == "never":
+            return False
+        return self.fanout == "always" or gateway.GatewayFacts(self.store.root).refuses_n(
+            self.base_url, request.model
+        )
+
+    def _learn_fanout(self, exc: errors.APIError, request: ImageRequest) -> bool:
+        """After a refusal: whether it says n > 1 is not allowed here (then remembered)."""
+        if self.fanout != "auto" or not gateway.refuses_n(exc, request.n):
+            return False
+        gateway.GatewayFacts(self.store.root).remember_refuses_n(
+            self.base_url, request.model, str(exc)
+        )
+        log.info("%s refuses n > 1 for %s: fanning out", self.base_url, request.model)
+        return True
+
+    async def _fan_out(
+        self,
+        client: ToAPIsClient,
+        gate: _AdaptiveGate,
+        index: int,
+        run: Run,
+        payload: dict,
+        listener: Listener | None,
+    ) -> Run:
+        """Submit the request as n tasks of one image each, into the same run."""
+        request = run.request
+        parts: list[tuple[str, int]] = []
+        refused: errors.BananaError | None = None
+        for part in range(request.n):
+            try:
+                task = await client.submit({**payload, "n": 1})
+            except errors.APIError as exc:
+                if not parts:
+                    raise gateway.with_model_hint(exc, request.model) from None
+                refused = exc  # collect what was submitted; the run then fails with this
+                break
+            parts.append((task["id"], part))
+            if run.task_id is None:
+                run.task_id = task["id"]
+                self.store.save_run(run)  # status pending: resumable from here on
+            self.store.journal(
+                "submitted",
+                run_id=run.run_id,
+                task_id=task["id"],
+                request_key=run.request_key,
+                base_url=self.base_url,
+                part=part,
+                parts=request.n,
+            )
+        if parts:  # one event for the run, once every part is resumable
+            self._emit(listener, Event("submitted", index, run, request, status="queued"))
+        run = await self._collect_parts(client, index, run, parts, time.monotonic(), listener)
+        if refused is not None and run.ok:
+            return self._fail(run, index, refused, listener)
+        if run.ok:
+            await gate.succeeded()
+        return run
+
+    async def _collect_parts(
+        self,
+        client: ToAPIsClient,
+        index: int,
+        run: Run,
+        parts: list[tuple[str, int]],
+        submitted_at: float,
+        listener: Listener | None,
+    ) -> Run:
+        """Poll the one-image tasks of a fanned-out run at once, file each image at its
+        place; the run completes when every part did (the images of the others are kept)."""
+        request = run.request
+        progress = dict.fromkeys((task_id for task_id, _ in parts), 0)
+
+        async def collect(task_id: str, part: int) -> errors.BananaError | None:
+            def on_update(task: dict) -> None:
+                progress[task_id] = task_state(task)[1] or 0
+                self._emit(
+                    listener,
+                    Event(
+                        "progress",
+                        index,
+                        run,
+                        request,
+                        status=str(task.get("status")),
+                        progress=sum(progress.values()) // len(progress),
+                    ),
+                )
+
+            try:
+                task = await self._wait(client, task_id, submitted_at, on_update)
+                await self._download_all(client, run, task, task_id=task_id, part=part)
+            except errors.BananaError as exc:
+                if isinstance(exc, (errors.TaskFailedError, errors.ContentPolicyError)):
+                    self.store.journal(
+                        "failed",
+                        run_id=run.run_id,
+                        task_id=task_id,
+                        error=str(exc),
+                        error_type=type(exc).__name__,
+                    )
+                return exc
+            progress[task_id] = 100
+            run.images.sort(key=lambda image: image.index)
+            self.store.save_run(run)
+            self.store.journal(
+                "completed",
+                run_id=run.run_id,
+                task_id=task_id,
+                images=[image.path.name for image in run.images if image.index == part],
+                cost=price_per_image(request.resolution, self.prices),
+            )
+            return None
+
+        outcomes = await asyncio.gather(*(collect(task_id, part) for task_id, part in parts))
+        run.cost = run.spent = len(run.images) * price_per_image(request.resolution, self.prices)
+        problems = [outcome for outcome in outcomes if outcome is not None]
+        if problems:
+            return self._fail(run, index, problems[0], listener)
+        run.status = "completed"
+        run.elapsed = round(time.time() - run.created_at, 2)
+        self.store.save_run(run)
+        self._emit(
+            listener, Event("completed", index, run, request, status="completed", progress=100)
+        )
+        return run
+
+    async def _wait(self, client: ToAPIsClient, task_id: str, submitted_at: float, on_update):
+        """Poll one task until it is final (the completed task object, or raise)."""
+        return await client.wait(
+            task_id,
+            submitted_at=submitted_at,
+            timeout=self.task_timeout,
+            on_update=on_update,
+            expected_duration=self._expected_duration(),
+            max_interval=self.max_poll_interval,
+            learned_durations=_DURATIONS[self.base_url],
+        )
+
+    async def _download_all(
+        self,
+        client: ToAPIsClient,
+        run: Run,
+        task: JSONObject,
+        *,
+        task_id: str | None = None,
+        part: int | None = None,
+    ) -> None:
+        """Download a completed task's images into the run; a `part` of a fanned-out run
+        brings one image, filed as image `part` of the run."""
+        task_id = task_id or run.task_id
+        assert run.folder is not None and task_id is not None
         urls = result_urls(task)
         if not urls:
-            raise errors.ResponseFormatError(f"Task {run.task_id} completed without image URLs")
-        for index in range(len(urls)):
+            raise errors.ResponseFormatError(
+                f"Task {task_id} completed, but its image URLs could not be found "
+                f"unambiguously ({describe_result_fields(task)})"
+            )
+        if part is not None:
+            urls = urls[:1]
+        for offset in range(len(urls)):
+            index = offset if part is None else part
             for refresh in range(_URL_REFRESHES + 1):
                 partial = run.folder / f"download-{index}"
                 try:
-                    size = await client.download(urls[index], partial)
+                    size = await client.download(urls[offset], partial)
                     break
                 except errors.ExpiredURLError:
                     if refresh == _URL_REFRESHES:
                         raise errors.DownloadError(
-                            f"The result URLs of task {run.task_id} have expired"
+                            f"The result URLs of task {task_id} have expired"
                         ) from None
-                    urls = result_urls(await client.get_task(run.task_id)) or urls
+                    fresh = result_urls(await client.get_task(task_id))
+                    urls = (fresh if part is None else fresh[:1]) or urls
             try:
                 await asyncio.to_thread(
-                    self.store.add_image, run, index, partial, urls[index], size[1:]
+                    self.store.add_image, run, index, partial, urls[offset], size[1:]
                 )
             except (OSError, ValueError) as exc:  # truncated image, disk full
                 raise errors.DownloadError(
-                    f"Image {index} of task {run.task_id} could not be stored ({exc})"
+                    f"Image {index} of task {task_id} could not be stored ({exc})"
                 ) from None
 
     # -- helpers -----------------------------------------------------------------------------------

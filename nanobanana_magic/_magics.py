@@ -37,6 +37,7 @@ from ._defaults import (
     DEFAULT_THUMBNAIL_SIZE,
 )
 from ._displayables import DryRun
+from ._gateway import FANOUT_MODES
 from ._limits import SETTING_RANGES, check_prices, check_setting
 from ._live import in_kernel
 from ._pricing import DEFAULT_PRICES, estimate_cost, format_usd
@@ -125,6 +126,12 @@ class Banana(Magics):
     ).tag(config=True)
     show_tracebacks = Bool(
         False, help="Show full tracebacks of nanobanana errors (for debugging)."
+    ).tag(config=True)
+    fanout = Enum(
+        FANOUT_MODES,
+        default_value="auto",
+        help="Requests of n > 1 images as n tasks of one image: auto (once the gateway "
+        "refused n > 1, remembered in the output folder), always, or never.",
     ).tag(config=True)
 
     @default("model")
@@ -224,6 +231,7 @@ class Banana(Magics):
             task_timeout=self.task_timeout,
             max_poll_interval=self.max_poll_interval,
             limiters=self._limiters,
+            fanout=self.fanout,
         )
 
     def request_defaults(self) -> dict:

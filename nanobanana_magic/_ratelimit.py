@@ -64,6 +64,26 @@ class SlidingWindowLimiter:
         self._grants.append(self._clock())
 
 
+def header_hold(headers, now: float | None = None) -> float | None:
+    """How long to hold requests back, read from `X-RateLimit-Remaining`/`-Reset` of an
+    answer: the requests still allowed, spread evenly over the time until the window
+    resets (all of it when none is left), so the next ones do not run into a 429. `Reset`
+    may be seconds left or the epoch second of the reset (epoch milliseconds too).
+    None when the headers are missing or unreadable."""
+    try:
+        remaining = int(headers.get("x-ratelimit-remaining"))
+        reset = float(headers.get("x-ratelimit-reset"))
+    except (TypeError, ValueError):
+        return None
+    if remaining < 0 or reset < 0 or reset != reset:  # nan
+        return None
+    if reset > 1e12:  # epoch milliseconds
+        reset /= 1000.0
+    if reset > 1e9:  # an epoch second, not seconds left
+        reset -= time.time() if now is None else now
+    return max(0.0, reset) / (remaining + 1)
+
+
 class LimiterRegistry:
     """One limiter per API host, key and kind of request, for every client that shares it.
 

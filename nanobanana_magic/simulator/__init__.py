@@ -43,6 +43,14 @@ Hostile files: ``result_kind`` ``"jpeg"``, ``"not_image"``, ``"bomb"``, ``"huge"
 (``huge_bytes``); ``redirect_files_to`` answers file GETs with 302 to another base;
 ``deliver_size`` / ``deliver_resolution`` deliver that aspect ratio / tier whatever was asked.
 Auth: ``api_keys=None`` accepts any ``Bearer sk-…``; a set accepts only those keys.
+What a real gateway may decide differently (contract §12): ``max_n`` (1: a task of n > 1
+images is refused with a 400 naming ``n``), ``accepted_models`` (others refused with a 400,
+or with a 503 ``model_not_found`` when ``model_refusal_status=503``), ``result_field``
+(where a completed task's image URLs are: ``result.data``, ``result.images``, ``data``,
+``output``, ``url_list`` — a bare list in ``url`` —, ``ambiguous`` — two lists that
+disagree — or ``nowhere``), ``rate_limit_headers`` (``X-RateLimit-Limit``/``-Remaining``/
+``-Reset`` on admitted answers too, with ``rate_limit``; ``rate_limit_reset`` ``seconds``
+or ``epoch``).
 
 ``stats()`` keys: ``tasks_created``, ``submit_requests``, ``status_requests``, ``downloads``
 (result-file GETs), ``uploads`` (upload requests), ``rate_limit_violations``,

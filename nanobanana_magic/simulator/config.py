@@ -66,6 +66,19 @@ PROGRESS_MODES = ("linear", "coarse", "none")
 INITIAL_STATUSES = ("queued", "pending")
 RESULT_KINDS = ("png", "jpeg", "not_image", "bomb", "huge")
 QUOTA_STATUSES = (402, 403)
+#: where a completed task's image URLs appear (the contract's shape, then shapes other
+#: gateways use; "ambiguous" offers two different lists, "nowhere" none)
+RESULT_FIELDS = (
+    "result.data",
+    "result.images",
+    "data",
+    "output",
+    "url_list",
+    "ambiguous",
+    "nowhere",
+)
+MODEL_REFUSAL_STATUSES = (400, 503)
+RESET_FORMATS = ("seconds", "epoch")
 
 
 @dataclass(frozen=True)
@@ -89,9 +102,21 @@ class SimulatorConfig:
     initial_status: str = "queued"
     unknown_status: str | None = None
     top_level_url: bool = True
+    result_field: str = "result.data"
+
+    # -- what a real gateway may decide differently (contract §12)
+    #: the most images one task may ask for (1: the gateway refuses n > 1 with a 400)
+    max_n: int = 4
+    accepted_models: tuple[str, ...] = ACCEPTED_MODELS
+    #: how an unknown model is refused: 400 invalid_request, or 503 model_not_found
+    model_refusal_status: int = 400
 
     # -- rate limits (contract §8.1)
     rate_limit: bool = False
+    #: X-RateLimit-Limit/-Remaining/-Reset on admitted answers too (with rate_limit)
+    rate_limit_headers: bool = False
+    #: X-RateLimit-Reset as seconds left, or as the epoch second of the reset
+    rate_limit_reset: str = "seconds"
     submit_limits: tuple[tuple[int, float], ...] = DEFAULT_SUBMIT_LIMITS
     query_limits: tuple[tuple[int, float], ...] = DEFAULT_QUERY_LIMITS
 
@@ -133,6 +158,7 @@ class SimulatorConfig:
         object.__setattr__(self, "submit_limits", _limits("submit_limits", self.submit_limits))
         object.__setattr__(self, "query_limits", _limits("query_limits", self.query_limits))
         object.__setattr__(self, "prices", _prices(self.prices))
+        object.__setattr__(self, "accepted_models", _models(self.accepted_models))
         if self.api_keys is not None:
             if isinstance(self.api_keys, str):
                 keys = frozenset([self.api_keys])
@@ -185,6 +211,15 @@ class SimulatorConfig:
         _choice("initial_status", self.initial_status, INITIAL_STATUSES)
         _choice("result_kind", self.result_kind, RESULT_KINDS)
         _choice("quota_status", self.quota_status, QUOTA_STATUSES)
+        _choice("result_field", self.result_field, RESULT_FIELDS)
+        _choice("model_refusal_status", self.model_refusal_status, MODEL_REFUSAL_STATUSES)
+        _choice("rate_limit_reset", self.rate_limit_reset, RESET_FORMATS)
+        if (
+            isinstance(self.max_n, bool)
+            or not isinstance(self.max_n, int)
+            or not 1 <= self.max_n <= 4
+        ):
+            raise ValueError("max_n must be an integer from 1 to 4")
         if self.max_running is not None:
             if (
                 isinstance(self.max_running, bool)
@@ -197,7 +232,7 @@ class SimulatorConfig:
                 raise ValueError("unknown_status must be None or a non-empty string")
             if self.unknown_status.lower() in ("completed", "failed"):
                 raise ValueError("unknown_status must not be a final status")
-        for name in ("top_level_url", "rate_limit", "download_fail_first"):
+        for name in ("top_level_url", "rate_limit", "rate_limit_headers", "download_fail_first"):
             if not isinstance(getattr(self, name), bool):
                 raise ValueError(f"{name} must be true or false")
         if isinstance(self.seed, bool) or not isinstance(self.seed, int):
@@ -244,6 +279,13 @@ def _non_negative(name: str, value: Any) -> None:
 def _choice(name: str, value: Any, allowed: tuple) -> None:
     if value not in allowed:
         raise ValueError(f"{name} must be one of {', '.join(map(repr, allowed))}; got {value!r}")
+
+
+def _models(value: Any) -> tuple[str, ...]:
+    models = (value,) if isinstance(value, str) else tuple(value)
+    if not models or not all(isinstance(m, str) and m for m in models):
+        raise ValueError("accepted_models must be a non-empty list of model ids")
+    return models
 
 
 def _limits(name: str, value: Any) -> tuple[tuple[int, float], ...]:

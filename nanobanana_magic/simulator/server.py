@@ -9,10 +9,12 @@ means closing the connection without writing a single byte of response.
 from __future__ import annotations
 
 import json
+import math
 import socket
 import socketserver
 import sys
 import threading
+import time
 import traceback
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
@@ -22,7 +24,7 @@ from . import images, responses
 from .responses import Reply
 from .state import MARKER_POLICY, ResultFile, SimulatorState
 from .uploads import MAX_UPLOAD_BYTES, MultipartError, parse_multipart, sniff_image_type
-from .validation import InvalidRequest, parse_json_object, parse_submit
+from .validation import InvalidRequest, UnknownModel, parse_json_object, parse_submit
 
 MAX_BODY_BYTES = 64_000_000  # larger bodies are refused with 413 and the connection closed
 _STREAM_CHUNK = 1 << 20
@@ -92,6 +94,8 @@ class _Handler(BaseHTTPRequestHandler):
     server_version = "ToAPIs-Simulator/1.0"
     timeout = 120  # seconds an idle keep-alive connection is kept
     server: SimulatorHTTPServer
+    #: X-RateLimit-* headers for the answer to the current request (reset per request)
+    _limit_headers: dict[str, str] = {}  # replaced per request, never mutated
 
     # ---------------------------------------------------------------- connection lifecycle
     def setup(self) -> None:
@@ -133,6 +137,7 @@ class _Handler(BaseHTTPRequestHandler):
 
     def _dispatch(self, method: str) -> None:
         self._responded = False
+        self._limit_headers = {}
         self.state.record_request(self.server.label, method, self.path, self.headers.items())
         body = self._read_body()
         if body is None:
@@ -205,7 +210,7 @@ class _Handler(BaseHTTPRequestHandler):
         self.send_response(status)
         self.send_header("Content-Type", content_type)
         self.send_header("Content-Length", str(len(body)))
-        for name, value in (headers or {}).items():
+        for name, value in {**self._limit_headers, **(headers or {})}.items():
             self.send_header(name, value)
         if self.close_connection:
             self.send_header("Connection", "close")
@@ -265,6 +270,9 @@ class ApiHandler(_Handler):
         verdict = self.state.check_rate_limit(category)
         if verdict is None:
             return False
+        if verdict.allowed:
+            self._limit_headers = self._rate_headers(verdict)
+            return False
         wait = verdict.reset_seconds
         self.send_json(
             responses.rate_limited(
@@ -278,6 +286,20 @@ class ApiHandler(_Handler):
             )
         )
         return True
+
+    def _rate_headers(self, verdict) -> dict[str, str]:
+        """X-RateLimit-* of an admitted request, when the rate_limit_headers knob is on."""
+        config = self.state.config
+        if not config.rate_limit_headers:
+            return {}
+        reset = verdict.reset_seconds
+        if config.rate_limit_reset == "epoch":
+            reset = math.ceil(time.time() + reset)
+        return {
+            "X-RateLimit-Limit": str(verdict.limit),
+            "X-RateLimit-Remaining": str(verdict.remaining),
+            "X-RateLimit-Reset": str(reset),
+        }
 
     def _injected_429(self, category: str) -> None:
         config = self.state.config
@@ -314,8 +336,13 @@ class ApiHandler(_Handler):
                     responses.retry_after_value(state.config.retry_after)
                 )
             )
+        config = state.config
         try:
-            request = parse_submit(body)
+            request = parse_submit(body, models=config.accepted_models, max_n=config.max_n)
+        except UnknownModel as error:
+            if config.model_refusal_status == 503:
+                return self.send_json(responses.model_not_found(error.model))
+            return self.send_json(responses.invalid_request(error.param, error.message))
         except InvalidRequest as error:
             return self.send_json(responses.invalid_request(error.param, error.message))
         if MARKER_POLICY in request.prompt:

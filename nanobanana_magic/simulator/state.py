@@ -185,14 +185,15 @@ class SimulatorState:
     def check_rate_limit(self, category: str) -> Verdict | None:
         """Count the request against its category's windows.
 
-        A request over the limit is always counted in ``rate_limit_violations``; the refusing
-        :class:`Verdict` is returned only when ``rate_limit`` is on (else ``None``: go ahead)."""
+        A request over the limit is always counted in ``rate_limit_violations``; the
+        :class:`Verdict` (admitting or refusing) is returned only when ``rate_limit`` is on
+        (else ``None``: go ahead)."""
         with self._lock:
             config = self._config
             limits = config.submit_limits if category == "async_submit" else config.query_limits
             verdict = self._limiters[category].hit(self._clock(), limits)
             if verdict.allowed:
-                return None
+                return verdict if config.rate_limit else None
             self._counters["rate_limit_violations"] += 1
             return verdict if config.rate_limit else None
 
@@ -349,8 +350,8 @@ class SimulatorState:
         urls = [self._result_url(task, index, now + lifetime) for index in range(task.n)]
         body["completed_at"] = int(finished)
         body["expires_at"] = int(finished + lifetime)
-        body["result"] = {"type": "image", "data": [{"url": url} for url in urls]}
-        if config.top_level_url:
+        body.update(result_fields(config.result_field, urls))
+        if config.top_level_url and config.result_field != "url_list":
             body["url"] = urls[0]
         return body
 
@@ -445,3 +446,21 @@ class SimulatorState:
 
     def get_upload(self, filename: str) -> Upload | None:
         return self._uploads.get(filename)
+
+
+def result_fields(where: str, urls: list[str]) -> dict[str, Any]:
+    """The fields of a completed task that carry its image URLs (knob ``result_field``)."""
+    items = [{"url": url} for url in urls]
+    if where == "result.data":
+        return {"result": {"type": "image", "data": items}}
+    if where == "result.images":
+        return {"result": {"type": "image", "images": list(urls)}}
+    if where == "data":
+        return {"data": items}
+    if where == "output":
+        return {"output": {"images": items}}
+    if where == "url_list":
+        return {"url": list(urls)}
+    if where == "ambiguous":  # two lists that disagree: no client can tell which is right
+        return {"data": items, "output": [url + "&v=2" for url in urls]}
+    return {"result": {"type": "image"}}  # "nowhere"

@@ -33,6 +33,14 @@ class InvalidRequest(Exception):
         self.message = message
 
 
+class UnknownModel(InvalidRequest):
+    """The model id is not one this server accepts (answered 400, or 503 model_not_found)."""
+
+    def __init__(self, model: str, message: str) -> None:
+        super().__init__("model", message)
+        self.model = model
+
+
 @dataclass(frozen=True)
 class SubmitRequest:
     """A validated, normalised submit request."""
@@ -58,14 +66,18 @@ def parse_json_object(body: bytes) -> dict[str, Any]:
     return payload
 
 
-def parse_submit(body: bytes) -> SubmitRequest:
-    """Validate a submit body; raise :class:`InvalidRequest` on the first problem found."""
+def parse_submit(
+    body: bytes, *, models: tuple[str, ...] = ACCEPTED_MODELS, max_n: int = MAX_N
+) -> SubmitRequest:
+    """Validate a submit body; raise :class:`InvalidRequest` on the first problem found.
+    `models` are the model ids accepted and `max_n` the most images one task may ask for
+    (knobs: a gateway may accept fewer of either)."""
     payload = parse_json_object(body)
     # Checked in this order, so the first problem reported is the most basic one.
-    model = _model(payload)
+    model = _model(payload, models)
     prompt = _prompt(payload)
     size = _size(payload)
-    n = _n(payload)
+    n = _n(payload, max_n)
     metadata = _metadata(payload)
     resolution = _resolution(payload, metadata)
     google_search, google_image_search = _grounding(metadata)
@@ -81,15 +93,12 @@ def _present(payload: dict[str, Any], name: str) -> bool:
     return payload.get(name) is not None
 
 
-def _model(payload: dict[str, Any]) -> str:
+def _model(payload: dict[str, Any], models: tuple[str, ...]) -> str:
     model = payload.get("model")
     if model is None or model == "":
         raise InvalidRequest("model", "The field 'model' is required.")
-    if model not in ACCEPTED_MODELS:
-        raise InvalidRequest(
-            "model",
-            f"The model {model!r} is not supported; use one of {', '.join(ACCEPTED_MODELS)}.",
-        )
+    if model not in models:
+        raise UnknownModel(model, f"The model {model!r} is not supported.")
     return model
 
 
@@ -120,13 +129,20 @@ def _size(payload: dict[str, Any]) -> str:
     return size
 
 
-def _n(payload: dict[str, Any]) -> int:
+def _n(payload: dict[str, Any], max_n: int) -> int:
     if not _present(payload, "n"):
         return 1
     n = payload["n"]
     if isinstance(n, bool) or not isinstance(n, int) or not 1 <= n <= MAX_N:
         raise InvalidRequest(
             "n", f"The field 'n' must be a JSON integer from 1 to {MAX_N}; got {n!r}."
+        )
+    if n > max_n:
+        raise InvalidRequest(
+            "n",
+            f"This model generates one image per task; 'n' must be {max_n}, got {n}."
+            if max_n == 1
+            else f"The field 'n' must be at most {max_n} for this model; got {n}.",
         )
     return n
 
