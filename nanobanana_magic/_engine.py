@@ -605,7 +605,7 @@ class Engine:
         urls = result_urls(task)
         if not urls:
             raise errors.ResponseFormatError(
-                f"Task {task_id} completed, but its image URLs could not be found "
+                f"Task {task_id} completed without image URLs that could be found "
                 f"unambiguously ({describe_result_fields(task)})"
             )
         if part is not None:
