@@ -88,6 +88,7 @@ class PanelSession:
             base_url=self._base_url,
             prices=dict(self.prices),
             limiters=self._limiters,
+            fanout=getattr(self.magic, "fanout", "auto"),
         )
 
     def defaults(self) -> dict:
