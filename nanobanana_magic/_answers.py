@@ -75,7 +75,9 @@ def _urls(value: object, *, strict: bool) -> list[str]:
 
 def _other_places(task: JSONObject) -> dict[str, list[str]]:
     """Image URLs found in fields other gateways use, by field name."""
-    result = task.get("result") if isinstance(task.get("result"), dict) else {}
+    result = task.get("result")
+    if not isinstance(result, dict):
+        result = {}
     output = task.get("output")
     found = {
         "result.images": _urls(result.get("images"), strict=True),

@@ -247,7 +247,7 @@ class Engine:
         """
         entries, skipped = self._pending_tasks()
         runs = []
-        by_run: dict[str, list[dict]] = {}  # the parts of a fanned-out run go together
+        by_run: dict[str, list[JSONObject]] = {}  # the parts of a fanned-out run go together
         for entry in entries:
             by_run.setdefault(entry["run_id"], []).append(entry)
         for run_id, group in by_run.items():
@@ -473,7 +473,7 @@ class Engine:
         gate: _AdaptiveGate,
         index: int,
         run: Run,
-        payload: dict,
+        payload: JSONObject,
         listener: Listener | None,
     ) -> Run:
         """Submit the request as n tasks of one image each, into the same run."""
@@ -525,7 +525,7 @@ class Engine:
         progress = dict.fromkeys((task_id for task_id, _ in parts), 0)
 
         async def collect(task_id: str, part: int) -> errors.BananaError | None:
-            def on_update(task: dict) -> None:
+            def on_update(task: JSONObject) -> None:
                 progress[task_id] = task_state(task)[1] or 0
                 self._emit(
                     listener,
@@ -543,7 +543,7 @@ class Engine:
                 task = await self._wait(client, task_id, submitted_at, on_update)
                 await self._download_all(client, run, task, task_id=task_id, part=part)
             except errors.BananaError as exc:
-                if isinstance(exc, (errors.TaskFailedError, errors.ContentPolicyError)):
+                if isinstance(exc, errors.TaskFailedError):  # final: never collected
                     self.store.journal(
                         "failed",
                         run_id=run.run_id,
@@ -577,7 +577,13 @@ class Engine:
         )
         return run
 
-    async def _wait(self, client: ToAPIsClient, task_id: str, submitted_at: float, on_update):
+    async def _wait(
+        self,
+        client: ToAPIsClient,
+        task_id: str,
+        submitted_at: float,
+        on_update: Callable[[JSONObject], None],
+    ) -> JSONObject:
         """Poll one task until it is final (the completed task object, or raise)."""
         return await client.wait(
             task_id,

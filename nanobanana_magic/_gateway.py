@@ -14,6 +14,7 @@ way they fall:
 from __future__ import annotations
 
 import re
+from pathlib import Path
 
 from . import _errors as errors
 from ._jsonl import append_json_line, read_json_lines
@@ -47,7 +48,7 @@ def refuses_n(exc: BaseException, n: int) -> bool:
 
 
 def refuses_model(exc: BaseException, model: str) -> bool:
-    if not isinstance(exc, errors.APIError):
+    if not isinstance(exc, errors.APIStatusError):
         return False
     return (
         exc.param == "model"
@@ -60,7 +61,9 @@ def with_model_hint(exc: errors.APIError, model: str) -> errors.APIError:
     """A refusal of the model id as an InvalidRequestError saying which id to switch to
     and how (when we know one); any other error unchanged."""
     other = OTHER_MODEL_ID.get(model)
-    if other is None or not refuses_model(exc, model):
+    if other is None or not isinstance(exc, errors.APIStatusError):
+        return exc
+    if not refuses_model(exc, model):
         return exc
     text = str(exc)
     if exc.advice and text.endswith(exc.advice):  # the class adds its advice again
@@ -73,7 +76,7 @@ def with_model_hint(exc: errors.APIError, model: str) -> errors.APIError:
     # a 503 model_not_found is no passing outage: it is this request's model, to change
     return errors.InvalidRequestError(
         text.rstrip(".") + hint,
-        status_code=exc.status_code,
+        status_code=exc.status_code or 400,
         code=exc.code,
         type=exc.type,
         param=exc.param,
@@ -86,7 +89,7 @@ def with_model_hint(exc: errors.APIError, model: str) -> errors.APIError:
 class GatewayFacts:
     """What this output folder has learned about backends, one JSON line per fact."""
 
-    def __init__(self, root):
+    def __init__(self, root: Path) -> None:
         self.path = root / FACTS_FILE
 
     def refuses_n(self, base_url: str, model: str) -> bool:

@@ -11,7 +11,7 @@ from __future__ import annotations
 import asyncio
 import collections
 import time
-from collections.abc import Awaitable, Callable, Sequence
+from collections.abc import Awaitable, Callable, Mapping, Sequence
 
 #: (count, window seconds) for the default group
 SUBMIT_LIMITS: tuple[tuple[int, float], ...] = ((5, 1.0), (50, 10.0), (300, 60.0))
@@ -64,16 +64,19 @@ class SlidingWindowLimiter:
         self._grants.append(self._clock())
 
 
-def header_hold(headers, now: float | None = None) -> float | None:
+def header_hold(headers: Mapping[str, str], now: float | None = None) -> float | None:
     """How long to hold requests back, read from `X-RateLimit-Remaining`/`-Reset` of an
     answer: the requests still allowed, spread evenly over the time until the window
     resets (all of it when none is left), so the next ones do not run into a 429. `Reset`
     may be seconds left or the epoch second of the reset (epoch milliseconds too).
     None when the headers are missing or unreadable."""
+    remaining_text = headers.get("x-ratelimit-remaining")
+    reset_text = headers.get("x-ratelimit-reset")
+    if remaining_text is None or reset_text is None:
+        return None
     try:
-        remaining = int(headers.get("x-ratelimit-remaining"))
-        reset = float(headers.get("x-ratelimit-reset"))
-    except (TypeError, ValueError):
+        remaining, reset = int(remaining_text), float(reset_text)
+    except ValueError:
         return None
     if remaining < 0 or reset < 0 or reset != reset:  # nan
         return None
