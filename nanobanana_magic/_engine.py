@@ -502,8 +502,11 @@ class Engine:
                 parts=request.n,
             )
         if parts:  # one event for the run, once every part is resumable
-            self._emit(listener, Event("submitted", index, run, request, status="queued"))
-        run = await self._collect_parts(client, index, run, parts, time.monotonic(), listener)
+            self._emit(
+                listener,
+                Event("submitted", index, run, request, status="queued", state="queued"),
+            )
+        run = await self._collect_parts(client, index, run, parts, client.now(), listener)
         if refused is not None and run.ok:
             return self._fail(run, index, refused, listener)
         if run.ok:
@@ -526,7 +529,8 @@ class Engine:
 
         async def collect(task_id: str, part: int) -> errors.BananaError | None:
             def on_update(task: JSONObject) -> None:
-                progress[task_id] = task_state(task)[1] or 0
+                answer = task_state(task)
+                progress[task_id] = answer.progress or 0
                 self._emit(
                     listener,
                     Event(
@@ -534,8 +538,9 @@ class Engine:
                         index,
                         run,
                         request,
-                        status=str(task.get("status")),
+                        status=answer.word,
                         progress=sum(progress.values()) // len(progress),
+                        state=answer.state,
                     ),
                 )
 
@@ -573,7 +578,16 @@ class Engine:
         run.elapsed = round(time.time() - run.created_at, 2)
         self.store.save_run(run)
         self._emit(
-            listener, Event("completed", index, run, request, status="completed", progress=100)
+            listener,
+            Event(
+                "completed",
+                index,
+                run,
+                request,
+                status="completed",
+                progress=100,
+                state="completed",
+            ),
         )
         return run
 
