@@ -21,7 +21,7 @@ from ._cell_options import CellCommand, command_from_args
 from ._cli_progress import progress_for
 from ._defaults import DEFAULT_CONCURRENCY
 from ._engine import Engine
-from ._pricing import estimate_cost, format_usd
+from ._pricing import format_usd
 from ._request import ImageRequest, default_model
 from ._settings import Secret
 from ._store import Store
@@ -121,17 +121,14 @@ def _cell_command(args) -> CellCommand:
 
 
 def _dry_run(args, engine: Engine, requests, cache: bool) -> int:
-    waiting = [r for r in requests if not (cache and engine.store.cached_run(engine.cache_key(r)))]
-    payloads = [engine.preview_payload(r) for r in waiting]
-    estimate = estimate_cost(waiting)
-    text = (
-        f"Dry run: {len(payloads)} request(s) to POST {engine.base_url}/v1/images/generations, "
-        f"estimated {format_usd(estimate)}. Nothing was sent."
-    )
+    from ._plan import plan_batch
+
+    plan = plan_batch(engine, requests, cache=cache)
+    payloads = plan.payloads()
     emit(
         args,
-        {"dry_run": True, "estimate": estimate, "payloads": payloads},
-        text + "\n" + json.dumps(payloads, indent=2, ensure_ascii=False),
+        {"dry_run": True, "estimate": plan.estimate, "payloads": payloads},
+        plan.dry_run_text() + "\n" + json.dumps(payloads, indent=2, ensure_ascii=False),
     )
     return 0
 

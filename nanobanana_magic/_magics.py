@@ -40,7 +40,7 @@ from ._displayables import DryRun
 from ._gateway import FANOUT_MODES
 from ._limits import SETTING_RANGES, check_prices, check_setting
 from ._live import in_kernel
-from ._pricing import DEFAULT_PRICES, estimate_cost, format_usd
+from ._pricing import DEFAULT_PRICES
 from ._request import KNOWN_MODELS, RESOLUTIONS, SIZES, ImageRequest, default_model
 from ._runner import Interrupted
 from ._settings import (
@@ -321,20 +321,10 @@ class Banana(Magics):
             task.cancel()
 
     def _dry_run(self, engine: Engine, requests, cmd: CellCommand):
-        cached = [
-            r
-            for r in requests
-            if cmd.cache and engine.store.cached_run(engine.cache_key(r)) is not None
-        ]
-        payloads = [engine.preview_payload(r) for r in requests if r not in cached]
-        estimate = estimate_cost([r for r in requests if r not in cached], self.prices)
-        text = (
-            f"Dry run: {len(payloads)} request(s) to POST {self.base_url}"
-            f"/v1/images/generations, estimated {format_usd(estimate)}"
-            + (f"; {len(cached)} cached (free)" if cached else "")
-            + ". Nothing was sent."
-        )
-        return DryRun(text, payloads)
+        from ._plan import plan_batch
+
+        plan = plan_batch(engine, requests, cache=cmd.cache, prices=self.prices)
+        return DryRun(plan.dry_run_text(), plan.payloads())
 
     def _sweep_cell(self, template: str, cmd: CellCommand, namespace, defaults=None):
         from ._sweep_plan import check_budget, plan_sweep, sweep_common

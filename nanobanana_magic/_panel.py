@@ -33,7 +33,6 @@ from ._engine import Engine, Event
 from ._errors import BananaError, ValidationError
 from ._panel_form import (
     SWEEP_PARAMETERS,
-    FormPlan,
     PanelForm,
     history_label,
     plan_form,
@@ -41,11 +40,13 @@ from ._panel_form import (
     save_upload,
 )
 from ._panel_session import PanelSession
+from ._plan import BatchPlan
 from ._pricing import format_usd
 from ._progress import TaskProgress
 from ._request import KNOWN_MODELS, MAX_N, RESOLUTIONS, SIZES, is_url
 from ._run import Run
 from ._runner import STOPPED_TEXT, BatchView, run_batch
+from ._sweep_plan import SweepPlan
 from ._sweep_result import SweepRun
 from ._template import placeholders
 
@@ -98,8 +99,8 @@ class _PanelView(BatchView):
     """The panel's view of a running batch: progress rows, the grid filling in, the cost
     line and the error area."""
 
-    def __init__(self, panel: BananaPanel, plan: FormPlan):
-        sweep = SweepRun(plan.sweep) if plan.sweep is not None else None
+    def __init__(self, panel: BananaPanel, plan: BatchPlan):
+        sweep = SweepRun(plan) if isinstance(plan, SweepPlan) else None
         super().__init__(plan.labels, sweep=sweep)
         self.panel, self.plan = panel, plan
         self.rows = [ProgressRow(label) for label in plan.labels]
@@ -385,7 +386,7 @@ class BananaPanel(widgets.VBox):
             finally:
                 self._quiet = quiet
 
-    def plan(self) -> tuple[FormPlan, Engine]:
+    def plan(self) -> tuple[BatchPlan, Engine]:
         """The form's requests and the engine to run them (raises BananaError on bad input)."""
         engine = self.session.engine()
         plan = plan_form(
@@ -399,7 +400,7 @@ class BananaPanel(widgets.VBox):
         except BananaError:
             self.cost.value = display.note("Estimate: complete the form to see the cost.")
             return
-        self.cost.value = display.note(plan.describe())
+        self.cost.value = display.note(plan.estimate_line())
 
     # -- reference images ----------------------------------------------------------------------
     def _on_upload(self, change) -> None:
@@ -481,9 +482,9 @@ class BananaPanel(widgets.VBox):
             return None
         try:
             plan, engine = self.plan()
-            if plan.sweep is not None and plan.estimate > self.session.budget + 1e-9:
+            if isinstance(plan, SweepPlan) and plan.over_budget(self.session.budget):
                 raise ValidationError(
-                    f"{plan.sweep.describe()} That is above the "
+                    f"{plan.describe()} That is above the "
                     f"{format_usd(self.session.budget)} budget; use fewer values or raise it "
                     "(panel(budget=...) or %config Banana.budget)."
                 )
@@ -506,11 +507,11 @@ class BananaPanel(widgets.VBox):
         if self.busy and self.task is not None:
             self.task.cancel()
 
-    async def _run(self, plan: FormPlan, engine: Engine) -> list[Run]:
+    async def _run(self, plan: BatchPlan, engine: Engine) -> list[Run]:
         view = _PanelView(self, plan)
         self.progress.children = view.rows
         self.grid.value = ""
-        self.cost.value = display.note(plan.describe() + " Running…")
+        self.cost.value = display.note(plan.estimate_line() + " Running…")
         self._set_running(True)
         runs: list[Run] = []
         try:
@@ -524,7 +525,7 @@ class BananaPanel(widgets.VBox):
             self.refresh_history()
         return runs
 
-    def _finish(self, plan: FormPlan, runs: list[Run], result: SweepRun | None) -> None:
+    def _finish(self, plan: BatchPlan, runs: list[Run], result: SweepRun | None) -> None:
         self._show_results(result, runs)
         self._show_tiles(runs, result)
         spent = sum(run.spent for run in runs)

@@ -23,7 +23,7 @@ from typing import Any
 from ._defaults import DEFAULT_N, DEFAULT_RESOLUTION, DEFAULT_SIZE
 from ._engine import Engine
 from ._errors import ValidationError
-from ._pricing import estimate_cost, format_usd
+from ._plan import BatchPlan, plan_batch
 from ._request import (
     MAX_REFERENCE_BYTES,
     ImageRequest,
@@ -32,7 +32,7 @@ from ._request import (
     sniff_image_type,
 )
 from ._run import Run
-from ._sweep_plan import SweepPlan, plan_sweep
+from ._sweep_plan import plan_sweep
 from ._template import interpolate
 
 #: request parameters the sweep dropdown offers (besides the prompt's {names})
@@ -129,58 +129,26 @@ class PanelForm:
         )
 
 
-@dataclasses.dataclass
-class FormPlan:
-    """What Generate would do: the requests, their labels, and what they cost."""
-
-    requests: list[ImageRequest]
-    labels: list[str]
-    sweep: SweepPlan | None
-    cached: int
-    estimate: float
-
-    def describe(self) -> str:
-        to_send = self.sweep.to_send if self.sweep else self.requests[self.cached :]
-        images = sum(r.n for r in to_send)
-        kind = f"sweep of {len(self.requests)} cells" if self.sweep else "1 task"
-        cached = f"; {self.cached} cached (free)" if self.cached else ""
-        return f"Estimate: {kind}, {images} new image(s), {format_usd(self.estimate)}{cached}."
-
-
 def plan_form(
     form: PanelForm,
     engine: Engine,
     *,
     namespace: Mapping[str, Any] | None = None,
     prices: Mapping[str, float] | None = None,
-) -> FormPlan:
-    """Validate the form and expand it into requests, exactly as the magic would.
-
-    Raises a one-sentence BananaError on bad input; sends nothing.
+) -> BatchPlan:
+    """Validate the form and expand it into its plan (a SweepPlan for a sweep), exactly
+    as the magic would. Raises a one-sentence BananaError on bad input; sends nothing.
     """
     namespace = namespace if namespace is not None else {}
     axes = form.sweep_axes()
     template = form.prompt.strip()
     if axes:
         common = {k: v for k, v in form.request_options().items() if k not in axes}
-        sweep = plan_sweep(
+        return plan_sweep(
             template, axes, engine=engine, namespace=namespace, prices=prices, **common
         )
-        labels = [
-            ", ".join(f"{k} = {v}" for k, v in zip(sweep.axes, key)) for key, _ in sweep.cells
-        ]
-        return FormPlan(
-            [r for _, r in sweep.cells], labels, sweep, len(sweep.cached), sweep.estimate
-        )
     request = ImageRequest.create(interpolate(template, namespace), **form.request_options())
-    cached = engine.store.cached_run(engine.cache_key(request)) is not None
-    return FormPlan(
-        [request],
-        [request.summary()],
-        None,
-        int(cached),
-        0.0 if cached else estimate_cost([request], prices),
-    )
+    return plan_batch(engine, [request], prices=prices)
 
 
 def save_upload(root: Path, name: str, content: bytes) -> Path:

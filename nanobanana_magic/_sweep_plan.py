@@ -24,6 +24,7 @@ from . import _display as display
 from ._engine import Engine
 from ._errors import ValidationError
 from ._limits import check_setting
+from ._plan import BatchPlan, cache_hits
 from ._pricing import format_usd, price_per_image
 from ._request import ImageRequest, default_model, is_url
 from ._run import stored_image_address
@@ -148,47 +149,31 @@ def sweep_common(
 
 
 # -- the plan -----------------------------------------------------------------------------------------
-@dataclasses.dataclass
-class SweepPlan:
+@dataclasses.dataclass(kw_only=True)
+class SweepPlan(BatchPlan):
     """The cells of a sweep, what they cost, and which of them the cache already holds.
 
     `cells` is a list of (key, request) in grid order, a key being the tuple of the
-    cell's axis values in the order of `axes`. Nothing has been sent.
+    cell's axis values in the order of `axes`; `cached` holds the keys of cached cells.
+    Everything else (estimate, payloads, budget) is the `BatchPlan` of its requests.
+    Nothing has been sent.
     """
 
     axes: dict[str, list]
-    cells: list[tuple[tuple, ImageRequest]]
-    cached: set[tuple]
-    prices: Mapping[str, float] | None = None
+    keys: list[tuple]
     template: str = ""
     zipped: bool = False
-    engine: Engine | None = dataclasses.field(default=None, repr=False, compare=False)
+    cells: list[tuple[tuple, ImageRequest]] = dataclasses.field(init=False, repr=False)
+
+    def __post_init__(self) -> None:
+        self.cells = list(zip(self.keys, self.requests))
 
     @property
-    def to_send(self) -> list[ImageRequest]:
-        return [request for key, request in self.cells if key not in self.cached]
+    def cached(self) -> set[tuple]:
+        return {self.keys[i] for i in self.hits}
 
-    @property
-    def images(self) -> int:
-        """Images that will be paid for (cached cells excluded)."""
-        return sum(request.n for request in self.to_send)
-
-    @property
-    def estimate(self) -> float:
-        """Estimated dollars for the cells that are not cached."""
-        return sum(
-            count * price_per_image(resolution, self.prices)
-            for resolution, count in self._images_by_resolution().items()
-        )
-
-    def _images_by_resolution(self) -> dict[str, int]:
-        counts: Counter = Counter()
-        for request in self.to_send:
-            counts[request.resolution] += request.n
-        return dict(counts)
-
-    def over_budget(self, budget: float | None) -> bool:
-        return budget is not None and self.estimate > budget + 1e-9
+    def kind(self) -> str:
+        return f"sweep of {len(self.cells)} cells"
 
     def shape(self) -> str:
         joined = " × " if not self.zipped else " paired with "
@@ -199,7 +184,7 @@ class SweepPlan:
         sending = self.to_send
         prices = ", ".join(
             f"{count} × {resolution} at {format_usd(price_per_image(resolution, self.prices))}"
-            for resolution, count in sorted(self._images_by_resolution().items())
+            for resolution, count in sorted(self.images_by_resolution().items())
         )
         text = (
             f"Sweep of {self.shape()}: {len(self.cells)} cell(s), {len(sending)} task(s) "
@@ -215,11 +200,6 @@ class SweepPlan:
                 else f"; budget {format_usd(budget)}"
             )
         return text + "."
-
-    def payloads(self) -> list[dict]:
-        """The JSON bodies that would be sent (a local reference shown as its upload)."""
-        assert self.engine is not None, "plans come from plan_sweep"
-        return [self.engine.preview_payload(request) for request in self.to_send]
 
     def __repr__(self) -> str:
         import json
@@ -295,13 +275,18 @@ def plan_sweep(
         params = dict(shared)
         params.update({_REQUEST_FIELD[k]: v for k, v in values.items() if k in _REQUEST_FIELD})
         cells.append((tuple(combo), ImageRequest.create(prompt, **params)))
-    cached = {
-        key
-        for key, request in cells
-        if cache and engine.store.cached_run(engine.cache_key(request)) is not None
-    }
+    keys = [key for key, _ in cells]
+    requests = [request for _, request in cells]
     return SweepPlan(
-        normalised, cells, cached, prices, template=template, zipped=zip, engine=engine
+        requests,
+        [cell_label(normalised, key) for key in keys],
+        cache_hits(engine, requests, cache),
+        prices,
+        engine,
+        axes=normalised,
+        keys=keys,
+        template=template,
+        zipped=zip,
     )
 
 

@@ -103,7 +103,7 @@ class SweepRun:
         the cell's row."""
         row = self.progress.apply(event)
         if row.finished and event.run is not None:
-            self.runs[self.plan.cells[event.index][0]] = event.run
+            self.runs[self.plan.keys[event.index]] = event.run
         return row
 
     def row(self, key: tuple) -> TaskProgress:

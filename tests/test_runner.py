@@ -239,3 +239,28 @@ def test_a_declared_command_is_dispatched_parsed_and_listed_in_help(shell):
         assert isinstance(shell.run_failing("%banana echo-test a --thrice"), UsageError)
     finally:
         COMMANDS.pop("echo-test")
+
+
+# -- one plan -----------------------------------------------------------------------------------
+def test_the_magic_and_the_panel_plan_the_same_batch(shell, sim_env):
+    """One plan object: the magic's dry run and the panel's estimate send the same payloads,
+    price them alike and see the same cache."""
+    from nanobanana_magic._panel import panel
+
+    def both():
+        dry = shell.run("%%banana --dry-run --size 16:9 -n 2\na fox at dawn")
+        p = panel(prompt="a fox at dawn", size="16:9", n=2)
+        try:
+            plan, _ = p.plan()
+            return dry, plan, html.unescape(p.cost.value)
+        finally:
+            p.close()
+
+    dry, plan, estimate = both()
+    assert dry.payloads == plan.payloads() and len(dry.payloads) == 1
+    assert "$0.050" in dry.text and "$0.050" in estimate and "2 new image(s)" in estimate
+    shell.run("%%banana --size 16:9 -n 2\na fox at dawn")
+    dry, plan, estimate = both()
+    assert dry.payloads == plan.payloads() == []
+    assert "1 cached (free)" in dry.text and "1 cached (free)" in estimate
+    assert plan.estimate == 0 and not plan.over_budget(0)
