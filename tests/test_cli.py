@@ -393,3 +393,14 @@ def test_ctrl_c_leaves_tasks_resumable(sim, tmp_path):
     assert sim.stats()["tasks_created"] == 2  # nothing paid twice
     again = run_cli(sim, out, "resume")
     assert again.returncode == 0 and "Nothing to resume" in again.stderr
+
+
+def test_fan_out_from_the_command_line(sim, tmp_path):
+    sim.configure(max_n=1)
+    out = tmp_path / "out"
+    never = run_cli(sim, out, "generate", "two figs", "-n", "2", "--fanout", "never")
+    assert never.returncode == 1 and "'n'" in never.stdout
+    run = as_json(run_cli(sim, out, "generate", "two figs", "-n", "2", "--json"))
+    assert run["status"] == "completed" and len(run["paths"]) == 2
+    assert sorted(task["n"] for task in sim.stats()["tasks"].values()) == [1, 1]
+    assert (out / "gateway.jsonl").exists()
