@@ -22,15 +22,10 @@ from ._errors import BananaError
 from ._history_filter import RunFilter, filter_runs, parse_since
 from ._image_controls import ImageTile
 from ._request import KNOWN_MODELS, SIZES
+from ._widgets import hook as _hook
 
 log = logging.getLogger("nanobanana_magic")
 ANY = "any"
-
-
-def _hook(widget, *classes):
-    for name in classes:
-        widget.add_class(name)
-    return widget
 
 
 def matching_images(store, run_filter: RunFilter) -> list[tuple]:

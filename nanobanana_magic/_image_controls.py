@@ -14,12 +14,7 @@ from collections.abc import Callable, Sequence
 import ipywidgets as widgets
 
 from . import _display as display
-
-
-def _hook(widget, *classes: str):
-    for name in classes:
-        widget.add_class(name)
-    return widget
+from ._widgets import hook as _hook
 
 
 class ImageControls(widgets.HBox):

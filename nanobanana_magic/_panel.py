@@ -49,6 +49,8 @@ from ._runner import STOPPED_TEXT, BatchView, run_batch
 from ._sweep_plan import SweepPlan
 from ._sweep_result import SweepRun
 from ._template import placeholders
+from ._widgets import dropdown
+from ._widgets import hook as _hook
 
 log = logging.getLogger("nanobanana_magic")
 
@@ -60,12 +62,6 @@ NO_WIDGETS_TEXT = (
 
 
 # -- the view ---------------------------------------------------------------------------------------
-def _hook(widget, *classes: str):
-    for name in classes:
-        widget.add_class(name)
-    return widget
-
-
 class ProgressRow(widgets.HBox):
     """One task: its label, a progress bar and its status."""
 
@@ -161,39 +157,10 @@ class BananaPanel(widgets.VBox):
             ),
             "banana-prompt",
         )
-        self.model = _hook(
-            W.Dropdown(
-                options=list(KNOWN_MODELS),
-                description="Model",
-                style=narrow,
-                layout=L(width="300px"),
-            ),
-            "banana-model",
-        )
-        self.size = _hook(
-            W.Dropdown(
-                options=list(SIZES), description="Size", style=narrow, layout=L(width="170px")
-            ),
-            "banana-size",
-        )
-        self.resolution = _hook(
-            W.Dropdown(
-                options=list(RESOLUTIONS),
-                description="Resolution",
-                style=narrow,
-                layout=L(width="170px"),
-            ),
-            "banana-resolution",
-        )
-        self.count = _hook(
-            W.Dropdown(
-                options=list(range(1, MAX_N + 1)),
-                description="Count",
-                style=narrow,
-                layout=L(width="150px"),
-            ),
-            "banana-count",
-        )
+        self.model = dropdown(KNOWN_MODELS, "Model", "banana-model", width="300px")
+        self.size = dropdown(SIZES, "Size", "banana-size", width="170px")
+        self.resolution = dropdown(RESOLUTIONS, "Resolution", "banana-resolution", width="170px")
+        self.count = dropdown(range(1, MAX_N + 1), "Count", "banana-count", width="150px")
         self.upload = _hook(
             W.FileUpload(
                 accept="image/png,image/jpeg,image/webp,image/gif",
