@@ -23,6 +23,7 @@ from ._defaults import DEFAULT_CONCURRENCY
 from ._engine import Engine
 from ._pricing import format_usd
 from ._request import ImageRequest, default_model
+from ._runner import run_batch as run_with_view
 from ._settings import Secret
 from ._store import Store
 from ._sync import run_sync
@@ -85,8 +86,10 @@ def run_lines(run) -> str:
 
 def run_batch(engine: Engine, requests, labels, *, cache: bool = True):
     """Run the requests with live progress on stderr; the Runs, in order."""
-    with progress_for(labels) as progress:
-        runs = run_sync(engine.run(requests, listener=progress, cache=cache))
+    with progress_for(labels) as view:
+        runs = run_sync(
+            run_with_view(lambda on: engine.run(requests, listener=on, cache=cache), view)
+        )
     spent = sum(run.spent for run in runs)
     if spent:
         note(
@@ -178,15 +181,12 @@ def sweep(args) -> int:
         check_budget(plan, budget, cmd.yes)
         note(plan.describe(budget))
         result = SweepRun(plan)
-        labels = [", ".join(map(str, key)) for key, _ in plan.cells]
-        requests = [request for _, request in plan.cells]
-        with progress_for(labels) as progress:
-
-            def listener(event) -> None:
-                result.apply(event)
-                progress(event)
-
-            runs = run_sync(engine.run(requests, listener=listener, cache=cmd.cache))
+        with progress_for(plan.labels, sweep=result) as view:
+            runs = run_sync(
+                run_with_view(
+                    lambda on: engine.run(plan.requests, listener=on, cache=cmd.cache), view
+                )
+            )
     tag_results(cmd, result)
     page = write_page(store, time.strftime("sweep-%Y%m%d-%H%M%S"), plan.shape(), result.html())
     cells = [
@@ -249,8 +249,8 @@ def resume(args) -> int:
             note(f"Nothing to resume: every task sent to {engine.base_url} was collected.")
             emit(args, {"runs": []}, "")
             return 0
-        with progress_for([f"task {entry['task_id']}" for entry in pending]) as progress:
-            runs = run_sync(engine.resume(listener=progress))
+        with progress_for([f"task {entry['task_id']}" for entry in pending]) as view:
+            runs = run_sync(run_with_view(lambda on: engine.resume(listener=on), view))
     emit(args, {"runs": [run_json(run) for run in runs]}, "\n".join(map(run_lines, runs)))
     return exit_status(runs)
 

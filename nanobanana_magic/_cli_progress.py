@@ -13,20 +13,22 @@ import time
 from collections.abc import Sequence
 from typing import TextIO
 
-from ._progress import BatchProgress
+from ._runner import BatchView
 
 #: at most this many task rows in the live table; the summary line counts the rest
 _MAX_ROWS = 12
 _ORDER = {"running": 0, "queued": 1, "submitted": 1, "waiting": 2}
 
 
-class PlainProgress:
+class PlainProgress(BatchView):
     """One line per change of a task's status."""
 
-    def __init__(self, labels: Sequence[str], stream: TextIO):
-        self.board = BatchProgress(labels)
+    def __init__(self, labels: Sequence[str], stream: TextIO, sweep=None):
+        super().__init__(labels, sweep=sweep)
+        self.board = self.progress
         self.stream = stream
-        self.width = len(str(len(labels)))
+        self.width = len(str(len(self.board.labels)))
+        self._printed = [row.shown for row in self.board.rows]
 
     def __enter__(self) -> PlainProgress:
         return self
@@ -34,11 +36,10 @@ class PlainProgress:
     def __exit__(self, *exc) -> None:
         pass
 
-    def __call__(self, event) -> None:
-        before = self.board.rows[event.index].shown
-        row = self.board.apply(event)
-        if row.shown == before:
+    def changed(self, event, row) -> None:
+        if row.shown == self._printed[event.index]:
             return
+        self._printed[event.index] = row.shown
         detail = {
             "submitted": f" {row.task_id}",
             "completed": f" ({len(event.run.images)} image(s))" if event.run else "",
@@ -53,14 +54,15 @@ class PlainProgress:
         self.stream.flush()
 
 
-class LiveProgress:
-    """A table that redraws in place in a terminal."""
+class LiveProgress(BatchView):
+    """A table that redraws in place in a terminal (from the rows, on rich's own clock)."""
 
-    def __init__(self, labels: Sequence[str], stream: TextIO):
+    def __init__(self, labels: Sequence[str], stream: TextIO, sweep=None):
         from rich.console import Console
         from rich.live import Live
 
-        self.board = BatchProgress(labels)
+        super().__init__(labels, sweep=sweep)
+        self.board = self.progress
         self.live = Live(
             console=Console(file=stream),
             get_renderable=self._render,
@@ -74,9 +76,6 @@ class LiveProgress:
 
     def __exit__(self, *exc) -> None:
         self.live.stop()
-
-    def __call__(self, event) -> None:
-        self.board.apply(event)
 
     def _render(self):
         from rich.progress_bar import ProgressBar
@@ -115,9 +114,10 @@ class LiveProgress:
         return table
 
 
-def progress_for(labels: Sequence[str], stream: TextIO | None = None):
-    """The live table in a terminal, plain lines otherwise."""
+def progress_for(labels: Sequence[str], stream: TextIO | None = None, sweep=None):
+    """The view of a batch for `_runner.run_batch`: the live table in a terminal, plain
+    lines otherwise (with `sweep`, the rows are the sweep's own)."""
     stream = sys.stderr if stream is None else stream
     if stream.isatty():
-        return LiveProgress(labels, stream)
-    return PlainProgress(labels, stream)
+        return LiveProgress(labels, stream, sweep)
+    return PlainProgress(labels, stream, sweep)

@@ -20,8 +20,6 @@ import logging
 from collections.abc import Awaitable, Callable
 from typing import TYPE_CHECKING
 
-from IPython.core.error import UsageError
-
 from . import _display as display
 from . import _errors as errors
 from ._live import LiveStatus
@@ -221,6 +219,8 @@ def kernel_loop() -> asyncio.AbstractEventLoop:
     """The running loop of the kernel, which `--background` needs (checked before showing
     anything)."""
     import asyncio
+
+    from IPython.core.error import UsageError
 
     try:
         return asyncio.get_running_loop()
