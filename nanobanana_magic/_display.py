@@ -1,7 +1,7 @@
 """HTML for runs: image cards, responsive grids, labelled sweep tables and live progress.
 
 Everything a user or a server wrote (prompts, error messages, labels) goes through
-`html.escape`. Grids embed the small JPEG thumbnails; each card links the full-size
+`html.escape`. Grids embed the small WebP thumbnails; each card links the full-size
 file on disk, so a saved notebook stays small.
 """
 
@@ -43,7 +43,11 @@ def data_uri(path: Path) -> str:
 
 @functools.lru_cache(maxsize=512)
 def _data_uri(path: str, mtime_ns: int, size: int) -> str:
-    return "data:image/jpeg;base64," + base64.b64encode(Path(path).read_bytes()).decode()
+    mime = _IMAGE_TYPES.get(Path(path).suffix.lower(), "image/jpeg")  # older folders: JPEG
+    return f"data:{mime};base64," + base64.b64encode(Path(path).read_bytes()).decode()
+
+
+_IMAGE_TYPES = {".webp": "image/webp", ".png": "image/png", ".jpg": "image/jpeg"}
 
 
 def file_link(path: Path) -> str:

@@ -87,23 +87,39 @@ def read_parameters(path: str | Path) -> dict | None:
     return json.loads(text) if text else None
 
 
-def make_thumbnail(
-    source: str | Path, dest: str | Path, max_side: int = 512, max_bytes: int = 40_000
-) -> tuple[int, int]:
-    """A JPEG thumbnail (long side <= max_side), compressed to at most ~max_bytes.
+#: bytes a thumbnail may take on disk: inlined as base64 (4/3 larger) with its card's HTML,
+#: each image then costs at most ~30 KB in a saved notebook
+THUMBNAIL_BYTES = 21_000
+THUMBNAIL_SUFFIX = ".webp"
+_THUMBNAIL_QUALITIES = (80, 72, 64, 56)
+_THUMBNAIL_SHRINK = 0.85  # when even the lowest quality is too large, shrink by this and retry
 
-    Decoding the whole file here also proves it is not truncated. Returns its size.
+
+def make_thumbnail(
+    source: str | Path, dest: str | Path, max_side: int = 512, max_bytes: int = THUMBNAIL_BYTES
+) -> tuple[int, int]:
+    """A WebP thumbnail (long side <= max_side) of at most `max_bytes`.
+
+    WebP keeps photographs sharp at about half the bytes of JPEG, and every browser that
+    runs JupyterLab 4 or Notebook 7 shows it. Quality steps down first; a photograph too
+    busy even then is made a little smaller. Decoding the whole file here also proves it
+    is not truncated. Returns the thumbnail's pixel size.
     """
     from PIL import Image
 
     with Image.open(source) as image:
         image.draft("RGB", (max_side, max_side))
         image = image.convert("RGB")
-        image.thumbnail((max_side, max_side), Image.Resampling.LANCZOS)
-        for quality in (82, 72, 62, 50, 40):
+    side = max_side
+    while True:
+        thumb = image.copy()
+        thumb.thumbnail((side, side), Image.Resampling.LANCZOS)
+        for quality in _THUMBNAIL_QUALITIES:
             out = io.BytesIO()
-            image.save(out, "JPEG", quality=quality, optimize=True, progressive=True)
+            thumb.save(out, "WEBP", quality=quality, method=6)
             if out.tell() <= max_bytes:
                 break
-        Path(dest).write_bytes(out.getvalue())
-        return image.size
+        if out.tell() <= max_bytes or side <= 64:
+            Path(dest).write_bytes(out.getvalue())
+            return thumb.size
+        side = int(side * _THUMBNAIL_SHRINK)

@@ -5,7 +5,7 @@ Layout::
     banana_outputs/
       journal.jsonl            append-only; every task is recorded before polling starts
       runs/<run_id>/           manifest.json, image-<i>.png (full size, parameters inside),
-                               thumb-<i>.jpg (for display)
+                               thumb-<i>.webp (for display)
       cache/<request_key>      the run id holding that request's results
 
 The journal is shared by every kernel writing to the folder: each entry is one line,
@@ -26,7 +26,7 @@ from typing import Any
 
 from ._defaults import DEFAULT_THUMBNAIL_SIZE
 from ._errors import ConfigurationError, ValidationError, redact_values
-from ._imaging import make_thumbnail, save_with_parameters
+from ._imaging import THUMBNAIL_SUFFIX, make_thumbnail, save_with_parameters
 from ._jsonl import append_json_line, read_json_lines
 from ._request import ImageRequest
 from ._run import Run, RunImage
@@ -176,7 +176,7 @@ class Store:
         """File a downloaded image: a PNG with its parameters inside, and a thumbnail."""
         assert run.folder is not None
         path = run.folder / f"image-{index}.png"
-        thumb = run.folder / f"thumb-{index}.jpg"
+        thumb = run.folder / f"thumb-{index}{THUMBNAIL_SUFFIX}"
         parameters = {
             "run_id": run.run_id,
             "task_id": run.task_id,

@@ -46,7 +46,7 @@ def test_demo_writes_executed_notebooks_and_html_with_grids(tmp_path):
         page = (out / name).with_suffix(".html").read_text()
         assert str(out / name.replace(".ipynb", ".html")) in first.stdout
         assert page.count("class='banana-thumb'") + page.count('class="banana-thumb"') >= 2
-        assert "data:image/jpeg;base64," in page
+        assert "data:image/webp;base64," in page
         assert "Traceback" not in page
     runs = _run_folders(out / "banana_outputs")
     assert runs, "the demo stored no runs"

@@ -174,7 +174,7 @@ def test_run_repr_html_is_a_grid_of_thumbnails(sim, out_dir):
         engine_for(sim, out_dir), [ImageRequest.create("<b>bold</b> & fox", n=3, resolution="0.5K")]
     )
     html = run._repr_html_()
-    assert len(re.findall(r"<img [^>]*src='data:image/jpeg;base64,", html)) == 3
+    assert len(re.findall(r"<img [^>]*src='data:image/webp;base64,", html)) == 3
     assert "display:grid" in html
     assert "&lt;b&gt;bold&lt;/b&gt; &amp; fox" in html and "<b>bold</b>" not in html
     assert "SIMULATED" in html and TEST_KEY not in html

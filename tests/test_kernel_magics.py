@@ -117,7 +117,7 @@ def test_magic_in_a_kernel_live_display_grid_provenance_size_and_cache(sim_env, 
     assert "1 task(s): 1 completed" in live["data"]["text/html"]
     (result,) = outputs_of(nb, 1, "execute_result")
     grid = result["data"]["text/html"]
-    assert grid.count("<img") == 2 and grid.count("src='data:image/jpeg;base64,") == 2
+    assert grid.count("<img") == 2 and grid.count("src='data:image/webp;base64,") == 2
     assert "&lt;b&gt;oil&lt;/b&gt; &amp; ink" in grid and "<b>oil</b>" not in grid
     assert "16:9 · 2K · #0" in grid and "$0.030" in grid and "full size" in grid
     provenance = result["metadata"][PROVENANCE_MIME]

@@ -145,7 +145,7 @@ def test_generate_runs_in_the_background_and_escapes_the_prompt(sim_env, out_dir
     assert run.ok and len(run.images) == 2 and not p.busy
     assert statuses(p) == ["completed"]
     grid = p.grid.value
-    assert grid.count("class='banana-thumb'") == 2 and "data:image/jpeg;base64," in grid
+    assert grid.count("class='banana-thumb'") == 2 and "data:image/webp;base64," in grid
     assert "<script>" not in grid and "&lt;script&gt;" in grid
     assert "Spent $0.050 on 2 image(s)" in p.cost.value and p.error.value == ""
     assert p.generate_button.disabled is False and p.cancel_button.disabled is True

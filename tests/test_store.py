@@ -8,7 +8,7 @@ from conftest import TEST_KEY
 from PIL import Image
 
 from nanobanana_magic import ConfigurationError, generate
-from nanobanana_magic._imaging import read_parameters
+from nanobanana_magic._imaging import THUMBNAIL_BYTES, make_thumbnail, read_parameters
 from nanobanana_magic._store import Store
 
 
@@ -28,8 +28,8 @@ def test_each_run_has_its_folder_manifest_images_and_thumbnails(sim, out_dir):
         "image-0.png",
         "image-1.png",
         "manifest.json",
-        "thumb-0.jpg",
-        "thumb-1.jpg",
+        "thumb-0.webp",
+        "thumb-1.webp",
     ]
     manifest = json.loads((run.folder / "manifest.json").read_text())
     assert manifest["status"] == "completed" and manifest["task_id"] == run.task_id
@@ -38,10 +38,26 @@ def test_each_run_has_its_folder_manifest_images_and_thumbnails(sim, out_dir):
     for image in run.images:
         with Image.open(image.path) as full, Image.open(image.thumbnail) as thumb:
             assert full.size == (image.width, image.height) and full.width > 2600
-            assert max(thumb.size) <= 512 and thumb.format == "JPEG"
+            assert max(thumb.size) <= 512 and thumb.format == "WEBP"
             assert thumb.width > thumb.height  # the aspect ratio is kept
     again = make(sim, out_dir, prompt="another")
     assert again.folder != run.folder and again.folder.parent == run.folder.parent
+
+
+@pytest.mark.parametrize(("width", "height"), [(2048, 2048), (2752, 1536), (768, 1360)])
+def test_thumbnails_of_busy_pictures_decode_and_fit_the_size_bound(tmp_path, width, height):
+    # noise is the hardest picture to compress: if it fits, a photograph fits
+    source = tmp_path / "busy.png"
+    Image.frombytes("RGB", (width, height), os.urandom(width * height * 3)).save(source)
+    before = source.read_bytes()
+    size = make_thumbnail(source, tmp_path / "thumb.webp", 512)
+    data = (tmp_path / "thumb.webp").read_bytes()
+    assert len(data) <= THUMBNAIL_BYTES
+    with Image.open(tmp_path / "thumb.webp") as thumb:
+        thumb.load()
+        assert thumb.format == "WEBP" and thumb.size == size and max(size) <= 512
+        assert abs(thumb.width / thumb.height - width / height) < 0.02
+    assert source.read_bytes() == before  # the full-size file is untouched
 
 
 def test_images_carry_their_parameters_and_never_the_key(sim, out_dir):

@@ -42,6 +42,8 @@ fails the first GET of each result file with 500. ``url_ttl`` makes result URLs 
 Hostile files: ``result_kind`` ``"jpeg"``, ``"not_image"``, ``"bomb"``, ``"huge"``
 (``huge_bytes``); ``redirect_files_to`` answers file GETs with 302 to another base;
 ``deliver_size`` / ``deliver_resolution`` deliver that aspect ratio / tier whatever was asked.
+``photo_folder`` serves photographs from that folder instead of drawn placeholders (for
+measuring thumbnail and notebook sizes on real-looking images).
 Auth: ``api_keys=None`` accepts any ``Bearer sk-…``; a set accepts only those keys.
 What a real gateway may decide differently (contract §12): ``max_n`` (1: a task of n > 1
 images is refused with a 400 naming ``n``), ``accepted_models`` (others refused with a 400,

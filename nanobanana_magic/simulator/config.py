@@ -142,6 +142,7 @@ class SimulatorConfig:
 
     # -- hostile server behaviour
     result_kind: str = "png"
+    photo_folder: str | None = None  # results are photographs from here (see images.py)
     huge_bytes: int = 80_000_000
     status_malformed_json: float = 0.0
     redirect_files_to: str | None = None
@@ -257,6 +258,8 @@ class SimulatorConfig:
             _choice("deliver_size", self.deliver_size, ASPECT_RATIOS)
         if self.deliver_resolution is not None:
             _choice("deliver_resolution", self.deliver_resolution, tuple(RESOLUTION_TIERS))
+        if self.photo_folder is not None and not isinstance(self.photo_folder, str):
+            raise ValueError("photo_folder must be None or the path of a folder of images")
         if self.redirect_files_to is not None:
             if not isinstance(self.redirect_files_to, str) or not self.redirect_files_to.startswith(
                 ("http://", "https://")

@@ -71,9 +71,35 @@ def render_placeholder(
     refs: Sequence[Reference] = (),
     *,
     fmt: str = "png",
+    photo_folder: str | None = None,
 ) -> bytes:
     """Encoded placeholder image (``fmt`` ``"png"`` or ``"jpeg"``); deterministic."""
+    if photo_folder:
+        return encode(render_photo(photo_folder, prompt, size, resolution, index), fmt)
     return encode(render_image(prompt, size, resolution, index, refs), fmt)
+
+
+def render_photo(folder: str, prompt: str, size: str, resolution: str, index: int):
+    """A photograph from ``folder`` (picked by prompt and index, scaled to cover the pixel
+    size and cropped to it) with the faint SIMULATED watermark: results that compress like
+    real photographs, for benchmarks of thumbnail and notebook size."""
+    from pathlib import Path
+
+    from PIL import Image
+
+    photos = sorted(p for p in Path(folder).iterdir() if p.is_file())
+    if not photos:
+        raise ValueError(f"the photo folder {folder!r} holds no images")
+    width, height = pixel_size(size, resolution)
+    with Image.open(photos[_digest(prompt, str(index)) % len(photos)]) as source:
+        photo = source.convert("RGB")
+    scale = max(width / photo.width, height / photo.height)
+    cover = (max(width, round(photo.width * scale)), max(height, round(photo.height * scale)))
+    photo = photo.resize(cover, Image.LANCZOS)
+    left, top = (cover[0] - width) // 2, (cover[1] - height) // 2
+    photo = photo.crop((left, top, left + width, top + height))
+    _draw_watermark(photo, 0)
+    return photo
 
 
 def render_image(
@@ -397,11 +423,16 @@ def cached_placeholder(
     refs: Sequence[Reference] = (),
     *,
     fmt: str = "png",
+    photo_folder: str | None = None,
 ) -> bytes:
     """:func:`render_placeholder` through a process-wide bounded LRU cache."""
-    key = (prompt, size, resolution, index, tuple(_reference_token(r) for r in refs), fmt)
+    tokens = tuple(_reference_token(r) for r in refs)
+    key = (prompt, size, resolution, index, tokens, fmt, photo_folder)
     return _cache.get_or_render(
-        key, lambda: render_placeholder(prompt, size, resolution, index, refs, fmt=fmt)
+        key,
+        lambda: render_placeholder(
+            prompt, size, resolution, index, refs, fmt=fmt, photo_folder=photo_folder
+        ),
     )
 
 
@@ -418,6 +449,7 @@ def prerender(
     refs: Sequence[Reference] = (),
     *,
     fmt: str = "png",
+    photo_folder: str | None = None,
 ) -> None:
     """Draw an image into the cache in the background, as a real server has its result
     ready the moment a task completes; a download that comes first just draws it itself.
@@ -429,14 +461,16 @@ def prerender(
                 target=_prerender_worker, daemon=True, name="simulator-prerender"
             )
             _prerender_thread.start()
-    _prerender_jobs.put((prompt, size, resolution, index, tuple(refs), fmt))
+    _prerender_jobs.put((prompt, size, resolution, index, tuple(refs), fmt, photo_folder))
 
 
 def _prerender_worker() -> None:
     while True:
-        prompt, size, resolution, index, refs, fmt = _prerender_jobs.get()
+        prompt, size, resolution, index, refs, fmt, photo_folder = _prerender_jobs.get()
         try:
-            cached_placeholder(prompt, size, resolution, index, refs, fmt=fmt)
+            cached_placeholder(
+                prompt, size, resolution, index, refs, fmt=fmt, photo_folder=photo_folder
+            )
         except Exception:  # a broken reference: the download will report it
             pass
 

@@ -484,7 +484,13 @@ class FilesHandler(_Handler):
             return self.stream_huge(result.huge_bytes)
         fmt = "jpeg" if kind == "jpeg" else "png"
         data = images.cached_placeholder(
-            result.prompt, result.size, result.resolution, result.index, result.refs, fmt=fmt
+            result.prompt,
+            result.size,
+            result.resolution,
+            result.index,
+            result.refs,
+            fmt=fmt,
+            photo_folder=result.photo_folder,
         )
         self.send_bytes(200, data, "image/jpeg" if fmt == "jpeg" else "image/png")
 

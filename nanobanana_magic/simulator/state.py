@@ -59,6 +59,7 @@ class ResultFile:
     refs: tuple[Reference, ...]
     kind: str
     huge_bytes: int
+    photo_folder: str | None = None
 
 
 class SimulatorState:
@@ -409,6 +410,7 @@ class SimulatorState:
                 self._reference_sources(task),
                 config.result_kind,
                 config.huge_bytes,
+                config.photo_folder,
             )
 
     def prerender(self, task: Task) -> None:
@@ -425,6 +427,7 @@ class SimulatorState:
                 index,
                 refs,
                 fmt="jpeg" if kind == "jpeg" else "png",
+                photo_folder=self._config.photo_folder,
             )
 
     def _reference_sources(self, task: Task) -> tuple[Reference, ...]:
