@@ -18,7 +18,6 @@ Tests can pass an `httpx` transport (e.g. `httpx.MockTransport`) and a `sleep` f
 from __future__ import annotations
 
 import asyncio
-import collections
 import json
 import os
 import random
@@ -40,7 +39,7 @@ from ._answers import (
 )
 from ._defaults import DEFAULT_MAX_POLL_INTERVAL, DEFAULT_TASK_TIMEOUT
 from ._imaging import inspect_image
-from ._polling import PollPlanner
+from ._polling import DurationPrior, PollPlanner
 from ._ratelimit import (
     QUERY_LIMITS,
     SUBMIT_LIMITS,
@@ -204,18 +203,19 @@ class ToAPIsClient:
         on_update: Callable[[JSONObject], None] | None = None,
         expected_duration: float | None = None,
         max_interval: float = DEFAULT_MAX_POLL_INTERVAL,
-        learned_durations: list[float] | collections.deque[float] | None = None,
+        prior: DurationPrior | None = None,
     ) -> JSONObject:
         """Poll until the task is final; return the completed task or raise.
 
         `submitted_at` is on the client's clock (`time.monotonic()` unless a test passes
-        its own). On completion the task's
-        estimated running time (queueing excluded) is appended to `learned_durations`.
+        its own). `prior` (shared by the tasks of a kind) says how long such tasks run;
+        on completion it learns this one's estimated running time (queueing excluded).
         Raises TaskFailedError or TaskTimeoutError (the task id in both).
         """
         planner = PollPlanner(
             submitted_at,
             expected_duration=expected_duration,
+            prior=prior,
             max_interval=max_interval,
             rng=self._rng,
         )
@@ -229,8 +229,8 @@ class ToAPIsClient:
             state, progress, _word = task_state(task)
             if state == "completed":
                 running_time = planner.running_time(self._clock())
-                if learned_durations is not None and running_time is not None:
-                    learned_durations.append(running_time)
+                if prior is not None and running_time is not None:
+                    prior.learn(running_time, planner.reported_progress())
                 return task
             if state == "failed":
                 code, message = failure_message(task)

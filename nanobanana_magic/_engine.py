@@ -13,10 +13,8 @@ Python API all call it.
 from __future__ import annotations
 
 import asyncio
-import collections
 import dataclasses
 import logging
-import statistics
 import time
 from collections.abc import Callable, Sequence
 from typing import Any
@@ -27,7 +25,9 @@ from . import _gateway as gateway
 from ._answers import JSONObject, describe_result_fields, result_urls, task_state
 from ._client import ToAPIsClient
 from ._defaults import DEFAULT_CONCURRENCY, DEFAULT_MAX_POLL_INTERVAL, DEFAULT_TASK_TIMEOUT
+from ._durations import load_prior
 from ._limits import check_prices, check_setting
+from ._polling import DurationPrior
 from ._pricing import price_per_image
 from ._ratelimit import LimiterRegistry
 from ._references import ReferenceResolver
@@ -42,10 +42,10 @@ log = logging.getLogger("nanobanana_magic")
 FINAL_EVENTS = ("completed", "cached", "failed", "cancelled")
 _URL_REFRESHES = 2
 _SLOWDOWN_DEBOUNCE = 1.0  # seconds during which further 429s do not lower concurrency again
-# recent running times (queueing excluded) per API, so polls of new tasks land near their end
-_DURATIONS: dict[str, collections.deque[float]] = collections.defaultdict(
-    lambda: collections.deque(maxlen=50)
-)
+# what this process knows about running times, per (output folder, API, model, resolution):
+# read from the folder on first use, shared by every task of that kind so siblings inform
+# each other, and appended to the folder as tasks finish (see _durations.py)
+_DURATIONS: dict[tuple[str, str, str, str], DurationPrior] = {}
 
 
 @dataclasses.dataclass
@@ -206,6 +206,7 @@ class Engine:
             else:
                 misses.append(index)
         if misses:
+            self._start_batch([requests[index] for index in misses])
             client = self._client()  # raises before anything is sent when the key is missing
             async with client:
                 gate = _AdaptiveGate(self.concurrency)
@@ -406,7 +407,7 @@ class Engine:
             )
 
         try:
-            task = await self._wait(client, task_id, submitted_at, on_update)
+            task = await self._wait(client, task_id, submitted_at, on_update, request)
             await self._download_all(client, run, task)
         except asyncio.CancelledError:
             raise
@@ -545,7 +546,7 @@ class Engine:
                 )
 
             try:
-                task = await self._wait(client, task_id, submitted_at, on_update)
+                task = await self._wait(client, task_id, submitted_at, on_update, request)
                 await self._download_all(client, run, task, task_id=task_id, part=part)
             except errors.BananaError as exc:
                 if isinstance(exc, errors.TaskFailedError):  # final: never collected
@@ -597,16 +598,17 @@ class Engine:
         task_id: str,
         submitted_at: float,
         on_update: Callable[[JSONObject], None],
+        request: ImageRequest,
     ) -> JSONObject:
-        """Poll one task until it is final (the completed task object, or raise)."""
+        """Poll one task until it is final (the completed task object, or raise); tasks of
+        one kind share what they learn about running times (`_prior`)."""
         return await client.wait(
             task_id,
             submitted_at=submitted_at,
             timeout=self.task_timeout,
             on_update=on_update,
-            expected_duration=self._expected_duration(),
             max_interval=self.max_poll_interval,
-            learned_durations=_DURATIONS[self.base_url],
+            prior=self._prior(request),
         )
 
     async def _download_all(
@@ -670,9 +672,19 @@ class Engine:
         except OSError as exc:  # never mask the original problem
             log.warning("could not save the manifest of run %s: %s", run.run_id, exc)
 
-    def _expected_duration(self) -> float | None:
-        durations = _DURATIONS.get(self.base_url)
-        return statistics.median(durations) if durations and len(durations) >= 3 else None
+    def _prior(self, request: ImageRequest) -> DurationPrior:
+        """The shared running-time prior of tasks like `request` (see `_DURATIONS`)."""
+        key = (str(self.store.root), self.base_url, request.model, request.resolution)
+        prior = _DURATIONS.get(key)
+        if prior is None:
+            prior = load_prior(self.store.root, *key[1:])
+            _DURATIONS[key] = prior
+        return prior
+
+    def _start_batch(self, requests: Sequence[ImageRequest]) -> None:
+        """Tasks submitted together are siblings; earlier batches become history."""
+        for key in {(r.model, r.resolution): r for r in requests}.values():
+            self._prior(key).new_batch()
 
     @staticmethod
     def _emit(listener: Listener | None, event: Event) -> None:

@@ -10,9 +10,11 @@ answer becomes linear constraints on `(s, D)`:
 
 Some assumptions are only likely, so they are *soft*: dropped, weakest last, when they
 contradict what the server said. They are: a task never seen queued started soon after
-the submit;
-its duration is near the `expected_duration` learned from earlier tasks; and a running task
-still showing 0 % is less than half done (true whether progress is fine or coarse).
+the submit; its duration lies in the range its `DurationPrior` gives (running times of
+earlier tasks of the same backend, model and resolution: from the output folder, so a new
+kernel starts warm, and from siblings of the same batch as they finish, so the first to
+finish informs the rest); and a running task still showing 0 % is less than half done
+(true whether progress is fine or coarse, and dropped for a backend known to report none).
 
 The predicted completion time `s + D` is then a window `[lo, hi]`: its smallest and
 largest values over the polygon of models consistent with everything seen (a two-variable
@@ -26,7 +28,8 @@ linear programme, solved by visiting the polygon's corners). The next poll:
   `2t - s`, seeing 0 means after);
 * inside a wide window, evenly spaced polls whose spacing bounds the lateness;
 * without a usable model (no progress, nothing learned, or a model that keeps missing),
-  a gentle backoff that grows with the task's age, with jitter.
+  a backoff that grows with the task's age up to a fixed-interval poller's cadence
+  (`_KNOWN_NOTHING_INTERVAL`), with jitter: knowing nothing, it is no worse than one.
 
 The contract's guidance bounds the cadence: never more often than every 0.25 s per task,
 never more than 10 s apart.
@@ -34,9 +37,12 @@ never more than 10 s apart.
 
 from __future__ import annotations
 
+import collections
 import itertools
 import math
 import random
+import statistics
+from collections.abc import Callable, Iterable
 
 from ._defaults import DEFAULT_MAX_POLL_INTERVAL
 
@@ -44,12 +50,16 @@ MIN_INTERVAL = 0.25
 MAX_INTERVAL = DEFAULT_MAX_POLL_INTERVAL
 _FINAL_MARGIN = 0.02  # poll this long after the latest predicted completion
 _MAX_DURATION = 3600.0
-_REFINE_SHARE = 0.75  # fine progress: sample this share of the way to the window
+_REFINE_SHARE = 0.9  # fine progress: sample this share of the way to the window
 _REFINE_MIN_GAP = 1.0  # ... when the window opens at least this long after the last poll
-_APPROACH_WIDTH = 0.08  # a wider window near its start gets one more sample ...
+_APPROACH_WIDTH = 0.22  # a wider window near its start gets one more sample ...
 _APPROACH_LEAD = 0.3  # ... this long before the window opens
 _START_SLACK = 0.5  # soft: a task that left the queue started within this of it
-_PRIOR_RANGE = (0.6, 1.5)  # soft: duration within these multiples of the expected one
+_PRIOR_RANGE = (0.6, 1.5)  # soft: duration within these multiples of the expected one ...
+_PRIOR_SAMPLES = 4  # ... until this many are known; then the range the samples span
+_PRIOR_KEEP = 50  # samples a prior keeps (the most recent)
+_KNOWN_NOTHING_INTERVAL = 4.0  # cadence, knowing nothing, of a plain fixed-interval poller
+_MAX_STEP = 3.0  # evenly spaced polls in a wide window are never further apart
 _MAX_ZEROS_TRUSTED = 2  # after this many running 0 % answers, drop the "under half" rule
 _COARSE_LEVELS = (0, 50, 100)
 _STEPPED_LEVELS = (0, 25, 50, 75, 100)
@@ -58,6 +68,98 @@ _STEPPED_LEVELS = (0, 25, 50, 75, 100)
 # down, so its windows are polled tightly; coarse progress can only say "not yet", so its
 # windows are walked in steps of this size.
 _LATENESS = {1: (0.25, 0.01), 25: (0.6, 0.04), 50: (1.5, 0.08), None: (1.5, 0.08)}
+
+
+class DurationPrior:
+    """What is known about how long tasks of one kind run (queueing excluded).
+
+    One prior is shared by every planner polling tasks of the same backend, model and
+    resolution. It starts from `samples` learned earlier (the engine reads them from the
+    output folder, so a new kernel starts warm) and reports each new one to `on_learn`
+    (the engine appends it there). Within a batch, siblings inform each other: the first
+    to finish are the shortest of the batch (the others are still running), so their times
+    are read as the lowest order statistics of `siblings` draws rather than as a sample.
+    It also remembers whether such tasks reported progress at all (`reports_progress`).
+    """
+
+    def __init__(
+        self,
+        samples: Iterable[float] = (),
+        *,
+        reports_progress: bool | None = None,
+        on_learn: Callable[[float, bool], None] | None = None,
+    ):
+        self._history: collections.deque[float] = collections.deque(maxlen=_PRIOR_KEEP)
+        self._history.extend(x for x in samples if 0 < x < _MAX_DURATION)
+        self._batch: list[float] = []  # finished siblings of the batch under way
+        self.siblings = 0  # tasks of the batch under way
+        self.reports_progress = reports_progress
+        self.on_learn = on_learn
+
+    def __len__(self) -> int:
+        return len(self._history) + len(self._batch)
+
+    def __repr__(self) -> str:
+        return f"DurationPrior({len(self)} samples, range={self.range()})"
+
+    @property
+    def samples(self) -> list[float]:
+        """Every running time known, earlier ones first."""
+        return [*self._history, *self._batch]
+
+    def new_batch(self) -> None:
+        """A new batch starts: the finished siblings of the last one become history."""
+        self._history.extend(self._batch)
+        self._batch = []
+        self.siblings = 0
+
+    def add_sibling(self) -> None:
+        """One more task of the batch under way is being polled."""
+        self.siblings += 1
+
+    def learn(self, seconds: float, reported_progress: bool) -> None:
+        """A task like this ran `seconds`; it did (or did not) report progress."""
+        if not 0 < seconds < _MAX_DURATION:
+            return
+        self._batch.append(seconds)
+        self.reports_progress = reported_progress
+        if self.on_learn is not None:
+            self.on_learn(seconds, reported_progress)
+
+    def expected(self) -> float | None:
+        known = self._history or self._batch
+        return statistics.median(known) if known else None
+
+    def range(self) -> tuple[float, float] | None:
+        """Shortest and longest likely running time, or None when nothing is known."""
+        low, high = _PRIOR_RANGE
+        if len(self._history) >= _PRIOR_SAMPLES:  # the span of whole batches, widened
+            ordered = sorted(self._history)
+            median = statistics.median(ordered)
+            pad = (ordered[-1] - ordered[0]) / (len(ordered) - 1) + 0.05 * median
+            hist = (max(low * median, ordered[0] - pad), min(high * median, ordered[-1] + pad))
+            if not self._batch:
+                return hist
+            return min(hist[0], min(self._batch)), max(hist[1], max(self._batch))
+        if self._batch:
+            return self._batch_range()
+        if self._history:
+            median = statistics.median(self._history)
+            return low * median, high * median
+        return None
+
+    def _batch_range(self) -> tuple[float, float]:
+        """From the k shortest of n siblings: for n draws spread evenly over [a, b], the
+        i-th shortest lies near a + i (b - a) / (n + 1)."""
+        ordered = sorted(self._batch)
+        k, n = len(ordered), max(self.siblings, len(ordered))
+        if k == 1 or ordered[-1] - ordered[0] < 1e-6:
+            first = ordered[0]
+            return first * 0.9, first * _PRIOR_RANGE[1]
+        step = (ordered[-1] - ordered[0]) / (k - 1)
+        a = max(0.0, ordered[0] - step)
+        b = a + step * (n + 1)
+        return a, max(b + step, ordered[-1] + step)
 
 
 class PollPlanner:
@@ -71,23 +173,45 @@ class PollPlanner:
         max_interval: float = MAX_INTERVAL,
         first_delay: float = 1.0,
         expected_duration: float | None = None,
+        prior: DurationPrior | None = None,
         jitter: float = 0.05,
         rng: random.Random | None = None,
     ):
+        """`prior` (shared, updated live) or a fixed `expected_duration` say how long such
+        tasks run; with neither, the planner starts knowing nothing."""
         self.submitted_at = submitted_at
+        if prior is None and expected_duration:
+            prior = DurationPrior([expected_duration])
+        self.prior = prior
+        if prior is not None:
+            prior.add_sibling()
         self.min_interval = min_interval
         self.max_interval = max(max_interval, min_interval)
         self.first_delay = first_delay
-        self.expected_duration = expected_duration
         self.jitter = jitter
         self._rng = rng or random.Random()
         self._observations: list[tuple[float, str, int | None]] = []
         self._last_poll = submitted_at
         self._misses = 0  # answers that contradicted the model (unfinished past its end)
-        self._solved: tuple[int, list[tuple[float, float]]] | None = (
-            None  # (observations seen, model corners)
-        )
+        # (what it was solved for, the model's corners)
+        self._solved: (
+            tuple[tuple[int, int, tuple[float, float] | None], list[tuple[float, float]]] | None
+        ) = None
         self._had_model = False
+
+    @property
+    def expected_duration(self) -> float | None:
+        return self.prior.expected() if self.prior is not None else None
+
+    def _prior_range(self) -> tuple[float, float] | None:
+        return self.prior.range() if self.prior is not None else None
+
+    def _progress_absent(self) -> bool:
+        """Tasks like this are known to report no progress (0 until done)."""
+        return self.prior is not None and self.prior.reports_progress is False
+
+    def reported_progress(self) -> bool:
+        return any(p for _, _, p in self._observations)
 
     # -- input --------------------------------------------------------------------------
     def observe(self, t: float, status: str, progress: int | None) -> None:
@@ -121,7 +245,9 @@ class PollPlanner:
         g = self._granularity()
         # A task that stays at 0 % for many polls may report no progress at all.
         zeros = sum(1 for _, status, p in self._observations if p == 0 and status != "queued")
-        half_rule = g is None and soft >= 3 and zeros <= _MAX_ZEROS_TRUSTED
+        half_rule = (
+            g is None and soft >= 3 and zeros <= _MAX_ZEROS_TRUSTED and not self._progress_absent()
+        )
         rows = [(0.0, -1.0, -0.05), (0.0, 1.0, _MAX_DURATION)]
         last_queued = self.submitted_at
         first_running = None
@@ -152,20 +278,22 @@ class PollPlanner:
                 # never seen queued: it most likely started right after the submit (once
                 # seen queued, the start can be anywhere up to the first running answer)
                 rows.append((1.0, 0.0, last_queued + _START_SLACK))
-        if soft >= 2 and self.expected_duration:
-            low, high = _PRIOR_RANGE
-            rows.append((0.0, -1.0, -low * self.expected_duration))
-            rows.append((0.0, 1.0, high * self.expected_duration))
+        prior_range = self._prior_range() if soft >= 2 else None
+        if prior_range is not None:
+            rows.append((0.0, -1.0, -prior_range[0]))
+            rows.append((0.0, 1.0, prior_range[1]))
         return rows
 
     def _model(self) -> list[tuple[float, float]]:
         """Corners (s, D) of the consistent models, keeping as many soft rules as fit.
 
         Solved once per observation: every question asked between two answers reuses it."""
-        if self._solved is not None and self._solved[0] == len(self._observations):
+        # re-solved when an answer arrives or a sibling teaches the prior something
+        key = (len(self._observations), len(self.prior or ()), self._prior_range())
+        if self._solved is not None and self._solved[0] == key:
             return self._solved[1]
         corners = self._solve()
-        self._solved = (len(self._observations), corners)
+        self._solved = (key, corners)
         return corners
 
     def _solve(self) -> list[tuple[float, float]]:
@@ -205,8 +333,12 @@ class PollPlanner:
 
     def _target(self, last: float) -> float:
         if not self._observations:
-            if self.expected_duration:
-                return self.submitted_at + max(self.first_delay, 0.45 * self.expected_duration)
+            expected, prior_range = self.expected_duration, self._prior_range()
+            if expected and prior_range and self._progress_absent():
+                # nothing to sample before the end: the first poll opens the window
+                return self.submitted_at + max(self.first_delay, prior_range[0])
+            if expected:
+                return self.submitted_at + max(self.first_delay, 0.45 * expected)
             return self.submitted_at + self.first_delay
         window = None if self._misses >= 2 else self.window()
         if window is None:
@@ -226,12 +358,12 @@ class PollPlanner:
         if sample is not None:
             return sample
         start = max(lo, last)
-        steps = max(1, math.ceil((hi - start) / lateness - 1e-9))
+        steps = max(1, math.ceil((hi - start) / min(lateness, _MAX_STEP) - 1e-9))
         return start + (hi - start) / steps + _FINAL_MARGIN
 
     def _refining_sample(self, last: float, lo: float, hi: float) -> float | None:
         """A poll before the window that would narrow it, or None if none helps."""
-        if lo - last <= self.min_interval:
+        if lo - last <= self.min_interval or self._progress_absent():
             return None
         granularity = self._granularity()
         if granularity == 1:
@@ -250,7 +382,7 @@ class PollPlanner:
         if self._misses >= 2:
             base = MIN_INTERVAL * 1.6 ** min(self._misses, 12)
         else:
-            base = max(1.0, 0.33 * age)
+            base = min(max(1.0, 1.5 * age), _KNOWN_NOTHING_INTERVAL)
             never_running = all(status == "queued" for _, status, _ in self._observations)
             if self.expected_duration and (age < self.expected_duration or never_running):
                 # a queued task may start any moment: sample often enough to see it run

@@ -1,0 +1,83 @@
+"""Learned running times, kept in the output folder so that a new kernel starts warm.
+
+`durations.jsonl` holds one line per finished task: the backend, model and resolution,
+its estimated running time (queueing excluded) and whether it reported progress. Like the
+journal it is append-only with `flock`ed single-line writes, so several kernels may learn
+at once; it is derived (deleting it only makes the next batch start cold), and read back
+as untrusted input: lines that are not what we write are skipped.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import math
+from pathlib import Path
+
+from ._jsonl import append_json_line, read_json_lines
+from ._polling import DurationPrior
+
+log = logging.getLogger("nanobanana_magic")
+
+DURATIONS_FILE = "durations.jsonl"
+_KEEP = 50  # the most recent samples of a kind that a new prior starts from
+_TAIL_BYTES = 256_000  # only the end of a long file is read
+
+
+def _valid(entry: dict) -> bool:
+    seconds = entry.get("seconds")
+    return (
+        isinstance(seconds, (int, float))
+        and not isinstance(seconds, bool)
+        and math.isfinite(seconds)
+        and 0 < seconds < 3600
+        and isinstance(entry.get("progress"), bool)
+    )
+
+
+def load_prior(root: Path, backend: str, model: str, resolution: str) -> DurationPrior:
+    """A prior for tasks of this backend, model and resolution, from what earlier kernels
+    learned in this output folder; each new running time it learns is appended there."""
+    path = Path(root) / DURATIONS_FILE
+    kind = {"backend": backend, "model": model, "resolution": resolution}
+    entries = [
+        entry
+        for entry in _tail(path)
+        if all(entry.get(k) == v for k, v in kind.items()) and _valid(entry)
+    ][-_KEEP:]
+
+    def record(seconds: float, reported_progress: bool) -> None:
+        try:
+            append_json_line(
+                path, {**kind, "seconds": round(seconds, 3), "progress": reported_progress}
+            )
+        except OSError as exc:  # learning is an optimisation: never fail a run over it
+            log.warning("could not record a learned running time in %s: %s", path, exc)
+
+    return DurationPrior(
+        [entry["seconds"] for entry in entries],
+        reports_progress=entries[-1]["progress"] if entries else None,
+        on_learn=record,
+    )
+
+
+def _tail(path: Path) -> list[dict]:
+    """The JSON lines of the file's last `_TAIL_BYTES` (the first, partial line dropped)."""
+    try:
+        size = path.stat().st_size
+    except OSError:
+        return []
+    if size <= _TAIL_BYTES:
+        return read_json_lines(path)
+    with open(path, "rb") as handle:
+        handle.seek(size - _TAIL_BYTES)
+        lines = handle.read().splitlines()[1:]
+    entries = []
+    for line in lines:
+        try:
+            entry = json.loads(line)
+        except ValueError:
+            continue
+        if isinstance(entry, dict):
+            entries.append(entry)
+    return entries

@@ -1,0 +1,82 @@
+"""Learned running times: persisted in the output folder, read back by a new process,
+shared by siblings of a batch. Behaviour only, never timings."""
+
+import asyncio
+import json
+import random
+
+from conftest import TEST_KEY
+
+from nanobanana_magic import _engine as engine_module
+from nanobanana_magic._durations import DURATIONS_FILE, load_prior
+from nanobanana_magic._engine import Engine
+from nanobanana_magic._polling import DurationPrior, PollPlanner
+from nanobanana_magic._request import ImageRequest
+from nanobanana_magic._store import Store
+
+
+def run_batch(sim, out_dir, prompts, resolution="0.5K"):
+    engine = Engine(store=Store(out_dir), api_key=TEST_KEY, base_url=sim.base_url)
+    requests = [ImageRequest.create(p, resolution=resolution) for p in prompts]
+    runs = asyncio.run(engine.run(requests, cache=False))
+    assert all(run.ok for run in runs)
+    return engine, requests
+
+
+def test_learned_durations_persist_and_a_new_process_reads_them_back(sim, out_dir):
+    sim.configure(progress_mode="none", duration=0.6)
+    engine, requests = run_batch(sim, out_dir, ["a kite", "a boat", "a bell"])
+    lines = [json.loads(line) for line in (out_dir / DURATIONS_FILE).read_text().splitlines()]
+    assert len(lines) == 3
+    assert {(e["backend"], e["model"], e["resolution"]) for e in lines} == {
+        (sim.base_url, requests[0].model, "0.5K")
+    }
+    assert all(0.3 < e["seconds"] < 3 and e["progress"] is False for e in lines)
+
+    engine_module._DURATIONS.clear()  # what a new kernel starts with
+    prior = Engine(store=Store(out_dir), api_key=TEST_KEY, base_url=sim.base_url)._prior(
+        requests[0]
+    )
+    assert prior.samples == [e["seconds"] for e in lines]
+    assert prior.reports_progress is False and prior.range() is not None
+    other = ImageRequest.create("a kite", resolution="1K")
+    assert len(engine._prior(other)) == 0  # another resolution is another kind of task
+
+
+def test_a_warm_prior_moves_the_first_poll_of_a_task_without_progress_to_its_window():
+    prior = DurationPrior([18.0, 20.0, 22.0, 19.0, 21.0], reports_progress=False)
+    warm = PollPlanner(0.0, prior=prior, max_interval=30.0, rng=random.Random(0))
+    cold = PollPlanner(0.0, rng=random.Random(0))
+    low, _ = prior.range()
+    assert warm.next_poll_at() == low and cold.next_poll_at() < 2
+
+
+def test_the_first_sibling_to_finish_informs_the_others():
+    prior = DurationPrior()
+    planners = [PollPlanner(0.0, prior=prior, rng=random.Random(i)) for i in range(8)]
+    for planner in planners:
+        planner.observe(6.0, "running", 0)
+    assert planners[1].window() is None  # nothing known yet
+    prior.learn(14.0, False)  # one sibling ran 14 s
+    lo, hi = planners[1].window()
+    assert 6.0 <= lo <= 14.0 < hi <= 14.0 * 1.5 + 1
+    prior.learn(15.0, False)
+    prior.learn(16.0, False)
+    assert prior.range()[1] > 16.0  # the others still run: the span reaches past them
+
+
+def test_malformed_lines_in_the_durations_file_are_ignored(tmp_path):
+    good = {"backend": "b", "model": "m", "resolution": "1K", "progress": True}
+    lines = [
+        json.dumps({**good, "seconds": 12.5}),
+        "not json",
+        json.dumps({**good, "seconds": "12"}),
+        json.dumps({**good, "seconds": -3}),
+        json.dumps({**good, "seconds": 1e9}),
+        json.dumps({**good, "seconds": 8.0, "progress": "yes"}),
+        json.dumps([1, 2]),
+        '{"backend": "b", "model": "m", "resolution": "1K", "seconds": 9',  # torn
+    ]
+    (tmp_path / DURATIONS_FILE).write_text("\n".join(lines))
+    prior = load_prior(tmp_path, "b", "m", "1K")
+    assert prior.samples == [12.5] and prior.reports_progress is True
