@@ -198,7 +198,9 @@ class Engine:
             hit = self.store.cached_run(self.cache_key(request)) if cache else None
             if hit is not None:
                 results[index] = hit
-                self.store.journal("cache_hit", run_id=hit.run_id, request_key=hit.request_key)
+                await self.store.ajournal(
+                    "cache_hit", run_id=hit.run_id, request_key=hit.request_key
+                )
                 self._emit(
                     listener,
                     Event("cached", index, hit, request, status="completed", state="completed"),
@@ -315,7 +317,7 @@ class Engine:
                     await references.url(ref, client.upload) for ref in request.reference_images
                 ]
                 payload = request.to_payload(urls)
-                self.store.journal(
+                await self.store.ajournal(
                     "submit_attempt",
                     run_id=run.run_id,
                     request_key=run.request_key,
@@ -334,7 +336,7 @@ class Engine:
                 submitted_at = client.now()
                 run.task_id = task["id"]
                 self.store.save_run(run)  # status pending: resumable from here on
-                self.store.journal(
+                await self.store.ajournal(
                     "submitted",
                     run_id=run.run_id,
                     task_id=run.task_id,
@@ -373,7 +375,7 @@ class Engine:
                 else "submit_failed"
             )
             if run.task_id is None:
-                self.store.journal(
+                await self.store.ajournal(
                     event, run_id=run.run_id, error=str(exc), error_type=type(exc).__name__
                 )
             return self._fail(run, index, exc, listener)
@@ -417,7 +419,7 @@ class Engine:
             # about a task that is paid and may be done, so it stays resumable
             final = isinstance(exc, errors.TaskFailedError)
             if final:  # the server says this task is over; it will never be collected
-                self.store.journal(
+                await self.store.ajournal(
                     "failed",
                     run_id=run.run_id,
                     task_id=task_id,
@@ -429,7 +431,7 @@ class Engine:
         run.elapsed = round(time.time() - run.created_at, 2)
         run.cost = run.spent = len(run.images) * price_per_image(request.resolution, self.prices)
         self.store.save_run(run)
-        self.store.journal(
+        await self.store.ajournal(
             "completed",
             run_id=run.run_id,
             task_id=task_id,

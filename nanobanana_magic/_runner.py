@@ -157,7 +157,7 @@ class LiveView(BatchView):
         board = display.ProgressBoard(labels)
         super().__init__(sweep=sweep, progress=board)
         self.summary, self.show_result = summary, show_result
-        self.live = LiveStatus(shell, sweep.html if sweep is not None else board.html).start()
+        self.live = LiveStatus(shell, sweep.live_html if sweep is not None else board.html).start()
 
     async def around(self, work):
         return await self.live.ticking(work)

@@ -27,7 +27,7 @@ from typing import Any
 from ._defaults import DEFAULT_THUMBNAIL_SIZE
 from ._errors import ConfigurationError, ValidationError, redact_values
 from ._imaging import THUMBNAIL_SUFFIX, make_thumbnail, save_with_parameters
-from ._jsonl import append_json_line, read_json_lines
+from ._jsonl import GroupCommitWriter, append_json_line, read_json_lines
 from ._request import ImageRequest
 from ._run import Run, RunImage
 from ._settings import resolve_output_dir
@@ -59,6 +59,7 @@ class Store:
         embed_parameters: bool = True,
     ):
         self.root = Path(resolve_output_dir(root)).expanduser().absolute()
+        self._journal_writer: GroupCommitWriter | None = None
         self.thumbnail_size = thumbnail_size
         #: write the request parameters into each PNG (the manifest keeps them regardless)
         self.embed_parameters = embed_parameters
@@ -129,6 +130,16 @@ class Store:
         entry = {"ts": round(time.time(), 3), "event": event, "pid": os.getpid(), **fields}
         entry = redact_values(entry)  # a key echoed by the server never reaches the disk
         append_json_line(self.journal_path, entry)
+
+    async def ajournal(self, event: str, **fields: Any) -> None:
+        """`journal` for coroutines: the entry is on disk when this returns, but the event
+        loop does not wait for the disk; entries of many tasks share one write and fsync."""
+        self.ensure()
+        if self._journal_writer is None:
+            self._journal_writer = GroupCommitWriter(self.journal_path)
+        entry = {"ts": round(time.time(), 3), "event": event, "pid": os.getpid(), **fields}
+        entry = redact_values(entry)  # a key echoed by the server never reaches the disk
+        await self._journal_writer.append(entry)
 
     def read_journal(self) -> list[dict[str, Any]]:
         return read_json_lines(self.journal_path)

@@ -25,6 +25,28 @@ def sweep_html(result: SweepRun) -> str:
     return f"<div class='banana-sweep'>{head}{tables}{stats}</div>"
 
 
+def live_summary_html(result: SweepRun) -> str:
+    """A big sweep while it runs: its status line, a bar, and its latest finished images."""
+    from . import _styles as styles
+    from ._sweep_plan import cell_label
+
+    final = sum(1 for row in result.progress.rows if row.finished)
+    pct = round(100 * final / max(1, len(result.runs)))
+    bar = f"<div style='margin:4px 0'>{styles.bar(pct, width='min(520px,100%)')}</div>"
+    cards = "".join(
+        display.image_card(image, run, label=cell_label(result.axes, key))
+        for key in reversed(result.latest)
+        if (run := result.runs.get(key)) is not None
+        for image in run.images[:1]
+    )
+    latest = f"<div style='{display.GRID_STYLE}'>{cards}</div>" if cards else ""
+    return (
+        f"<div class='banana-sweep banana-sweep-live'><div class='banana-sweep-summary' "
+        f"style='{display.NOTE_STYLE}'>{display.esc(result.status_line())} The labelled "
+        f"grid is shown when the sweep ends.</div>{bar}{latest}</div>"
+    )
+
+
 def page_html(result: SweepRun, page: SweepPage) -> str:
     esc = display.esc
     th = (

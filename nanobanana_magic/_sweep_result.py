@@ -8,6 +8,7 @@ live as `apply(event)` is fed the engine's events; it exports `records()`,
 
 from __future__ import annotations
 
+import collections
 import dataclasses
 import itertools
 import os
@@ -23,6 +24,12 @@ from ._progress import BatchProgress, TaskProgress
 from ._request import ImageRequest
 from ._run import Run
 from ._sweep_plan import PARAMETER_AXES, SweepPlan, axis_label, cell_label
+
+#: a running sweep of more cells than this is shown as counts, a bar and its latest images
+#: (redrawing a thousand-cell grid a few times a second would swamp the kernel and the
+#: browser); the labelled grid comes when it ends
+LIVE_GRID_CELLS = 64
+_LIVE_LATEST = 6
 
 
 @dataclasses.dataclass
@@ -53,6 +60,8 @@ class SweepRun:
         #: the live state of every cell, in plan order (fed by `apply`)
         self.progress = BatchProgress([cell_label(self.axes, key) for key, _ in plan.cells])
         self._position = {key: i for i, (key, _) in enumerate(plan.cells)}
+        #: the cells that finished last (what a big sweep's live view shows)
+        self.latest: collections.deque[tuple] = collections.deque(maxlen=_LIVE_LATEST)
 
     # -- access ---------------------------------------------------------------------------------
     def __getitem__(self, key) -> Run | None:
@@ -103,7 +112,10 @@ class SweepRun:
         the cell's row."""
         row = self.progress.apply(event)
         if row.finished and event.run is not None:
-            self.runs[self.plan.keys[event.index]] = event.run
+            key = self.plan.keys[event.index]
+            self.runs[key] = event.run
+            if event.run.ok:
+                self.latest.append(key)
         return row
 
     def row(self, key: tuple) -> TaskProgress:
@@ -360,6 +372,16 @@ class SweepRun:
         from ._sweep_html import sweep_html
 
         return sweep_html(self)
+
+    def live_html(self) -> str:
+        """What a live display shows while the sweep runs: the grid for a small sweep; for a
+        big one (more than LIVE_GRID_CELLS), the status line, a bar and the latest finished
+        images, cheap to redraw whatever the number of cells."""
+        if len(self.runs) <= LIVE_GRID_CELLS:
+            return self.html()
+        from ._sweep_html import live_summary_html
+
+        return live_summary_html(self)
 
     def _repr_html_(self) -> str:
         return display.output(self.html())
