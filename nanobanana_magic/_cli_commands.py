@@ -296,9 +296,7 @@ def export(args) -> int:
 
 def cost(args) -> int:
     store = store_of(args)
-    runs = [run for run in store.recent_runs(None) if run.ok]
-    simulated = sum(run.cost for run in runs if run.simulated)
-    paid = sum(run.cost for run in runs) - simulated
+    paid, simulated = store.folder_cost()
     emit(
         args,
         {"output_folder": str(store.root), "paid": paid, "simulated": simulated},

@@ -237,9 +237,7 @@ def _resume(magic: Banana, args):
 @command("cost", "", "what this kernel spent, and what the output folder holds")
 def _cost(magic: Banana, args) -> None:
     store = magic.store()
-    runs = [run for run in store.recent_runs(None) if run.ok]
-    simulated = sum(run.cost for run in runs if run.simulated)
-    paid = sum(run.cost for run in runs) - simulated
+    paid, simulated = store.folder_cost()
     kernel_simulated = magic.simulated_spent
     print(
         f"This kernel spent {format_usd(magic.spent - kernel_simulated)}"

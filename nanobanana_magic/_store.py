@@ -22,7 +22,7 @@ import re
 import secrets
 import time
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from ._defaults import DEFAULT_THUMBNAIL_SIZE
 from ._errors import ConfigurationError, ValidationError, redact_values
@@ -31,6 +31,9 @@ from ._jsonl import GroupCommitWriter, append_json_line, read_json_lines
 from ._request import ImageRequest
 from ._run import Run, RunImage
 from ._settings import resolve_output_dir
+
+if TYPE_CHECKING:
+    from ._index import RunIndex
 
 JOURNAL = "journal.jsonl"
 #: run ids as `new_run` makes them; anything else read from the folder is refused
@@ -60,6 +63,7 @@ class Store:
     ):
         self.root = Path(resolve_output_dir(root)).expanduser().absolute()
         self._journal_writer: GroupCommitWriter | None = None
+        self._index: RunIndex | None = None
         self.thumbnail_size = thumbnail_size
         #: write the request parameters into each PNG (the manifest keeps them regardless)
         self.embed_parameters = embed_parameters
@@ -256,17 +260,27 @@ class Store:
             ) from None
         return run
 
+    def index(self) -> RunIndex:
+        """The folder's SQLite index (derived, rebuilt when deleted): fast history,
+        search, cost and gallery queries on big folders. See `_index.RunIndex`."""
+        if self._index is None:
+            from ._index import RunIndex
+
+            self._index = RunIndex(self)
+        return self._index
+
     def resolve_run_id(self, text: str) -> str:
         """A run id from a full id, a unique prefix, `last` or `-N` (N-th most recent)."""
         text = text.strip()
-        ids = self.run_ids()
-        if text in ids:
-            return text
+        index = self.index()
         if text in ("last", "-1") or (text.startswith("-") and text[1:].isdigit()):
             n = 1 if text == "last" else int(text[1:])
-            if 1 <= n <= len(ids):
-                return ids[-n]
-        matches = [i for i in ids if i.startswith(text) or i.endswith(text)] if text else []
+            found = index.nth_latest(n) if n >= 1 else None
+            if found is not None:
+                return found
+        matches = index.resolve(text) if text else []
+        if text in matches:
+            return text
         if len(matches) == 1:
             return matches[0]
         hint = " (it matches several; give more characters)" if len(matches) > 1 else ""
@@ -276,33 +290,46 @@ class Store:
         )
 
     def run_ids(self) -> list[str]:
-        runs = self.root / "runs"
-        if not runs.is_dir():
+        """Every run id, oldest first (from the index)."""
+        if not (self.root / "runs").is_dir():
             return []
-        return sorted(
-            p.name for p in runs.iterdir() if is_run_id(p.name) and (p / "manifest.json").exists()
-        )
+        return self.index().run_ids()
 
     def recent_runs(self, limit: int | None = 20) -> list[Run]:
-        """The newest runs first; a run whose manifest is unreadable is skipped with a
-        warning naming its file, so one corrupt manifest does not hide the others."""
-        ids = self.run_ids()
-        ids = ids[-limit:] if limit else ids
-        runs, unreadable = [], []
-        for run_id in reversed(ids):
+        """The newest runs first (all when `limit` is None); runs whose manifest is
+        unreadable are skipped with a warning naming their files (`warn_unreadable`)."""
+        if not (self.root / "runs").is_dir():
+            return []
+        runs = []
+        for run_id in self.index().latest(limit or None):
             try:
                 runs.append(self.load_run(run_id))
-            except UnreadableRunError:
-                unreadable.append(str(self.root / "runs" / run_id / "manifest.json"))
             except ValidationError:
-                continue  # removed meanwhile by another kernel
+                continue  # removed or broken meanwhile by another kernel
+        self.warn_unreadable()
+        return runs
+
+    def folder_cost(self) -> tuple[float, float]:
+        """(paid, simulated) cost of the completed runs in the folder (from the index),
+        after warning about runs whose manifest is unreadable."""
+        if not (self.root / "runs").is_dir():
+            return 0.0, 0.0
+        totals = self.index().totals()
+        self.warn_unreadable()
+        return totals
+
+    def warn_unreadable(self) -> None:
+        """Log one warning naming every run manifest of the folder that is unreadable, so
+        one corrupt manifest does not silently hide a run."""
+        unreadable = self.index().unreadable() if (self.root / "runs").is_dir() else []
         if unreadable:
             log.warning(
                 "Skipped %d run(s) whose manifest is unreadable: %s; restore or delete them.",
                 len(unreadable),
-                ", ".join(unreadable),
+                ", ".join(
+                    str(self.root / "runs" / run_id / "manifest.json") for run_id in unreadable
+                ),
             )
-        return runs
 
     def cached_run(self, request_key: str) -> Run | None:
         """The stored run for this request key, if all its files are still there."""

@@ -60,7 +60,7 @@ def test_lineage_shows_the_chain_and_descendants(shell, sim_env, out_dir):
     assert f"{middle.run_id} from {root.run_id}#0" in text and "◀" in text
     assert "  " + leaf.run_id in text  # indented below its parent
     html = lineage._repr_html_()
-    assert html.count("data:image/jpeg;base64,") >= 3 and "a paper boat on a pond" in html
+    assert html.count("data:image/webp;base64,") >= 3 and "a paper boat on a pond" in html
 
 
 def test_export_names_the_reference_files_the_production_call_needs(shell, sim_env):

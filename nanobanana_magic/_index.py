@@ -1,0 +1,503 @@
+"""An SQLite index of an output folder, so that big folders answer questions fast.
+
+The journal, the run manifests and the annotations file stay the source of truth; the
+index (`index.sqlite` in the folder) is derived from them and can be deleted at any time:
+the next question rebuilds it. It keeps up incrementally: it remembers how far it has
+read the journal and the annotations file (and which file that was), and on each
+question reads only what was appended since, re-reading the manifests of the runs those
+lines name (and of runs it last saw unfinished, whose manifest may change without a
+journal line, e.g. a cancel). Several kernels may use one folder: SQLite's locking (WAL
+mode, a busy timeout, catching up inside one write transaction) keeps them from applying
+the same lines twice, and applying a line twice would change nothing anyway.
+
+Everything read from the folder is untrusted: run ids must have the store's format,
+manifests are parsed by `Store.load_run`, annotations folded by `Annotations.apply`, and
+every query is parameterised.
+
+Queries for front ends (history, show, cost, the gallery):
+
+* `search(...)` — run ids, newest first, matching a text (prompt, note, tags, the same
+  case-insensitive containment as `RunFilter`), a tag, picks, a minimum rating, a model,
+  a size, a start time, a status; `count(...)` counts them. The gallery pages with
+  `limit` and `offset` and loads only the runs it shows (`Store.load_run`).
+* `run_ids()`, `resolve(text)` — every run id (oldest first); a unique prefix or suffix.
+* `totals()` — paid and simulated cost of the completed runs.
+* `cached_run_id(request_key)` — the newest completed run of a request key.
+* `reuse_counts(run_ids)` — how often each run was served from the cache.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import hashlib
+import json
+import logging
+import os
+import sqlite3
+import threading
+import time
+from collections.abc import Iterable, Iterator
+from pathlib import Path
+
+from ._annotations import ANNOTATIONS, Annotations
+from ._store import RUN_ID, UnreadableRunError
+
+log = logging.getLogger("nanobanana_magic")
+
+INDEX_FILE = "index.sqlite"
+_SCHEMA_VERSION = "1"
+_FINAL = ("completed", "failed")
+_BUSY_MS = 10_000
+_UNSEEN_SECONDS = 86_400  # how long a run named without a manifest is looked for again
+
+_SCHEMA = """
+CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
+CREATE TABLE IF NOT EXISTS runs (
+    run_id TEXT PRIMARY KEY,
+    created_at REAL NOT NULL,
+    status TEXT NOT NULL,
+    prompt TEXT NOT NULL,
+    model TEXT NOT NULL,
+    size TEXT NOT NULL,
+    resolution TEXT NOT NULL,
+    request_key TEXT NOT NULL,
+    cost REAL NOT NULL,
+    simulated INTEGER NOT NULL,
+    images INTEGER NOT NULL
+);
+CREATE TABLE IF NOT EXISTS unseen (run_id TEXT PRIMARY KEY, since REAL NOT NULL);
+CREATE TABLE IF NOT EXISTS unreadable (run_id TEXT PRIMARY KEY);
+CREATE INDEX IF NOT EXISTS runs_key ON runs (request_key, status);
+CREATE TABLE IF NOT EXISTS notes (run_id TEXT PRIMARY KEY, note TEXT NOT NULL);
+CREATE TABLE IF NOT EXISTS tags (run_id TEXT NOT NULL, tag TEXT NOT NULL,
+    PRIMARY KEY (run_id, tag));
+CREATE TABLE IF NOT EXISTS ratings (run_id TEXT NOT NULL, image INTEGER NOT NULL,
+    rating INTEGER NOT NULL, PRIMARY KEY (run_id, image));
+CREATE TABLE IF NOT EXISTS picks (run_id TEXT NOT NULL, image INTEGER NOT NULL,
+    PRIMARY KEY (run_id, image));
+CREATE TABLE IF NOT EXISTS reuse (run_id TEXT PRIMARY KEY, hits INTEGER NOT NULL);
+"""
+
+
+def _contains(haystack: str | None, needle: str) -> int:
+    """Python's case-insensitive containment, as `RunFilter.matches` does it."""
+    return int(needle in (haystack or "").lower())
+
+
+class RunIndex:
+    """The index of one output folder (see the module docstring)."""
+
+    def __init__(self, store):
+        self.store = store
+        self.path = Path(store.root) / INDEX_FILE
+        self._connection: sqlite3.Connection | None = None
+        self._lock = threading.Lock()  # one connection, used by one thread at a time
+
+    # -- the connection ---------------------------------------------------------------------
+    def _connect(self) -> sqlite3.Connection:
+        if self._connection is None:
+            self.store.ensure()
+            connection = sqlite3.connect(
+                self.path, timeout=_BUSY_MS / 1000, isolation_level=None, check_same_thread=False
+            )
+            connection.execute(f"PRAGMA busy_timeout = {_BUSY_MS}")
+            connection.execute("PRAGMA journal_mode = WAL")
+            connection.execute("PRAGMA synchronous = NORMAL")
+            connection.create_function("contains", 2, _contains, deterministic=True)
+            connection.executescript(_SCHEMA)
+            self._connection = connection
+        return self._connection
+
+    def close(self) -> None:
+        if self._connection is not None:
+            self._connection.close()
+            self._connection = None
+
+    @contextlib.contextmanager
+    def _fresh(self) -> Iterator[sqlite3.Connection]:
+        """The connection, caught up with the folder; rebuilt once if the file is damaged
+        or was deleted under us."""
+        with self._lock:
+            for attempt in (1, 2):
+                try:
+                    if self._connection is not None and not self.path.exists():
+                        self.close()  # deleted: start again from the source of truth
+                    connection = self._connect()
+                    self._catch_up(connection)
+                    break
+                except sqlite3.DatabaseError as exc:
+                    if attempt == 2:
+                        raise
+                    log.warning("rebuilding the index %s (%s)", self.path, exc)
+                    self.close()
+                    for suffix in ("", "-wal", "-shm"):
+                        Path(f"{self.path}{suffix}").unlink(missing_ok=True)
+            yield connection
+
+    def refresh(self) -> None:
+        """Catch up with what other kernels (or this one) appended to the folder."""
+        with self._fresh():
+            pass
+
+    # -- catching up ------------------------------------------------------------------------
+    def _catch_up(self, db: sqlite3.Connection) -> None:
+        journal = Path(self.store.journal_path)
+        notes = Path(self.store.root) / ANNOTATIONS
+        # cheap check first: nothing appended and nothing unfinished to look at again
+        meta = dict(db.execute("SELECT key, value FROM meta").fetchall())
+        if (
+            meta.get("schema") == _SCHEMA_VERSION
+            and meta.get("journal") == _identity(journal, int(meta.get("journal_at", 0)))
+            and meta.get("annotations") == _identity(notes, int(meta.get("annotations_at", 0)))
+            and _size(journal) == int(meta.get("journal_at", 0))
+            and _size(notes) == int(meta.get("annotations_at", 0))
+            and meta.get("unfinished") == "0"
+        ):
+            return
+        db.execute("BEGIN IMMEDIATE")
+        try:
+            meta = dict(db.execute("SELECT key, value FROM meta").fetchall())
+            self._apply(db, meta, journal, notes)
+            db.execute("COMMIT")
+        except BaseException:
+            db.execute("ROLLBACK")
+            raise
+
+    def _apply(self, db, meta: dict, journal: Path, notes: Path) -> None:
+        journal_at = int(meta.get("journal_at", 0))
+        notes_at = int(meta.get("annotations_at", 0))
+        rebuild = (
+            meta.get("schema") != _SCHEMA_VERSION
+            or meta.get("journal") != _identity(journal, journal_at)
+            or _size(journal) < journal_at
+        )
+        if rebuild:
+            for table in ("runs", "reuse", "unseen", "unreadable", "meta"):
+                db.execute(f"DELETE FROM {table}")
+            journal_at = 0
+        if (
+            rebuild
+            or meta.get("annotations") != _identity(notes, notes_at)
+            or _size(notes) < notes_at
+        ):
+            for table in ("notes", "tags", "ratings", "picks"):
+                db.execute(f"DELETE FROM {table}")
+            notes_at = 0
+        touched: set[str] = set()
+        entries, journal_end = _read_from(journal, journal_at)
+        for entry in entries:
+            run_id = entry.get("run_id")
+            if not isinstance(run_id, str) or not RUN_ID.match(run_id):
+                continue
+            touched.add(run_id)
+            if entry.get("event") == "cache_hit":
+                db.execute(
+                    "INSERT INTO reuse VALUES (?, 1) "
+                    "ON CONFLICT(run_id) DO UPDATE SET hits = hits + 1",
+                    (run_id,),
+                )
+        if rebuild:  # runs written without journal lines (older versions, copies)
+            touched.update(self._run_folders())
+        placeholders = ",".join("?" * len(_FINAL))
+        touched.update(
+            row[0]
+            for row in db.execute(
+                f"SELECT run_id FROM runs WHERE status NOT IN ({placeholders})", _FINAL
+            )
+        )
+        # runs named by the journal before their manifest was written
+        db.execute("DELETE FROM unseen WHERE since < ?", (time.time() - _UNSEEN_SECONDS,))
+        touched.update(row[0] for row in db.execute("SELECT run_id FROM unseen"))
+        touched.update(row[0] for row in db.execute("SELECT run_id FROM unreadable"))
+        for run_id in touched:
+            self._index_run(db, run_id)
+        annotations, notes_end = _read_from(notes, notes_at)
+        for entry in annotations:
+            _apply_annotation(db, entry)
+        unfinished = (
+            db.execute(
+                f"SELECT COUNT(*) FROM runs WHERE status NOT IN ({placeholders})", _FINAL
+            ).fetchone()[0]
+            + db.execute("SELECT COUNT(*) FROM unseen").fetchone()[0]
+            + db.execute("SELECT COUNT(*) FROM unreadable").fetchone()[0]
+        )
+        db.executemany(
+            "INSERT OR REPLACE INTO meta VALUES (?, ?)",
+            [
+                ("schema", _SCHEMA_VERSION),
+                ("journal", _identity(journal, journal_end)),
+                ("journal_at", str(journal_end)),
+                ("annotations", _identity(notes, notes_end)),
+                ("annotations_at", str(notes_end)),
+                ("unfinished", "0" if unfinished == 0 else "1"),
+            ],
+        )
+
+    def _run_folders(self) -> Iterable[str]:
+        try:
+            with os.scandir(Path(self.store.root) / "runs") as entries:
+                return [e.name for e in entries if RUN_ID.match(e.name)]
+        except OSError:
+            return []
+
+    def _index_run(self, db, run_id: str) -> None:
+        try:
+            run = self.store.load_run(run_id)
+            request = run.request
+            row = (
+                run.run_id,
+                float(run.created_at),
+                str(run.status),
+                str(request.prompt),
+                str(request.model),
+                str(request.size),
+                str(request.resolution),
+                str(run.request_key),
+                float(run.cost or 0.0),
+                int(bool(run.simulated)),
+                len(run.images),
+            )
+        except Exception as exc:  # missing or tampered manifest: not a run this index shows
+            db.execute("DELETE FROM runs WHERE run_id = ?", (run_id,))
+            if isinstance(exc, UnreadableRunError):  # shown by name, so it can be repaired
+                db.execute("INSERT OR IGNORE INTO unreadable VALUES (?)", (run_id,))
+                return
+            db.execute("DELETE FROM unreadable WHERE run_id = ?", (run_id,))
+            folder = Path(self.store.root) / "runs" / run_id
+            if folder.is_dir() and not (folder / "manifest.json").exists():
+                db.execute(  # its manifest may still be on its way: look again later
+                    "INSERT OR IGNORE INTO unseen VALUES (?, ?)", (run_id, time.time())
+                )
+            else:
+                db.execute("DELETE FROM unseen WHERE run_id = ?", (run_id,))
+            return
+        db.execute("DELETE FROM unseen WHERE run_id = ?", (run_id,))
+        db.execute("DELETE FROM unreadable WHERE run_id = ?", (run_id,))
+        if row[0] == run_id:
+            db.execute("INSERT OR REPLACE INTO runs VALUES (?,?,?,?,?,?,?,?,?,?,?)", row)
+
+    # -- questions ----------------------------------------------------------------------------
+    # (ids are the store's date-time stamps: id order is creation order)
+    def search(
+        self,
+        text: str | None = None,
+        *,
+        tag: str | None = None,
+        picked: bool = False,
+        min_rating: int | None = None,
+        model: str | None = None,
+        size: str | None = None,
+        since: float | None = None,
+        status: str | None = None,
+        limit: int | None = None,
+        offset: int = 0,
+    ) -> list[str]:
+        """Run ids matching every given condition, newest first (`limit`/`offset` page).
+
+        `text` is looked for, case-insensitively, in the prompt, the note and the tags
+        (as `%banana history --search`); `tag` must be one of the run's tags; `picked`
+        wants a picked image; `min_rating` an image rated at least that; `since` is a
+        timestamp; `status` e.g. "completed"."""
+        where, params = self._conditions(text, tag, picked, min_rating, model, size, since, status)
+        sql = f"SELECT run_id FROM runs{where} ORDER BY run_id DESC"
+        if limit is not None or offset:
+            sql += " LIMIT ? OFFSET ?"
+            params += [-1 if limit is None else int(limit), int(offset)]
+        with self._fresh() as db:
+            return [row[0] for row in db.execute(sql, params)]
+
+    def count(self, text: str | None = None, **conditions) -> int:
+        """How many runs `search` would find (without limit)."""
+        where, params = self._conditions(
+            text,
+            conditions.get("tag"),
+            conditions.get("picked", False),
+            conditions.get("min_rating"),
+            conditions.get("model"),
+            conditions.get("size"),
+            conditions.get("since"),
+            conditions.get("status"),
+        )
+        with self._fresh() as db:
+            return db.execute(f"SELECT COUNT(*) FROM runs{where}", params).fetchone()[0]
+
+    @staticmethod
+    def _conditions(text, tag, picked, min_rating, model, size, since, status):
+        clauses: list[str] = []
+        params: list = []
+        if text:
+            needle = str(text).lower()
+            clauses.append(
+                "(contains(prompt, ?) OR contains((SELECT note FROM notes n WHERE "
+                "n.run_id = runs.run_id), ?) OR EXISTS (SELECT 1 FROM tags t WHERE "
+                "t.run_id = runs.run_id AND contains(t.tag, ?)))"
+            )
+            params += [needle, needle, needle]
+        if tag:
+            clauses.append(
+                "EXISTS (SELECT 1 FROM tags t WHERE t.run_id = runs.run_id AND t.tag = ?)"
+            )
+            params.append(str(tag))
+        if picked:
+            clauses.append("EXISTS (SELECT 1 FROM picks p WHERE p.run_id = runs.run_id)")
+        if min_rating is not None:
+            clauses.append(
+                "EXISTS (SELECT 1 FROM ratings r WHERE r.run_id = runs.run_id AND r.rating >= ?)"
+            )
+            params.append(int(min_rating))
+        for column, value in (("model", model), ("size", size), ("status", status)):
+            if value:
+                clauses.append(f"{column} = ?")
+                params.append(str(value))
+        if since is not None:
+            clauses.append("created_at >= ?")
+            params.append(float(since))
+        return (" WHERE " + " AND ".join(clauses) if clauses else ""), params
+
+    def run_ids(self) -> list[str]:
+        """Every run id, oldest first (the order `Store.run_ids` gives), including runs
+        whose manifest is unreadable (`show` then says so)."""
+        with self._fresh() as db:
+            return [
+                row[0]
+                for row in db.execute(
+                    "SELECT run_id FROM runs UNION SELECT run_id FROM unreadable ORDER BY run_id"
+                )
+            ]
+
+    def unreadable(self) -> list[str]:
+        """Run ids whose manifest exists but cannot be read (corrupt or tampered)."""
+        with self._fresh() as db:
+            return [row[0] for row in db.execute("SELECT run_id FROM unreadable ORDER BY run_id")]
+
+    def latest(self, count: int | None = None) -> list[str]:
+        """The `count` newest run ids (all when None), newest first."""
+        return self.search(limit=count)
+
+    def resolve(self, text: str) -> list[str]:
+        """Run ids equal to `text` or starting or ending with it (for `show abc123`)."""
+        pattern = text.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
+        with self._fresh() as db:
+            return [
+                row[0]
+                for row in db.execute(
+                    "SELECT run_id FROM (SELECT run_id FROM runs UNION SELECT run_id FROM "
+                    "unreadable) WHERE run_id = ? OR run_id LIKE ? ESCAPE '\\' "
+                    "OR run_id LIKE ? ESCAPE '\\' ORDER BY run_id",
+                    (text, pattern + "%", "%" + pattern),
+                )
+            ]
+
+    def nth_latest(self, n: int) -> str | None:
+        """The n-th most recent run id by id order (1 = last), as `%banana show -2`."""
+        with self._fresh() as db:
+            row = db.execute(
+                "SELECT run_id FROM (SELECT run_id FROM runs UNION SELECT run_id FROM "
+                "unreadable) ORDER BY run_id DESC LIMIT 1 OFFSET ?",
+                (n - 1,),
+            ).fetchone()
+        return row[0] if row else None
+
+    def totals(self) -> tuple[float, float]:
+        """(paid, simulated) cost of the completed runs in the folder."""
+        with self._fresh() as db:
+            paid, simulated = db.execute(
+                "SELECT COALESCE(SUM(CASE WHEN simulated THEN 0 ELSE cost END), 0), "
+                "COALESCE(SUM(CASE WHEN simulated THEN cost ELSE 0 END), 0) "
+                "FROM runs WHERE status = 'completed'"
+            ).fetchone()
+        return float(paid), float(simulated)
+
+    def cached_run_id(self, request_key: str) -> str | None:
+        """The newest completed run with images for this request key, if any."""
+        with self._fresh() as db:
+            row = db.execute(
+                "SELECT run_id FROM runs WHERE request_key = ? AND status = 'completed' "
+                "AND images > 0 ORDER BY created_at DESC LIMIT 1",
+                (request_key,),
+            ).fetchone()
+        return row[0] if row else None
+
+    def reuse_counts(self, run_ids: Iterable[str]) -> dict[str, int]:
+        """How often each of these runs was served from the cache (absent: never)."""
+        ids = list(run_ids)
+        if not ids:
+            return {}
+        with self._fresh() as db:
+            marks = ",".join("?" * len(ids))
+            return dict(
+                db.execute(f"SELECT run_id, hits FROM reuse WHERE run_id IN ({marks})", ids)
+            )
+
+
+def _size(path: Path) -> int:
+    try:
+        return path.stat().st_size
+    except OSError:
+        return 0
+
+
+def _identity(path: Path, upto: int) -> str:
+    """Which file this is: its inode and a hash of its first bytes (up to what was read),
+    so a replaced or rewritten file is noticed and read again from the start."""
+    try:
+        with open(path, "rb") as handle:
+            head = handle.read(min(upto, 4096))
+            inode = os.fstat(handle.fileno()).st_ino
+    except OSError:
+        return "absent"
+    return f"{inode}:{hashlib.sha256(head).hexdigest()[:16]}"
+
+
+def _read_from(path: Path, start: int) -> tuple[list[dict], int]:
+    """The complete JSON lines after byte `start`, and where the last one ends."""
+    try:
+        with open(path, "rb") as handle:
+            handle.seek(start)
+            data = handle.read()
+    except OSError:
+        return [], start
+    end = data.rfind(b"\n") + 1  # a torn last line is read when it is complete
+    entries = []
+    for line in data[:end].splitlines():
+        try:
+            entry = json.loads(line)
+        except ValueError:
+            continue
+        if isinstance(entry, dict):
+            entries.append(entry)
+    return entries, start + end
+
+
+def _apply_annotation(db, entry: dict) -> None:
+    """Fold one annotations line in, with exactly the validation of `Annotations.apply`."""
+    state = Annotations()
+    state.apply(entry)
+    run_id, kind, index = entry.get("run_id"), entry.get("kind"), entry.get("index")
+    if kind == "rating" and (state.ratings or entry.get("value") == 0):
+        if state.ratings:
+            db.execute(
+                "INSERT OR REPLACE INTO ratings VALUES (?, ?, ?)", (run_id, index, entry["value"])
+            )
+        elif _is_index(index):
+            db.execute("DELETE FROM ratings WHERE run_id = ? AND image = ?", (run_id, index))
+    elif kind == "pick" and _is_index(index) and isinstance(entry.get("value"), bool):
+        if state.picks:
+            db.execute("INSERT OR IGNORE INTO picks VALUES (?, ?)", (run_id, index))
+        elif RUN_ID.match(str(run_id)):
+            db.execute("DELETE FROM picks WHERE run_id = ? AND image = ?", (run_id, index))
+    elif kind in ("tag", "untag") and state.tags:
+        tag = entry["value"]
+        if kind == "tag":
+            db.execute("INSERT OR IGNORE INTO tags VALUES (?, ?)", (run_id, tag))
+        else:
+            db.execute("DELETE FROM tags WHERE run_id = ? AND tag = ?", (run_id, tag))
+    elif kind == "note" and isinstance(entry.get("value"), str):
+        if state.notes:
+            db.execute("INSERT OR REPLACE INTO notes VALUES (?, ?)", (run_id, entry["value"]))
+        elif entry["value"] == "" and RUN_ID.match(str(run_id)):
+            db.execute("DELETE FROM notes WHERE run_id = ?", (run_id,))
+
+
+def _is_index(index) -> bool:
+    return not isinstance(index, bool) and isinstance(index, int) and 0 <= index <= 63
