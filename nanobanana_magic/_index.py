@@ -28,6 +28,7 @@ Queries for front ends (history, show, cost, the gallery):
 
 from __future__ import annotations
 
+import collections
 import contextlib
 import hashlib
 import json
@@ -40,6 +41,7 @@ from collections.abc import Iterable, Iterator
 from pathlib import Path
 
 from ._annotations import ANNOTATIONS, Annotations
+from ._errors import ConfigurationError
 from ._store import RUN_ID, UnreadableRunError
 
 log = logging.getLogger("nanobanana_magic")
@@ -79,6 +81,25 @@ CREATE TABLE IF NOT EXISTS reuse (run_id TEXT PRIMARY KEY, hits INTEGER NOT NULL
 """
 
 
+_OPEN: collections.OrderedDict[str, RunIndex] = collections.OrderedDict()
+_OPEN_MAX = 8
+_OPEN_LOCK = threading.Lock()
+
+
+def index_of(store) -> RunIndex:
+    """The index of `store`'s folder, one per folder and process (its connection is
+    reused by every Store of that folder: the magics make one per command)."""
+    key = str(store.root)
+    with _OPEN_LOCK:
+        index = _OPEN.get(key)
+        if index is None:
+            index = _OPEN[key] = RunIndex(store)
+            while len(_OPEN) > _OPEN_MAX:
+                _OPEN.popitem(last=False)[1].close()
+        _OPEN.move_to_end(key)
+        return index
+
+
 def _contains(haystack: str | None, needle: str) -> int:
     """Python's case-insensitive containment, as `RunFilter.matches` does it."""
     return int(needle in (haystack or "").lower())
@@ -91,27 +112,46 @@ class RunIndex:
         self.store = store
         self.path = Path(store.root) / INDEX_FILE
         self._connection: sqlite3.Connection | None = None
-        self._lock = threading.Lock()  # one connection, used by one thread at a time
+        self._in_memory = False
+        self._lock = threading.RLock()  # one connection, used by one thread at a time
 
     # -- the connection ---------------------------------------------------------------------
     def _connect(self) -> sqlite3.Connection:
         if self._connection is None:
-            self.store.ensure()
-            connection = sqlite3.connect(
-                self.path, timeout=_BUSY_MS / 1000, isolation_level=None, check_same_thread=False
-            )
+            try:
+                self.store.ensure()
+                connection = self._open(str(self.path))
+                self._in_memory = False
+            except (ConfigurationError, sqlite3.OperationalError) as exc:
+                # a folder we may read but not write (shared, mounted read-only): the
+                # same index, kept in memory for this process
+                log.info("keeping the index of %s in memory (%s)", self.store.root, exc)
+                connection = self._open(":memory:")
+                self._in_memory = True
+            self._connection = connection
+        return self._connection
+
+    @staticmethod
+    def _open(target: str) -> sqlite3.Connection:
+        connection = sqlite3.connect(
+            target, timeout=_BUSY_MS / 1000, isolation_level=None, check_same_thread=False
+        )
+        try:
             connection.execute(f"PRAGMA busy_timeout = {_BUSY_MS}")
             connection.execute("PRAGMA journal_mode = WAL")
             connection.execute("PRAGMA synchronous = NORMAL")
             connection.create_function("contains", 2, _contains, deterministic=True)
             connection.executescript(_SCHEMA)
-            self._connection = connection
-        return self._connection
+        except BaseException:
+            connection.close()
+            raise
+        return connection
 
     def close(self) -> None:
-        if self._connection is not None:
-            self._connection.close()
-            self._connection = None
+        with self._lock:
+            if self._connection is not None:
+                self._connection.close()
+                self._connection = None
 
     @contextlib.contextmanager
     def _fresh(self) -> Iterator[sqlite3.Connection]:
@@ -120,7 +160,11 @@ class RunIndex:
         with self._lock:
             for attempt in (1, 2):
                 try:
-                    if self._connection is not None and not self.path.exists():
+                    if (
+                        self._connection is not None
+                        and not self._in_memory
+                        and not self.path.exists()
+                    ):
                         self.close()  # deleted: start again from the source of truth
                     connection = self._connect()
                     self._catch_up(connection)

@@ -264,9 +264,9 @@ class Store:
         """The folder's SQLite index (derived, rebuilt when deleted): fast history,
         search, cost and gallery queries on big folders. See `_index.RunIndex`."""
         if self._index is None:
-            from ._index import RunIndex
+            from ._index import index_of
 
-            self._index = RunIndex(self)
+            self._index = index_of(self)
         return self._index
 
     def resolve_run_id(self, text: str) -> str:

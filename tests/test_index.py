@@ -3,12 +3,14 @@ annotations, rebuilt after deletion or damage, caught up with other writers."""
 
 import json
 import multiprocessing
+import os
 import sqlite3
 
 import pytest
 from conftest import TEST_KEY
 
 from nanobanana_magic import _annotations as annotations
+from nanobanana_magic import _index as index_module
 from nanobanana_magic import generate
 from nanobanana_magic._index import INDEX_FILE
 from nanobanana_magic._store import Store
@@ -103,3 +105,22 @@ def test_tampered_lines_and_manifests_are_left_out(folder):
     assert runs[2].run_id not in store.index().search()
     assert store.index().search(min_rating=1) == []
     assert store.resolve_run_id(runs[0].run_id[:-1]) == runs[0].run_id
+
+
+def test_a_folder_that_cannot_be_written_is_indexed_in_memory(folder, monkeypatch):
+    store, _runs = folder
+    expected = store.index().search()
+    for suffix in ("", "-wal", "-shm"):
+        (store.root / (INDEX_FILE + suffix)).unlink(missing_ok=True)
+    index_module._OPEN.clear()
+    real_access = os.access
+    # a read-only folder, as the store sees it (root may write anywhere on this machine)
+    monkeypatch.setattr(
+        os, "access", lambda path, mode: not mode & os.W_OK and real_access(path, mode)
+    )
+    try:
+        assert Store(store.root).index().search() == expected
+        assert Store(store.root).index().search(tag="keeper") == [_runs[1].run_id]
+        assert not (store.root / INDEX_FILE).exists()
+    finally:
+        index_module._OPEN.clear()
