@@ -12,14 +12,15 @@ thumbnails instead.
 from __future__ import annotations
 
 import asyncio
+import collections
+import collections.abc
 import logging
 
 import ipywidgets as widgets
 
-from . import _annotations
 from . import _display as display
 from ._errors import BananaError
-from ._history_filter import RunFilter, filter_runs, parse_since
+from ._history_filter import RunFilter, parse_since
 from ._image_controls import ImageTile
 from ._request import KNOWN_MODELS, SIZES
 from ._widgets import hook as _hook
@@ -28,22 +29,52 @@ log = logging.getLogger("nanobanana_magic")
 ANY = "any"
 
 
-def matching_images(store, run_filter: RunFilter) -> list[tuple]:
+def matching_images(store, run_filter: RunFilter) -> StoredImages:
     """(run, image) of every completed run that passes the filter, newest run first; the
-    rating and pick filters apply to each image."""
-    runs = [run for run in store.recent_runs(None) if run.ok]
-    notes = _annotations.load(store.root)
-    found = filter_runs(runs, notes, run_filter)
-    return [
-        (run, image)
-        for run in found
-        for image in run.images
-        if (not run_filter.picked or notes.picked(run.run_id, image.index))
-        and (
-            run_filter.min_rating is None
-            or (notes.rating(run.run_id, image.index) or 0) >= run_filter.min_rating
-        )
-    ]
+    rating and pick filters apply to each image. One index query (`RunIndex.images`);
+    runs are read from disk only for the images a page shows."""
+    if not (store.root / "runs").is_dir():
+        return StoredImages(store, [])
+    pairs = store.index().images(
+        run_filter.search,
+        tag=run_filter.tag,
+        picked=run_filter.picked,
+        min_rating=run_filter.min_rating,
+        model=run_filter.model,
+        size=run_filter.size,
+        since=run_filter.since,
+    )
+    return StoredImages(store, pairs)
+
+
+class StoredImages(collections.abc.Sequence):
+    """A gallery's images as a sequence of (run, image), each run read when first shown."""
+
+    def __init__(self, store, pairs: list[tuple[str, int]]):
+        self.store, self.pairs = store, pairs
+        self._runs: collections.OrderedDict = collections.OrderedDict()
+
+    def __len__(self) -> int:
+        return len(self.pairs)
+
+    def __eq__(self, other: object) -> bool:
+        if not isinstance(other, (list, tuple, StoredImages)):
+            return NotImplemented
+        return len(self) == len(other) and list(self) == list(other)
+
+    __hash__ = None  # type: ignore[assignment]
+
+    def __getitem__(self, item):
+        if isinstance(item, slice):
+            return [self[i] for i in range(*item.indices(len(self.pairs)))]
+        run_id, index = self.pairs[item]
+        run = self._runs.get(run_id)
+        if run is None:
+            run = self._runs[run_id] = self.store.load_run(run_id)
+            while len(self._runs) > 256:
+                self._runs.popitem(last=False)
+        image = next((image for image in run.images if image.index == index), run.images[0])
+        return run, image
 
 
 def static_gallery_html(items, *, limit: int = 24, title: str = "") -> str:
@@ -64,7 +95,7 @@ class Gallery(widgets.VBox):
     def __init__(self, store, *, magic=None, panel=None, page_size: int = 12, filters=None):
         self.store, self.magic, self.panel = store, magic, panel
         self.page_size, self.page = page_size, 0
-        self.items: list[tuple] = []
+        self.items: collections.abc.Sequence[tuple] = []
         self.references: list = []
         self._build(filters or RunFilter())
         super().__init__(

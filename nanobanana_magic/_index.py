@@ -16,6 +16,8 @@ every query is parameterised.
 
 Queries for front ends (history, show, cost, the gallery):
 
+* `images(...)` — (run id, image index) of matching images, the gallery's list; the
+  gallery loads only the runs of the page it shows.
 * `search(...)` — run ids, newest first, matching a text (prompt, note, tags, the same
   case-insensitive containment as `RunFilter`), a tag, picks, a minimum rating, a model,
   a size, a start time, a status; `count(...)` counts them. The gallery pages with
@@ -47,7 +49,7 @@ from ._store import RUN_ID, UnreadableRunError
 log = logging.getLogger("nanobanana_magic")
 
 INDEX_FILE = "index.sqlite"
-_SCHEMA_VERSION = "1"
+_SCHEMA_VERSION = "2"
 _FINAL = ("completed", "failed")
 _BUSY_MS = 10_000
 _UNSEEN_SECONDS = 86_400  # how long a run named without a manifest is looked for again
@@ -65,7 +67,8 @@ CREATE TABLE IF NOT EXISTS runs (
     request_key TEXT NOT NULL,
     cost REAL NOT NULL,
     simulated INTEGER NOT NULL,
-    images INTEGER NOT NULL
+    images INTEGER NOT NULL,
+    image_indexes TEXT NOT NULL
 );
 CREATE TABLE IF NOT EXISTS unseen (run_id TEXT PRIMARY KEY, since REAL NOT NULL);
 CREATE TABLE IF NOT EXISTS unreadable (run_id TEXT PRIMARY KEY);
@@ -300,6 +303,7 @@ class RunIndex:
                 float(run.cost or 0.0),
                 int(bool(run.simulated)),
                 len(run.images),
+                ",".join(str(int(image.index)) for image in run.images),
             )
         except Exception as exc:  # missing or tampered manifest: not a run this index shows
             db.execute("DELETE FROM runs WHERE run_id = ?", (run_id,))
@@ -318,7 +322,7 @@ class RunIndex:
         db.execute("DELETE FROM unseen WHERE run_id = ?", (run_id,))
         db.execute("DELETE FROM unreadable WHERE run_id = ?", (run_id,))
         if row[0] == run_id:
-            db.execute("INSERT OR REPLACE INTO runs VALUES (?,?,?,?,?,?,?,?,?,?,?)", row)
+            db.execute("INSERT OR REPLACE INTO runs VALUES (?,?,?,?,?,?,?,?,?,?,?,?)", row)
 
     # -- questions ----------------------------------------------------------------------------
     # (ids are the store's date-time stamps: id order is creation order)
@@ -397,6 +401,41 @@ class RunIndex:
             clauses.append("created_at >= ?")
             params.append(float(since))
         return (" WHERE " + " AND ".join(clauses) if clauses else ""), params
+
+    def images(
+        self,
+        text: str | None = None,
+        *,
+        tag: str | None = None,
+        picked: bool = False,
+        min_rating: int | None = None,
+        model: str | None = None,
+        size: str | None = None,
+        since: float | None = None,
+    ) -> list[tuple[str, int]]:
+        """(run id, image index) of the images of completed runs that match, newest run
+        first: the gallery's question. `text`, `tag`, `model`, `size`, `since` filter runs
+        as in `search`; `picked` and `min_rating` filter each image."""
+        where, params = self._conditions(text, tag, False, None, model, size, since, "completed")
+        with self._fresh() as db:
+            runs = db.execute(
+                f"SELECT run_id, image_indexes FROM runs{where} ORDER BY run_id DESC", params
+            ).fetchall()
+            picks = set(db.execute("SELECT run_id, image FROM picks")) if picked else None
+            ratings = (
+                {(r, i): v for r, i, v in db.execute("SELECT run_id, image, rating FROM ratings")}
+                if min_rating is not None
+                else None
+            )
+        found = []
+        for run_id, indexes in runs:
+            for index in (int(i) for i in indexes.split(",") if i):
+                if picks is not None and (run_id, index) not in picks:
+                    continue
+                if ratings is not None and ratings.get((run_id, index), 0) < min_rating:
+                    continue
+                found.append((run_id, index))
+        return found
 
     def run_ids(self) -> list[str]:
         """Every run id, oldest first (the order `Store.run_ids` gives), including runs

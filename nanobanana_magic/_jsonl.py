@@ -14,6 +14,7 @@ import os
 import queue
 import threading
 from pathlib import Path
+from typing import Any
 
 
 def append_json_line(path: Path, entry: dict) -> None:
@@ -61,13 +62,15 @@ class GroupCommitWriter:
 
     def __init__(self, path: Path):
         self.path = Path(path)
-        self._queue: queue.SimpleQueue[tuple[dict, concurrent.futures.Future]] = queue.SimpleQueue()
+        self._queue: queue.SimpleQueue[tuple[bytes, concurrent.futures.Future[None]]] = (
+            queue.SimpleQueue()
+        )
         self._lock = threading.Lock()
         self._thread: threading.Thread | None = None
         self.commits = 0  # writes made (each holding one or more entries)
 
-    def submit(self, entry: dict) -> concurrent.futures.Future:
-        future: concurrent.futures.Future = concurrent.futures.Future()
+    def submit(self, entry: dict[str, Any]) -> concurrent.futures.Future[None]:
+        future: concurrent.futures.Future[None] = concurrent.futures.Future()
         line = (json.dumps(entry, sort_keys=True, default=str) + "\n").encode()
         self._queue.put((line, future))
         with self._lock:
@@ -78,7 +81,7 @@ class GroupCommitWriter:
                 self._thread.start()
         return future
 
-    async def append(self, entry: dict) -> None:
+    async def append(self, entry: dict[str, Any]) -> None:
         """Append `entry`; return once it is on disk, without blocking the event loop."""
         import asyncio
 

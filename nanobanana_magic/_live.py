@@ -74,6 +74,8 @@ class LiveStatus:
             self._draw()
 
     def _draw(self) -> None:
+        if self._handle is None:
+            return
         self._last = time.monotonic()
         html_text = display.output(self._render())
         if html_text == self._shown:  # e.g. a tick of a grid with nothing new

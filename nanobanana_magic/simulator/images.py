@@ -95,7 +95,7 @@ def render_photo(folder: str, prompt: str, size: str, resolution: str, index: in
         photo = source.convert("RGB")
     scale = max(width / photo.width, height / photo.height)
     cover = (max(width, round(photo.width * scale)), max(height, round(photo.height * scale)))
-    photo = photo.resize(cover, Image.LANCZOS)
+    photo = photo.resize(cover, Image.Resampling.LANCZOS)
     left, top = (cover[0] - width) // 2, (cover[1] - height) // 2
     photo = photo.crop((left, top, left + width, top + height))
     _draw_watermark(photo, 0)
