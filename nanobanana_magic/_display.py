@@ -1,4 +1,4 @@
-"""HTML for runs: image cards, responsive grids, labelled sweep tables and live progress.
+"""HTML for runs: image cards, responsive grids and the live progress table (sweeps: `_sweep_html`).
 
 Everything a user or a server wrote (prompts, error messages, labels) goes through
 `html.escape`. Grids embed the small WebP thumbnails; each card links the full-size

@@ -1,4 +1,4 @@
-"""The Python API: `generate`, `resume` and their async twins.
+"""The Python interface: `generate`, `resume` and their async twins.
 
 Each sync function is a thin wrapper over its async twin (see `_sync.run_sync`).
 """
