@@ -38,8 +38,6 @@ from ._store import Store
 
 log = logging.getLogger("nanobanana_magic")
 
-#: event kinds after which a job has its final Run
-FINAL_EVENTS = ("completed", "cached", "failed", "cancelled")
 _URL_REFRESHES = 2
 _SLOWDOWN_DEBOUNCE = 1.0  # seconds during which further 429s do not lower concurrency again
 # what this process knows about running times, per (output folder, API, model, resolution):
