@@ -119,19 +119,58 @@ def _logout(magic: Banana, args) -> None:
     )
 
 
+def simulator_knobs(assignments: Sequence[str]) -> dict[str, Any]:
+    """`--set KNOB=VALUE` values as the simulator's knobs, checked against its config so a
+    typo is refused before anything starts: one sentence naming the knob, its problem
+    and, for a misspelling, the fix."""
+    import difflib
+
+    from .simulator.config import SimulatorConfig, parse_knob
+
+    knobs: dict[str, Any] = {}
+    for assignment in assignments:
+        try:
+            name, value = parse_knob(assignment)
+        except ValueError:
+            raise UsageError(
+                f"--set needs KNOB=VALUE, e.g. --set duration=12, not {assignment!r}."
+            ) from None
+        knobs[name] = value
+    try:
+        SimulatorConfig().replace(**knobs)
+    except TypeError:
+        names = SimulatorConfig.knob_names()
+        unknown = next(name for name in knobs if name not in names)
+        close = difflib.get_close_matches(unknown, names, n=1)
+        hint = f"did you mean {close[0]}?" if close else "the README lists them."
+        raise UsageError(f"The simulator has no knob {unknown!r}; {hint}") from None
+    except ValueError as exc:
+        raise UsageError(f"--set: {exc}.") from None
+    return knobs
+
+
 @command(
     "use",
-    "toapis|sim|URL",
-    "where requests go: ToAPIs, the built-in simulator, or another URL",
+    "toapis|sim|URL [--set KNOB=VALUE ...]",
+    "where requests go: ToAPIs, the built-in simulator (--set sets its knobs, e.g. "
+    "--set duration=12), or another URL",
     Arg("target"),
+    Arg("--set", action="append", default=[], metavar="KNOB=VALUE"),
 )
 def _use(magic: Banana, args) -> None:
+    knobs = simulator_knobs(args.set)
+    if knobs and args.target != "sim":
+        raise UsageError(
+            "--set changes the simulator's knobs; use it with %banana use sim --set KNOB=VALUE."
+        )
     if args.target == "sim":
-        magic.use_simulator()
+        magic.use_simulator(**knobs)
+        settings = ", ".join(f"{name}={value!r}" for name, value in knobs.items())
         print(
-            f"Using the built-in simulator at {magic.base_url}: images are SIMULATED "
-            "placeholders, nothing is paid. `%banana use toapis` switches to the real "
-            "API."
+            f"Using the built-in simulator at {magic.base_url}"
+            + (f" ({settings})" if settings else "")
+            + ": images are SIMULATED placeholders, nothing is paid. "
+            "%banana use toapis switches to the real API."
         )
         return
     magic.use_url(None if args.target == "toapis" else args.target)

@@ -369,11 +369,14 @@ class Banana(Magics):
     def log_out(self) -> None:
         self._key = None
 
-    def use_simulator(self) -> None:
+    def use_simulator(self, **knobs) -> None:
+        """Send requests to the built-in simulator (started on first use) with these knobs."""
         from .simulator import Simulator
 
         if self._simulator is None:
-            self._simulator = Simulator().start()
+            self._simulator = Simulator(**knobs).start()
+        elif knobs:
+            self._simulator.configure(**knobs)
         self._base_url = self._simulator.base_url
 
     def use_url(self, url: str | None) -> None:

@@ -357,6 +357,30 @@ def test_use_switches_between_simulator_real_api_and_a_url(shell, sim_env, capsy
     assert isinstance(shell.run_failing("%banana use sim toapis"), UsageError)
 
 
+def test_use_sim_sets_the_simulators_knobs(shell, sim_env, capsys):
+    shell.run("%banana use sim --set duration=0.2 --set task_fail=1 --set progress_mode=coarse")
+    embedded = magic(shell).simulator
+    config = embedded.config
+    assert (config.duration, config.task_fail, config.progress_mode) == (0.2, 1.0, "coarse")
+    assert "duration=0.2" in capsys.readouterr().out
+    error = shell.run_failing("%%banana\na fox that fails on purpose")
+    assert isinstance(error, errors.TaskFailedError)
+    shell.run("%banana use sim --set task_fail=0")  # the running simulator changes its knobs
+    assert magic(shell).simulator is embedded and embedded.config.task_fail == 0
+    assert shell.run("%%banana\na fox that does not fail").ok
+
+    for line, words in (
+        ("%banana use sim --set durration=3", "no knob 'durration'; did you mean duration?"),
+        ("%banana use sim --set duration=-1", "duration must not be negative"),
+        ("%banana use sim --set duration", "--set needs KNOB=VALUE"),
+        ("%banana use sim --set", "--set: expected one argument"),
+        ("%banana use toapis --set duration=3", "use it with %banana use sim"),
+    ):
+        error = shell.run_failing(line)
+        assert isinstance(error, UsageError) and words in str(error), (line, error)
+    assert embedded.config.duration == 0.2  # refused settings changed nothing
+
+
 def test_config_lists_settings_with_the_key_redacted(shell, sim_env, capsys):
     shell.run("%banana config")
     out = capsys.readouterr().out

@@ -3,26 +3,21 @@
 from __future__ import annotations
 
 import argparse
-import json
 import sys
 import time
 from collections.abc import Sequence
 
-from .config import PROGRESS_MODES, RESULT_KINDS, SIM_API_KEY, SimulatorConfig
+from .config import PROGRESS_MODES, RESULT_KINDS, SIM_API_KEY, SimulatorConfig, parse_knob
 from .simulator import Simulator
 
 DEFAULT_PORT = 8765
 
 
 def _knob_assignment(text: str) -> tuple[str, object]:
-    name, sep, raw = text.partition("=")
-    if not sep or not name:
-        raise argparse.ArgumentTypeError(f"expected KNOB=VALUE, got {text!r}")
     try:
-        value = json.loads(raw)
-    except ValueError:
-        value = raw  # bare strings need no quotes: --set result_kind=jpeg
-    return name.strip(), value
+        return parse_knob(text)  # bare strings need no quotes: --set result_kind=jpeg
+    except ValueError as error:
+        raise argparse.ArgumentTypeError(str(error)) from None
 
 
 def build_parser() -> argparse.ArgumentParser:

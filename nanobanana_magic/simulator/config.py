@@ -267,6 +267,22 @@ class SimulatorConfig:
                 raise ValueError("redirect_files_to must be None or an http(s) URL base")
 
 
+def parse_knob(text: str) -> tuple[str, Any]:
+    """``"duration=12"`` → ``("duration", 12)``: the value read as JSON when it is JSON
+    (numbers, true/false, null, lists), else kept as the bare string (``result_kind=jpeg``).
+    Raises ``ValueError`` when there is no ``=`` or no name."""
+    import json
+
+    name, sep, raw = text.partition("=")
+    if not sep or not name.strip():
+        raise ValueError(f"expected KNOB=VALUE, got {text!r}")
+    try:
+        value = json.loads(raw)
+    except ValueError:
+        value = raw
+    return name.strip(), value
+
+
 # ---------------------------------------------------------------------- value checks
 def _number(name: str, value: Any) -> None:
     if isinstance(value, bool) or not isinstance(value, (int, float)) or not math.isfinite(value):
