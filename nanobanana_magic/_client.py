@@ -200,7 +200,7 @@ class ToAPIsClient:
         *,
         submitted_at: float,
         timeout: float = DEFAULT_TASK_TIMEOUT,
-        on_update: Callable[[JSONObject], None] | None = None,
+        on_update: Callable[[JSONObject, float | None], None] | None = None,
         expected_duration: float | None = None,
         max_interval: float = DEFAULT_MAX_POLL_INTERVAL,
         prior: DurationPrior | None = None,
@@ -210,6 +210,9 @@ class ToAPIsClient:
         `submitted_at` is on the client's clock (`time.monotonic()` unless a test passes
         its own). `prior` (shared by the tasks of a kind) says how long such tasks run;
         on completion it learns this one's estimated running time (queueing excluded).
+        After each answer that is not final, `on_update(task, seconds_left)` gets the task
+        and the planner's latest predicted completion as seconds from now (None while the
+        answers do not pin it down).
         Raises TaskFailedError or TaskTimeoutError (the task id in both).
         """
         planner = PollPlanner(
@@ -240,8 +243,6 @@ class ToAPIsClient:
                     else errors.TaskFailedError
                 )
                 raise cls(f"Task {task_id} failed: {message}", code=code)
-            if on_update is not None:
-                on_update(task)
             now = self._clock()
             if now >= deadline:
                 raise errors.TaskTimeoutError(
@@ -249,6 +250,9 @@ class ToAPIsClient:
                     f"{task.get('status')!r}, progress {progress})"
                 )
             planner.observe(now, "queued" if state == "queued" else "running", progress)
+            if on_update is not None:
+                window = planner.window()
+                on_update(task, None if window is None else max(0.0, window[1] - now))
 
     async def download(self, url: str, dest: str | os.PathLike[str]) -> tuple[str, int, int]:
         """Stream a result file to `dest` (no credentials sent), check it is an image.

@@ -64,8 +64,13 @@ class Event:
     progress: int | None = None
     state: str | None = None
     error: BaseException | None = None
+    #: the poller's prediction of when the task finishes, in seconds from `at` (or None)
+    seconds_left: float | None = None
     at: float = dataclasses.field(default_factory=time.time)
 
+
+#: the status of a progress event sent when a finished task's images start downloading
+DOWNLOADING = "downloading"
 
 Listener = Callable[[Event], None]
 
@@ -391,7 +396,7 @@ class Engine:
         task_id = run.task_id
         assert task_id is not None
 
-        def on_update(task: JSONObject) -> None:
+        def on_update(task: JSONObject, seconds_left: float | None) -> None:
             answer = task_state(task)
             self._emit(
                 listener,
@@ -403,11 +408,16 @@ class Engine:
                     status=answer.word,
                     progress=answer.progress,
                     state=answer.state,
+                    seconds_left=seconds_left,
                 ),
             )
 
         try:
             task = await self._wait(client, task_id, submitted_at, on_update, request)
+            self._emit(
+                listener,
+                Event("progress", index, run, request, status=DOWNLOADING),
+            )
             await self._download_all(client, run, task)
         except asyncio.CancelledError:
             raise
@@ -529,7 +539,7 @@ class Engine:
         progress = dict.fromkeys((task_id for task_id, _ in parts), 0)
 
         async def collect(task_id: str, part: int) -> errors.BananaError | None:
-            def on_update(task: JSONObject) -> None:
+            def on_update(task: JSONObject, seconds_left: float | None) -> None:
                 answer = task_state(task)
                 progress[task_id] = answer.progress or 0
                 self._emit(
@@ -597,7 +607,7 @@ class Engine:
         client: ToAPIsClient,
         task_id: str,
         submitted_at: float,
-        on_update: Callable[[JSONObject], None],
+        on_update: Callable[[JSONObject, float | None], None],
         request: ImageRequest,
     ) -> JSONObject:
         """Poll one task until it is final (the completed task object, or raise); tasks of

@@ -8,7 +8,7 @@ from conftest import TEST_KEY
 from PIL import Image
 
 from nanobanana_magic import _errors as errors
-from nanobanana_magic._engine import Engine
+from nanobanana_magic._engine import DOWNLOADING, Engine
 from nanobanana_magic._request import ImageRequest
 from nanobanana_magic._store import Store
 
@@ -87,9 +87,16 @@ def test_progress_events_carry_the_servers_progress(sim, out_dir):
     sim.configure(duration=1.5, queue_delay=0.0)
     events = []
     run_all(engine_for(sim, out_dir), [ImageRequest.create("slow one")], listener=events.append)
-    progress = [e.progress for e in events if e.kind == "progress"]
+    updates = [e for e in events if e.kind == "progress"]
+    *polls, downloading = updates
+    progress = [e.progress for e in polls]
     assert progress and all(0 <= p < 100 for p in progress)
     assert progress == sorted(progress)
+    # the poller's predicted completion comes along once the progress pins it down,
+    # and the images' download is announced before it starts
+    left = [e.seconds_left for e in polls if e.seconds_left is not None]
+    assert left and all(0 <= s <= 1.5 for s in left)
+    assert downloading.status == DOWNLOADING and events[-1].kind == "completed"
 
 
 def test_a_broken_listener_does_not_lose_the_image(sim, out_dir):
