@@ -39,6 +39,7 @@ from ._panel_form import (
     reference_thumbnail,
     save_upload,
 )
+from ._panel_html import PANEL_TEXT, copy_html, header_html, record_html
 from ._panel_session import PanelSession
 from ._plan import BatchPlan
 from ._pricing import format_usd
@@ -54,11 +55,7 @@ from ._widgets import hook as _hook
 
 log = logging.getLogger("nanobanana_magic")
 
-NO_WIDGETS_TEXT = (
-    "Nano Banana panel: this front end cannot show ipywidgets. Open the "
-    "notebook in JupyterLab 4 or Notebook 7 with ipywidgets 8 installed, or "
-    "use the %%banana cell magic, which works everywhere."
-)
+NO_WIDGETS_TEXT = PANEL_TEXT
 
 
 # -- the view ---------------------------------------------------------------------------------------
@@ -134,11 +131,17 @@ class BananaPanel(widgets.VBox):
         self.spent = 0.0
         self._quiet = False  # set while the code itself changes the form
         self._uploads: list[str] = []
+        self._results_html = ""
+        self._record_id: str | None = None  # the display id of the static record
         self._build()
         super().__init__(
             self._layout(),
             layout=widgets.Layout(
-                border="1px solid #d0d7de", padding="10px 12px", max_width="1000px"
+                border="1px solid var(--jp-border-color2, #d0d7de)",
+                padding="10px 12px",
+                max_width="1000px",
+                width="auto",
+                overflow="hidden",
             ),
         )
         self.add_class("banana-panel")
@@ -198,14 +201,7 @@ class BananaPanel(widgets.VBox):
             W.Button(description="Cancel", button_style="warning", icon="stop", disabled=True),
             "banana-cancel",
         )
-        self.copy_button = _hook(
-            W.Button(
-                description="Copy as cell",
-                icon="clipboard",
-                tooltip="Show the %%banana cell that reproduces this form",
-            ),
-            "banana-copy",
-        )
+        self.copy_button = _hook(W.HTML(), "banana-copy-area")
         self.history = _hook(
             W.Dropdown(
                 description="History",
@@ -220,12 +216,12 @@ class BananaPanel(widgets.VBox):
             W.Textarea(layout=L(width="100%", height="90px", display="none")), "banana-cell-text"
         )
         self.progress = _hook(W.VBox(), "banana-progress")
-        self.grid = _hook(W.HTML(layout=L(width="100%")), "banana-results")
+        # an Output widget, so the front end resolves the full-size files' links
+        self.grid = _hook(W.Output(layout=L(width="100%")), "banana-results")
         self.tiles = _hook(W.Box(), "banana-result-tiles")
 
         self.generate_button.on_click(lambda _: self.generate())
         self.cancel_button.on_click(lambda _: self.cancel())
-        self.copy_button.on_click(lambda _: self.show_cell())
         self.upload.observe(self._on_upload, "value")
         self.history.observe(self._on_history, "value")
         self.prompt.observe(self._on_prompt, "value")
@@ -262,9 +258,22 @@ class BananaPanel(widgets.VBox):
             self.tiles,
         ]
 
+    def _ipython_display_(self) -> None:
+        """The widget view, and under it the static record of its last results (empty
+        until it has some), which outlives the kernel."""
+        from IPython.display import display
+
+        display(self._repr_mimebundle_(), raw=True)
+        if self._record_id is None:
+            import uuid
+
+            self._record_id = uuid.uuid4().hex
+        bundle = {"text/html": record_html(self._results_html) if self._results_html else ""}
+        display(bundle, raw=True, display_id=self._record_id)
+
     def _repr_mimebundle_(self, **kwargs):
-        """The widget view, with a text/plain that says why nothing shows where widgets
-        cannot render (terminal IPython, static HTML, front ends without ipywidgets)."""
+        """The widget view, with a text/plain saying what the panel is and how to get it
+        back where the view cannot show (no kernel, a static page, a terminal)."""
         bundle = super()._repr_mimebundle_(**kwargs)
         if isinstance(bundle, tuple):
             bundle[0]["text/plain"] = NO_WIDGETS_TEXT
@@ -273,7 +282,10 @@ class BananaPanel(widgets.VBox):
         return bundle
 
     def __repr__(self) -> str:
-        return f"<BananaPanel: {NO_WIDGETS_TEXT}>"
+        return (
+            "<BananaPanel: a widget panel for JupyterLab 4 or Notebook 7; "
+            "in a terminal use the %%banana magic>"
+        )
 
     # -- the form ----------------------------------------------------------------------------
     def form(self) -> PanelForm:
@@ -328,13 +340,14 @@ class BananaPanel(widgets.VBox):
 
     def _form_changed(self) -> None:
         backend, folder = self.session.describe()
-        self.header.value = (
-            f"<div style='font:12px/1.5 system-ui;color:#57606a'>"
-            f"<b style='color:#24292f;font-size:15px'>Nano Banana 2</b> · "
-            f"{display.esc(backend)}<br>{display.esc(folder)}</div>"
-        )
-        if self.cell.layout.display != "none":
-            self.show_cell()
+        self.header.value = header_html(backend, folder)
+        try:
+            text = self.cell_text()
+        except BananaError as exc:
+            self.copy_button.value = copy_html(None, str(exc))
+        else:
+            self.copy_button.value = copy_html(text)
+            self.cell.value = text
         if not self.busy:
             self._show_estimate()
 
@@ -364,8 +377,8 @@ class BananaPanel(widgets.VBox):
     def _show_estimate(self) -> None:
         try:
             plan, _ = self.plan()
-        except BananaError:
-            self.cost.value = display.note("Estimate: complete the form to see the cost.")
+        except BananaError as exc:  # the sentence Generate would show
+            self.cost.value = display.note(f"No estimate yet: {exc}")
             return
         self.cost.value = display.note(plan.estimate_line())
 
@@ -477,7 +490,7 @@ class BananaPanel(widgets.VBox):
     async def _run(self, plan: BatchPlan, engine: Engine) -> list[Run]:
         view = _PanelView(self, plan)
         self.progress.children = view.rows
-        self.grid.value = ""
+        self.show_grid("")
         self.cost.value = display.note(plan.estimate_line() + " Running…")
         self._set_running(True)
         runs: list[Run] = []
@@ -493,7 +506,7 @@ class BananaPanel(widgets.VBox):
         return runs
 
     def _finish(self, plan: BatchPlan, runs: list[Run], result: SweepRun | None) -> None:
-        self._show_results(result, runs)
+        self._show_results(result, runs, record=True)
         self._show_tiles(runs, result)
         spent = sum(run.spent for run in runs)
         self.spent += spent
@@ -509,9 +522,34 @@ class BananaPanel(widgets.VBox):
         if failed:
             self.show_error(f"{len(failed)} of {len(runs)} task(s) failed: {failed[0].error}")
 
-    def _show_results(self, result: SweepRun | None, runs: list[Run]) -> None:
+    def _show_results(
+        self, result: SweepRun | None, runs: list[Run], *, record: bool = False
+    ) -> None:
         self.tiles.children = ()
-        self.grid.value = result.html() if result is not None else display.runs_html(runs)
+        html_text = result.html() if result is not None else display.runs_html(runs)
+        self.show_grid(html_text, record=record)
+
+    def show_grid(self, html_text: str, *, record: bool = False) -> None:
+        """Show a results grid (a fragment) in the panel; with `record`, also in the
+        static record under the panel."""
+        self._results_html = html_text
+        data = {"text/html": display.output(html_text), "text/plain": "(results grid)"}
+        self.grid.outputs = (
+            ({"output_type": "display_data", "data": data, "metadata": {}},) if html_text else ()
+        )
+        if record and self._record_id is not None:
+            from IPython.display import update_display
+
+            update_display(
+                {"text/html": record_html(html_text), "text/plain": "(the panel's last results)"},
+                raw=True,
+                display_id=self._record_id,
+            )
+
+    @property
+    def results_html(self) -> str:
+        """The grid the panel shows now (an HTML fragment; empty when none)."""
+        return self._results_html
 
     def _show_tiles(self, runs: list[Run], result: SweepRun | None = None) -> None:
         """Under the finished grid: each image's address with its rating stars, Pick and
@@ -582,7 +620,7 @@ class BananaPanel(widgets.VBox):
         run.cached = True  # shown from disk: nothing sent, nothing spent
         self.progress.children = ()
         self.show_error("")
-        self.grid.value = display.run_html(run)
+        self.show_grid(display.run_html(run))
         self._show_tiles([run])
         self.cost.value = display.note(
             f"Restored run {run.run_id} from disk; nothing was "

@@ -24,6 +24,7 @@ from __future__ import annotations
 TEXT = "var(--jp-ui-font-color1, #1f2328)"  # titles, labels, body text
 MUTED = "var(--jp-ui-font-color2, #59636e)"  # captions and notes (on SURFACE or the page)
 SURFACE = "var(--jp-layout-color1, #ffffff)"  # cards, the panel
+PAGE = "var(--jp-layout-color0, #ffffff)"  # behind outputs (for labels that must be opaque)
 SUNKEN = "var(--jp-cell-editor-background, #f6f8fa)"  # code blocks, empty image areas
 BORDER = "var(--jp-border-color2, #d0d7de)"
 LINK = "var(--jp-content-link-color, #0b4fa8)"

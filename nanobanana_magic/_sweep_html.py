@@ -1,6 +1,7 @@
-"""The HTML of a sweep: labelled tables of image cards, filled in live.
+"""The HTML of a sweep: labelled grids of image cards, filled in live.
 
-Styles are inline (a notebook keeps no stylesheet); every label and message is escaped.
+Styles are inline and come from `_styles` (theme colours, a notebook keeps no
+stylesheet); every label and message is escaped.
 """
 
 from __future__ import annotations
@@ -8,6 +9,7 @@ from __future__ import annotations
 from typing import TYPE_CHECKING
 
 from . import _display as display
+from . import _styles as styles
 
 if TYPE_CHECKING:
     from ._sweep_result import SweepPage, SweepRun
@@ -48,53 +50,46 @@ def live_summary_html(result: SweepRun) -> str:
 
 
 def page_html(result: SweepRun, page: SweepPage) -> str:
+    """One labelled grid as CSS grid boxes, not a table: the notebook's table styles
+    (striped rows, hover colours, right-aligned cells) have nothing to hold on to. The
+    labels stay visible (sticky) while a large grid scrolls inside its frame."""
     esc = display.esc
-    th = (
-        "style='padding:4px 8px;text-align:left;vertical-align:bottom;"
-        "font:600 12px system-ui,sans-serif;color:#24292f;border-bottom:1px solid "
-        "#d0d7de;position:sticky;top:0;z-index:1;background:var(--jp-layout-color0,#fff)'"
-    )
-    axis_th = (
-        "style='padding:2px 8px;text-align:left;font:12px system-ui,sans-serif;"
-        "color:#57606a;white-space:nowrap'"
-    )
-    row_th = (
-        "style='padding:4px 8px;text-align:left;vertical-align:middle;"
-        "font:600 12px system-ui,sans-serif;color:#24292f;border-right:1px solid "
-        "#d0d7de;position:sticky;left:0;background:var(--jp-layout-color0,#fff)'"
-    )
-    td = "style='padding:4px;vertical-align:top;width:220px;min-width:160px'"
-    caption = (
-        f"<caption style='text-align:left;font:600 13px system-ui,sans-serif;"
-        f"padding:6px 0 2px'>{esc(page.title)}</caption>"
+    columns = len(page.col_labels)
+    label = f"padding:4px 8px;font-weight:600;color:{styles.TEXT};overflow-wrap:anywhere"
+    axis = f"padding:2px 8px;color:{styles.MUTED};white-space:nowrap"
+    sticky = f"position:sticky;z-index:1;background:{styles.PAGE}"
+    title = (
+        f"<div class='banana-sweep-title' style='{styles.TITLE};font-size:13px;"
+        f"padding:6px 0 2px'>{esc(page.title)}</div>"
         if page.title
         else ""
     )
-    corner = (
-        f"<th {axis_th}>{esc(page.row_axis)} ↓</th>" if page.row_axis else f"<th {axis_th}></th>"
-    )
-    axis_row = (
-        f"<tr>{corner}<th class='banana-sweep-axis' {axis_th} "
-        f"colspan='{len(page.col_labels)}'>{esc(page.col_axis)} →</th></tr>"
-    )
-    header = (
-        f"<tr><th {th}></th>"
-        + "".join(
-            f"<th class='banana-sweep-col' {th}>{esc(label)}</th>" for label in page.col_labels
+    corner = esc(f"{page.row_axis} ↓") if page.row_axis else ""
+    cells = [
+        f"<div style='{axis}'>{corner}</div>",
+        f"<div class='banana-sweep-axis' style='{axis};grid-column:span {columns}'>"
+        f"{esc(page.col_axis)} →</div>",
+        "<div></div>",
+    ]
+    cells += [
+        f"<div class='banana-sweep-col' style='{label};{sticky};top:0;"
+        f"border-bottom:1px solid {styles.BORDER}'>{esc(text)}</div>"
+        for text in page.col_labels
+    ]
+    for row_label, keys in zip(page.row_labels, page.keys):
+        cells.append(
+            f"<div class='banana-sweep-row' style='{label};{sticky};left:0;"
+            f"align-self:stretch;border-right:1px solid {styles.BORDER}'>{esc(row_label)}</div>"
         )
-        + "</tr>"
-    )
-    body = "".join(
-        f"<tr><th class='banana-sweep-row' {row_th}>{esc(label)}</th>"
-        + "".join(f"<td {td}>{cell_html(result, key)}</td>" for key in keys)
-        + "</tr>"
-        for label, keys in zip(page.row_labels, page.keys)
-    )
-    # labels stay visible while a large grid scrolls inside its frame
+        cells += [
+            f"<div class='banana-sweep-cell' style='padding:4px'>{cell_html(result, key)}</div>"
+            for key in keys
+        ]
     return (
-        f"<div class='banana-sweep-frame' style='overflow:auto;max-height:85vh'>"
-        f"<table class='banana-sweep-grid' style='border-collapse:collapse;"
-        f"margin:6px 0'>{caption}{axis_row}{header}{body}</table></div>"
+        f"{title}<div class='banana-sweep-frame' style='overflow:auto;max-height:85vh'>"
+        f"<div class='banana-sweep-grid' style='display:grid;grid-template-columns:"
+        f"auto repeat({columns},minmax(160px,240px));justify-content:start;"
+        f"align-items:start;margin:6px 0'>{''.join(cells)}</div></div>"
     )
 
 
@@ -105,9 +100,8 @@ def cell_html(result: SweepRun, key: tuple) -> str:
         status, pct = row.shown, row.progress
         return (
             f"<div class='banana-sweep-pending' style='{display.NOTE_STYLE}'>"
-            f"{display.esc(status)} {pct}%<div style='background:#eaeef2;"
-            f"border-radius:3px;height:6px;margin-top:3px'><div style='background:"
-            f"#0969da;height:6px;border-radius:3px;width:{pct}%'></div></div></div>"
+            f"{display.esc(status)} {pct}%<br>"
+            f"{styles.bar(pct, result.status.get(key, ''), width='100%', height=6)}</div>"
         )
     if not run.ok:
         return display.error_box(run.error or f"status {run.status}", label=run.status)

@@ -2,7 +2,8 @@
 
 A prompt such as `<script>alert(1)</script>` must render as text. Each rendering is parsed
 with the standard library's HTML parser and must contain no script element, no event
-handler attribute (except the package's own constant thumbnail zoom, `ZOOM_SCRIPT`) and no
+handler attribute (except the package's own constant click handlers: the thumbnail zoom and
+the panel's copy button) and no
 javascript: link, while the hostile text itself is visible.
 """
 
@@ -18,6 +19,7 @@ from conftest import TEST_KEY, RecordingServer, json_answer
 from nanobanana_magic import _display as display
 from nanobanana_magic import generate
 from nanobanana_magic._engine import Engine
+from nanobanana_magic._panel_html import COPY_SCRIPT
 from nanobanana_magic._store import Store
 from nanobanana_magic._sweep_plan import plan_sweep
 from nanobanana_magic._sweep_result import SweepRun
@@ -25,6 +27,10 @@ from nanobanana_magic._sweep_result import SweepRun
 PROMPT = "<script>alert(1)</script> a fox <img src=x onerror=alert(2)>"
 SERVER_TEXT = "<script>alert('server')</script><img src=y onerror=alert(3)>"
 STATUS_TEXT = "<script>alert('status')</script>"
+
+
+#: the package's own click handlers (constants: nothing a prompt or a server says is in them)
+OUR_SCRIPTS = (display.ZOOM_SCRIPT, COPY_SCRIPT)
 
 
 class _Inspector(HTMLParser):
@@ -39,7 +45,7 @@ class _Inspector(HTMLParser):
         if tag in ("script", "iframe", "object", "embed"):
             self.bad.append(f"<{tag}>")
         for name, value in attrs:
-            ours = tag == "a" and name == "onclick" and value == display.ZOOM_SCRIPT
+            ours = name == "onclick" and value in OUR_SCRIPTS
             if name.lower().startswith("on") and not ours:
                 self.bad.append(f"{tag} {name}=")
             if (value or "").strip().lower().startswith("javascript:"):
@@ -175,12 +181,13 @@ def test_the_panel_escapes_prompts_and_server_strings(sim, tmp_path):
     try:
         p.prompt.value = PROMPT
         asyncio.run(click(p))
-        for widget in (p.grid, p.cost, p.error, p.header):
+        for widget in (p.cost, p.error, p.header, p.copy_button):
             assert_safe(widget.value)
-        assert_safe(p.grid.value, PROMPT)
+        assert_safe(p.results_html, PROMPT)
+        assert html.escape(PROMPT) in p.copy_button.value  # the cell the button copies
         run_id = p.history.options[1][1]
         p.restore(run_id)
-        assert_safe(p.grid.value, PROMPT)
+        assert_safe(p.results_html, PROMPT)
     finally:
         p.close()
 
@@ -195,6 +202,6 @@ def test_the_panel_escapes_prompts_and_server_strings(sim, tmp_path):
             p.prompt.value = PROMPT
             asyncio.run(click(p))
             assert_safe(p.error.value, SERVER_TEXT)
-            assert_safe(p.grid.value, SERVER_TEXT)
+            assert_safe(p.results_html, SERVER_TEXT)
         finally:
             p.close()

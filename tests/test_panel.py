@@ -79,6 +79,15 @@ def test_form_builds_the_same_request_as_the_magic(sim_env, tmp_path):
     assert p._repr_mimebundle_()["text/plain"] == NO_WIDGETS_TEXT
 
 
+def test_the_estimate_says_why_it_is_missing(sim_env):
+    p = panel(prompt="a {creature} at dawn")
+    with pytest.raises(ValidationError) as refused:
+        p.plan()
+    plan_error = refused.value
+    assert p.cost.value.count("No estimate yet: ") == 1 and "creature" in p.cost.value
+    assert html.escape(str(plan_error)) in p.cost.value  # the sentence Generate would give
+
+
 def test_sweep_axis_expands_parameters_and_prompt_names(sim_env):
     p = panel(prompt="a fox")
     fill(p, sweep_key="size", sweep_values=" 1:1, 16:9 ,9:16")
@@ -144,8 +153,13 @@ def test_generate_runs_in_the_background_and_escapes_the_prompt(sim_env, out_dir
     (run,) = runs
     assert run.ok and len(run.images) == 2 and not p.busy
     assert statuses(p) == ["completed"]
-    grid = p.grid.value
+    grid = p.results_html
     assert grid.count("class='banana-thumb'") == 2 and "data:image/webp;base64," in grid
+    (shown,) = p.grid.outputs  # an Output widget: the front end resolves the file links
+    assert (
+        "banana-thumb" in shown["data"]["text/html"]
+        and "mathjax_ignore" in shown["data"]["text/html"]
+    )
     assert "<script>" not in grid and "&lt;script&gt;" in grid
     assert "Spent $0.050 on 2 image(s)" in p.cost.value and p.error.value == ""
     assert p.generate_button.disabled is False and p.cancel_button.disabled is True
@@ -170,9 +184,10 @@ def test_copy_as_cell_round_trips_through_the_magic(shell, sim_env, tmp_path):
     fill(p, prompt="a fox with {{braces}}", size="4:3", n=2)
     (run,) = generate(p)
     assert run.ok and run.request.prompt == "a fox with {braces}"
-    p.copy_button.click()
-    cell = p.cell.value
-    assert cell == p.cell_text() and cell.startswith("%%banana ") and p.cell.layout.display is None
+    cell = p.cell_text()
+    # the button in the page holds the cell, ready for the clipboard (browser test)
+    assert f'data-cell="{html.escape(cell)}"' in p.copy_button.value
+    assert p.cell.value == cell and cell.startswith("%%banana ")
     created = sim_env.stats()["tasks_created"]
 
     line, body = cell.split("\n", 1)
@@ -213,7 +228,7 @@ def test_history_restores_a_magic_run_from_disk(shell, sim_env, out_dir):
     form = p.form()
     assert (form.prompt, form.size, form.resolution, form.n) == ("a heron in fog", "16:9", "2K", 2)
     assert form.urls == "https://example.com/r.png"
-    assert p.grid.value.count("class='banana-thumb'") == 2
+    assert p.results_html.count("class='banana-thumb'") == 2
     assert made.run_id in p.cost.value and "nothing was sent" in p.cost.value
     assert sim_env.stats()["submit_requests"] == requests_before
 

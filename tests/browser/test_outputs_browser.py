@@ -138,7 +138,7 @@ def shoot(page, server, cells: dict[str, int], theme: str) -> None:
     if not screenshots_wanted(server):
         return
     for name, index in cells.items():
-        output = code_cell(page, index).locator(".jp-OutputArea")
+        output = code_cell(page, index).locator(".jp-Cell-outputArea")
         output.scroll_into_view_if_needed()
         output.screenshot(path=str(DOCS / f"{name}-{theme}.png"))
 
@@ -147,6 +147,7 @@ def test_outputs_are_at_home_in_light_and_dark(chromium_browser, jupyter_server,
     expect.set_options(timeout=60_000)
     write_notebook(jupyter_server["root"])
     ctx = chromium_browser.new_context(viewport={"width": 1280, "height": 1400})
+    ctx.grant_permissions(["clipboard-read", "clipboard-write"])
     page = ctx.new_page()
     page.set_default_timeout(60_000)
     try:
@@ -184,16 +185,57 @@ def test_outputs_are_at_home_in_light_and_dark(chromium_browser, jupyter_server,
         page.locator(".banana-lightbox").click()
         expect(page.locator(".banana-lightbox")).to_have_count(0)
 
-        shots = {"sweep": 2, "run": 3}
+        # the panel makes one image; "Copy as cell" puts its cell on the clipboard
+        panel = page.locator(".jp-OutputArea-output .banana-panel")
+        panel.locator(".banana-prompt textarea").fill(PANEL_PROMPT)
+        panel.locator("button.banana-generate").click()
+        images_decoded(page, ".banana-panel .banana-results img.banana-thumb", 1)
+        record = page.locator(".banana-panel-record")
+        images_decoded(page, ".banana-panel-record img.banana-thumb", 1)
+        run_id = record.locator(".banana-run-header").inner_text().split("run ")[1].split(" ")[0]
+        panel.locator("button.banana-copy").click()
+        expect(panel.locator(".banana-copy-status")).to_have_text(re.compile("^Copied"))
+        copied = page.evaluate("navigator.clipboard.readText()")
+        assert copied.startswith("%%banana ") and copied.endswith("\n" + PANEL_PROMPT), copied
+
+        shots = {"sweep": 2, "run": 3, "panel": 5}
         shoot(page, jupyter_server, shots, "light")
         choose_theme(page, "JupyterLab Dark")
         measured = page.evaluate(CONTRAST_JS, CONTRAST_TARGETS)
-        kinds = {item["name"] for item in measured}
-        missing = {name for name in CONTRAST_TARGETS if name not in kinds and "panel" not in name}
+        missing = set(CONTRAST_TARGETS) - {item["name"] for item in measured}
         assert not missing, f"nothing measured for {missing}"
         low = [item for item in measured if item["ratio"] < 4.5]
         assert not low, f"contrast below 4.5:1 in JupyterLab Dark: {low}"
         shoot(page, jupyter_server, shots, "dark")
+
+        # the copied cell, pasted into a new cell and run, is the panel's request: cached
+        code_cell(page, 5).locator(".jp-InputArea-prompt").click()
+        page.keyboard.press("b")  # a new cell below, in command mode
+        page.keyboard.press("Enter")
+        page.keyboard.press("ControlOrMeta+v")
+        page.keyboard.press("Shift+Enter")
+        pasted = code_cell(page, 6)
+        expect(pasted.locator(".jp-InputArea-editor")).to_contain_text(PANEL_PROMPT)
+        expect(pasted.locator(".jp-OutputArea-output").first).to_contain_text(
+            f"From the cache (run {run_id})"
+        )
+
+        # a kernel restart: the panel says its kernel is gone, the record keeps the grid
+        page.locator(".lm-MenuBar-itemLabel", has_text="Kernel").first.click()
+        labels = page.locator(".lm-Menu .lm-Menu-itemLabel")
+        labels.get_by_text("Restart Kernel…", exact=True).click()
+        page.locator(".jp-Dialog button.jp-mod-accept").click()
+        expect(panel.locator(".banana-kernel-gone")).to_be_visible()
+        expect(panel.locator(".banana-kernel-gone")).to_contain_text("kernel has stopped")
+        expect(panel.locator("button.banana-generate")).to_have_css("pointer-events", "none")
+        images_decoded(page, ".banana-panel-record img.banana-thumb", 1)
+
+        # saved and reopened: the record still shows the panel's last images and run id
+        page.keyboard.press("ControlOrMeta+s")
+        expect(page.locator(".jp-mod-dirty")).to_have_count(0)
+        open_notebook(page, jupyter_server, NOTEBOOK)
+        images_decoded(page, ".banana-panel-record img.banana-thumb", 1)
+        expect(page.locator(".banana-panel-record")).to_contain_text(run_id)
     except Exception:
         page.screenshot(path=str(tmp_path / "failure.png"))
         print("cell outputs:", page.locator(".jp-OutputArea-output").all_inner_texts())
