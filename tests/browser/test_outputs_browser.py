@@ -13,13 +13,12 @@ failed cell (the error box) and the panel. The test checks, in the page as rende
   the panel says its kernel is gone, and after saving and reopening, the panel's static
   record still shows its last images with their run id.
 
-Screenshots of both themes go to docs/ only when E2E_SCREENSHOTS=1 (from JupyterLab);
-otherwise nothing is written outside the temp folders.
+Screenshots of both themes (from JupyterLab) go to the test's temporary folder, or to
+docs/ for the README when UPDATE_DOCS_SCREENSHOTS=1.
 """
 
 from __future__ import annotations
 
-import os
 import re
 from pathlib import Path
 
@@ -31,7 +30,6 @@ from .pages import images_decoded, open_notebook, run_all_cells
 
 pytestmark = pytest.mark.browser
 
-DOCS = Path(__file__).resolve().parents[2] / "docs"
 NOTEBOOK = "at_home.ipynb"
 SWEEP = "--sweep size=1:1,16:9,9:16 --sweep style=ink,oil"
 PANEL_PROMPT = "a paper boat on a pond"
@@ -129,22 +127,20 @@ def choose_theme(page, name: str) -> None:
     page.wait_for_timeout(300)  # the theme's stylesheet applies after the attribute changes
 
 
-def screenshots_wanted(server) -> bool:
-    return os.environ.get("E2E_SCREENSHOTS") == "1" and server["app"] == "lab"
-
-
-def shoot(page, server, cells: dict[str, int], theme: str) -> None:
-    """docs/<name>-<theme>.png of each named cell's output, only when asked."""
-    if not screenshots_wanted(server):
-        return
+def shoot(page, folder: Path, cells: dict[str, int], theme: str) -> None:
+    """<folder>/<name>-<theme>.png of each named cell's output."""
     for name, index in cells.items():
         output = code_cell(page, index).locator(".jp-Cell-outputArea")
         output.scroll_into_view_if_needed()
-        output.screenshot(path=str(DOCS / f"{name}-{theme}.png"))
+        output.screenshot(path=str(folder / f"{name}-{theme}.png"))
 
 
-def test_outputs_are_at_home_in_light_and_dark(chromium_browser, jupyter_server, tmp_path):
+def test_outputs_are_at_home_in_light_and_dark(
+    chromium_browser, jupyter_server, tmp_path, screenshot_folder
+):
     expect.set_options(timeout=60_000)
+    # the README's pictures come from JupyterLab, into docs/ only when asked for
+    shots_folder = screenshot_folder(tmp_path) if jupyter_server["app"] == "lab" else tmp_path
     write_notebook(jupyter_server["root"])
     ctx = chromium_browser.new_context(viewport={"width": 1280, "height": 1400})
     ctx.grant_permissions(["clipboard-read", "clipboard-write"])
@@ -199,14 +195,14 @@ def test_outputs_are_at_home_in_light_and_dark(chromium_browser, jupyter_server,
         assert copied.startswith("%%banana ") and copied.endswith("\n" + PANEL_PROMPT), copied
 
         shots = {"sweep": 2, "run": 3, "panel": 5}
-        shoot(page, jupyter_server, shots, "light")
+        shoot(page, shots_folder, shots, "light")
         choose_theme(page, "JupyterLab Dark")
         measured = page.evaluate(CONTRAST_JS, CONTRAST_TARGETS)
         missing = set(CONTRAST_TARGETS) - {item["name"] for item in measured}
         assert not missing, f"nothing measured for {missing}"
         low = [item for item in measured if item["ratio"] < 4.5]
         assert not low, f"contrast below 4.5:1 in JupyterLab Dark: {low}"
-        shoot(page, jupyter_server, shots, "dark")
+        shoot(page, shots_folder, shots, "dark")
 
         # the copied cell, pasted into a new cell and run, is the panel's request: cached
         code_cell(page, 5).locator(".jp-InputArea-prompt").click()

@@ -3,9 +3,8 @@ chromium (the `jupyter_server` fixture runs each test once per front end).
 
 Opens notebooks/panel.ipynb (no key: the notebook picks the simulator, 4 s per task),
 runs it, generates with an uploaded reference, runs another cell while the panel works,
-cancels a second generation and restores the first from the history. The JupyterLab run
-also takes the screenshots the README uses (docs/panel.png, docs/grid.png): into a
-temporary folder, or into docs/ when UPDATE_DOCS_SCREENSHOTS=1.
+cancels a second generation and restores the first from the history. Its screenshots stay
+in the test's temp folder (the README's come from test_outputs_browser, when asked).
 """
 
 from __future__ import annotations
