@@ -54,7 +54,7 @@ def test_restored_runs_show_their_marks(sim_env, out_dir):
     (controls,) = controls_of(p)
     assert controls.pick_button.value is True
     assert [b.description for b in controls.stars] == ["★"] * 5
-    assert "★★★★★" in p.grid.value and "✓ picked" in p.grid.value
+    assert "★★★★★" in p.results_html and "✓ picked" in p.results_html
 
 
 def test_gallery_filters_pages_and_acts_on_a_selection(shell, sim_env, out_dir):
