@@ -354,7 +354,7 @@ class Store:
         return None
 
     # -- sweeps ---------------------------------------------------------------------------------
-    def save_sweep(self, record: dict) -> str:
+    def save_sweep(self, record: dict[str, Any]) -> str:
         """Keep a finished sweep (its axes, template and each cell's run id) as one file,
         so history lists it as one entry and `show` redraws its grid; returns its id."""
         self.ensure()
@@ -372,7 +372,7 @@ class Store:
             return []
         return sorted(p.stem for p in folder.glob("sweep-*.json") if SWEEP_ID.fullmatch(p.stem))
 
-    def load_sweep(self, sweep_id: str) -> dict:
+    def load_sweep(self, sweep_id: str) -> dict[str, Any]:
         """A stored sweep's record (checked: an id of the store's format, a dict holding
         `axes` and `cells`); the run ids in it are checked when their runs load."""
         record = None
