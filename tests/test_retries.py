@@ -227,7 +227,9 @@ def test_progress_answers_reach_the_listener_until_completion():
     async def go():
         async with client(script, clock) as api:
             return await api.wait(
-                "task_1", submitted_at=clock.now(), on_update=lambda t: seen.append(t["status"])
+                "task_1",
+                submitted_at=clock.now(),
+                on_update=lambda t, seconds_left: seen.append(t["status"]),
             )
 
     assert asyncio.run(go())["status"] == "completed"
