@@ -101,7 +101,7 @@ def cell_html(result: SweepRun, key: tuple) -> str:
         return (
             f"<div class='banana-sweep-pending' style='{display.NOTE_STYLE}'>"
             f"{display.esc(status)} {pct}%<br>"
-            f"{styles.bar(pct, result.status.get(key, ''), width='100%', height=6)}</div>"
+            f"{styles.bar(pct, row.state, width='100%', height=6)}</div>"
         )
     if not run.ok:
         return display.error_box(run.error or f"status {run.status}", label=run.status)
