@@ -416,7 +416,7 @@ class Engine:
             task = await self._wait(client, task_id, submitted_at, on_update, request)
             self._emit(
                 listener,
-                Event("progress", index, run, request, status=DOWNLOADING),
+                Event("progress", index, run, request, status=DOWNLOADING, state="completed"),
             )
             await self._download_all(client, run, task)
         except asyncio.CancelledError:

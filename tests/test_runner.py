@@ -16,7 +16,7 @@ from IPython.core.error import UsageError
 from nanobanana_magic import _display as display
 from nanobanana_magic import _errors as errors
 from nanobanana_magic._answers import TASK_STATES
-from nanobanana_magic._engine import Engine
+from nanobanana_magic._engine import DOWNLOADING, Engine
 from nanobanana_magic._line_commands import COMMANDS, Arg, command, help_text
 from nanobanana_magic._panel import ProgressRow
 from nanobanana_magic._progress import ROW_STATES, BatchProgress
@@ -50,7 +50,8 @@ def test_every_event_carries_the_clients_state_and_keeps_the_servers_word(sim, o
     progress = [event for event in events if event.kind == "progress"]
     assert progress, "the server was polled while the tasks ran"
     words = {event.status for event in progress}
-    assert words <= {"pending", "rendering"}  # the server's own words, kept for display
+    # the server's own words, kept for display, and the engine's word for fetching images
+    assert words <= {"pending", "rendering", DOWNLOADING}
     assert {e.state for e in progress if e.status == "pending"} <= {"queued"}
     assert {e.state for e in progress if e.status == "rendering"} <= {"running"}
     assert [e.state for e in events if e.kind == "completed"] == ["completed", "completed"]
