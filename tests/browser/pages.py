@@ -35,12 +35,12 @@ def run_all_cells(page) -> None:
     page.get_by_role("menuitem", name="Run All Cells", exact=True).click()
 
 
-def images_decoded(page, selector: str, count: int) -> None:
+def images_decoded(page, selector: str, count: int, timeout: float = 60_000) -> None:
     page.wait_for_function(
         """([sel, n]) => { const imgs = [...document.querySelectorAll(sel)];
              return imgs.length === n && imgs.every(i => i.complete && i.naturalWidth > 0); }""",
         arg=[selector, count],
-        timeout=60_000,
+        timeout=timeout,
     )
 
 

@@ -150,6 +150,8 @@ def test_outputs_are_at_home_in_light_and_dark(
         open_notebook(page, jupyter_server, NOTEBOOK)
         run_all_cells(page)
         sweep, single, failing = code_cell(page, 2), code_cell(page, 3), code_cell(page, 4)
+        # every cell has run (generous: the machine may be busy)
+        expect(code_cell(page, 5).locator(".banana-panel")).to_be_visible(timeout=180_000)
         images_decoded(page, ".banana-sweep-grid img.banana-thumb", 7)
         expect(failing.locator(".banana-error")).to_contain_text("failed")
         images_decoded(page, ".banana-run img.banana-thumb", 1)
