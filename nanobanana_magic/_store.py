@@ -7,7 +7,6 @@ Layout::
       runs/<run_id>/           manifest.json, image-<i>.png (full size, parameters inside),
                                thumb-<i>.webp (for display)
       cache/<request_key>      the run id holding that request's results
-      sweeps/<sweep_id>.json   a sweep: its axes and the run id of every cell
 
 The journal is shared by every kernel writing to the folder: each entry is one line,
 written with a single `write` under an exclusive `flock`, so concurrent writers neither
@@ -41,8 +40,6 @@ JOURNAL = "journal.jsonl"
 RUN_ID = re.compile(r"^\d{8}-\d{6}-[0-9a-f]{6}$")
 #: request keys as the engine makes them (simulated ones carry a prefix)
 REQUEST_KEY = re.compile(r"^(sim-)?[0-9a-f]{24}$")
-#: sweep ids as `save_sweep` makes them; anything else read from disk is ignored
-SWEEP_ID = re.compile(r"sweep-\d{8}-\d{6}-[0-9a-f]{6}")
 
 log = logging.getLogger("nanobanana_magic")
 
@@ -352,45 +349,6 @@ class Store:
             run.cached, run.spent = True, 0.0
             return run
         return None
-
-    # -- sweeps ---------------------------------------------------------------------------------
-    def save_sweep(self, record: dict[str, Any]) -> str:
-        """Keep a finished sweep (its axes, template and each cell's run id) as one file,
-        so history lists it as one entry and `show` redraws its grid; returns its id."""
-        self.ensure()
-        sweep_id = time.strftime("sweep-%Y%m%d-%H%M%S-") + secrets.token_hex(3)
-        folder = self.root / "sweeps"
-        folder.mkdir(exist_ok=True)
-        record = {**record, "sweep_id": sweep_id, "created_at": time.time()}
-        self._write_atomic(folder / f"{sweep_id}.json", json.dumps(record, indent=1))
-        self.journal("sweep", sweep_id=sweep_id, cells=len(record.get("cells", ())))
-        return sweep_id
-
-    def sweep_ids(self) -> list[str]:
-        folder = self.root / "sweeps"
-        if not folder.is_dir():
-            return []
-        return sorted(p.stem for p in folder.glob("sweep-*.json") if SWEEP_ID.fullmatch(p.stem))
-
-    def load_sweep(self, sweep_id: str) -> dict[str, Any]:
-        """A stored sweep's record (checked: an id of the store's format, a dict holding
-        `axes` and `cells`); the run ids in it are checked when their runs load."""
-        record = None
-        if SWEEP_ID.fullmatch(sweep_id):
-            try:
-                record = json.loads((self.root / "sweeps" / f"{sweep_id}.json").read_text())
-            except (OSError, ValueError):
-                record = None
-        if (
-            not isinstance(record, dict)
-            or not isinstance(record.get("axes"), dict)
-            or not isinstance(record.get("cells"), list)
-        ):
-            raise ValidationError(
-                f"Unknown or unreadable sweep {sweep_id!r}; `%banana history` lists the "
-                f"sweeps in {str(self.root)!r}."
-            )
-        return record
 
     @staticmethod
     def _write_atomic(path: Path, text: str) -> None:
