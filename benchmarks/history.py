@@ -55,7 +55,14 @@ def build_folder(root: Path, count: int, image: Path, thumb: Path) -> list[str]:
         request = ImageRequest.create(
             f"a {SUBJECTS[i % len(SUBJECTS)]} number {i}, watercolour", resolution="1K"
         )
-        run = store.new_run(request, "sim-" + request.key(), base_url="http://sim", simulated=True)
+        while True:  # thousands of runs a second can draw the same random id suffix
+            try:
+                run = store.new_run(
+                    request, "sim-" + request.key(), base_url="http://sim", simulated=True
+                )
+                break
+            except FileExistsError:
+                continue
         run.created_at = start + i * 60
         os.link(image, run.folder / "image-0.png")
         os.link(thumb, run.folder / "thumb-0.webp")

@@ -49,7 +49,7 @@ from ._store import RUN_ID, UnreadableRunError
 log = logging.getLogger("nanobanana_magic")
 
 INDEX_FILE = "index.sqlite"
-_SCHEMA_VERSION = "2"
+_SCHEMA_VERSION = "3"
 _FINAL = ("completed", "failed")
 _BUSY_MS = 10_000
 _UNSEEN_SECONDS = 86_400  # how long a run named without a manifest is looked for again
@@ -81,6 +81,9 @@ CREATE TABLE IF NOT EXISTS ratings (run_id TEXT NOT NULL, image INTEGER NOT NULL
 CREATE TABLE IF NOT EXISTS picks (run_id TEXT NOT NULL, image INTEGER NOT NULL,
     PRIMARY KEY (run_id, image));
 CREATE TABLE IF NOT EXISTS reuse (run_id TEXT PRIMARY KEY, hits INTEGER NOT NULL);
+CREATE TABLE IF NOT EXISTS ids (run_id TEXT PRIMARY KEY, reversed TEXT NOT NULL);
+CREATE INDEX IF NOT EXISTS ids_reversed ON ids (reversed);
+CREATE TABLE IF NOT EXISTS totals (what TEXT PRIMARY KEY, dollars REAL NOT NULL);
 """
 
 
@@ -219,7 +222,7 @@ class RunIndex:
             or _size(journal) < journal_at
         )
         if rebuild:
-            for table in ("runs", "reuse", "unseen", "unreadable", "meta"):
+            for table in ("runs", "reuse", "unseen", "unreadable", "ids", "totals", "meta"):
                 db.execute(f"DELETE FROM {table}")
             journal_at = 0
         if (
@@ -306,10 +309,13 @@ class RunIndex:
                 ",".join(str(int(image.index)) for image in run.images),
             )
         except Exception as exc:  # missing or tampered manifest: not a run this index shows
+            _count(db, run_id, None)
             db.execute("DELETE FROM runs WHERE run_id = ?", (run_id,))
             if isinstance(exc, UnreadableRunError):  # shown by name, so it can be repaired
                 db.execute("INSERT OR IGNORE INTO unreadable VALUES (?)", (run_id,))
+                db.execute("INSERT OR IGNORE INTO ids VALUES (?, ?)", (run_id, run_id[::-1]))
                 return
+            db.execute("DELETE FROM ids WHERE run_id = ?", (run_id,))
             db.execute("DELETE FROM unreadable WHERE run_id = ?", (run_id,))
             folder = Path(self.store.root) / "runs" / run_id
             if folder.is_dir() and not (folder / "manifest.json").exists():
@@ -322,7 +328,9 @@ class RunIndex:
         db.execute("DELETE FROM unseen WHERE run_id = ?", (run_id,))
         db.execute("DELETE FROM unreadable WHERE run_id = ?", (run_id,))
         if row[0] == run_id:
+            _count(db, run_id, row)
             db.execute("INSERT OR REPLACE INTO runs VALUES (?,?,?,?,?,?,?,?,?,?,?,?)", row)
+            db.execute("INSERT OR IGNORE INTO ids VALUES (?, ?)", (run_id, run_id[::-1]))
 
     # -- questions ----------------------------------------------------------------------------
     # (ids are the store's date-time stamps: id order is creation order)
@@ -441,12 +449,7 @@ class RunIndex:
         """Every run id, oldest first (the order `Store.run_ids` gives), including runs
         whose manifest is unreadable (`show` then says so)."""
         with self._fresh() as db:
-            return [
-                row[0]
-                for row in db.execute(
-                    "SELECT run_id FROM runs UNION SELECT run_id FROM unreadable ORDER BY run_id"
-                )
-            ]
+            return [row[0] for row in db.execute("SELECT run_id FROM ids ORDER BY run_id")]
 
     def unreadable(self) -> list[str]:
         """Run ids whose manifest exists but cannot be read (corrupt or tampered)."""
@@ -458,38 +461,41 @@ class RunIndex:
         return self.search(limit=count)
 
     def resolve(self, text: str) -> list[str]:
-        """Run ids equal to `text` or starting or ending with it (for `show abc123`)."""
-        pattern = text.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
+        """Run ids equal to `text` or starting or ending with it (for `show abc123`),
+        including runs whose manifest is unreadable; two index range lookups."""
+        if not text:
+            return []
         with self._fresh() as db:
-            return [
+            found = {
                 row[0]
                 for row in db.execute(
-                    "SELECT run_id FROM (SELECT run_id FROM runs UNION SELECT run_id FROM "
-                    "unreadable) WHERE run_id = ? OR run_id LIKE ? ESCAPE '\\' "
-                    "OR run_id LIKE ? ESCAPE '\\' ORDER BY run_id",
-                    (text, pattern + "%", "%" + pattern),
+                    "SELECT run_id FROM ids WHERE run_id BETWEEN ? AND ?", (text, text + "\uffff")
                 )
-            ]
+            }
+            backwards = text[::-1]
+            found.update(
+                row[0]
+                for row in db.execute(
+                    "SELECT run_id FROM ids WHERE reversed BETWEEN ? AND ?",
+                    (backwards, backwards + "\uffff"),
+                )
+            )
+        return sorted(found)
 
     def nth_latest(self, n: int) -> str | None:
         """The n-th most recent run id by id order (1 = last), as `%banana show -2`."""
         with self._fresh() as db:
             row = db.execute(
-                "SELECT run_id FROM (SELECT run_id FROM runs UNION SELECT run_id FROM "
-                "unreadable) ORDER BY run_id DESC LIMIT 1 OFFSET ?",
-                (n - 1,),
+                "SELECT run_id FROM ids ORDER BY run_id DESC LIMIT 1 OFFSET ?", (n - 1,)
             ).fetchone()
         return row[0] if row else None
 
     def totals(self) -> tuple[float, float]:
-        """(paid, simulated) cost of the completed runs in the folder."""
+        """(paid, simulated) cost of the completed runs in the folder (kept up to date as
+        runs are indexed, so this is one lookup whatever the folder's size)."""
         with self._fresh() as db:
-            paid, simulated = db.execute(
-                "SELECT COALESCE(SUM(CASE WHEN simulated THEN 0 ELSE cost END), 0), "
-                "COALESCE(SUM(CASE WHEN simulated THEN cost ELSE 0 END), 0) "
-                "FROM runs WHERE status = 'completed'"
-            ).fetchone()
-        return float(paid), float(simulated)
+            sums = dict(db.execute("SELECT what, dollars FROM totals"))
+        return round(sums.get("paid", 0.0), 6), round(sums.get("simulated", 0.0), 6)
 
     def cached_run_id(self, request_key: str) -> str | None:
         """The newest completed run with images for this request key, if any."""
@@ -510,6 +516,24 @@ class RunIndex:
             marks = ",".join("?" * len(ids))
             return dict(
                 db.execute(f"SELECT run_id, hits FROM reuse WHERE run_id IN ({marks})", ids)
+            )
+
+
+def _count(db, run_id: str, new: tuple | None) -> None:
+    """Keep `totals` right as a run's row is replaced by `new` (None: removed)."""
+    old = db.execute(
+        "SELECT status, simulated, cost FROM runs WHERE run_id = ?", (run_id,)
+    ).fetchone()
+    change = {"paid": 0.0, "simulated": 0.0}
+    for row, sign in ((old, -1.0), (None if new is None else (new[2], new[9], new[8]), 1.0)):
+        if row is not None and row[0] == "completed":
+            change["simulated" if row[1] else "paid"] += sign * float(row[2])
+    for what, dollars in change.items():
+        if dollars:
+            db.execute(
+                "INSERT INTO totals VALUES (?, ?) "
+                "ON CONFLICT(what) DO UPDATE SET dollars = dollars + excluded.dollars",
+                (what, dollars),
             )
 
 
