@@ -7,6 +7,7 @@ raise on a surprising shape.
 
 from __future__ import annotations
 
+import math
 from typing import Any, NamedTuple
 
 #: a JSON object as the server sent it (a task, an upload answer): read with care
@@ -49,16 +50,17 @@ def task_state(task: JSONObject) -> TaskState:
 
 
 def parse_progress(value: object) -> int | None:
-    """A progress value (number, numeric string, "45%") as 0-100, or None."""
+    """A progress value (number, numeric string, "45%") as 0-100, or None; NaN, infinity
+    and anything else unreadable are None."""
     if isinstance(value, bool):
         return None
-    if isinstance(value, (int, float)):
-        return max(0, min(100, int(value)))
     if isinstance(value, str):
         try:
-            return max(0, min(100, int(float(value.strip().rstrip("%")))))
+            value = float(value.strip().rstrip("%"))
         except ValueError:
             return None
+    if isinstance(value, (int, float)) and math.isfinite(value):
+        return max(0, min(100, int(value)))
     return None
 
 
@@ -136,6 +138,22 @@ def failure_message(task: JSONObject) -> tuple[str | None, str]:
     if task.get("fail_reason"):
         return None, str(task["fail_reason"])
     return None, f"status {task.get('status')!r}"
+
+
+#: the longest task id we accept; ids are printable ASCII without spaces
+MAX_TASK_ID = 200
+
+
+def usable_task_id(task_id: object) -> bool:
+    """True for a task id that can be journaled and polled: short printable ASCII text with
+    no spaces or control characters (it is still percent-encoded in the status path)."""
+    return (
+        isinstance(task_id, str)
+        and 0 < len(task_id) <= MAX_TASK_ID
+        and task_id.isascii()
+        and task_id.isprintable()
+        and not any(c.isspace() for c in task_id)
+    )
 
 
 def submitted_task_id(answer: JSONObject) -> str | None:

@@ -19,12 +19,14 @@ from __future__ import annotations
 
 import asyncio
 import json
+import logging
 import os
 import random
 import time
 from collections.abc import Awaitable, Callable, Sequence
 from pathlib import Path
 from typing import Any
+from urllib.parse import quote, urlparse
 
 import httpx
 
@@ -36,8 +38,14 @@ from ._answers import (
     submitted_task_id,
     task_state,
     uploaded_file_url,
+    usable_task_id,
 )
-from ._defaults import DEFAULT_MAX_POLL_INTERVAL, DEFAULT_TASK_TIMEOUT
+from ._defaults import (
+    DEFAULT_DOWNLOAD_RETRIES,
+    DEFAULT_DOWNLOAD_TIMEOUT,
+    DEFAULT_MAX_POLL_INTERVAL,
+    DEFAULT_TASK_TIMEOUT,
+)
 from ._imaging import inspect_image
 from ._polling import DurationPrior, PollPlanner
 from ._ratelimit import (
@@ -47,12 +55,16 @@ from ._ratelimit import (
     header_hold,
 )
 from ._request import MAX_REFERENCE_BYTES, REFERENCE_TYPES, sniff_image_type
-from ._settings import Secret, resolve_api_key, resolve_base_url
+from ._settings import Secret, is_loopback, resolve_api_key, resolve_base_url
 from ._version import __version__
 
 USER_AGENT = f"nanobanana-magic/{__version__} (toapis-nb2-client) python-httpx/{httpx.__version__}"
 MAX_DOWNLOAD_BYTES = 64_000_000
+#: the largest JSON answer read from the API; a task object is a few kilobytes
+MAX_ANSWER_BYTES = 4_000_000
 _EXPIRED_STATUSES = {403, 404, 410}
+
+log = logging.getLogger("nanobanana_magic")
 
 
 class ToAPIsClient:
@@ -68,7 +80,9 @@ class ToAPIsClient:
         submit_limits: Sequence[tuple[int, float]] = SUBMIT_LIMITS,
         query_limits: Sequence[tuple[int, float]] = QUERY_LIMITS,
         max_download_bytes: int = MAX_DOWNLOAD_BYTES,
-        download_timeout: float = 300.0,
+        download_timeout: float = DEFAULT_DOWNLOAD_TIMEOUT,
+        download_retries: int = DEFAULT_DOWNLOAD_RETRIES,
+        max_answer_bytes: int = MAX_ANSWER_BYTES,
         backoff_cap: float = 120.0,
         rng: random.Random | None = None,
         limiters: LimiterRegistry | None = None,
@@ -81,8 +95,12 @@ class ToAPIsClient:
         self.timeout = timeout
         self.max_retries = max_retries
         self.max_download_bytes = max_download_bytes
-        #: an overall deadline per download attempt, so a trickling host cannot hang us
+        #: the deadline of one image's download, all attempts included, so a trickling
+        #: host cannot hang us (the task stays resumable)
         self.download_timeout = download_timeout
+        self.download_retries = download_retries
+        self.max_answer_bytes = max_answer_bytes
+        self._told_retry_after = False  # a hint above the cap is reported once
         self.backoff_cap = backoff_cap
         self._rng = rng or random.Random()
         limiters = LimiterRegistry() if limiters is None else limiters
@@ -159,12 +177,23 @@ class ToAPIsClient:
             raise errors.SubmitUncertainError(
                 "The submit answer carried no task id", body=json.dumps(task)[:300]
             )
+        if not usable_task_id(task_id):
+            raise errors.SubmitUncertainError(
+                f"The submit answer carried an unusable task id {task_id[:60]!r}",
+                body=json.dumps(task)[:300],
+            )
         task["id"] = task_id
         return task
 
     async def get_task(self, task_id: str) -> JSONObject:
-        """GET /v1/images/generations/{id}."""
-        return await self._call("GET", f"/v1/images/generations/{task_id}", kind="query")
+        """GET /v1/images/generations/{id} (the id checked, and percent-encoded in the path)."""
+        if not usable_task_id(task_id):
+            raise errors.ResponseFormatError(
+                f"The task id {str(task_id)[:60]!r} cannot be polled (it is not short "
+                "printable text); this task cannot be collected"
+            )
+        path = f"/v1/images/generations/{quote(task_id, safe='')}"
+        return await self._call("GET", path, kind="query")
 
     async def upload(self, path: str | os.PathLike[str]) -> str:
         """Upload a local reference image and return its public URL (GIF becomes PNG)."""
@@ -228,7 +257,7 @@ class ToAPIsClient:
             delay = at - self._clock()
             if delay > 0:
                 await self._sleep(delay)
-            task = await self.get_task(task_id)
+            task = await self._poll_within(task_id, deadline, timeout)
             state, progress, _word = task_state(task)
             if state == "completed":
                 running_time = planner.running_time(self._clock())
@@ -254,21 +283,42 @@ class ToAPIsClient:
                 window = planner.window()
                 on_update(task, None if window is None else max(0.0, window[1] - now))
 
+    async def _poll_within(self, task_id: str, deadline: float, timeout: float) -> JSONObject:
+        """One status query (with its retries) that ends by the task's deadline plus one
+        request timeout; past the deadline any failure to answer is a TaskTimeoutError."""
+        budget = max(0.0, deadline - self._clock()) + self.timeout
+        try:
+            return await asyncio.wait_for(self.get_task(task_id), budget)
+        except (asyncio.TimeoutError, errors.ConnectionFailedError, errors.ServerError) as exc:
+            if isinstance(exc, asyncio.TimeoutError) or self._clock() >= deadline:
+                raise errors.TaskTimeoutError(
+                    f"Task {task_id} did not finish within {timeout:.0f} s (its status "
+                    "could not be read in time)"
+                ) from None
+            raise
+
     async def download(self, url: str, dest: str | os.PathLike[str]) -> tuple[str, int, int]:
         """Stream a result file to `dest` (no credentials sent), check it is an image.
 
         Returns (format, width, height). Raises errors.ExpiredURLError when the URL no longer
         serves the file, DownloadError for anything else after retries.
         """
+        _check_result_url(url)
         dest = Path(dest)
         partial = dest.with_name(dest.name + ".part")
         last_error: Exception | None = None
-        for attempt in range(self.max_retries + 1):
+        deadline = self._clock() + self.download_timeout
+        for attempt in range(self.download_retries + 1):
             if attempt:
                 self.retries += 1
-                await self._sleep(self._backoff(attempt, None))
+                await self._sleep(
+                    min(self._backoff(attempt, None), max(0.0, deadline - self._clock()))
+                )
+            remaining = deadline - self._clock()
+            if remaining <= 0:
+                break
             try:
-                await asyncio.wait_for(self._stream_to(url, partial), self.download_timeout)
+                await asyncio.wait_for(self._stream_to(url, partial), remaining)
                 info = await asyncio.to_thread(inspect_image, partial)
             except errors.ExpiredURLError:
                 partial.unlink(missing_ok=True)
@@ -285,11 +335,15 @@ class ToAPIsClient:
                 raise errors.DownloadError(
                     f"The result URL could not be fetched ({_describe(exc)})"
                 ) from None
+            except BaseException:
+                partial.unlink(missing_ok=True)
+                raise
             partial.replace(dest)
             return info
         raise errors.DownloadError(
-            f"Downloading a result failed after {self.max_retries + 1} "
-            f"attempts ({_describe(last_error)})"
+            f"Downloading a result failed within {self.download_timeout:.0f} s "
+            f"({_describe(last_error) if last_error else 'no answer'}); the task stays "
+            "resumable"
         )
 
     async def _stream_to(self, url: str, partial: Path) -> None:
@@ -338,7 +392,15 @@ class ToAPIsClient:
                 await self._sleep(self._backoff(attempt, getattr(last, "retry_after", None)))
             await limiter.acquire()
             try:
-                response = await api.request(method, path, **kwargs)
+                response, text = await self._request(api, method, path, **kwargs)
+            except _AnswerTooLarge as exc:
+                if creates_work:
+                    raise errors.SubmitUncertainError(
+                        f"The submit answer was too large to read ({exc})"
+                    ) from None
+                raise errors.ResponseFormatError(
+                    f"The {what} answer was too large to read ({exc})"
+                ) from None
             except (httpx.ConnectError, httpx.ConnectTimeout, httpx.PoolTimeout) as exc:
                 last = errors.ConnectionFailedError(
                     f"Could not connect to {self.base_url} for the {what} ({_describe(exc)})"
@@ -359,17 +421,17 @@ class ToAPIsClient:
                 limiter.penalise(min(hold, self.backoff_cap))
             if status < 300:
                 try:
-                    body = response.json()
+                    body = json.loads(text)
                     if not isinstance(body, dict):
                         raise ValueError("not an object")
                     return body
-                except ValueError:
+                except (ValueError, RecursionError):
                     if creates_work:
                         raise errors.SubmitUncertainError(
-                            "The submit answer was not valid JSON", body=response.text[:300]
+                            "The submit answer was not valid JSON", body=text[:300]
                         ) from None
                     last = errors.ResponseFormatError(
-                        f"The {what} answer was not valid JSON", body=response.text[:300]
+                        f"The {what} answer was not valid JSON", body=text[:300]
                     )
                     continue
             if 300 <= status < 400:
@@ -378,19 +440,24 @@ class ToAPIsClient:
                     "redirects are not followed so the key stays with the API host"
                 )
             error = errors.error_from_response(
-                status, response.text, response.headers, what=what, secret=self._key.reveal()
+                status, text, response.headers, what=what, secret=self._key.reveal()
             )
             if status == 429:
-                # capped: one absurd Retry-After must not stall every request for good
-                limiter.penalise(
-                    min(
+                hint = error.retry_after
+                if hint is not None and hint > self.backoff_cap and not self._told_retry_after:
+                    self._told_retry_after = True
+                    log.warning(
+                        "The server asks to wait %.0f s; waiting at most %.0f s before retrying.",
+                        hint,
                         self.backoff_cap,
-                        error.retry_after if error.retry_after is not None else 1.0,
                     )
-                )
-                if creates_work and self.on_rate_limited is not None:
-                    self.on_rate_limited()  # too many tasks at once, not too many polls
-                last = error
+                if creates_work:
+                    # too many tasks at once: hold back this account's submits (capped),
+                    # never the polls of tasks already running
+                    limiter.penalise(min(self.backoff_cap, hint if hint is not None else 1.0))
+                    if self.on_rate_limited is not None:
+                        self.on_rate_limited()
+                last = error  # the request it answered waits its (capped) backoff
                 continue
             if status >= 500:
                 if str(error.code).lower() == "model_not_found":
@@ -399,7 +466,7 @@ class ToAPIsClient:
                     raise errors.SubmitUncertainError(
                         f"The submit got HTTP {status}; the task may exist",
                         status_code=status,
-                        body=response.text[:300],
+                        body=text[:300],
                     ) from None
                 last = error
                 continue
@@ -407,9 +474,54 @@ class ToAPIsClient:
         assert last is not None
         raise last
 
+    async def _request(
+        self, api: httpx.AsyncClient, method: str, path: str, **kwargs: Any
+    ) -> tuple[httpx.Response, str]:
+        """Send one request and read its answer, at most `max_answer_bytes` of it."""
+        request = api.build_request(method, path, **kwargs)
+        response = await api.send(request, stream=True)
+        try:
+            declared = response.headers.get("content-length")
+            if declared and declared.isdigit() and int(declared) > self.max_answer_bytes:
+                raise _AnswerTooLarge(f"{int(declared) / 1e6:.0f} MB announced")
+            chunks, size = [], 0
+            async for chunk in response.aiter_bytes(1 << 16):
+                size += len(chunk)
+                if size > self.max_answer_bytes:
+                    raise _AnswerTooLarge(f"over {self.max_answer_bytes / 1e6:.0f} MB")
+                chunks.append(chunk)
+        finally:
+            await response.aclose()
+        data = b"".join(chunks)
+        encoding = response.charset_encoding or "utf-8"
+        return response, data.decode(encoding, errors="replace")
+
 
 class _RetryableDownload(Exception):
     pass
+
+
+class _AnswerTooLarge(Exception):
+    pass
+
+
+def _check_result_url(url: str) -> None:
+    """Result files come over https (plain http only from loopback, e.g. the simulator);
+    any other URL is refused at once rather than retried."""
+    try:
+        parsed = urlparse(url)
+        host = parsed.hostname
+    except ValueError:
+        parsed, host = None, None
+    if (
+        parsed is None
+        or not host
+        or not (parsed.scheme == "https" or (parsed.scheme == "http" and is_loopback(host)))
+    ):
+        raise errors.DownloadError(
+            f"Downloading {str(url)[:80]!r} failed: result files must come over https, "
+            "so it was not fetched"
+        )
 
 
 def _describe(exc: BaseException | None) -> str:

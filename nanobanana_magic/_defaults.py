@@ -24,3 +24,8 @@ DEFAULT_MAX_POLL_INTERVAL = 10.0
 DEFAULT_THUMBNAIL_SIZE = 512
 #: sweeps estimated above this many dollars need `--yes`
 DEFAULT_BUDGET = 1.00
+#: seconds one image's download may take, all attempts included (a stalled image fails
+#: well within two minutes and its task stays resumable)
+DEFAULT_DOWNLOAD_TIMEOUT = 100.0
+#: how many times a failed download is tried again within that time
+DEFAULT_DOWNLOAD_RETRIES = 2

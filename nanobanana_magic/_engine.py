@@ -14,17 +14,24 @@ from __future__ import annotations
 
 import asyncio
 import dataclasses
+import errno
 import logging
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Awaitable, Callable, Sequence
 from typing import Any
 from urllib.parse import urlparse
 
 from . import _errors as errors
 from . import _gateway as gateway
-from ._answers import JSONObject, describe_result_fields, result_urls, task_state
+from ._answers import JSONObject, TaskState, describe_result_fields, result_urls, task_state
 from ._client import ToAPIsClient
-from ._defaults import DEFAULT_CONCURRENCY, DEFAULT_MAX_POLL_INTERVAL, DEFAULT_TASK_TIMEOUT
+from ._defaults import (
+    DEFAULT_CONCURRENCY,
+    DEFAULT_DOWNLOAD_RETRIES,
+    DEFAULT_DOWNLOAD_TIMEOUT,
+    DEFAULT_MAX_POLL_INTERVAL,
+    DEFAULT_TASK_TIMEOUT,
+)
 from ._durations import load_prior
 from ._limits import check_prices, check_setting
 from ._polling import DurationPrior
@@ -38,7 +45,7 @@ from ._store import Store
 
 log = logging.getLogger("nanobanana_magic")
 
-_URL_REFRESHES = 2
+_URL_REFRESHES = 4  # images download at once: each may need its own fresh URLs
 _SLOWDOWN_DEBOUNCE = 1.0  # seconds during which further 429s do not lower concurrency again
 # what this process knows about running times, per (output folder, API, model, resolution):
 # read from the folder on first use, shared by every task of that kind so siblings inform
@@ -131,11 +138,15 @@ class Engine:
         client_options: dict[str, Any] | None = None,
         limiters: LimiterRegistry | None = None,
         fanout: str = "auto",
+        download_timeout: float = DEFAULT_DOWNLOAD_TIMEOUT,
+        download_retries: int = DEFAULT_DOWNLOAD_RETRIES,
     ):
         # the same ranges as the magic's settings, refused before anything is sent
         check_setting("concurrency", concurrency)
         check_setting("task_timeout", task_timeout)
         check_setting("max_poll_interval", max_poll_interval)
+        check_setting("download_timeout", download_timeout)
+        check_setting("download_retries", download_retries)
         self.store = store or Store()
         self.base_url = resolve_base_url(base_url)
         self._api_key = api_key
@@ -147,7 +158,11 @@ class Engine:
             is_loopback(urlparse(self.base_url).hostname) if simulated is None else simulated
         )
         self.max_poll_interval = max_poll_interval
-        self.client_options = client_options or {}
+        self.client_options = {
+            "download_timeout": download_timeout,
+            "download_retries": download_retries,
+            **(client_options or {}),
+        }
         #: the rate limiters every client of this engine draws from; a front end that
         #: makes many engines (the magic, the panel) passes its own, shared by them all
         self.limiters = LimiterRegistry() if limiters is None else limiters
@@ -217,9 +232,20 @@ class Engine:
                 gate = _AdaptiveGate(self.concurrency)
                 client.on_rate_limited = gate.slow_down
                 references = ReferenceResolver(self.store, self.base_url)
+                # a task an interrupted call submitted for the same request is collected,
+                # not paid again (--no-cache and --variant make new tasks on purpose)
+                adoptable = self.adoptable_tasks() if cache else {}
                 jobs = [
                     asyncio.ensure_future(
-                        self._generate(client, gate, index, requests[index], listener, references)
+                        self._generate(
+                            client,
+                            gate,
+                            index,
+                            requests[index],
+                            listener,
+                            references,
+                            adoptable.pop(self.cache_key(requests[index]), None),
+                        )
                     )
                     for index in misses
                 ]
@@ -238,6 +264,15 @@ class Engine:
         """Journal entries of tasks sent to this engine's API and never collected (tasks
         of other backends, e.g. an earlier simulator, are left for those)."""
         return self._pending_tasks()[0]
+
+    def adoptable_tasks(self) -> dict[str, JSONObject]:
+        """Pending tasks of this API by request key (the latest per key): what a new call
+        for the same request adopts instead of submitting again."""
+        return {
+            entry["request_key"]: entry
+            for entry in self.pending_tasks()
+            if isinstance(entry.get("request_key"), str)
+        }
 
     def _pending_tasks(self) -> tuple[list[JSONObject], int]:
         entries, malformed = self.store.journal_tasks()
@@ -306,59 +341,38 @@ class Engine:
         request: ImageRequest,
         listener: Listener | None,
         references: ReferenceResolver,
+        pending: JSONObject | None = None,
     ) -> Run:
         run = None
         try:
             async with gate:
-                run = self.store.new_run(
-                    request,
-                    self.cache_key(request),
-                    base_url=self.base_url,
-                    simulated=self.simulated,
-                )
-                urls = [
-                    await references.url(ref, client.upload) for ref in request.reference_images
-                ]
-                payload = request.to_payload(urls)
-                await self.store.ajournal(
-                    "submit_attempt",
-                    run_id=run.run_id,
-                    request_key=run.request_key,
-                    payload=payload,
-                )
-                if self._fans_out(request):
-                    return await self._fan_out(client, gate, index, run, payload, listener)
-                try:
-                    task = await client.submit(payload)
-                except errors.APIError as exc:
-                    if not self._learn_fanout(exc, request):
-                        raise gateway.with_model_hint(exc, request.model) from None
-                    return await self._fan_out(client, gate, index, run, payload, listener)
-                # timed after the answer: waits for the shared submit limiter and retries
-                # before it would otherwise make the task look older than it is
-                submitted_at = client.now()
-                run.task_id = task["id"]
-                self.store.save_run(run)  # status pending: resumable from here on
-                await self.store.ajournal(
-                    "submitted",
-                    run_id=run.run_id,
-                    task_id=run.task_id,
-                    request_key=run.request_key,
-                    base_url=self.base_url,
-                )
-                answer = task_state(task)
-                self._emit(
-                    listener,
-                    Event(
-                        "submitted",
-                        index,
-                        run,
-                        request,
-                        status=answer.word,
-                        progress=answer.progress,
-                        state=answer.state,
-                    ),
-                )
+                if pending is not None:
+                    run = self._adopt(pending, index, request, listener)
+                if run is not None:
+                    submitted_at = client.now()
+                else:
+                    run = self._new_run(request)
+                    payload = await self._prepare(client, run, references)
+                    if self._fans_out(request):
+                        return await self._fan_out(client, gate, index, run, payload, listener)
+                    try:
+                        submitted_at, answer = await self._submit(client, run, payload)
+                    except errors.APIError as exc:
+                        if not self._learn_fanout(exc, request):
+                            raise gateway.with_model_hint(exc, request.model) from None
+                        return await self._fan_out(client, gate, index, run, payload, listener)
+                    self._emit(
+                        listener,
+                        Event(
+                            "submitted",
+                            index,
+                            run,
+                            request,
+                            status=answer.word,
+                            progress=answer.progress,
+                            state=answer.state,
+                        ),
+                    )
                 run = await self._collect(client, index, run, submitted_at, listener)
                 if run.ok:
                     await gate.succeeded()
@@ -378,10 +392,82 @@ class Engine:
                 else "submit_failed"
             )
             if run.task_id is None:
-                await self.store.ajournal(
+                self._journal_quietly(
                     event, run_id=run.run_id, error=str(exc), error_type=type(exc).__name__
                 )
             return self._fail(run, index, exc, listener)
+
+    def _adopt(
+        self, pending: JSONObject, index: int, request: ImageRequest, listener: Listener | None
+    ) -> Run | None:
+        """The run of a pending task submitted for this request, ready to be collected
+        again (None when its run cannot be loaded: then a new task is made)."""
+        try:
+            run = self.store.load_run(pending["run_id"])
+        except errors.ValidationError:
+            return None
+        run.task_id, run.status, run.adopted = pending["task_id"], "pending", True
+        run.error = run.error_type = None
+        self._journal_quietly(
+            "adopted", run_id=run.run_id, task_id=run.task_id, request_key=run.request_key
+        )
+        log.info("collecting task %s, submitted earlier for this request", run.task_id)
+        self._emit(listener, Event("submitted", index, run, request, status="adopted"))
+        return run
+
+    def _new_run(self, request: ImageRequest) -> Run:
+        """A new run with its manifest on disk before anything is sent, so that a task
+        submitted for it can always be resumed (raises StorageError: nothing sent)."""
+        try:
+            run = self.store.new_run(
+                request, self.cache_key(request), base_url=self.base_url, simulated=self.simulated
+            )
+            self.store.save_run(run)
+        except OSError as exc:
+            raise _storage_error(exc, None) from None
+        return run
+
+    async def _prepare(
+        self, client: ToAPIsClient, run: Run, references: ReferenceResolver
+    ) -> JSONObject:
+        """Upload the references and journal the attempt; returns the payload to submit."""
+        request = run.request
+        urls = [await references.url(ref, client.upload) for ref in request.reference_images]
+        payload = request.to_payload(urls)
+        try:
+            await self.store.ajournal(
+                "submit_attempt", run_id=run.run_id, request_key=run.request_key, payload=payload
+            )
+        except OSError as exc:
+            raise _storage_error(exc, None) from None
+        return payload
+
+    async def _submit(
+        self, client: ToAPIsClient, run: Run, payload: JSONObject
+    ) -> tuple[float, TaskState]:
+        """Submit the task and record it; returns when it was submitted and the state the
+        server gave it.
+
+        The `submitted` journal line (task id, request key, base URL) is written first,
+        before anything else can fail: from then on the paid task is resumable, and any
+        error while recording it is one StorageError sentence."""
+        task = await client.submit(payload)
+        # timed after the answer: waits for the shared submit limiter and retries
+        # before it would otherwise make the task look older than it is
+        submitted_at = client.now()
+        run.task_id = task["id"]
+        try:
+            await self.store.ajournal(
+                "submitted",
+                run_id=run.run_id,
+                task_id=run.task_id,
+                request_key=run.request_key,
+                base_url=self.base_url,
+            )
+            self.store.save_run(run)  # status pending, with its task id
+        except (OSError, TypeError, ValueError) as exc:
+            raise _storage_error(exc, run.task_id) from None
+        return submitted_at, task_state(task)
 
     async def _collect(
         self,
@@ -438,14 +524,17 @@ class Engine:
         run.status = "completed"
         run.elapsed = round(time.time() - run.created_at, 2)
         run.cost = run.spent = len(run.images) * price_per_image(request.resolution, self.prices)
-        self.store.save_run(run)
-        await self.store.ajournal(
-            "completed",
-            run_id=run.run_id,
-            task_id=task_id,
-            images=[image.path.name for image in run.images],
-            cost=run.cost,
-        )
+        try:
+            self.store.save_run(run)
+            await self.store.ajournal(
+                "completed",
+                run_id=run.run_id,
+                task_id=task_id,
+                images=[image.path.name for image in run.images],
+                cost=run.cost,
+            )
+        except (OSError, TypeError, ValueError) as exc:  # the task stays resumable
+            return self._fail(run, index, _storage_error(exc, task_id), listener)
         self._emit(
             listener,
             Event(
@@ -630,8 +719,9 @@ class Engine:
         task_id: str | None = None,
         part: int | None = None,
     ) -> None:
-        """Download a completed task's images into the run; a `part` of a fanned-out run
-        brings one image, filed as image `part` of the run."""
+        """Download a completed task's images (at most the n asked for) into the run, all
+        at once, and file them; a `part` of a fanned-out run brings one image, filed as
+        image `part` of the run."""
         task_id = task_id or run.task_id
         assert run.folder is not None and task_id is not None
         urls = result_urls(task)
@@ -640,30 +730,72 @@ class Engine:
                 f"Task {task_id} completed without image URLs that could be found "
                 f"unambiguously ({describe_result_fields(task)})"
             )
-        if part is not None:
-            urls = urls[:1]
-        for offset in range(len(urls)):
-            index = offset if part is None else part
-            for refresh in range(_URL_REFRESHES + 1):
-                partial = run.folder / f"download-{index}"
-                try:
-                    size = await client.download(urls[offset], partial)
-                    break
-                except errors.ExpiredURLError:
-                    if refresh == _URL_REFRESHES:
-                        raise errors.DownloadError(
-                            f"The result URLs of task {task_id} have expired"
-                        ) from None
-                    fresh = result_urls(await client.get_task(task_id))
-                    urls = (fresh if part is None else fresh[:1]) or urls
+        wanted = run.request.n if part is None else 1
+        if len(urls) > wanted:
+            log.warning(
+                "Task %s answered %d result URLs for n=%d; downloading %d, ignoring the rest.",
+                task_id,
+                len(urls),
+                wanted,
+                wanted,
+            )
+            urls = urls[:wanted]
+        fresh = _FreshURLs(urls, wanted)
+        jobs = [
+            asyncio.ensure_future(
+                self._download_one(
+                    client, run, task_id, offset, offset if part is None else part, fresh
+                )
+            )
+            for offset in range(len(urls))
+        ]
+        try:
+            await asyncio.gather(*jobs)
+        finally:
+            for job in jobs:
+                job.cancel()
+            await asyncio.gather(*jobs, return_exceptions=True)
+            for leftover in run.folder.glob("download-*"):
+                leftover.unlink(missing_ok=True)
+
+    async def _download_one(
+        self,
+        client: ToAPIsClient,
+        run: Run,
+        task_id: str,
+        offset: int,
+        index: int,
+        fresh: _FreshURLs,
+    ) -> None:
+        """Download result `offset` of task `task_id` and file it as image `index`."""
+        assert run.folder is not None
+        partial = run.folder / f"download-{index}"
+        for refresh in range(_URL_REFRESHES + 1):
+            generation, urls = fresh.generation, fresh.urls
             try:
+                size = await client.download(urls[offset], partial)
+                break
+            except errors.ExpiredURLError:
+                if refresh == _URL_REFRESHES:
+                    raise errors.DownloadError(
+                        f"The result URLs of task {task_id} have expired"
+                    ) from None
+                await fresh.renew(generation, lambda: client.get_task(task_id))
+        try:
+            async with fresh.filing:  # one image of a task at a time: filing is CPU work
                 await asyncio.to_thread(
                     self.store.add_image, run, index, partial, urls[offset], size[1:]
                 )
-            except (OSError, ValueError) as exc:  # truncated image, disk full
+        except OSError as exc:
+            if exc.errno is None:  # Pillow's "image file is truncated": a bad download
                 raise errors.DownloadError(
                     f"Image {index} of task {task_id} could not be stored ({exc})"
                 ) from None
+            raise _storage_error(exc, task_id) from None  # disk full: stays resumable
+        except ValueError as exc:  # not an image
+            raise errors.DownloadError(
+                f"Image {index} of task {task_id} could not be stored ({exc})"
+            ) from None
 
     # -- helpers -----------------------------------------------------------------------------------
     def _fail(self, run: Run, index: int, exc: BaseException, listener: Listener | None) -> Run:
@@ -675,6 +807,12 @@ class Engine:
         self._save_quietly(run)
         self._emit(listener, Event("failed", index, run, run.request, error=exc, state="failed"))
         return run
+
+    def _journal_quietly(self, event: str, **fields: Any) -> None:
+        try:
+            self.store.journal(event, **fields)
+        except OSError as exc:  # never mask the original problem
+            log.warning("could not write %s to the journal: %s", event, exc)
 
     def _save_quietly(self, run: Run) -> None:
         try:
@@ -704,3 +842,39 @@ class Engine:
             listener(event)
         except Exception:  # a broken display must not lose a paid image
             log.exception("event listener failed on %s", event.kind)
+
+
+class _FreshURLs:
+    """The result URLs of one task, shared by its concurrent downloads: when one finds its
+    URL expired it polls the task again, and the others use those fresh URLs too."""
+
+    def __init__(self, urls: list[str], wanted: int):
+        self.urls, self.wanted, self.generation = urls, wanted, 0
+        self._lock = asyncio.Lock()
+        #: filing an image (PNG with parameters, thumbnail) is CPU work: one at a time
+        self.filing = asyncio.Lock()
+
+    async def renew(self, seen: int, poll: Callable[[], Awaitable[JSONObject]]) -> None:
+        async with self._lock:
+            if self.generation != seen:  # another download renewed them meanwhile
+                return
+            urls = result_urls(await poll())
+            if len(urls) >= len(self.urls):
+                self.urls = urls[: self.wanted]
+            self.generation += 1
+
+
+def _storage_error(exc: BaseException, task_id: str | None) -> errors.StorageError:
+    """One sentence for a failure to record something in the output folder."""
+    if task_id is None:
+        where = "nothing was sent"
+        then = "then run the cell again"
+    else:
+        where = f"task {task_id} was submitted and stays in the journal"
+        then = "then `%banana resume` collects it"
+    if isinstance(exc, OSError) and exc.errno == errno.ENOSPC:
+        return errors.StorageError(f"The disk is full ({where}): free space, {then}.")
+    reason = exc.strerror if isinstance(exc, OSError) and exc.strerror else str(exc)
+    return errors.StorageError(
+        f"The output folder could not record the run ({reason[:120]}; {where}): fix that, {then}."
+    )

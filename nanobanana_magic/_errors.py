@@ -48,6 +48,7 @@ __all__ = [
     "RateLimitError",
     "ResponseFormatError",
     "ServerError",
+    "StorageError",
     "SubmitUncertainError",
     "TaskError",
     "TaskFailedError",
@@ -60,7 +61,8 @@ __all__ = [
     "remember_secret",
 ]
 
-_KEY_PATTERN = re.compile(r"(sk-|Bearer\s+)[A-Za-z0-9_\-\.]{4,}")
+# `sk-...` as a word of its own (not the end of `task-...`), or after `Bearer`
+_KEY_PATTERN = re.compile(r"(?<![A-Za-z0-9_\-])(sk-|Bearer\s+)[A-Za-z0-9_\-\.]{4,}")
 _MAX_BODY_IN_MESSAGE = 300
 
 
@@ -83,9 +85,13 @@ def redact(text: str, secret: str | None = None) -> str:
 
 
 def redact_values(value: Any) -> Any:
-    """`value` (JSON-like) with `redact` applied to every string in it."""
+    """`value` (JSON-like) with every key in use removed from its strings (for the journal
+    and manifests: ids and URLs there are left alone otherwise)."""
     if isinstance(value, str):
-        return redact(value)
+        for known in _SECRETS_IN_USE:
+            if known in value:
+                value = value.replace(known, "[redacted]")
+        return value
     if isinstance(value, dict):
         return {key: redact_values(item) for key, item in value.items()}
     if isinstance(value, (list, tuple)):
@@ -279,6 +285,13 @@ class DownloadError(APIError):
         "The task is paid and recorded in the journal; run `%banana resume` to try the "
         "download again while its URLs are valid (24 h)."
     )
+
+
+class StorageError(BananaError):
+    """The output folder could not record something (the disk is full, a file could not be
+    written). A task submitted before it stays in the journal: `%banana resume` collects it."""
+
+    title = "Output folder"
 
 
 class ExpiredURLError(DownloadError):

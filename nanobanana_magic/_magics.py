@@ -29,6 +29,8 @@ from ._cell_options import CellCommand, cell_arguments, parse_cell_line
 from ._defaults import (
     DEFAULT_BUDGET,
     DEFAULT_CONCURRENCY,
+    DEFAULT_DOWNLOAD_RETRIES,
+    DEFAULT_DOWNLOAD_TIMEOUT,
     DEFAULT_MAX_POLL_INTERVAL,
     DEFAULT_N,
     DEFAULT_RESOLUTION,
@@ -113,6 +115,14 @@ class Banana(Magics):
     max_poll_interval = Float(
         DEFAULT_MAX_POLL_INTERVAL, help="Longest wait between two polls of a task (s)."
     ).tag(config=True)
+    download_timeout = Float(
+        DEFAULT_DOWNLOAD_TIMEOUT,
+        help="Seconds one image's download may take, retries included (the task stays "
+        "resumable when it fails).",
+    ).tag(config=True)
+    download_retries = Int(
+        DEFAULT_DOWNLOAD_RETRIES, help="How often a failed image download is tried again."
+    ).tag(config=True)
     thumbnail_size = Int(
         DEFAULT_THUMBNAIL_SIZE, help="Long side of display thumbnails in pixels."
     ).tag(config=True)
@@ -160,7 +170,7 @@ class Banana(Magics):
         else:
             self._tracebacks.disable()
 
-    @validate(*(name for name in SETTING_RANGES if name != "download_retries"))
+    @validate(*SETTING_RANGES)
     def _check_range(self, proposal):
         name, value = proposal["trait"].name, proposal["value"]
         try:
@@ -230,6 +240,8 @@ class Banana(Magics):
             concurrency=(cmd.concurrency if cmd and cmd.concurrency else self.concurrency),
             task_timeout=self.task_timeout,
             max_poll_interval=self.max_poll_interval,
+            download_timeout=self.download_timeout,
+            download_retries=self.download_retries,
             limiters=self._limiters,
             fanout=self.fanout,
         )

@@ -42,11 +42,11 @@ from ._panel_form import (
 from ._panel_html import PANEL_TEXT, copy_html, header_html, record_html
 from ._panel_session import PanelSession
 from ._plan import BatchPlan
-from ._pricing import format_usd
+from ._pricing import format_usd, price_per_image
 from ._progress import TaskProgress
-from ._request import KNOWN_MODELS, MAX_N, RESOLUTIONS, SIZES, is_url
+from ._request import KNOWN_MODELS, MAX_N, RESOLUTIONS, SIZES, ImageRequest, is_url
 from ._run import Run
-from ._runner import STOPPED_TEXT, BatchView, run_batch
+from ._runner import BatchView, run_batch
 from ._sweep_plan import SweepPlan
 from ._sweep_result import SweepRun
 from ._template import placeholders
@@ -100,8 +100,11 @@ class _PanelView(BatchView):
 
     def changed(self, event: Event, row: TaskProgress) -> None:
         self.rows[event.index].show(row)
-        if row.finished and row.run is not None:
-            done = [r.run for r in self.progress.rows if r.run is not None]
+        if row.finished and row.run is not None and row.state != "cancelled":
+            # a cancelled task is not shown as a run that spent nothing: it may be charged
+            done = [
+                r.run for r in self.progress.rows if r.run is not None and r.state != "cancelled"
+            ]
             self.panel._show_results(self.sweep, done)
 
     def finished(self, runs: list[Run]) -> None:
@@ -119,7 +122,12 @@ class _PanelView(BatchView):
     def stopped(self) -> None:
         for widget, row in zip(self.rows, self.progress.rows):
             widget.show(row)
-        self.panel.cost.value = display.note(f"Cancelled: polling stopped. {STOPPED_TEXT}")
+        submitted = [
+            (row.task_id, request)
+            for row, request in zip(self.progress.rows, self.plan.requests)
+            if row.task_id and row.state not in ("completed", "failed", "cached")
+        ]
+        self.panel.cost.value = display.note(self.panel._cancel_note(submitted))
 
 
 class BananaPanel(widgets.VBox):
@@ -504,6 +512,22 @@ class BananaPanel(widgets.VBox):
             self._set_running(False)
             self.refresh_history()
         return runs
+
+    def _cancel_note(self, submitted: list[tuple[str, ImageRequest]]) -> str:
+        """What a cancel leaves behind: tasks already submitted are charged all the same."""
+        if not submitted:
+            return "Cancelled before any task was submitted: nothing was sent or spent."
+        ids = ", ".join(task_id for task_id, _ in submitted[:3])
+        ids += " …" if len(submitted) > 3 else ""
+        estimate = sum(
+            request.n * price_per_image(request.resolution, self.session.prices)
+            for _, request in submitted
+        )
+        return (
+            f"Cancelled: polling stopped, but {len(submitted)} task(s) were already submitted "
+            f"({ids}) and may be charged (about {format_usd(estimate)}); "
+            "`%banana resume` collects them without paying again."
+        )
 
     def _finish(self, plan: BatchPlan, runs: list[Run], result: SweepRun | None) -> None:
         self._show_results(result, runs, record=True)

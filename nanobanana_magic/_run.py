@@ -167,6 +167,9 @@ class Run:
     folder: Path | None = None
     #: the error of a failed run, when it failed in this process
     exception: BaseException | None = dataclasses.field(default=None, repr=False, compare=False)
+    #: True when this call collected a task an earlier, interrupted call had submitted
+    #: for the same request (nothing was sent again)
+    adopted: bool = dataclasses.field(default=False, compare=False)
 
     @property
     def ok(self) -> bool:

@@ -128,11 +128,18 @@ def batch_summary(runs, progress: BatchProgress) -> str:
             "--no-cache or --variant LABEL makes new images."
         )
     cached = sum(1 for run in runs if run.cached)
+    adopted = sum(1 for run in runs if run.adopted)
     spent = format_usd(sum(run.spent for run in runs))
     simulated = runs and all(run.simulated for run in runs)
     return (
         f"{len(runs)} task(s): {progress.summary()} in {progress.elapsed:.1f} s"
         + (f"; {cached} from the cache, nothing sent for them" if cached else "")
+        + (
+            f"; {adopted} already submitted by an interrupted run, collected without "
+            "sending them again"
+            if adopted
+            else ""
+        )
         + (
             f"; {spent} at ToAPIs prices (simulated: nothing paid)."
             if simulated

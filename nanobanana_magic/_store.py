@@ -353,5 +353,9 @@ class Store:
     @staticmethod
     def _write_atomic(path: Path, text: str) -> None:
         tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
-        tmp.write_text(text)
-        tmp.replace(path)
+        try:
+            tmp.write_text(text)
+            tmp.replace(path)
+        except BaseException:
+            tmp.unlink(missing_ok=True)  # a full disk leaves no half-written file behind
+            raise

@@ -287,6 +287,27 @@ def test_cancel_keeps_submitted_tasks_for_resume(shell, sim_env, out_dir):
     assert store.pending_tasks() == []
 
 
+def test_cancel_says_what_was_submitted_and_may_be_charged(shell, sim_env, out_dir):
+    sim_env.configure(duration=1.5)
+    p = shell.run("%banana panel")
+    fill(p, prompt="a slow fox", n=2)
+    store = Store(out_dir)
+
+    async def scenario():
+        task = p.generate()
+        while not store.pending_tasks():
+            await asyncio.sleep(0.02)
+        p.cancel_button.click()
+        return await task
+
+    asyncio.run(scenario())
+    (pending,) = store.pending_tasks()
+    shown = html.unescape(p.cost.value + p.grid.value)
+    assert "$0.000 spent" not in shown and "nothing" not in shown
+    assert "1 task(s) were already submitted" in shown and pending["task_id"] in shown
+    assert "may be charged (about $0.050)" in shown and "`%banana resume`" in shown
+
+
 def test_without_a_loop_or_a_key_the_panel_says_what_to_do(out_dir):
     p = panel(prompt="fox", output_dir=out_dir)
     p.generate_button.click()  # no running loop here
