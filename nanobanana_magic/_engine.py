@@ -45,7 +45,7 @@ from ._store import Store
 
 log = logging.getLogger("nanobanana_magic")
 
-_URL_REFRESHES = 4  # images download at once: each may need its own fresh URLs
+_URL_REFRESHES = 2
 _SLOWDOWN_DEBOUNCE = 1.0  # seconds during which further 429s do not lower concurrency again
 # what this process knows about running times, per (output folder, API, model, resolution):
 # read from the folder on first use, shared by every task of that kind so siblings inform
@@ -770,17 +770,21 @@ class Engine:
         """Download result `offset` of task `task_id` and file it as image `index`."""
         assert run.folder is not None
         partial = run.folder / f"download-{index}"
-        for refresh in range(_URL_REFRESHES + 1):
+        renewed = 0  # polls this download made; URLs a sibling renewed come free
+        for _attempt in range((_URL_REFRESHES + 1) * len(fresh.urls)):
             generation, urls = fresh.generation, fresh.urls
             try:
                 size = await client.download(urls[offset], partial)
                 break
             except errors.ExpiredURLError:
-                if refresh == _URL_REFRESHES:
+                if renewed == _URL_REFRESHES:
                     raise errors.DownloadError(
                         f"The result URLs of task {task_id} have expired"
                     ) from None
-                await fresh.renew(generation, lambda: client.get_task(task_id))
+                if await fresh.renew(generation, lambda: client.get_task(task_id)):
+                    renewed += 1
+        else:
+            raise errors.DownloadError(f"The result URLs of task {task_id} have expired")
         try:
             async with fresh.filing:  # one image of a task at a time: filing is CPU work
                 await asyncio.to_thread(
@@ -854,14 +858,16 @@ class _FreshURLs:
         #: filing an image (PNG with parameters, thumbnail) is CPU work: one at a time
         self.filing = asyncio.Lock()
 
-    async def renew(self, seen: int, poll: Callable[[], Awaitable[JSONObject]]) -> None:
+    async def renew(self, seen: int, poll: Callable[[], Awaitable[JSONObject]]) -> bool:
+        """Poll for fresh URLs unless another download did since `seen`; True if it polled."""
         async with self._lock:
             if self.generation != seen:  # another download renewed them meanwhile
-                return
+                return False
             urls = result_urls(await poll())
             if len(urls) >= len(self.urls):
                 self.urls = urls[: self.wanted]
             self.generation += 1
+            return True
 
 
 def _storage_error(exc: BaseException, task_id: str | None) -> errors.StorageError:
