@@ -74,6 +74,10 @@ class SimulatorProcess:
         else:
             raise SystemExit("the simulator did not start")
 
+    def configure(self, **knobs) -> None:
+        """Change the simulator's knobs (benchmarks/soak.py sets its faults this way)."""
+        httpx.post(f"{self.base_url}/_sim/config", json=knobs, timeout=30).raise_for_status()
+
     def stats(self) -> dict:
         return httpx.get(f"{self.base_url}/_sim/stats", timeout=30).raise_for_status().json()
 
