@@ -521,8 +521,7 @@ class Engine:
                     error_type=type(exc).__name__,
                 )
             return self._fail(run, index, exc, listener)
-        run.status = "completed"
-        run.elapsed = round(time.time() - run.created_at, 2)
+        self._mark_completed(run)
         run.cost = run.spent = len(run.images) * price_per_image(request.resolution, self.prices)
         try:
             self.store.save_run(run)
@@ -535,19 +534,7 @@ class Engine:
             )
         except (OSError, TypeError, ValueError) as exc:  # the task stays resumable
             return self._fail(run, index, _storage_error(exc, task_id), listener)
-        self._emit(
-            listener,
-            Event(
-                "completed",
-                index,
-                run,
-                request,
-                status="completed",
-                progress=100,
-                state="completed",
-            ),
-        )
-        return run
+        return self._completed(run, index, listener)
 
     # -- fan-out: n tasks of one image, when the gateway fixes n at 1 ------------------------------
     def _fans_out(self, request: ImageRequest) -> bool:
@@ -674,22 +661,9 @@ class Engine:
         problems = [outcome for outcome in outcomes if outcome is not None]
         if problems:
             return self._fail(run, index, problems[0], listener)
-        run.status = "completed"
-        run.elapsed = round(time.time() - run.created_at, 2)
+        self._mark_completed(run)
         self.store.save_run(run)
-        self._emit(
-            listener,
-            Event(
-                "completed",
-                index,
-                run,
-                request,
-                status="completed",
-                progress=100,
-                state="completed",
-            ),
-        )
-        return run
+        return self._completed(run, index, listener)
 
     async def _wait(
         self,
@@ -802,6 +776,27 @@ class Engine:
             ) from None
 
     # -- helpers -----------------------------------------------------------------------------------
+    @staticmethod
+    def _mark_completed(run: Run) -> None:
+        run.status = "completed"
+        run.elapsed = round(time.time() - run.created_at, 2)
+
+    def _completed(self, run: Run, index: int, listener: Listener | None) -> Run:
+        """Announce a run whose images are all filed and whose record is saved."""
+        self._emit(
+            listener,
+            Event(
+                "completed",
+                index,
+                run,
+                run.request,
+                status="completed",
+                progress=100,
+                state="completed",
+            ),
+        )
+        return run
+
     def _fail(self, run: Run, index: int, exc: BaseException, listener: Listener | None) -> Run:
         run.status = "failed"
         run.exception = exc
