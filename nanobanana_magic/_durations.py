@@ -9,12 +9,11 @@ as untrusted input: lines that are not what we write are skipped.
 
 from __future__ import annotations
 
-import json
 import logging
 import math
 from pathlib import Path
 
-from ._jsonl import append_json_line, read_json_lines
+from ._jsonl import append_json_line, json_objects, read_json_lines
 from ._polling import DurationPrior
 
 log = logging.getLogger("nanobanana_magic")
@@ -72,12 +71,4 @@ def _tail(path: Path) -> list[dict]:
     with open(path, "rb") as handle:
         handle.seek(size - _TAIL_BYTES)
         lines = handle.read().splitlines()[1:]
-    entries = []
-    for line in lines:
-        try:
-            entry = json.loads(line)
-        except ValueError:
-            continue
-        if isinstance(entry, dict):
-            entries.append(entry)
-    return entries
+    return json_objects(lines)

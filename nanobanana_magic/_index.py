@@ -33,7 +33,6 @@ from __future__ import annotations
 import collections
 import contextlib
 import hashlib
-import json
 import logging
 import os
 import sqlite3
@@ -44,6 +43,7 @@ from pathlib import Path
 
 from ._annotations import ANNOTATIONS, Annotations
 from ._errors import ConfigurationError
+from ._jsonl import json_objects
 from ._store import RUN_ID, UnreadableRunError
 
 log = logging.getLogger("nanobanana_magic")
@@ -565,15 +565,7 @@ def _read_from(path: Path, start: int) -> tuple[list[dict], int]:
     except OSError:
         return [], start
     end = data.rfind(b"\n") + 1  # a torn last line is read when it is complete
-    entries = []
-    for line in data[:end].splitlines():
-        try:
-            entry = json.loads(line)
-        except ValueError:
-            continue
-        if isinstance(entry, dict):
-            entries.append(entry)
-    return entries, start + end
+    return json_objects(data[:end].splitlines()), start + end
 
 
 def _apply_annotation(db, entry: dict) -> None:

@@ -13,17 +13,22 @@ import json
 import os
 import queue
 import threading
+from collections.abc import Iterable
 from pathlib import Path
 from typing import Any
 
 
 def append_json_line(path: Path, entry: dict) -> None:
     """Append `entry` as one JSON line, safely across processes."""
-    line = (json.dumps(entry, sort_keys=True, default=str) + "\n").encode()
+    _append_locked(path, (json.dumps(entry, sort_keys=True, default=str) + "\n").encode())
+
+
+def _append_locked(path: Path, data: bytes) -> None:
+    """Append `data` with one `write` and one `fsync` under an exclusive `flock`."""
     fd = os.open(path, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o644)
     try:
         fcntl.flock(fd, fcntl.LOCK_EX)
-        os.write(fd, line)
+        os.write(fd, data)
         os.fsync(fd)
     finally:
         fcntl.flock(fd, fcntl.LOCK_UN)
@@ -36,12 +41,18 @@ def read_json_lines(path: Path) -> list[dict]:
         raw = path.read_bytes()
     except FileNotFoundError:
         return []
+    return json_objects(raw.splitlines())
+
+
+def json_objects(lines: Iterable[bytes]) -> list[dict]:
+    """The lines that are JSON objects, in order; a torn line left by a killed writer, or
+    anything else, is skipped."""
     entries = []
-    for line in raw.splitlines():
+    for line in lines:
         try:
             entry = json.loads(line)
         except ValueError:
-            continue  # a torn line left by a killed writer
+            continue
         if isinstance(entry, dict):
             entries.append(entry)
     return entries
@@ -119,12 +130,5 @@ class GroupCommitWriter:
                     pass
 
     def _write(self, data: bytes) -> None:
-        fd = os.open(self.path, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o644)
-        try:
-            fcntl.flock(fd, fcntl.LOCK_EX)
-            os.write(fd, data)
-            os.fsync(fd)
-        finally:
-            fcntl.flock(fd, fcntl.LOCK_UN)
-            os.close(fd)
+        _append_locked(self.path, data)
         self.commits += 1
