@@ -119,12 +119,7 @@ def recent_history(store, count: int, wanted: RunFilter):
     index = store.index()  # the filters as one query: fast on folders of any size
     ids = index.search(
         wanted.search,
-        tag=wanted.tag,
-        picked=wanted.picked,
-        min_rating=wanted.min_rating,
-        model=wanted.model,
-        size=wanted.size,
-        since=wanted.since,
+        **wanted.index_filters(),
         limit=count or None,
     )
     runs = []

@@ -37,12 +37,7 @@ def matching_images(store, run_filter: RunFilter) -> StoredImages:
         return StoredImages(store, [])
     pairs = store.index().images(
         run_filter.search,
-        tag=run_filter.tag,
-        picked=run_filter.picked,
-        min_rating=run_filter.min_rating,
-        model=run_filter.model,
-        size=run_filter.size,
-        since=run_filter.since,
+        **run_filter.index_filters(),
     )
     return StoredImages(store, pairs)
 

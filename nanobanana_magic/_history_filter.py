@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import dataclasses
 import datetime as dt
+from typing import Any
 
 from ._annotations import Annotations
 from ._errors import ValidationError
@@ -23,6 +24,13 @@ class RunFilter:
     model: str | None = None
     size: str | None = None
     since: float | None = None  # a timestamp
+
+    def index_filters(self) -> dict[str, Any]:
+        """The filters besides the text, as keyword arguments of `RunIndex.search` and
+        `RunIndex.images`."""
+        fields = dataclasses.asdict(self)
+        del fields["search"]
+        return fields
 
     @property
     def active(self) -> bool:
