@@ -30,12 +30,15 @@ class DryRun:
         return f"[{lines}]"
 
     def __repr__(self) -> str:
+        if not self.payloads:  # all from the cache: the sentence says so, no empty list
+            return self.text
         return self.text + "\n" + self.payloads_json()
 
     def _repr_html_(self) -> str:
+        payloads = self.payloads_json() if self.payloads else ""
         return display.output(
             display.note(self.text)
-            + display.code_block(self.payloads_json(), css_class="banana-payload")
+            + (display.code_block(payloads, css_class="banana-payload") if payloads else "")
         )
 
     def _repr_mimebundle_(self, include=None, exclude=None):

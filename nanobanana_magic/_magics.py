@@ -357,7 +357,7 @@ class Banana(Magics):
         )
         budget = cmd.budget if cmd.budget is not None else self.budget
         if cmd.dry_run:
-            return DryRun(plan.describe(budget) + " Nothing was sent.", plan.payloads())
+            return plan.dry_run(budget)
         check_budget(plan, budget, cmd.yes)
         result = SweepRun(plan)
         requests = [request for _, request in plan.cells]

@@ -79,6 +79,14 @@ class BatchPlan:
     def dry_run_text(self) -> str:
         """The dry run's sentence: how many requests would go where, and what they cost."""
         assert self.engine is not None, "plans come from plan_batch"
+        if self.requests and not self.to_send:
+            held = (
+                "this request" if len(self.requests) == 1 else f"all {len(self.requests)} requests"
+            )
+            return (
+                f"Dry run: the cache already holds {held}, so nothing would be sent "
+                "and nothing spent."
+            )
         return (
             f"Dry run: {len(self.to_send)} request(s) to POST {self.engine.base_url}"
             f"/v1/images/generations, estimated {format_usd(self.estimate)}"

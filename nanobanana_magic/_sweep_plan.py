@@ -20,7 +20,7 @@ from collections.abc import Iterable, Mapping
 from pathlib import Path
 from typing import Any
 
-from . import _display as display
+from ._displayables import DryRun
 from ._engine import Engine
 from ._errors import ValidationError
 from ._limits import check_setting
@@ -201,18 +201,24 @@ class SweepPlan(BatchPlan):
             )
         return text + "."
 
-    def __repr__(self) -> str:
-        import json
+    def dry_run_text(self, budget: float | None = None) -> str:
+        """What a dry run of the sweep says; a fully cached sweep says so instead of
+        listing no payloads."""
+        if self.cells and not self.to_send:
+            return (
+                f"Sweep of {self.shape()}: every one of its {len(self.cells)} cells comes "
+                "from the cache, so nothing would be sent and nothing spent."
+            )
+        return self.describe(budget) + " Nothing was sent."
 
-        return self.describe() + "\n" + json.dumps(self.payloads(), indent=2)
+    def dry_run(self, budget: float | None = None) -> DryRun:
+        return DryRun(self.dry_run_text(budget), self.payloads())
+
+    def __repr__(self) -> str:
+        return repr(self.dry_run())
 
     def _repr_html_(self) -> str:
-        import json
-
-        return display.output(
-            display.note(self.describe() + " Nothing was sent.")
-            + display.code_block(json.dumps(self.payloads(), indent=2), css_class="banana-payload")
-        )
+        return self.dry_run()._repr_html_()
 
 
 def plan_sweep(

@@ -166,6 +166,19 @@ def test_dry_run_shows_the_exact_payload_and_cost_and_sends_nothing(
     assert not out_dir.exists()
 
 
+def test_dry_run_of_a_cached_cell_says_the_cache_holds_it(shell, sim_env):
+    shell.run("%%banana --size 4:3\na lighthouse at dusk")
+    created = sim_env.stats()["tasks_created"]
+    dry = shell.run("%%banana --dry-run --size 4:3\na lighthouse at dusk")
+    assert dry.payloads == []
+    assert dry.text == (
+        "Dry run: the cache already holds this request, so nothing would be sent and nothing spent."
+    )
+    assert repr(dry) == dry.text and "[]" not in dry._repr_html_()
+    assert "banana-payload" not in dry._repr_html_()
+    assert sim_env.stats()["tasks_created"] == created
+
+
 def test_sweep_options_parse_into_the_command(shell):
     shell.ns["styles"] = ["ink", "oil"]
     cmd = parse_cell_line(

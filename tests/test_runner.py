@@ -263,5 +263,5 @@ def test_the_magic_and_the_panel_plan_the_same_batch(shell, sim_env):
     shell.run("%%banana --size 16:9 -n 2\na fox at dawn")
     dry, plan, estimate = both()
     assert dry.payloads == plan.payloads() == []
-    assert "1 cached (free)" in dry.text and "1 cached (free)" in estimate
+    assert "the cache already holds this request" in dry.text and "1 cached (free)" in estimate
     assert plan.estimate == 0 and not plan.over_budget(0)

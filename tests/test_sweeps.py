@@ -442,6 +442,21 @@ def test_magic_dry_run_shows_plan_and_payloads_and_sends_nothing(shell, sim_env)
     assert sim_env.stats()["submit_requests"] == 0
 
 
+def test_magic_dry_run_of_a_fully_cached_sweep_says_so(shell, sim_env):
+    shell.run("%%banana --sweep size=1:1,16:9\na dome")
+    created = sim_env.stats()["tasks_created"]
+    dry = shell.run("%%banana --dry-run --sweep size=1:1,16:9\na dome")
+    expected = (
+        "Sweep of 2 size: every one of its 2 cells comes from the cache, "
+        "so nothing would be sent and nothing spent."
+    )
+    assert dry.payloads == [] and repr(dry) == expected
+    html = dry._repr_html_()
+    assert "every one of its 2 cells comes from the cache" in html
+    assert "[]" not in html and "banana-payload" not in html
+    assert sim_env.stats()["tasks_created"] == created
+
+
 def test_magic_partial_failure_and_cache_reuse_on_extension(shell, sim_env):
     first = shell.run("%%banana --sweep thing=cup,[fail]vase\na {thing} on a shelf")
     assert first.failed == [("[fail]vase",)] and first["cup"].ok
