@@ -484,19 +484,7 @@ class Engine:
 
         def on_update(task: JSONObject, seconds_left: float | None) -> None:
             answer = task_state(task)
-            self._emit(
-                listener,
-                Event(
-                    "progress",
-                    index,
-                    run,
-                    request,
-                    status=answer.word,
-                    progress=answer.progress,
-                    state=answer.state,
-                    seconds_left=seconds_left,
-                ),
-            )
+            self._progress(listener, index, run, answer, answer.progress, seconds_left)
 
         try:
             task = await self._wait(client, task_id, submitted_at, on_update, request)
@@ -618,18 +606,8 @@ class Engine:
             def on_update(task: JSONObject, seconds_left: float | None) -> None:
                 answer = task_state(task)
                 progress[task_id] = answer.progress or 0
-                self._emit(
-                    listener,
-                    Event(
-                        "progress",
-                        index,
-                        run,
-                        request,
-                        status=answer.word,
-                        progress=sum(progress.values()) // len(progress),
-                        state=answer.state,
-                    ),
-                )
+                overall = sum(progress.values()) // len(progress)
+                self._progress(listener, index, run, answer, overall)
 
             try:
                 task = await self._wait(client, task_id, submitted_at, on_update, request)
@@ -776,6 +754,30 @@ class Engine:
             ) from None
 
     # -- helpers -----------------------------------------------------------------------------------
+    def _progress(
+        self,
+        listener: Listener | None,
+        index: int,
+        run: Run,
+        answer: TaskState,
+        progress: int | None,
+        seconds_left: float | None = None,
+    ) -> None:
+        """Announce what the gateway last said about a run's task (or its tasks)."""
+        self._emit(
+            listener,
+            Event(
+                "progress",
+                index,
+                run,
+                run.request,
+                status=answer.word,
+                progress=progress,
+                state=answer.state,
+                seconds_left=seconds_left,
+            ),
+        )
+
     @staticmethod
     def _mark_completed(run: Run) -> None:
         run.status = "completed"
