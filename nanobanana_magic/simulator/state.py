@@ -140,19 +140,13 @@ class SimulatorState:
         """A JSON-able snapshot; see the package docstring for the keys."""
         with self._lock:
             now = self._advance()
-            config = self._config
             tasks = {}
             for task_id in self._tracked:
                 task = self._tasks[task_id]
                 finished = task.finished_at
                 tasks[task_id] = {
                     "prompt": task.prompt,
-                    "status": status_of(
-                        task,
-                        now,
-                        initial_status=config.initial_status,
-                        running_status=config.unknown_status or "in_progress",
-                    ),
+                    "status": self._status_word(task, now),
                     "polls": task.polls,
                     "created_at": task.created_at,
                     "started_at": task.started_at,
@@ -325,18 +319,23 @@ class SimulatorState:
             task.polls += 1
             return self._task_object(task, now)
 
+    def _status_word(self, task: Task, now: float) -> str:
+        """The status name a client is shown for `task` now, in the configured wording."""
+        config = self._config
+        return status_of(
+            task,
+            now,
+            initial_status=config.initial_status,
+            running_status=config.unknown_status or "in_progress",
+        )
+
     def _task_object(self, task: Task, now: float) -> dict[str, Any]:
         config = self._config
         body: dict[str, Any] = {
             "id": task.id,
             "object": "generation.task",
             "model": task.model,
-            "status": status_of(
-                task,
-                now,
-                initial_status=config.initial_status,
-                running_status=config.unknown_status or "in_progress",
-            ),
+            "status": self._status_word(task, now),
             "progress": progress_of(task, now, config.progress_mode),
             "created_at": int(task.created_at),
         }
