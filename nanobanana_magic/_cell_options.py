@@ -176,6 +176,8 @@ def cell_arguments(func):
     for decorate in reversed(decorators):
         func = decorate(func)
     func.parser.allow_abbrev = False  # `--res 2K` is an unknown option, not --resolution
+    # magic_arguments starts the help with "::" (reST for Sphinx); `%%banana?` reads plain
+    func.__doc__ = (func.__doc__ or "").removeprefix("::\n\n").lstrip(" ")
     return func
 
 

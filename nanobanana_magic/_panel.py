@@ -52,6 +52,7 @@ from ._sweep_result import SweepRun
 from ._template import placeholders
 from ._widgets import dropdown
 from ._widgets import hook as _hook
+from ._wording import plural
 
 log = logging.getLogger("nanobanana_magic")
 
@@ -524,7 +525,8 @@ class BananaPanel(widgets.VBox):
             for _, request in submitted
         )
         return (
-            f"Cancelled: polling stopped, but {len(submitted)} task(s) were already submitted "
+            f"Cancelled: polling stopped, but {plural(len(submitted), 'task')} "
+            f"{'was' if len(submitted) == 1 else 'were'} already submitted "
             f"({ids}) and may be charged (about {format_usd(estimate)}); "
             "`%banana resume` collects them without paying again."
         )
@@ -538,13 +540,15 @@ class BananaPanel(widgets.VBox):
         images = sum(len(run.images) for run in runs)
         cached = sum(1 for run in runs if run.cached)
         self.cost.value = display.note(
-            f"Spent {format_usd(spent)} on {images} image(s)"
-            + (f" ({cached} task(s) from the cache, free)" if cached else "")
+            f"Spent {format_usd(spent)} on {plural(images, 'image')}"
+            + (f" ({plural(cached, 'task')} from the cache, free)" if cached else "")
             + f" · this panel so far: {format_usd(self.spent)}."
         )
         failed = [run for run in runs if not run.ok]
         if failed:
-            self.show_error(f"{len(failed)} of {len(runs)} task(s) failed: {failed[0].error}")
+            self.show_error(
+                f"{len(failed)} of {plural(len(runs), 'task')} failed: {failed[0].error}"
+            )
 
     def _show_results(
         self, result: SweepRun | None, runs: list[Run], *, record: bool = False

@@ -14,6 +14,7 @@ from collections.abc import Mapping, Sequence
 from typing import TYPE_CHECKING, Any
 
 from ._pricing import format_usd, price_per_image
+from ._wording import plural
 
 if TYPE_CHECKING:
     from ._engine import Engine
@@ -65,14 +66,13 @@ class BatchPlan:
 
     def kind(self) -> str:
         """What the batch is, in words ("1 task", "3 tasks")."""
-        count = len(self.requests)
-        return f"{count} task" + ("" if count == 1 else "s")
+        return plural(len(self.requests), "task")
 
     def estimate_line(self) -> str:
-        """The panel's line, e.g. 'Estimate: 1 task, 2 new image(s), $0.050; 1 cached (free).'"""
+        """The panel's line, e.g. 'Estimate: 1 task, 2 new images, $0.050; 1 cached (free).'"""
         cached = f"; {len(self.hits)} cached (free)" if self.hits else ""
         return (
-            f"Estimate: {self.kind()}, {self.images} new image(s), "
+            f"Estimate: {self.kind()}, {plural(self.images, 'new image')}, "
             f"{format_usd(self.estimate)}{cached}."
         )
 
@@ -88,7 +88,7 @@ class BatchPlan:
                 "and nothing spent."
             )
         return (
-            f"Dry run: {len(self.to_send)} request(s) to POST {self.engine.base_url}"
+            f"Dry run: {plural(len(self.to_send), 'request')} to POST {self.engine.base_url}"
             f"/v1/images/generations, estimated {format_usd(self.estimate)}"
             + (f"; {len(self.hits)} cached (free)" if self.hits else "")
             + ". Nothing was sent."

@@ -25,6 +25,7 @@ from . import _errors as errors
 from ._live import LiveStatus
 from ._pricing import format_usd
 from ._progress import BatchProgress, TaskProgress
+from ._wording import plural
 
 if TYPE_CHECKING:
     import asyncio
@@ -132,7 +133,7 @@ def batch_summary(runs, progress: BatchProgress) -> str:
     spent = format_usd(sum(run.spent for run in runs))
     simulated = runs and all(run.simulated for run in runs)
     return (
-        f"{len(runs)} task(s): {progress.summary()} in {progress.elapsed:.1f} s"
+        f"{plural(len(runs), 'task')}: {progress.summary()} in {progress.elapsed:.1f} s"
         + (f"; {cached} from the cache, nothing sent for them" if cached else "")
         + (
             f"; {adopted} already submitted by an interrupted run, collected without "
@@ -236,4 +237,4 @@ def kernel_loop() -> asyncio.AbstractEventLoop:
 
 
 def resumed_summary(runs, progress: BatchProgress) -> str:
-    return f"Resumed {len(runs)} task(s): {progress.summary()}."
+    return f"Resumed {plural(len(runs), 'task')}: {progress.summary()}."

@@ -80,7 +80,7 @@ async def asweep(
     )
     if dry_run:
         return plan
-    check_budget(plan, budget, yes)
+    check_budget(plan, budget, yes, in_python=True)
     result = SweepRun(plan)
 
     def on_event(event: Event) -> None:

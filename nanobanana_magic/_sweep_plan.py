@@ -29,6 +29,7 @@ from ._pricing import format_usd, price_per_image
 from ._request import ImageRequest, default_model, is_url
 from ._run import stored_image_address
 from ._template import interpolate, placeholders
+from ._wording import plural
 
 _zip = zip  # `zip` is also the name of a sweep option
 
@@ -187,12 +188,12 @@ class SweepPlan(BatchPlan):
             for resolution, count in sorted(self.images_by_resolution().items())
         )
         text = (
-            f"Sweep of {self.shape()}: {len(self.cells)} cell(s), {len(sending)} task(s) "
-            f"to send for {self.images} image(s), estimated {format_usd(self.estimate)}"
+            f"Sweep of {self.shape()}: {plural(len(self.cells), 'cell')}, "
+            f"{plural(len(sending), 'task')} to send for {plural(self.images, 'image')}, estimated {format_usd(self.estimate)}"
             + (f" ({prices})" if prices else "")
         )
         if self.cached:
-            text += f"; {len(self.cached)} cell(s) come from the cache for free"
+            text += f"; {plural(len(self.cached), 'cell')} from the cache for free"
         if budget is not None:
             text += (
                 f"; above the {format_usd(budget)} budget"
@@ -296,12 +297,16 @@ def plan_sweep(
     )
 
 
-def check_budget(plan: SweepPlan, budget: float | None, yes: bool) -> None:
-    """Refuse (BudgetExceededError, nothing sent) a plan above the budget unless `yes`."""
+def check_budget(
+    plan: SweepPlan, budget: float | None, yes: bool, *, in_python: bool = False
+) -> None:
+    """Refuse (BudgetExceededError, nothing sent) a plan above the budget unless `yes`;
+    the refusal names the options in the words of the caller (a magic or Python)."""
     if budget is not None:
         check_setting("budget", budget)
     if budget is not None and plan.over_budget(budget) and not yes:
+        go_ahead, raise_it = ("yes=True", "budget") if in_python else ("--yes", "--budget")
         raise BudgetExceededError(
-            f"{plan.describe()} That is above the {format_usd(budget)} budget: pass --yes "
-            "(yes=True) to go ahead, or raise --budget."
+            f"{plan.describe()} That is above the {format_usd(budget)} budget: pass {go_ahead} "
+            f"to go ahead, or raise {raise_it}."
         )

@@ -24,6 +24,7 @@ from ._progress import BatchProgress, TaskProgress
 from ._request import ImageRequest
 from ._run import Run
 from ._sweep_plan import PARAMETER_AXES, SweepPlan, axis_label, cell_label
+from ._wording import plural
 
 #: a running sweep of more cells than this is shown as counts, a bar and its latest images
 #: (redrawing a thousand-cell grid a few times a second would swamp the kernel and the
@@ -352,7 +353,7 @@ class SweepRun:
         ):
             return self.plan.describe()
         done = counts["completed"] + counts["cached"]
-        parts = [f"{done} of {len(self.runs)} cell(s) done"]
+        parts = [f"{done} of {plural(len(self.runs), 'cell')} done"]
         if counts["cached"]:
             parts.append(f"{counts['cached']} from the cache")
         for status in ("failed", "cancelled", "running", "queued", "submitted", "waiting"):

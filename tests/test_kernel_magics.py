@@ -114,7 +114,7 @@ def test_magic_in_a_kernel_live_display_grid_provenance_size_and_cache(sim_env, 
 
     # saved: the live display's final state, then the grid as the cell's value
     (live,) = outputs_of(nb, 1, "display_data")
-    assert "1 task(s): 1 completed" in live["data"]["text/html"]
+    assert "1 task: 1 completed" in live["data"]["text/html"]
     (result,) = outputs_of(nb, 1, "execute_result")
     grid = result["data"]["text/html"]
     assert grid.count("<img") == 2 and grid.count("src='data:image/webp;base64,") == 2

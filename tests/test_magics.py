@@ -63,7 +63,7 @@ def test_cell_generates_images_and_its_value_is_the_run(shell, sim_env, out_dir,
         "n": 2,
         "metadata": {"resolution": "0.5K"},
     }
-    assert "1 task(s): 1 completed" in capsys.readouterr().out
+    assert "1 task: 1 completed" in capsys.readouterr().out
     bundle, metadata = run._repr_mimebundle_()
     assert bundle["text/html"].count("<img") == 2
     assert str(run.images[0].path) in bundle["text/plain"]  # terminal: the saved paths
@@ -529,7 +529,7 @@ def test_help_and_the_question_mark_show_the_options(shell, capsys):
     assert shell.run("%banana") == text
     shell.ip.run_cell("%%banana?")
     out = capsys.readouterr().out
-    assert "%%banana [--model MODEL]" in out
+    assert "%%banana [--model MODEL]" in out and "::" not in out
     for option in (
         "--resolution",
         "--ref PATH_OR_URL",

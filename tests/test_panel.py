@@ -71,7 +71,7 @@ def test_form_builds_the_same_request_as_the_magic(sim_env, tmp_path):
         n=3,
         reference_images=[ref, "https://example.com/a.png"],
     )
-    assert "Estimate: 1 task, 3 new image(s), $0.090." in p.cost.value
+    assert "Estimate: 1 task, 3 new images, $0.090." in p.cost.value
     assert p.form().cell_text() == (
         f"%%banana --model nano-banana-2 --size 16:9 --resolution 2K -n 3 --ref {ref} "
         "--ref https://example.com/a.png\na fox"
@@ -95,7 +95,7 @@ def test_sweep_axis_expands_parameters_and_prompt_names(sim_env):
     assert [r.size for r in plan.requests] == ["1:1", "16:9", "9:16"]
     assert plan.labels == ["size = 1:1", "size = 16:9", "size = 9:16"]
     assert "--sweep size=1:1,16:9,9:16" in p.cell_text() and "--size" not in p.cell_text()
-    assert "sweep of 3 cells, 3 new image(s), $0.075" in p.cost.value
+    assert "sweep of 3 cells, 3 new images, $0.075" in p.cost.value
 
     fill(p, prompt="a {animal} at dawn")
     assert ("{animal}", "animal") in p.sweep_key.options
@@ -161,7 +161,7 @@ def test_generate_runs_in_the_background_and_escapes_the_prompt(sim_env, out_dir
         and "mathjax_ignore" in shown["data"]["text/html"]
     )
     assert "<script>" not in grid and "&lt;script&gt;" in grid
-    assert "Spent $0.050 on 2 image(s)" in p.cost.value and p.error.value == ""
+    assert "Spent $0.050 on 2 images" in p.cost.value and p.error.value == ""
     assert p.generate_button.disabled is False and p.cancel_button.disabled is True
     assert sim_env.stats()["tasks_created"] == 1
     assert p.history.options[1][1] == run.run_id  # the new run heads the history
@@ -304,7 +304,7 @@ def test_cancel_says_what_was_submitted_and_may_be_charged(shell, sim_env, out_d
     (pending,) = store.pending_tasks()
     shown = html.unescape(p.cost.value + str(getattr(p.grid, "outputs", "")))
     assert "$0.000 spent" not in shown and "nothing" not in shown
-    assert "1 task(s) were already submitted" in shown and pending["task_id"] in shown
+    assert "1 task was already submitted" in shown and pending["task_id"] in shown
     assert "may be charged (about $0.050)" in shown and "`%banana resume`" in shown
 
 

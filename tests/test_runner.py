@@ -259,7 +259,7 @@ def test_the_magic_and_the_panel_plan_the_same_batch(shell, sim_env):
 
     dry, plan, estimate = both()
     assert dry.payloads == plan.payloads() and len(dry.payloads) == 1
-    assert "$0.050" in dry.text and "$0.050" in estimate and "2 new image(s)" in estimate
+    assert "$0.050" in dry.text and "$0.050" in estimate and "2 new images" in estimate
     shell.run("%%banana --size 16:9 -n 2\na fox at dawn")
     dry, plan, estimate = both()
     assert dry.payloads == plan.payloads() == []

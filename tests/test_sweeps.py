@@ -133,7 +133,8 @@ def test_budget_refusal_sends_nothing_and_yes_goes_ahead(run_sweep, sim):
         run_sweep("a bridge", axes, budget=0.10)
     message = str(caught.value)
     assert "estimated $0.110" in message and "above the $0.100 budget" in message
-    assert "--yes" in message and "\n" not in message
+    assert "pass yes=True to go ahead, or raise budget." in message and "--yes" not in message
+    assert "\n" not in message
     assert sent(sim) == 0
     result = run_sweep("a bridge", axes, budget=0.10, yes=True)
     assert sim.stats()["tasks_created"] == 4 and result.spent == pytest.approx(0.11)
@@ -170,7 +171,7 @@ def test_one_failed_cell_shows_its_error_in_place(run_sweep, sim):
     html = result.html()
     cells = html.split("class='banana-sweep-cell'")[1:]
     assert len(cells) == 3 and "banana-error" in cells[1] and "banana-thumb" in cells[0] + cells[2]
-    assert "2 of 3 cell(s) done" in html and "1 failed" in html
+    assert "2 of 3 cells done" in html and "1 failed" in html
     rows = result.records()
     assert rows[1]["status"] == "failed" and rows[1]["path"] is None and rows[1]["error"]
 
@@ -185,7 +186,7 @@ def test_extending_a_sweep_only_pays_for_the_new_column(run_sweep, sim):
     )
     assert len(plan.cached) == 4 and len(plan.to_send) == 2
     assert plan.estimate == pytest.approx(0.05)
-    assert "4 cell(s) come from the cache for free" in plan.describe()
+    assert "4 cells from the cache for free" in plan.describe()
     extended = run_sweep(
         "a {fruit} still life", {"size": ["1:1", "16:9"], "fruit": ["pear", "plum", "fig"]}
     )
@@ -248,8 +249,8 @@ def test_cells_fill_in_live_from_engine_events(sim, out_dir):
             snapshots.append(result.html())
 
     asyncio.run(engine.run([request for _, request in plan.cells], listener=listener))
-    assert "1 of 2 cell(s) done" in snapshots[0] and "banana-sweep-pending" in snapshots[0]
-    assert "2 of 2 cell(s) done" in snapshots[1]
+    assert "1 of 2 cells done" in snapshots[0] and "banana-sweep-pending" in snapshots[0]
+    assert "2 of 2 cells done" in snapshots[1]
     assert "banana-sweep-pending" not in snapshots[1]
 
 
@@ -406,7 +407,9 @@ def test_magic_budget_refusal_then_yes(shell, sim_env):
     cell = "%%banana --sweep size=1:1,16:9,9:16 --resolution 2K --budget 0.05{}\na dome"
     error = shell.run_failing(cell.format(""))
     assert isinstance(error, BudgetExceededError)
-    assert "estimated $0.090" in str(error) and "--yes" in str(error)
+    assert "estimated $0.090" in str(error)
+    assert "pass --yes to go ahead, or raise --budget." in str(error)
+    assert "yes=True" not in str(error) and "(s)" not in str(error)
     assert sim_env.stats()["submit_requests"] == 0
     result = shell.run(cell.format(" --yes"))
     assert sim_env.stats()["tasks_created"] == 3 and result.spent == pytest.approx(0.09)
@@ -429,7 +432,7 @@ def test_magic_dry_run_shows_plan_and_payloads_and_sends_nothing(shell, sim_env)
     shell.run('styles = ["ink", "oil <paint>"]')
     dry = shell.run("%%banana --dry-run --sweep style=$styles --sweep n=1,2\na harbour, {style}")
     text = repr(dry)
-    assert "4 task(s) to send for 6 image(s), estimated $0.150" in text
+    assert "4 cells, 4 tasks to send for 6 images, estimated $0.150" in text
     assert "Nothing was sent" in text
     assert json.loads(text[text.index("[") :])[3] == {
         "model": "nano-banana-2",

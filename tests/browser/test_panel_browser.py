@@ -55,7 +55,7 @@ def test_panel_generates_cancels_and_restores(chromium_browser, jupyter_server, 
             panel.locator(".banana-upload").click()
         chooser.value.set_files(str(reference))
         images_decoded(page, ".banana-panel .banana-reference img", 1)
-        expect(panel.locator(".banana-cost")).to_contain_text("4 new image(s)")
+        expect(panel.locator(".banana-cost")).to_contain_text("4 new images")
 
         panel.locator("button.banana-generate").click()
         status = panel.locator(".banana-progress-status")
@@ -68,7 +68,7 @@ def test_panel_generates_cancels_and_restores(chromium_browser, jupyter_server, 
 
         expect(status).to_have_text(re.compile(r"^completed"))
         images_decoded(page, ".banana-panel .banana-results img.banana-thumb", 4)
-        expect(panel.locator(".banana-cost")).to_contain_text("Spent $0.100 on 4 image(s)")
+        expect(panel.locator(".banana-cost")).to_contain_text("Spent $0.100 on 4 images")
         panel.locator("button.banana-copy").click()
         cell_text = panel.locator(".banana-cell-text textarea")
         expect(cell_text).to_have_value(re.compile(r"^%%banana .*--size 16:9 .*-n 4 --ref "))
