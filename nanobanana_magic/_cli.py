@@ -220,7 +220,7 @@ def main(argv=None) -> int:
         return EXIT_FAILED
     except KeyboardInterrupt:
         print(
-            "Interrupted: submitted tasks stay in the journal; `nanobanana resume` "
+            "Interrupted: submitted tasks stay in the journal; nanobanana resume "
             "(with the same --out and --base-url/--sim) collects them without paying again.",
             file=sys.stderr,
         )

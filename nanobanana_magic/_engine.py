@@ -874,7 +874,7 @@ def _storage_error(exc: BaseException, task_id: str | None) -> errors.StorageErr
         then = "then run the cell again"
     else:
         where = f"task {task_id} was submitted and stays in the journal"
-        then = "then `%banana resume` collects it"
+        then = "then %banana resume collects it"
     if isinstance(exc, OSError) and exc.errno == errno.ENOSPC:
         return errors.StorageError(f"The disk is full ({where}): free space, {then}.")
     reason = exc.strerror if isinstance(exc, OSError) and exc.strerror else str(exc)

@@ -274,7 +274,7 @@ class TaskRefusedError(TaskFailedError):
 class TaskTimeoutError(TaskError):
     title = "Timed out"
     advice = (
-        "The task may still finish: run `%banana resume` (or `nanobanana_magic.resume()`) "
+        "The task may still finish: run %banana resume (or nanobanana_magic.resume()) "
         "later to collect it without paying again."
     )
 
@@ -282,7 +282,7 @@ class TaskTimeoutError(TaskError):
 class DownloadError(APIError):
     title = "Download failed"
     advice = (
-        "The task is paid and recorded in the journal; run `%banana resume` to try the "
+        "The task is paid and recorded in the journal; run %banana resume to try the "
         "download again while its URLs are valid (24 h)."
     )
 

@@ -102,6 +102,14 @@ class LiveStatus:
             HTML(display.output(html_text or display.note(summary))), metadata=metadata
         )
 
+    def freeze(self) -> None:
+        """Draw the current state one last time and stop redrawing; no summary (the
+        cell's error that follows says what happened)."""
+        if self._pending is not None:
+            self._pending.cancel()
+            self._pending = None
+        self._draw()
+
     async def ticking(self, work):
         """Await `work`, redrawing every second so the elapsed time moves."""
         if self._handle is None:

@@ -316,7 +316,7 @@ class Banana(Magics):
         def done(runs) -> None:
             self.bind(cmd, sweep if sweep is not None else runs[0])
 
-        view = LiveView(self.shell, labels, sweep=sweep, show_result=True)
+        view = LiveView(self.shell, labels, sweep=sweep, show_result=True, background=True)
         run_in_background(self, view, start, done)
         return None
 

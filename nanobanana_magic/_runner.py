@@ -41,8 +41,12 @@ log = logging.getLogger("nanobanana_magic")
 Start = Callable[["Listener"], Awaitable[list["Run"]]]
 
 STOPPED_TEXT = (
-    "Submitted tasks stay in the journal; `%banana resume` collects them without paying again."
+    "Submitted tasks stay in the journal; %banana resume collects them without paying again."
 )
+
+
+def stopped_text(elapsed: float) -> str:
+    return f"after {elapsed:.1f} s: polling stopped. {STOPPED_TEXT}"
 
 
 class Interrupted(KeyboardInterrupt):
@@ -50,7 +54,7 @@ class Interrupted(KeyboardInterrupt):
     "Run All" halts), but shown as one paragraph instead of a trip through asyncio."""
 
     def _render_traceback_(self) -> list[str]:
-        return [f"Interrupted: {self}"]
+        return [f"Interrupted {self}"]  # "Interrupted after 2.0 s: polling stopped. ..."
 
 
 class BatchView:
@@ -151,7 +155,8 @@ def batch_summary(runs, progress: BatchProgress) -> str:
 
 class LiveView(BatchView):
     """The magics' view: a progress table (or the sweep's grid) updated in place, which
-    ends as a one-line summary, or as the final grid with `show_result`."""
+    ends as a one-line summary, or as the final grid with `show_result`. A `background`
+    view says itself that polling stopped; otherwise the cell's `Interrupted` says it."""
 
     def __init__(
         self,
@@ -161,10 +166,11 @@ class LiveView(BatchView):
         sweep: SweepRun | None = None,
         summary: Callable[[list[Run], BatchProgress], str] = batch_summary,
         show_result: bool = False,
+        background: bool = False,
     ):
         board = display.ProgressBoard(labels)
         super().__init__(sweep=sweep, progress=board)
-        self.summary, self.show_result = summary, show_result
+        self.summary, self.show_result, self.background = summary, show_result, background
         self.live = LiveStatus(shell, sweep.live_html if sweep is not None else board.html).start()
 
     async def around(self, work):
@@ -190,9 +196,10 @@ class LiveView(BatchView):
         self.live.finish(repr(error), html_text=display.error_box(f"Unexpected error: {error!r}"))
 
     def stopped(self) -> None:
-        self.live.finish(
-            f"Interrupted after {self.progress.elapsed:.1f} s: polling stopped. {STOPPED_TEXT}"
-        )
+        if self.background:  # no cell error follows: the display says it
+            self.live.finish(f"Interrupted {stopped_text(self.progress.elapsed)}")
+        else:  # the cell's Interrupted says it once; the display keeps the stopped rows
+            self.live.freeze()
 
 
 def run_blocking(magic: Banana, view: LiveView, start: Start) -> list[Run]:
@@ -202,7 +209,7 @@ def run_blocking(magic: Banana, view: LiveView, start: Start) -> list[Run]:
     try:
         runs = run_sync(run_batch(start, view))
     except KeyboardInterrupt:
-        raise Interrupted(f"polling stopped. {STOPPED_TEXT}") from None
+        raise Interrupted(stopped_text(view.progress.elapsed)) from None
     magic.note_spent(runs)
     return runs
 

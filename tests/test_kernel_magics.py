@@ -185,9 +185,12 @@ def test_interrupt_stops_polling_and_leaves_the_task_resumable(sim_env, out_dir,
     (pending,) = Store(out_dir).pending_tasks()
     assert sim_env.stats()["tasks"][pending["task_id"]]["status"] != "completed"
     error = nb.cells[1].outputs[-1]
-    assert_one_paragraph_error(error, "Interrupted", "%banana resume")
-    (live,) = outputs_of(nb, 1, "display_data")
-    assert "Interrupted after" in live["data"]["text/html"]
+    assert_one_paragraph_error(error, "Interrupted", "Interrupted after")
+    assert "%banana resume collects them" in error["traceback"][0]
+    assert "`" not in error["traceback"][0]
+    (live,) = outputs_of(nb, 1, "display_data")  # the stopped rows; the error says it once
+    assert "Interrupted" not in live["data"]["text/html"]
+    assert "polling stopped" not in live["data"]["text/html"]
     assert outputs_of(nb, 2, "execute_result")[0]["data"]["text/plain"] == "2"
 
 

@@ -9,8 +9,11 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import json
+import signal
 import subprocess
 import sys
+import threading
+import time
 from pathlib import Path
 
 import pytest
@@ -25,6 +28,7 @@ from nanobanana_magic._displayables import DryRun, History
 from nanobanana_magic._engine import Engine
 from nanobanana_magic._request import ImageRequest
 from nanobanana_magic._run import Run
+from nanobanana_magic._runner import Interrupted
 from nanobanana_magic._store import Store
 
 
@@ -177,6 +181,31 @@ def test_dry_run_of_a_cached_cell_says_the_cache_holds_it(shell, sim_env):
     assert repr(dry) == dry.text and "[]" not in dry._repr_html_()
     assert "banana-payload" not in dry._repr_html_()
     assert sim_env.stats()["tasks_created"] == created
+
+
+def test_an_interrupt_is_reported_once_in_plain_words(shell, sim_env, out_dir, capsys):
+    sim_env.configure(duration=30)
+    main = threading.main_thread().ident
+    assert main is not None
+
+    def interrupt_once_submitted():
+        while not Store(out_dir).pending_tasks():
+            time.sleep(0.05)
+        signal.pthread_kill(main, signal.SIGINT)
+
+    interrupter = threading.Thread(target=interrupt_once_submitted)
+    interrupter.start()
+    try:
+        error = shell.run_failing("%%banana\na very slow lighthouse")
+    finally:
+        interrupter.join()
+    assert isinstance(error, Interrupted)
+    assert str(error).startswith("after ") and "polling stopped" in str(error)
+    assert "%banana resume collects them" in str(error)
+    out = capsys.readouterr().out
+    assert out.count("Interrupted") == 1 and out.count("polling stopped") == 1, out
+    assert "`" not in out
+    assert len(Store(out_dir).pending_tasks()) == 1
 
 
 def test_sweep_options_parse_into_the_command(shell):
