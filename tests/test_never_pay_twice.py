@@ -187,7 +187,10 @@ def test_a_full_disk_right_after_the_submit_keeps_the_task_resumable(small_disk)
             with pytest.raises(errors.StorageError) as caught:
                 generate("a paid fox", base_url=server.url, api_key=TEST_KEY, output_dir=out_dir)
             message = str(caught.value)
-            assert "disk is full" in message and "free space, then `%banana resume`" in message
+            assert (
+                "disk is full" in message
+                and "free space, then %banana resume collects it." in message
+            )
             assert "\n" not in message
             store = Store(out_dir)
             (pending,) = store.pending_tasks()
