@@ -11,7 +11,7 @@ from __future__ import annotations
 from pathlib import Path
 
 import nbformat
-from nbformat.v4 import new_code_cell, new_markdown_cell, new_notebook
+from make_quickstart import notebook_from  # the same folder: scripts/
 
 CELLS = [
     (
@@ -172,17 +172,7 @@ for row in posters.records():
 
 
 def build() -> nbformat.NotebookNode:
-    notebook = new_notebook()
-    notebook.cells = [
-        new_markdown_cell(text) if kind == "md" else new_code_cell(text) for kind, text in CELLS
-    ]
-    notebook.metadata["kernelspec"] = {
-        "name": "python3",
-        "display_name": "Python 3",
-        "language": "python",
-    }
-    notebook.metadata["language_info"] = {"name": "python"}
-    return notebook
+    return notebook_from(CELLS)
 
 
 if __name__ == "__main__":

@@ -215,10 +215,11 @@ The code reads the key from `TOAPIS_API_KEY`; it never contains it.
 ]
 
 
-def build() -> nbformat.NotebookNode:
+def notebook_from(cells: list[tuple[str, str]]) -> nbformat.NotebookNode:
+    """A Python 3 notebook of ("md" | "code", text) cells (also used by make_explore.py)."""
     notebook = new_notebook()
     notebook.cells = [
-        new_markdown_cell(text) if kind == "md" else new_code_cell(text) for kind, text in CELLS
+        new_markdown_cell(text) if kind == "md" else new_code_cell(text) for kind, text in cells
     ]
     notebook.metadata["kernelspec"] = {
         "name": "python3",
@@ -227,6 +228,10 @@ def build() -> nbformat.NotebookNode:
     }
     notebook.metadata["language_info"] = {"name": "python"}
     return notebook
+
+
+def build() -> nbformat.NotebookNode:
+    return notebook_from(CELLS)
 
 
 if __name__ == "__main__":

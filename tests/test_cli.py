@@ -32,41 +32,16 @@ def cli(*args, env_extra=None, cwd=None):
 
 
 def test_generate_prints_the_saved_paths(sim, tmp_path):
-    result = cli(
-        "generate",
-        "a kite over dunes",
-        "--size",
-        "16:9",
-        "--n",
-        "2",
-        "--resolution",
-        "0.5K",
-        "--base-url",
-        sim.base_url,
-        "--out",
-        str(tmp_path / "out"),
-        env_extra={"TOAPIS_API_KEY": TEST_KEY},
-    )
+    args = ("a kite over dunes", "--size", "16:9", "--n", "2", "--resolution", "0.5K")
+    args += ("--base-url", sim.base_url, "--out", str(tmp_path / "out"))
+    key = {"TOAPIS_API_KEY": TEST_KEY}
+    result = cli("generate", *args, env_extra=key)
     assert result.returncode == 0, result.stderr
     paths = [Path(line) for line in result.stdout.splitlines() if line.endswith(".png")]
     assert len(paths) == 2 and all(p.exists() and p.is_relative_to(tmp_path / "out") for p in paths)
     assert TEST_KEY not in result.stdout + result.stderr
     assert sim.stats()["tasks_created"] == 1
-    again = cli(
-        "generate",
-        "a kite over dunes",
-        "--size",
-        "16:9",
-        "--n",
-        "2",
-        "--resolution",
-        "0.5K",
-        "--base-url",
-        sim.base_url,
-        "--out",
-        str(tmp_path / "out"),
-        env_extra={"TOAPIS_API_KEY": TEST_KEY},
-    )
+    again = cli("generate", *args, env_extra=key)
     assert "from the cache" in again.stdout and sim.stats()["tasks_created"] == 1
 
 
