@@ -6,6 +6,7 @@ key they call ToAPIs, so the demo asks before spending money (unless --yes).
 
 from __future__ import annotations
 
+import copy
 import os
 import sys
 import tempfile
@@ -66,7 +67,12 @@ def execute_notebook(
         sockets.cleanup()
     executed = out_dir / source.name
     nbformat.write(nb, executed)
-    body, _ = HTMLExporter().from_notebook_node(nb)
+    # The page has no kernel and may have no network for the widget manager's scripts, so
+    # it shows each widget's static HTML record (nbconvert falls back to it when the
+    # notebook carries no widget state); the .ipynb keeps the state for JupyterLab.
+    page_nb = copy.deepcopy(nb)
+    page_nb.metadata.pop("widgets", None)
+    body, _ = HTMLExporter().from_notebook_node(page_nb)
     page = executed.with_suffix(".html")
     page.write_text(body, encoding="utf-8")
     return executed, page

@@ -177,8 +177,13 @@ class SweepPlan(BatchPlan):
         return f"sweep of {len(self.cells)} cells"
 
     def shape(self) -> str:
-        joined = " × " if not self.zipped else " paired with "
-        return joined.join(f"{len(values)} {name}" for name, values in self.axes.items())
+        """The axes and their sizes: "size × style (2 × 3)", or "size paired with style (2 pairs)"."""
+        names, counts = list(self.axes), [len(values) for values in self.axes.values()]
+        if self.zipped:
+            return f"{' paired with '.join(names)} ({plural(counts[0], 'pair')})"
+        if len(names) == 1:
+            return f"{names[0]} ({plural(counts[0], 'value')})"
+        return f"{' × '.join(names)} ({' × '.join(map(str, counts))})"
 
     def describe(self, budget: float | None = None) -> str:
         """One paragraph: cells, tasks, images, the estimate and its prices, the budget."""
@@ -188,7 +193,7 @@ class SweepPlan(BatchPlan):
             for resolution, count in sorted(self.images_by_resolution().items())
         )
         text = (
-            f"Sweep of {self.shape()}: {plural(len(self.cells), 'cell')}, "
+            f"Sweep over {self.shape()}: {plural(len(self.cells), 'cell')}, "
             f"{plural(len(sending), 'task')} to send for {plural(self.images, 'image')}, estimated {format_usd(self.estimate)}"
             + (f" ({prices})" if prices else "")
         )
@@ -207,7 +212,7 @@ class SweepPlan(BatchPlan):
         listing no payloads."""
         if self.cells and not self.to_send:
             return (
-                f"Sweep of {self.shape()}: every one of its {len(self.cells)} cells comes "
+                f"Sweep over {self.shape()}: every one of its {len(self.cells)} cells comes "
                 "from the cache, so nothing would be sent and nothing spent."
             )
         return self.describe(budget) + " Nothing was sent."

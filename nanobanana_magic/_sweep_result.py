@@ -360,7 +360,7 @@ class SweepRun:
             if counts[status]:
                 parts.append(f"{counts[status]} {status}")
         return (
-            f"Sweep of {self.plan.shape()}: "
+            f"Sweep over {self.plan.shape()}: "
             + ", ".join(parts)
             + f"; {format_usd(self.spent)} spent (estimate {format_usd(self.plan.estimate)})."
         )

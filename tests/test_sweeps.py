@@ -450,7 +450,7 @@ def test_magic_dry_run_of_a_fully_cached_sweep_says_so(shell, sim_env):
     created = sim_env.stats()["tasks_created"]
     dry = shell.run("%%banana --dry-run --sweep size=1:1,16:9\na dome")
     expected = (
-        "Sweep of 2 size: every one of its 2 cells comes from the cache, "
+        "Sweep over size (2 values): every one of its 2 cells comes from the cache, "
         "so nothing would be sent and nothing spent."
     )
     assert dry.payloads == [] and repr(dry) == expected
