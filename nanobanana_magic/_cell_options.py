@@ -101,7 +101,7 @@ CELL_OPTIONS: tuple[Option, ...] = (
     Option(
         "--dry-run",
         action="store_true",
-        help="show the exact JSON payload(s) and the cost; send nothing",
+        help="show the exact JSON payloads and the cost; send nothing",
     ),
     Option(
         "--sweep",
@@ -144,7 +144,7 @@ CELL_OPTIONS: tuple[Option, ...] = (
         action="append",
         default=[],
         metavar="WORD",
-        help="tag the run(s) this cell makes (repeatable)",
+        help="tag the runs this cell makes (repeatable)",
     ),
     Option(
         "--background",

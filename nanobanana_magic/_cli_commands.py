@@ -27,6 +27,7 @@ from ._runner import run_batch as run_with_view
 from ._settings import Secret
 from ._store import Store
 from ._sync import run_sync
+from ._wording import plural
 
 
 def note(text: str) -> None:
@@ -81,7 +82,7 @@ def run_lines(run) -> str:
     if not run.ok:
         return f"run {run.run_id} {run.status}: {run.error}"
     origin = f"from the cache (run {run.run_id})" if run.cached else f"run {run.run_id}"
-    return "\n".join([f"{len(run.images)} image(s), {origin}:", *map(str, run.paths)])
+    return "\n".join([f"{plural(len(run.images), 'image')}, {origin}:", *map(str, run.paths)])
 
 
 def run_batch(engine: Engine, requests, labels, *, cache: bool = True):

@@ -14,6 +14,7 @@ from collections.abc import Sequence
 from typing import TextIO
 
 from ._runner import BatchView
+from ._wording import plural
 
 #: at most this many task rows in the live table; the summary line counts the rest
 _MAX_ROWS = 12
@@ -42,7 +43,7 @@ class PlainProgress(BatchView):
         self._printed[event.index] = row.shown
         detail = {
             "submitted": f" {row.task_id}",
-            "completed": f" ({len(event.run.images)} image(s))" if event.run else "",
+            "completed": f" ({plural(len(event.run.images), 'image')})" if event.run else "",
             "cached": " (nothing sent)",
             "failed": f": {row.error}",
         }.get(event.kind, "")

@@ -17,6 +17,7 @@ from pathlib import Path
 from . import _styles as styles
 from ._pricing import format_usd
 from ._progress import BatchProgress
+from ._wording import plural
 
 GRID_STYLE = styles.GRID
 CARD_STYLE = styles.CARD
@@ -187,7 +188,7 @@ def run_header(run) -> str:
     mismatches = run.size_mismatches
     warning = (
         f" · <span class='banana-size-mismatch' style='{styles.TITLE}'>"
-        f"⚠ {mismatches} of {len(run.images)} image(s) not the requested size</span>"
+        f"⚠ {mismatches} of {plural(len(run.images), 'image')} not the requested size</span>"
         if mismatches
         else ""
     )

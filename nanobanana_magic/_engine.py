@@ -42,6 +42,7 @@ from ._request import ImageRequest
 from ._run import Run
 from ._settings import Secret, is_loopback, resolve_base_url
 from ._store import Store
+from ._wording import plural
 
 log = logging.getLogger("nanobanana_magic")
 
@@ -306,8 +307,8 @@ class Engine:
             runs.append((run, parts))
         if skipped:
             log.warning(
-                "Resume skipped %d malformed journal line(s) or unreadable run(s) in %s.",
-                skipped,
+                "Resume skipped %s of %s: malformed lines, or runs it cannot read.",
+                plural(skipped, "journal entry", "journal entries"),
                 self.store.journal_path,
             )
         if not runs:

@@ -116,7 +116,9 @@ class BananaError(Exception):
         """IPython calls this and shows one paragraph instead of a traceback (no global
         hooks). The magic's `show_tracebacks` setting brings full tracebacks back in its
         own shell (see `_tracebacks`)."""
-        return [f"{self.title}: {self}"]
+        from ._wording import wrapped
+
+        return wrapped(f"{self.title}: {self}").splitlines()
 
 
 class ValidationError(BananaError, ValueError):

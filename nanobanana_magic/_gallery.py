@@ -24,6 +24,7 @@ from ._history_filter import RunFilter, parse_since
 from ._image_controls import ImageTile
 from ._request import KNOWN_MODELS, SIZES
 from ._widgets import hook as _hook
+from ._wording import plural
 
 log = logging.getLogger("nanobanana_magic")
 ANY = "any"
@@ -78,7 +79,7 @@ def static_gallery_html(items, *, limit: int = 24, title: str = "") -> str:
         display.image_card(image, run, label=str(image.address)) for run, image in items[:limit]
     ]
     more = f" (first {limit} shown)" if len(items) > limit else ""
-    heading = display.note(f"{title}{len(items)} image(s){more}.")
+    heading = display.note(f"{title}{plural(len(items), 'image')}{more}.")
     return display.output(
         f"<div class='banana-gallery-static'>{heading}{display.grid(cards)}</div>"
     )
@@ -270,7 +271,9 @@ class Gallery(widgets.VBox):
                 )
             )
         self.tiles.children = tiles
-        self.page_label.value = f"page {self.page + 1} of {self.pages} · {len(self.items)} image(s)"
+        self.page_label.value = (
+            f"page {self.page + 1} of {self.pages} · {plural(len(self.items), 'image')}"
+        )
         self.previous.disabled = self.page == 0
         self.next.disabled = self.page >= self.pages - 1
 
@@ -304,7 +307,7 @@ class Gallery(widgets.VBox):
         for run in runs.values():
             run.cached = True
         self.output.value = display.runs_html(list(runs.values()))
-        self.say(f"Showing {len(runs)} run(s) from disk; nothing sent.")
+        self.say(f"Showing {plural(len(runs), 'run')} from disk; nothing sent.")
 
     def _action_compare(self, chosen) -> None:
         from ._compare import compare
@@ -318,7 +321,9 @@ class Gallery(widgets.VBox):
         runs = {run.run_id: run for run, _ in chosen}
         text = "\n\n".join(export_request(run, self.store, "python") for run in runs.values())
         self.output.value = display.code_block(text, css_class="banana-export")
-        self.say(f"Exported {len(runs)} run(s); the code reads the key from TOAPIS_API_KEY.")
+        self.say(
+            f"Exported {plural(len(runs), 'run')}; the code reads the key from TOAPIS_API_KEY."
+        )
 
     def use_as_reference(self, image) -> None:
         """Collect an image as a reference: into the panel's form when one is attached,
@@ -332,7 +337,10 @@ class Gallery(widgets.VBox):
         refs = " ".join(f"--ref {address}" for address in self.references)
         self.cell.value = f"%%banana {refs}\n"
         self.cell.layout.display = None
-        self.say(f"{len(self.references)} reference(s) in the cell below; add a prompt and run it.")
+        self.say(
+            f"{plural(len(self.references), 'reference')} in the cell below; "
+            "add a prompt and run it."
+        )
 
     def _action_reference(self, chosen) -> None:
         for _, image in chosen:
@@ -348,7 +356,7 @@ class Gallery(widgets.VBox):
                 "Rerun needs a running Jupyter kernel; use %banana rerun RUN here.", error=True
             )
             return None
-        self.say(f"Rerunning {len(runs)} run(s) (stored results come from the cache)…")
+        self.say(f"Rerunning {plural(len(runs), 'run')} (stored results come from the cache)…")
 
         async def work():
             try:
@@ -357,7 +365,7 @@ class Gallery(widgets.VBox):
                 self.say(str(exc), error=True)
                 return []
             self.output.value = display.runs_html(done)
-            self.say(f"Rerun finished: {len(done)} run(s).")
+            self.say(f"Rerun finished: {plural(len(done), 'run')}.")
             self.refresh()
             return done
 
@@ -369,7 +377,7 @@ class Gallery(widgets.VBox):
         bundle = super()._repr_mimebundle_(**kwargs)
         data = bundle[0] if isinstance(bundle, tuple) else bundle
         data["text/html"] = static_gallery_html(self.items, title="Gallery (static view): ")
-        data["text/plain"] = f"<Gallery of {self.store.root}: {len(self.items)} image(s)>"
+        data["text/plain"] = f"<Gallery of {self.store.root}: {plural(len(self.items), 'image')}>"
         return bundle
 
 

@@ -22,6 +22,7 @@ from ._command_parser import CommandParser
 from ._displayables import Exported, Help, Runs
 from ._pricing import format_usd
 from ._settings import API_KEY_ENV, resolve_api_key
+from ._wording import plural, wrapped
 
 if TYPE_CHECKING:
     from ._magics import Banana
@@ -90,6 +91,11 @@ def run_line(magic: Banana, line: str, namespace: Mapping[str, Any]):
     return found.run(magic, found.parse(args))
 
 
+def say(text: str) -> None:
+    """Print a message for the notebook, wrapped at word boundaries."""
+    print(wrapped(text))
+
+
 def _whole_number(text: str) -> int:
     if not text.isdigit():
         raise argparse.ArgumentTypeError(f"N must be a whole number, not {text!r}")
@@ -103,13 +109,13 @@ def _login(magic: Banana, args) -> None:
 
     key = getpass.getpass("ToAPIs API key (kept in memory for this kernel only): ")
     magic.log_in(resolve_api_key(key))
-    print(f"Logged in; requests go to {magic.base_url}.")
+    say(f"Logged in; requests go to {magic.base_url}.")
 
 
 @command("logout", "", "forget the key given to `login`")
 def _logout(magic: Banana, args) -> None:
     magic.log_out()
-    print(
+    say(
         "The key is forgotten by this kernel"
         + (
             f" ({API_KEY_ENV} is still set in the environment)."
@@ -166,7 +172,7 @@ def _use(magic: Banana, args) -> None:
     if args.target == "sim":
         magic.use_simulator(**knobs)
         settings = ", ".join(f"{name}={value!r}" for name, value in knobs.items())
-        print(
+        say(
             f"Using the built-in simulator at {magic.base_url}"
             + (f" ({settings})" if settings else "")
             + ": images are SIMULATED placeholders, nothing is paid. "
@@ -174,12 +180,12 @@ def _use(magic: Banana, args) -> None:
         )
         return
     magic.use_url(None if args.target == "toapis" else args.target)
-    print(
+    say(
         f"Using {magic.base_url}"
         + (
             ""
             if magic.api_key() is not None
-            else f"; no key yet: `%banana login` or set {API_KEY_ENV}"
+            else f"; no key yet: %banana login or set {API_KEY_ENV}"
         )
         + "."
     )
@@ -258,12 +264,13 @@ def _resume(magic: Banana, args):
     pending = engine.pending_tasks()
     elsewhere = len(engine.store.pending_tasks()) - len(pending)
     if elsewhere:
-        print(
-            f"{elsewhere} uncollected task(s) in this folder were sent to another "
-            f"backend; `%banana use` that backend to resume them."
+        say(
+            f"{plural(elsewhere, 'uncollected task')} in this folder "
+            f"{'was' if elsewhere == 1 else 'were'} sent to another backend; "
+            "%banana use that backend to resume them."
         )
     if not pending:
-        print(
+        say(
             f"Nothing to resume: every task sent to {engine.base_url} from "
             f"{engine.store.root} was collected."
         )
@@ -278,7 +285,7 @@ def _cost(magic: Banana, args) -> None:
     store = magic.store()
     paid, simulated = store.folder_cost()
     kernel_simulated = magic.simulated_spent
-    print(
+    say(
         f"This kernel spent {format_usd(magic.spent - kernel_simulated)}"
         + (
             f" (plus {format_usd(kernel_simulated)} of simulated images, which cost nothing)"
@@ -389,7 +396,7 @@ _CELL_HELP = """\
 | `--ref PATH_OR_URL` (repeatable) | reference images; local files are uploaded once |
 | `--name VAR` | also bind the result to `VAR` |
 | `--no-cache` / `--variant LABEL` | generate again / a new sample set, cached separately |
-| `--dry-run` | show the JSON payload(s) and the cost; send nothing |
+| `--dry-run` | show the JSON payloads and the cost; send nothing |
 | `--sweep KEY=V1,V2` `--zip` `--budget 2` `--yes` `--concurrency 8` | parameter sweeps |
 | `--search` `--image-search` `--meta KEY=VALUE` | grounding and extra metadata |
 | `--out DIR` `--background` | output folder / return at once, grid fills in live |

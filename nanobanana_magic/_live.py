@@ -10,6 +10,7 @@ import time
 
 from . import _display as display
 from ._display import PROVENANCE_MIME
+from ._wording import wrapped
 
 _REFRESH_SECONDS = 0.25  # redraws at most this often, whatever the number of tasks
 _TICK_SECONDS = 1.0  # the elapsed time ticks this often even when nothing happens
@@ -93,7 +94,7 @@ class LiveStatus:
             self._pending.cancel()
             self._pending = None
         if self._handle is None:
-            print(summary)
+            print(wrapped(summary))
             return
         from IPython.display import HTML
 

@@ -113,7 +113,7 @@ class Banana(Magics):
         help="Seconds to wait for one task before giving up (it stays resumable).",
     ).tag(config=True)
     max_poll_interval = Float(
-        DEFAULT_MAX_POLL_INTERVAL, help="Longest wait between two polls of a task (s)."
+        DEFAULT_MAX_POLL_INTERVAL, help="Longest wait between two polls of a task, in seconds."
     ).tag(config=True)
     download_timeout = Float(
         DEFAULT_DOWNLOAD_TIMEOUT,

@@ -629,7 +629,7 @@ class BananaPanel(widgets.VBox):
             runs = self.session.store().recent_runs(30)
         except (BananaError, OSError):
             runs = []
-        title = f"{len(runs)} earlier run(s) in this folder" if runs else "no runs yet"
+        title = f"{plural(len(runs), 'earlier run')} in this folder" if runs else "no runs yet"
         quiet, self._quiet = self._quiet, True
         try:
             self.history.options = [(title, "")] + [(history_label(r), r.run_id) for r in runs]

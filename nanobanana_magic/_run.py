@@ -12,6 +12,7 @@ from typing import Any, NamedTuple
 from . import _annotations
 from ._request import ImageRequest, is_url
 from ._size_check import size_problem
+from ._wording import plural
 
 #: a stored full-size image: <root>/runs/<run id>/image-<i>.png
 _STORED_IMAGE = re.compile(r"[/\\]runs[/\\](\d{8}-\d{6}-[0-9a-f]{6})[/\\]image-(\d{1,2})\.png$")
@@ -333,7 +334,7 @@ class Run:
     def __repr__(self) -> str:
         cached = ", cached" if self.cached else ""
         return (
-            f"<Run {self.run_id} {self.status}{cached}: {len(self.images)} image(s), "
+            f"<Run {self.run_id} {self.status}{cached}: {plural(len(self.images), 'image')}, "
             f"{self.request.summary()}, prompt {self.request.prompt[:40]!r}>"
         )
 

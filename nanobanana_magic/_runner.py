@@ -25,7 +25,7 @@ from . import _errors as errors
 from ._live import LiveStatus
 from ._pricing import format_usd
 from ._progress import BatchProgress, TaskProgress
-from ._wording import plural
+from ._wording import plural, wrapped
 
 if TYPE_CHECKING:
     import asyncio
@@ -54,7 +54,8 @@ class Interrupted(KeyboardInterrupt):
     "Run All" halts), but shown as one paragraph instead of a trip through asyncio."""
 
     def _render_traceback_(self) -> list[str]:
-        return [f"Interrupted {self}"]  # "Interrupted after 2.0 s: polling stopped. ..."
+        # "Interrupted after 2.0 s: polling stopped. ...", wrapped at word boundaries
+        return wrapped(f"Interrupted {self}").splitlines()
 
 
 class BatchView:

@@ -31,6 +31,7 @@ from ._jsonl import GroupCommitWriter, append_json_line, read_json_lines
 from ._request import ImageRequest
 from ._run import Run, RunImage
 from ._settings import resolve_output_dir
+from ._wording import plural
 
 if TYPE_CHECKING:
     from ._index import RunIndex
@@ -324,8 +325,8 @@ class Store:
         unreadable = self.index().unreadable() if (self.root / "runs").is_dir() else []
         if unreadable:
             log.warning(
-                "Skipped %d run(s) whose manifest is unreadable: %s; restore or delete them.",
-                len(unreadable),
+                "Skipped %s whose manifest is unreadable: %s; restore or delete them.",
+                plural(len(unreadable), "run"),
                 ", ".join(
                     str(self.root / "runs" / run_id / "manifest.json") for run_id in unreadable
                 ),

@@ -42,7 +42,12 @@ MONO = "var(--jp-code-font-family, ui-monospace, SFMono-Regular, Menlo, Consolas
 # -- building blocks ----------------------------------------------------------------------------------
 #: the wrapper of every output: theme text colour, left-aligned, MathJax kept out
 OUTPUT_CLASSES = "banana-output mathjax_ignore tex2jax_ignore"
-OUTPUT_STYLE = f"color:{TEXT};font:12px/1.4 {FONT};text-align:left"
+#: text wraps at word boundaries; only a word wider than its box (a long path or URL) is
+#: broken. `break-word`, unlike `anywhere`, does not let a box shrink below its longest
+#: word (grid and table columns sized to their content would break every word), and
+#: `word-break:normal` undoes a host's `break-all` (JupyterLab's, on preformatted text)
+WRAP = "white-space:normal;word-break:normal;overflow-wrap:break-word"
+OUTPUT_STYLE = f"color:{TEXT};font:12px/1.4 {FONT};text-align:left;{WRAP}"
 
 GRID = (
     "display:grid;grid-template-columns:repeat(auto-fill,minmax(min(100%,240px),1fr));"
@@ -53,15 +58,14 @@ CARD = (
     f"background:{SURFACE};color:{TEXT};font:12px/1.35 {FONT};text-align:left"
 )
 CARD_TITLE = f"font-weight:600;margin-bottom:3px;color:{TEXT}"
-CAPTION = f"margin-top:4px;color:{MUTED};overflow-wrap:anywhere"
+CAPTION = f"margin-top:4px;color:{MUTED};{WRAP}"
 IMAGE = f"width:100%;height:auto;display:block;border-radius:3px;background:{SUNKEN}"
 LINK_STYLE = f"color:{LINK};text-decoration:underline"
 ERROR = (
     f"border-left:4px solid {DANGER};background:{ERROR_BACKGROUND};color:{TEXT};"
-    f"padding:6px 10px;margin:4px 0;font:13px/1.4 {FONT};white-space:normal;"
-    "overflow-wrap:break-word;text-align:left"
+    f"padding:6px 10px;margin:4px 0;font:13px/1.4 {FONT};{WRAP};text-align:left"
 )
-NOTE = f"color:{MUTED};font:12px/1.4 {FONT};margin:2px 0;text-align:left"
+NOTE = f"color:{MUTED};font:12px/1.4 {FONT};margin:2px 0;text-align:left;{WRAP}"
 TITLE = f"color:{TEXT};font-weight:600"
 CODE = (
     f"font:12px/1.45 {MONO};background:{SUNKEN};color:{TEXT};border:1px solid {BORDER};"

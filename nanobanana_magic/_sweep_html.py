@@ -55,7 +55,7 @@ def page_html(result: SweepRun, page: SweepPage) -> str:
     labels stay visible (sticky) while a large grid scrolls inside its frame."""
     esc = display.esc
     columns = len(page.col_labels)
-    label = f"padding:4px 8px;font-weight:600;color:{styles.TEXT};overflow-wrap:anywhere"
+    label = f"padding:4px 8px;font-weight:600;color:{styles.TEXT};{styles.WRAP}"
     axis = f"padding:2px 8px;color:{styles.MUTED};white-space:nowrap"
     sticky = f"position:sticky;z-index:1;background:{styles.PAGE}"
     title = (

@@ -184,5 +184,5 @@ def test_a_wrong_size_delivery_is_shown_in_caption_header_and_records(sim_env, o
     assert [r["size_ok"] for r in run.records()] == [False, False]
     html = run._repr_html_()
     assert "asked 16:9, got 1:1" in html and "asked 1K, got 0.5K" in html
-    assert "2 of 2 image(s) not the requested size" in html
+    assert "2 of 2 images not the requested size" in html
     assert "[size: asked 16:9, got 1:1" in run._repr_mimebundle_()[0]["text/plain"]

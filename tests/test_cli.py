@@ -206,7 +206,7 @@ def test_generate_json_and_plain_progress_lines(sim, tmp_path):
     # not a terminal: one plain line per change of status, on stderr
     lines = result.stderr.splitlines()
     assert any("[1/1]" in line and "submitted task_img_" in line for line in lines)
-    assert any("[1/1]" in line and "completed (2 image(s))" in line for line in lines)
+    assert any("[1/1]" in line and "completed (2 images)" in line for line in lines)
     assert "\x1b[" not in result.stderr
     again = as_json(
         run_cli(

@@ -69,7 +69,7 @@ def test_gallery_filters_pages_and_acts_on_a_selection(shell, sim_env, out_dir):
     g = shell.run("%banana gallery")
     g.page_size = 4
     g.go(0)
-    assert g.page_label.value == "page 1 of 2 · 6 image(s)"
+    assert g.page_label.value == "page 1 of 2 · 6 images"
     g.next.click()
     assert g.page == 1 and len(g.tiles.children) == 2 and g.next.disabled
     g.tag.value = "bird"
@@ -100,7 +100,7 @@ def test_gallery_filters_pages_and_acts_on_a_selection(shell, sim_env, out_dir):
     assert g.cell.value == f"%%banana --ref {fox.run_id}#0 --ref {fox.run_id}#1\n"
     assert sim_env.stats()["submit_requests"] == before  # nothing sent
     g.search.value = "nothing like this"
-    assert g.items == [] and g.page_label.value == "page 1 of 1 · 0 image(s)"
+    assert g.items == [] and g.page_label.value == "page 1 of 1 · 0 images"
     g.buttons["show"].click()
     assert "Select one or more images" in g.message.value
 

@@ -30,6 +30,7 @@ from nanobanana_magic._request import ImageRequest
 from nanobanana_magic._run import Run
 from nanobanana_magic._runner import Interrupted
 from nanobanana_magic._store import Store
+from nanobanana_magic._wording import WRAP_COLUMNS
 
 
 def magic(shell):
@@ -262,7 +263,9 @@ def test_errors_render_as_one_paragraph_until_tracebacks_are_asked_for(shell, si
     assert isinstance(error, errors.TaskFailedError)
     out = capsys.readouterr().out
     assert "Generation failed: Task task_img_" in out and "Traceback" not in out
-    assert error._render_traceback_() == [f"Generation failed: {error}"]
+    lines = error._render_traceback_()  # one paragraph, wrapped between words
+    assert " ".join(lines) == f"Generation failed: {error}"
+    assert all(len(line) <= WRAP_COLUMNS or " " not in line for line in lines)
 
     shell.run_failing("%%banana --size 7:3\na fox")
     out = capsys.readouterr().out

@@ -245,7 +245,7 @@ def test_poisoned_tasks_and_journal_lines_do_not_block_resume(tmp_path, out_dir,
     assert by_task["x\r\nX: 1"].error_type == "ResponseFormatError"
     for task_id in POISONED_PROGRESS:  # never finishes; its progress is simply unknown
         assert by_task[task_id].error_type == "TaskTimeoutError"
-    assert any("skipped 2 malformed journal line" in r.getMessage() for r in caplog.records)
+    assert any("skipped 2 journal entries" in r.getMessage() for r in caplog.records)
 
 
 def test_a_submit_answer_with_an_unusable_task_id_is_one_clear_error(out_dir):
