@@ -22,6 +22,7 @@ from ._cli_progress import progress_for
 from ._defaults import DEFAULT_CONCURRENCY
 from ._engine import Engine
 from ._pricing import format_usd
+from ._progress import task_label
 from ._request import ImageRequest, default_model
 from ._runner import run_batch as run_with_view
 from ._settings import Secret
@@ -250,8 +251,9 @@ def resume(args) -> int:
             note(f"Nothing to resume: every task sent to {engine.base_url} was collected.")
             emit(args, {"runs": []}, "")
             return 0
-        with progress_for([f"task {entry['task_id']}" for entry in pending]) as view:
-            runs = run_sync(run_with_view(lambda on: engine.resume(listener=on), view))
+        tasks = engine.resumable()  # the rows name each run's prompt and parameters
+        with progress_for([task_label(run.request) for run, _ in tasks]) as view:
+            runs = run_sync(run_with_view(lambda on: engine.resume(listener=on, tasks=tasks), view))
     emit(args, {"runs": [run_json(run) for run in runs]}, "\n".join(map(run_lines, runs)))
     return exit_status(runs)
 

@@ -1,15 +1,16 @@
 """Progress of a batch on the command line, written to stderr (stdout keeps the results).
 
-In a terminal one table redraws in place (rich's Live display): a bar, the status and the
-task id per task, and a summary line with the time elapsed. Elsewhere (a pipe, a log
-file, CI) every change of a task's status is one plain line, and progress percentages
-are left out, so logs stay short and greppable.
+In a terminal one table redraws in place (rich's Live display): a bar and the status per
+task, and a summary line with the time elapsed and, once known, left. Elsewhere (a pipe,
+a log file, CI) every change of a task's status is one plain line, and progress
+percentages are left out, so logs stay short and greppable. Both use the words every
+live view uses (`_progress.WORDS`: queued, generating, downloading, done, failed,
+stopped), never the server's status words or task ids.
 """
 
 from __future__ import annotations
 
 import sys
-import time
 from collections.abc import Sequence
 from typing import TextIO
 
@@ -18,7 +19,7 @@ from ._wording import plural
 
 #: at most this many task rows in the live table; the summary line counts the rest
 _MAX_ROWS = 12
-_ORDER = {"running": 0, "queued": 1, "submitted": 1, "waiting": 2}
+_ORDER = {"downloading": 0, "running": 0, "queued": 1, "submitted": 1, "waiting": 2}
 
 
 class PlainProgress(BatchView):
@@ -29,7 +30,7 @@ class PlainProgress(BatchView):
         self.board = self.progress
         self.stream = stream
         self.width = len(str(len(self.board.labels)))
-        self._printed = [row.shown for row in self.board.rows]
+        self._printed = [""] * len(self.board.rows)  # the first word of each task is said
 
     def __enter__(self) -> PlainProgress:
         return self
@@ -42,9 +43,8 @@ class PlainProgress(BatchView):
             return
         self._printed[event.index] = row.shown
         detail = {
-            "submitted": f" {row.task_id}",
             "completed": f" ({plural(len(event.run.images), 'image')})" if event.run else "",
-            "cached": " (nothing sent)",
+            "cached": " (from the cache, nothing sent)",
             "failed": f": {row.error}",
         }.get(event.kind, "")
         total = len(self.board.labels)
@@ -101,12 +101,11 @@ class LiveProgress(BatchView):
                     finished_style="red" if failed else "green",
                 ),
                 f"{row.progress}%",
-                row.shown + (f": {row.error}" if row.error else ""),
+                row.describe(),
             )
         hidden = len(rows) - len(shown)
-        elapsed = time.monotonic() - self.board.started
         table.add_row(
-            f"{self.board.summary()} · {elapsed:.1f} s"
+            f"{self.board.summary()} · {self.board.timing()}"
             + (f" · {hidden} more not shown" if hidden else ""),
             "",
             "",

@@ -11,11 +11,12 @@ import base64
 import functools
 import html
 import os
+import time
 from collections.abc import Iterable, Sequence
 from pathlib import Path
 
 from . import _styles as styles
-from ._pricing import format_usd
+from ._pricing import format_usd, spent_text
 from ._progress import BatchProgress
 from ._wording import plural
 
@@ -239,25 +240,44 @@ def run_text(run) -> str:
 
 
 # -- live progress -------------------------------------------------------------------------------
+def status_header(text: str, *, simulated: bool, css_class: str = "banana-status") -> str:
+    """The header line of a batch or a sweep, live or finished: its status text and, when
+    the backend is the simulator, the SIMULATED badge."""
+    badge = SIM_BADGE if simulated else ""
+    return f"<div class='{css_class}' style='{NOTE_STYLE}'>{esc(text)}{badge}</div>"
+
+
 class ProgressBoard(BatchProgress):
-    """The progress of a batch (`BatchProgress`) as one small table, updated in place."""
+    """The progress of a batch (`BatchProgress`) as one small table, updated in place,
+    under the same header a sweep has: the status in words, the time elapsed and left,
+    what was spent next to the estimate, and the SIMULATED badge."""
+
+    def __init__(self, labels: Sequence[str], *, estimate: float = 0.0, simulated: bool = False):
+        super().__init__(labels)
+        self.estimate, self.simulated = estimate, simulated
+
+    @property
+    def spent(self) -> float:
+        return sum(row.run.spent for row in self.rows if row.run is not None)
+
+    def header_text(self) -> str:
+        """e.g. '1 task: 1 generating · 3.2 s elapsed · about 8 s left; $0.000 spent
+        (estimate $0.025)'."""
+        return f"{self.status_line()}; {spent_text(self.spent, self.estimate)}"
 
     def html(self) -> str:
-        elapsed = self.elapsed
+        now = time.time()
         body = []
         cell = f"padding:1px 8px;border:none;text-align:left;background:transparent;color:{styles.TEXT}"
         for label, row in zip(self.labels, self.rows):
-            detail = f" {esc(row.error)}" if row.error else ""
             body.append(
                 f"<tr style='{styles.ROW}'><td style='{cell};padding-left:0'>{esc(label)}</td>"
-                f"<td style='{cell}'>{styles.bar(row.progress, row.state)}"
-                f" {row.progress}%</td><td style='{cell}'>{esc(row.shown)}"
-                f"{detail}</td><td style='{cell};color:{styles.MUTED}'>"
-                f"{esc(row.task_id)}</td></tr>"
+                f"<td style='{cell};white-space:nowrap'>{styles.bar(row.progress, row.state)}"
+                f" {row.progress}%</td><td class='banana-progress-status' style='{cell}'>"
+                f"{esc(row.describe(now))}</td></tr>"
             )
         return (
             f"<div class='banana-progress' style='{NOTE_STYLE}'>"
-            f"<div>{esc(self.summary())} · {elapsed:.1f} s elapsed</div>"
-            f"<table style='{styles.TABLE}'>{''.join(body)}"
-            f"</table></div>"
+            f"{status_header(self.header_text(), simulated=self.simulated)}"
+            f"<table style='{styles.TABLE}'>{''.join(body)}</table></div>"
         )

@@ -36,6 +36,7 @@ from ._durations import load_prior
 from ._limits import check_prices, check_setting
 from ._polling import DurationPrior
 from ._pricing import price_per_image
+from ._progress import DOWNLOADING  # a progress event's status while images download
 from ._ratelimit import LimiterRegistry
 from ._references import ReferenceResolver
 from ._request import ImageRequest
@@ -77,10 +78,9 @@ class Event:
     at: float = dataclasses.field(default_factory=time.time)
 
 
-#: the status of a progress event sent when a finished task's images start downloading
-DOWNLOADING = "downloading"
-
 Listener = Callable[[Event], None]
+#: runs to collect again, each with the (task id, image) parts of a fanned-out run
+Resumable = list[tuple[Run, list[tuple[str, int]]]]
 
 
 class _AdaptiveGate:
@@ -280,15 +280,16 @@ class Engine:
         mine = [entry for entry in entries if entry.get("base_url") in (None, self.base_url)]
         return mine, malformed
 
-    async def resume(self, *, listener: Listener | None = None) -> list[Run]:
-        """Collect every task the journal shows as submitted but never collected.
+    def resumable(self) -> Resumable:
+        """What `resume` would collect, in its order: each run (from its stored manifest,
+        so a view can name its prompt and parameters) with the (task id, image) parts of a
+        fanned-out run (empty for one task).
 
         A malformed journal line, or one whose run cannot be loaded (an unreadable or
-        tampered manifest), is skipped and counted in one warning; each task's errors stay
-        its own, so one poisoned task never blocks the others.
+        tampered manifest), is skipped and counted in one warning.
         """
         entries, skipped = self._pending_tasks()
-        runs = []
+        runs: Resumable = []
         by_run: dict[str, list[JSONObject]] = {}  # the parts of a fanned-out run go together
         for entry in entries:
             by_run.setdefault(entry["run_id"], []).append(entry)
@@ -311,6 +312,20 @@ class Engine:
                 plural(skipped, "journal entry", "journal entries"),
                 self.store.journal_path,
             )
+        return runs
+
+    async def resume(
+        self,
+        *,
+        listener: Listener | None = None,
+        tasks: Resumable | None = None,
+    ) -> list[Run]:
+        """Collect every task the journal shows as submitted but never collected (`tasks`:
+        what `resumable()` returned, so the events' indexes match a view's rows).
+
+        Each task's errors stay its own, so one poisoned task never blocks the others.
+        """
+        runs = self.resumable() if tasks is None else tasks
         if not runs:
             return []
         async with self._client() as client:

@@ -43,7 +43,9 @@ async def agenerate(
     """Generate images for one prompt and return the Run (raises if it failed).
 
     `reference_images` are files, URLs, stored images (`run.images[0]`) or their
-    addresses (`"last#0"`); a stored image is sent as its full-size file.
+    addresses (`"last#0"`); a stored image is sent as its full-size file. In a Jupyter
+    notebook, unless a `listener` takes the engine's events, a live display shows the
+    task's progress the way `%%banana` does (state, time elapsed and left, estimate).
     """
     engine = make_engine(
         output_dir=output_dir, api_key=api_key, base_url=base_url, **engine_options
@@ -62,13 +64,30 @@ async def agenerate(
         extra_metadata=metadata,
         variant=variant,
     )
-    (run,) = await engine.run([request], listener=listener, cache=cache)
+    (run,) = await _run_with_display(engine, [request], listener, cache)
     if run.exception is not None:
         raise run.exception
     return run
 
 
 generate = blocking(agenerate)
+
+
+async def _run_with_display(
+    engine: Engine, requests: list[ImageRequest], listener: Listener | None, cache: bool
+) -> list[Run]:
+    """Run the requests; in a Jupyter kernel with no listener of the caller's, through the
+    magics' live view (the same rows, words and header as a `%%banana` cell)."""
+    from ._live import kernel_shell
+
+    shell = kernel_shell() if listener is None else None
+    if shell is None:
+        return await engine.run(requests, listener=listener, cache=cache)
+    from ._plan import plan_batch
+    from ._runner import LiveView, run_batch
+
+    view = LiveView(shell, plan_batch(engine, requests, cache=cache))
+    return await run_batch(lambda on: engine.run(requests, listener=on, cache=cache), view)
 
 
 async def aresume(

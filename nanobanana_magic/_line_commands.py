@@ -258,6 +258,8 @@ def _run_request(magic: Banana, request, cmd: CellCommand):
 
 @command("resume", "", "collect tasks that were sent but never collected (e.g. kernel died)")
 def _resume(magic: Banana, args):
+    from ._plan import plan_batch
+    from ._progress import task_label
     from ._runner import LiveView, resumed_summary, run_blocking
 
     engine = magic.engine()
@@ -275,9 +277,17 @@ def _resume(magic: Banana, args):
             f"{engine.store.root} was collected."
         )
         return None
-    labels = [f"task {entry['task_id']}" for entry in pending]
-    view = LiveView(magic.shell, labels, summary=resumed_summary)
-    return Runs(run_blocking(magic, view, lambda listener: engine.resume(listener=listener)))
+    tasks = engine.resumable()  # the rows name each run's prompt and parameters
+    plan = plan_batch(
+        engine,
+        [run.request for run, _ in tasks],
+        [task_label(run.request) for run, _ in tasks],
+        cache=False,
+    )
+    view = LiveView(magic.shell, plan, summary=resumed_summary)
+    return Runs(
+        run_blocking(magic, view, lambda listener: engine.resume(listener=listener, tasks=tasks))
+    )
 
 
 @command("cost", "", "what this kernel spent, and what the output folder holds")

@@ -21,6 +21,16 @@ def in_kernel(shell) -> bool:
     return getattr(shell, "kernel", None) is not None
 
 
+def kernel_shell():
+    """The shell of the Jupyter kernel this code runs in, or None (a script, terminal
+    IPython). IPython is not imported for the question: without it there is no kernel."""
+    import sys
+
+    ipython = sys.modules.get("IPython")
+    shell = ipython.get_ipython() if ipython is not None else None
+    return shell if in_kernel(shell) else None
+
+
 class LiveStatus:
     """One display that updates in place while tasks run (Jupyter).
 

@@ -303,20 +303,21 @@ class Banana(Magics):
         """Run the requests with a live display (the sweep's grid for a sweep); returns
         the runs, or None with `--background` (the display fills in, `--name` is bound
         when it is done)."""
+        from ._plan import plan_batch
         from ._runner import LiveView, kernel_loop, run_blocking, run_in_background
 
         def start(listener):
             return engine.run(requests, listener=listener, cache=cmd.cache)
 
-        labels = [request.summary() for request in requests]
+        plan = sweep.plan if sweep is not None else plan_batch(engine, requests, cache=cmd.cache)
         if not cmd.background:
-            return run_blocking(self, LiveView(self.shell, labels, sweep=sweep), start)
+            return run_blocking(self, LiveView(self.shell, plan, sweep=sweep), start)
         kernel_loop()  # refuses before anything is shown
 
         def done(runs) -> None:
             self.bind(cmd, sweep if sweep is not None else runs[0])
 
-        view = LiveView(self.shell, labels, sweep=sweep, show_result=True, background=True)
+        view = LiveView(self.shell, plan, sweep=sweep, show_result=True, background=True)
         run_in_background(self, view, start, done)
         return None
 

@@ -78,14 +78,15 @@ class ProgressRow(widgets.HBox):
             widgets.IntProgress(0, min=0, max=100, layout=widgets.Layout(width="220px")),
             "banana-progress-bar",
         )
-        self.status = _hook(widgets.Label("waiting"), "banana-progress-status")
+        self.status = _hook(widgets.Label(TaskProgress().shown), "banana-progress-status")
         super().__init__([self.label, self.bar, self.status])
         self.add_class("banana-progress-row")
 
     def show(self, row: TaskProgress) -> None:
-        """Show the task's state as the batch's progress reducer has it."""
+        """Show the task's state as the batch's progress reducer has it, in the words of
+        every live view (and the time left once it is predicted), never a task id."""
         self.bar.value = row.progress
-        self.status.value = row.shown + (f" · {row.task_id}" if row.task_id else "")
+        self.status.value = row.describe()
         self.bar.bar_style = self._STYLES.get(row.state, "info")
 
 

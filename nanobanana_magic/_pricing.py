@@ -34,3 +34,8 @@ def estimate_cost(requests: Iterable[_Priced], prices: Mapping[str, float] | Non
 
 def format_usd(amount: float) -> str:
     return f"${amount:,.3f}" if amount < 1 else f"${amount:,.2f}"
+
+
+def spent_text(spent: float, estimate: float) -> str:
+    """What a batch or sweep has spent so far next to its estimate, for its header."""
+    return f"{format_usd(spent)} spent (estimate {format_usd(estimate)})"

@@ -1,13 +1,17 @@
-"""The progress of a batch: the engine's events reduced to one row per task.
+"""The progress of a batch: the engine's events reduced to one row per task, in the
+user's words.
 
 Every live view (the magics' progress table and sweep grid, the panel's progress rows,
-the command line's table) reads these rows; none of them interprets events itself.
+the command line's lines and table) reads these rows; none of them interprets events
+itself, and all of them show the same words (`WORDS`): queued, generating, downloading,
+done, failed, stopped. The server's own status words ("in_progress", "submitted") and
+task ids are never shown.
 
 A row's `state` is one word of `ROW_STATES`: waiting (nothing sent yet), then submitted,
 queued and running while the server has it (queued and running are the client's
-normalised task states, `_answers.TASK_STATES`), then completed, cached, failed or
-cancelled. `word` keeps the server's own status word while the task runs, for display
-only; nothing decides anything by it.
+normalised task states, `_answers.TASK_STATES`), downloading while its images are fetched,
+then completed, cached, failed or cancelled. While the server has a task, the poll
+planner's prediction of its end (`Event.seconds_left`) gives the time left.
 """
 
 from __future__ import annotations
@@ -17,8 +21,14 @@ import time
 from collections.abc import Sequence
 from typing import TYPE_CHECKING
 
+from ._wording import plural
+
+#: the engine's status of a progress event sent when a task's images start downloading
+DOWNLOADING = "downloading"
+
 if TYPE_CHECKING:
     from ._engine import Event
+    from ._request import ImageRequest
     from ._run import Run
 
 ROW_STATES = (
@@ -26,6 +36,7 @@ ROW_STATES = (
     "submitted",
     "queued",
     "running",
+    "downloading",
     "completed",
     "cached",
     "failed",
@@ -34,6 +45,45 @@ ROW_STATES = (
 #: row states after which a task has its final Run
 FINISHED = ("completed", "cached", "failed", "cancelled")
 
+#: what each row state is called where a user sees it (one vocabulary for every view)
+WORDS = {
+    "waiting": "queued",
+    "submitted": "queued",
+    "queued": "queued",
+    "running": "generating",
+    "downloading": "downloading",
+    "completed": "done",
+    "cached": "done",
+    "failed": "failed",
+    "cancelled": "stopped",
+}
+
+
+def task_label(request: ImageRequest, width: int = 40) -> str:
+    """A row's label naming a task by its prompt (cut between words) and parameters, e.g.
+    'a red fox in the snow · 1:1 · 1K · n=1'."""
+    prompt = " ".join(request.prompt.split())
+    if len(prompt) > width:
+        prompt = (prompt[:width].rsplit(" ", 1)[0] or prompt[:width]) + "…"
+    return f"{prompt} · {request.summary()}"
+
+
+def time_text(seconds: float) -> str:
+    """A duration as a user reads it: "4.2 s", "2 min 05 s"."""
+    if seconds < 60:
+        return f"{seconds:.1f} s"
+    minutes, rest = divmod(int(round(seconds)), 60)
+    return f"{minutes} min {rest:02d} s"
+
+
+def time_left_text(seconds: float) -> str:
+    """The time left as a user reads it: "about 8 s left", "about 3 min left"."""
+    if seconds < 1:
+        return "finishing"
+    if seconds < 60:
+        return f"about {seconds:.0f} s left"
+    return f"about {round(seconds / 60)} min left"
+
 
 @dataclasses.dataclass
 class TaskProgress:
@@ -41,10 +91,12 @@ class TaskProgress:
 
     state: str = "waiting"
     progress: int = 0
-    word: str = ""  # the server's own status word while the task is queued or running
-    task_id: str = ""
+    task_id: str = ""  # for the journal's and the panel's cancel note; never shown in a row
     error: str = ""
     run: Run | None = None
+    #: when the task should finish (wall clock, `time.time()`), as the poll planner
+    #: predicted at its last answer; None until it is known
+    finish_at: float | None = None
 
     @property
     def finished(self) -> bool:
@@ -52,8 +104,26 @@ class TaskProgress:
 
     @property
     def shown(self) -> str:
-        """The status to show: the server's word while it has the task, else the state."""
-        return self.word if self.state in ("queued", "running") and self.word else self.state
+        """The state in the user's words (`WORDS`)."""
+        return WORDS.get(self.state, self.state)
+
+    def seconds_left(self, now: float | None = None) -> float | None:
+        """Seconds until the predicted end, while the server has the task and an end is
+        predicted; 0 while its images download; None otherwise."""
+        if self.state == "downloading":
+            return 0.0
+        if self.state in ("queued", "running") and self.finish_at is not None:
+            return max(0.0, self.finish_at - (time.time() if now is None else now))
+        return None
+
+    def describe(self, now: float | None = None) -> str:
+        """The row's status text: "generating · about 4 s left", "failed: <why>"."""
+        left = self.seconds_left(now) if self.state in ("queued", "running") else None
+        return (
+            self.shown
+            + (f" · {time_left_text(left)}" if left is not None else "")
+            + (f": {self.error}" if self.error else "")
+        )
 
 
 class BatchProgress:
@@ -67,11 +137,14 @@ class BatchProgress:
     def apply(self, event: Event) -> TaskProgress:
         """Record one engine event on its task's row; returns that row."""
         row = self.rows[event.index]
-        if event.kind == "progress":
+        if event.kind == "progress" and event.status == DOWNLOADING:
+            row.state = "downloading"
+        elif event.kind == "progress":
             row.state = event.state if event.state in ("queued", "running") else "running"
-            row.word = event.status or ""
         else:
             row.state = event.kind
+        if event.seconds_left is not None:
+            row.finish_at = event.at + event.seconds_left
         if event.run is not None:
             row.task_id = event.run.task_id or row.task_id
             if row.finished:
@@ -94,13 +167,34 @@ class BatchProgress:
     def elapsed(self) -> float:
         return time.monotonic() - self.started
 
+    def seconds_left(self, now: float | None = None) -> float | None:
+        """Seconds until the last unfinished task should end, once every unfinished task
+        has a predicted end (None before that, and when nothing is left to wait for)."""
+        now = time.time() if now is None else now
+        lefts = [row.seconds_left(now) for row in self.rows if not row.finished]
+        if not lefts or any(left is None for left in lefts):
+            return None
+        return max(left for left in lefts if left is not None)
+
+    def timing(self) -> str:
+        """e.g. "3.2 s elapsed · about 8 s left" (the time left once it is known)."""
+        left = self.seconds_left()
+        return f"{time_text(self.elapsed)} elapsed" + (
+            f" · {time_left_text(left)}" if left is not None else ""
+        )
+
     def counts(self) -> dict[str, int]:
-        """How many tasks are in each state, in the order first seen."""
+        """How many tasks are at each step, in the user's words, in the order first seen."""
         counts: dict[str, int] = {}
         for row in self.rows:
-            counts[row.state] = counts.get(row.state, 0) + 1
+            counts[row.shown] = counts.get(row.shown, 0) + 1
         return counts
 
     def summary(self) -> str:
-        """e.g. '3 completed, 1 failed'."""
-        return ", ".join(f"{n} {state}" for state, n in self.counts().items())
+        """e.g. '3 done, 1 failed'."""
+        return ", ".join(f"{n} {word}" for word, n in self.counts().items())
+
+    def status_line(self) -> str:
+        """The live header of a batch: e.g. '1 task: 1 generating · 3.2 s elapsed ·
+        about 8 s left'."""
+        return f"{plural(len(self.rows), 'task')}: {self.summary()} · {self.timing()}"

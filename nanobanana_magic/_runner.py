@@ -32,6 +32,7 @@ if TYPE_CHECKING:
 
     from ._engine import Event, Listener
     from ._magics import Banana
+    from ._plan import BatchPlan
     from ._run import Run
     from ._sweep_result import SweepRun
 
@@ -157,19 +158,24 @@ def batch_summary(runs, progress: BatchProgress) -> str:
 class LiveView(BatchView):
     """The magics' view: a progress table (or the sweep's grid) updated in place, which
     ends as a one-line summary, or as the final grid with `show_result`. A `background`
-    view says itself that polling stopped; otherwise the cell's `Interrupted` says it."""
+    view says itself that polling stopped; otherwise the cell's `Interrupted` says it.
+
+    The rows are the plan's (its labels); the header, like a sweep's, tells the state in
+    words, the time elapsed and left, what was spent next to the plan's estimate, and the
+    SIMULATED badge when the plan's engine is the simulator."""
 
     def __init__(
         self,
         shell,
-        labels=(),
+        plan: BatchPlan,
         *,
         sweep: SweepRun | None = None,
         summary: Callable[[list[Run], BatchProgress], str] = batch_summary,
         show_result: bool = False,
         background: bool = False,
     ):
-        board = display.ProgressBoard(labels)
+        simulated = plan.engine is not None and plan.engine.simulated
+        board = display.ProgressBoard(plan.labels, estimate=plan.estimate, simulated=simulated)
         super().__init__(sweep=sweep, progress=board)
         self.summary, self.show_result, self.background = summary, show_result, background
         self.live = LiveStatus(shell, sweep.live_html if sweep is not None else board.html).start()

@@ -15,12 +15,11 @@ if TYPE_CHECKING:
     from ._sweep_result import SweepPage, SweepRun
 
 
-def sweep_html(result: SweepRun) -> str:
-    """The labelled grid(s), with the current state of every cell."""
-    simulated = any(run.simulated for run in result.runs.values() if run is not None)
-    head = (
-        f"<div class='banana-sweep-summary' style='{display.NOTE_STYLE}'>"
-        f"{display.esc(result.status_line())}{display.SIM_BADGE if simulated else ''}</div>"
+def sweep_html(result: SweepRun, *, live: bool = False) -> str:
+    """The labelled grid(s), with the current state of every cell (`live`: the header
+    tells the time elapsed and left)."""
+    head = display.status_header(
+        result.status_line(live=live), simulated=result.simulated, css_class="banana-sweep-summary"
     )
     tables = "".join(page_html(result, page) for page in result.pages())
     stats = result.summary().html() if result.rated() else ""
@@ -42,11 +41,12 @@ def live_summary_html(result: SweepRun) -> str:
         for image in run.images[:1]
     )
     latest = f"<div style='{display.GRID_STYLE}'>{cards}</div>" if cards else ""
-    return (
-        f"<div class='banana-sweep banana-sweep-live'><div class='banana-sweep-summary' "
-        f"style='{display.NOTE_STYLE}'>{display.esc(result.status_line())} The labelled "
-        f"grid is shown when the sweep ends.</div>{bar}{latest}</div>"
+    head = display.status_header(
+        f"{result.status_line(live=True)} The labelled grid is shown when the sweep ends.",
+        simulated=result.simulated,
+        css_class="banana-sweep-summary",
     )
+    return f"<div class='banana-sweep banana-sweep-live'>{head}{bar}{latest}</div>"
 
 
 def page_html(result: SweepRun, page: SweepPage) -> str:
@@ -97,10 +97,10 @@ def cell_html(result: SweepRun, key: tuple) -> str:
     run = result.runs.get(key)
     if run is None:
         row = result.row(key)
-        status, pct = row.shown, row.progress
+        status, pct = row.describe(), row.progress
         return (
             f"<div class='banana-sweep-pending' style='{display.NOTE_STYLE}'>"
-            f"{display.esc(status)} {pct}%<br>"
+            f"{display.esc(status)} · {pct}%<br>"
             f"{styles.bar(pct, row.state, width='100%', height=6)}</div>"
         )
     if not run.ok:

@@ -19,7 +19,7 @@ from pathlib import Path
 from . import _display as display
 from ._engine import Event
 from ._errors import ValidationError
-from ._pricing import format_usd
+from ._pricing import format_usd, spent_text
 from ._progress import BatchProgress, TaskProgress
 from ._request import ImageRequest
 from ._run import Run
@@ -346,40 +346,57 @@ class SweepRun:
             )
         return pages
 
-    def status_line(self) -> str:
-        counts = Counter(self.progress.counts())
-        if not any(row.finished for row in self.progress.rows) and all(
-            run is None for run in self.runs.values()
+    @property
+    def simulated(self) -> bool:
+        """True when the images are (or will be) simulated placeholders."""
+        engine = self.plan.engine
+        return (engine is not None and engine.simulated) or any(
+            run.simulated for run in self.runs.values() if run is not None
+        )
+
+    def status_line(self, *, live: bool = False) -> str:
+        """The sweep's header: its cells at each step in the user's words (`_progress.WORDS`)
+        and what it spent next to the estimate; `live` adds the time elapsed and left."""
+        timing = f" {self.progress.timing()}." if live else ""
+        rows = self.progress.rows
+        sent = live and any(row.state != "waiting" for row in rows)
+        if (
+            not sent
+            and not any(row.finished for row in rows)
+            and all(run is None for run in self.runs.values())
         ):
-            return self.plan.describe()
-        done = counts["completed"] + counts["cached"]
-        parts = [f"{done} of {plural(len(self.runs), 'cell')} done"]
-        if counts["cached"]:
-            parts.append(f"{counts['cached']} from the cache")
-        for status in ("failed", "cancelled", "running", "queued", "submitted", "waiting"):
-            if counts[status]:
-                parts.append(f"{counts[status]} {status}")
+            return self.plan.describe() + timing  # before anything is sent: the plan
+        words = Counter(self.progress.counts())
+        cached = sum(1 for row in self.progress.rows if row.state == "cached")
+        parts = [f"{words['done']} of {plural(len(self.runs), 'cell')} done"]
+        if cached:
+            parts.append(f"{cached} from the cache")
+        for word in ("failed", "stopped", "downloading", "generating", "queued"):
+            if words[word]:
+                parts.append(f"{words[word]} {word}")
         return (
             f"Sweep over {self.plan.shape()}: "
             + ", ".join(parts)
-            + f"; {format_usd(self.spent)} spent (estimate {format_usd(self.plan.estimate)})."
+            + f"; {spent_text(self.spent, self.plan.estimate)}."
+            + timing
         )
 
     # -- HTML ------------------------------------------------------------------------------------------
 
     # -- display -------------------------------------------------------------------------------------
-    def html(self) -> str:
-        """The labelled grid(s), with the current state of every cell."""
+    def html(self, *, live: bool = False) -> str:
+        """The labelled grid(s), with the current state of every cell (`live`: with the
+        time elapsed and left in the header)."""
         from ._sweep_html import sweep_html
 
-        return sweep_html(self)
+        return sweep_html(self, live=live)
 
     def live_html(self) -> str:
         """What a live display shows while the sweep runs: the grid for a small sweep; for a
         big one (more than LIVE_GRID_CELLS), the status line, a bar and the latest finished
         images, cheap to redraw whatever the number of cells."""
         if len(self.runs) <= LIVE_GRID_CELLS:
-            return self.html()
+            return self.html(live=True)
         from ._sweep_html import live_summary_html
 
         return live_summary_html(self)

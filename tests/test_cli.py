@@ -205,8 +205,10 @@ def test_generate_json_and_plain_progress_lines(sim, tmp_path):
     assert run["request"]["n"] == 2 and run["request"]["resolution"] == "0.5K"
     # not a terminal: one plain line per change of status, on stderr
     lines = result.stderr.splitlines()
-    assert any("[1/1]" in line and "submitted task_img_" in line for line in lines)
-    assert any("[1/1]" in line and "completed (2 images)" in line for line in lines)
+    assert any("[1/1]" in line and line.endswith(": queued") for line in lines)
+    assert any("[1/1]" in line and line.endswith(": done (2 images)") for line in lines)
+    # the words every live view uses: never the server's words or task ids
+    assert "task_img_" not in result.stderr and "in_progress" not in result.stderr
     assert "\x1b[" not in result.stderr
     again = as_json(
         run_cli(
@@ -246,7 +248,7 @@ def test_live_progress_in_a_terminal(sim, tmp_path):
     process.stdout.close()
     text = screen.decode("utf-8", "replace")
     assert "\x1b[" in text  # redrawn in place
-    assert "━" in text and "100%" in text and "2 completed" in text
+    assert "━" in text and "100%" in text and "2 done" in text and "elapsed" in text
     assert "[1/2]" not in text  # not the plain lines
 
 
@@ -353,7 +355,7 @@ def test_ctrl_c_leaves_tasks_resumable(sim, tmp_path):
     seen = []
     for line in process.stderr:
         seen.append(line)
-        if sum("submitted task_img_" in s for s in seen) == 2:
+        if sum(s.rstrip().endswith(": queued") for s in seen) == 2:  # both sent
             break
     process.send_signal(signal.SIGINT)
     _, rest = process.communicate(timeout=30)
@@ -363,6 +365,8 @@ def test_ctrl_c_leaves_tasks_resumable(sim, tmp_path):
     resumed = run_cli(sim, out, "resume", "--json")
     assert resumed.returncode == 0, resumed.stderr
     runs = json.loads(resumed.stdout)["runs"]
+    # the rows name each task by its prompt and parameters, not by its task id
+    assert "a 1 · 1:1 · 0.5K · n=1: done" in resumed.stderr and "task_img_" not in resumed.stderr
     assert len(runs) == 2 and all(run["status"] == "completed" for run in runs)
     assert all(Path(p).exists() for run in runs for p in run["paths"])
     assert sim.stats()["tasks_created"] == 2  # nothing paid twice

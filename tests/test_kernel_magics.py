@@ -23,6 +23,7 @@ from PIL import Image
 
 from nanobanana_magic._display import PROVENANCE_MIME
 from nanobanana_magic._store import Store
+from nanobanana_magic._wording import WRAP_COLUMNS
 
 pytestmark = pytest.mark.kernel
 
@@ -69,7 +70,9 @@ def outputs_of(nb, index: int, kind: str) -> list[dict]:
 
 def assert_one_paragraph_error(output: dict, ename: str, words: str) -> None:
     assert output["output_type"] == "error" and output["ename"] == ename
-    (line,) = output["traceback"]
+    lines = output["traceback"]  # one paragraph, wrapped between words
+    assert all(len(line) <= WRAP_COLUMNS or " " not in line for line in lines)
+    line = " ".join(lines)
     assert words in line and "Traceback" not in line and "\x1b[" not in line
 
 
@@ -111,10 +114,14 @@ def test_magic_in_a_kernel_live_display_grid_provenance_size_and_cache(sim_env, 
         if m["msg_type"] == "update_display_data"
     ]
     assert any("banana-progress" in h and "elapsed" in h for h in live_html)
+    # in the user's words, with the estimate and the badge; no task id, no API word
+    assert any("generating" in h for h in live_html)
+    assert all("estimate $0.060" in h and "SIMULATED" in h for h in live_html[:-1])
+    assert not any(task_id in h or "in_progress" in h for h in live_html)
 
     # saved: the live display's final state, then the grid as the cell's value
     (live,) = outputs_of(nb, 1, "display_data")
-    assert "1 task: 1 completed" in live["data"]["text/html"]
+    assert "1 task: 1 done" in live["data"]["text/html"]
     (result,) = outputs_of(nb, 1, "execute_result")
     grid = result["data"]["text/html"]
     assert grid.count("<img") == 2 and grid.count("src='data:image/webp;base64,") == 2
@@ -186,8 +193,8 @@ def test_interrupt_stops_polling_and_leaves_the_task_resumable(sim_env, out_dir,
     assert sim_env.stats()["tasks"][pending["task_id"]]["status"] != "completed"
     error = nb.cells[1].outputs[-1]
     assert_one_paragraph_error(error, "Interrupted", "Interrupted after")
-    assert "%banana resume collects them" in error["traceback"][0]
-    assert "`" not in error["traceback"][0]
+    assert "%banana resume collects them" in " ".join(error["traceback"])
+    assert "`" not in " ".join(error["traceback"])
     (live,) = outputs_of(nb, 1, "display_data")  # the stopped rows; the error says it once
     assert "Interrupted" not in live["data"]["text/html"]
     assert "polling stopped" not in live["data"]["text/html"]

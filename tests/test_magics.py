@@ -68,7 +68,7 @@ def test_cell_generates_images_and_its_value_is_the_run(shell, sim_env, out_dir,
         "n": 2,
         "metadata": {"resolution": "0.5K"},
     }
-    assert "1 task: 1 completed" in capsys.readouterr().out
+    assert "1 task: 1 done" in capsys.readouterr().out
     bundle, metadata = run._repr_mimebundle_()
     assert bundle["text/html"].count("<img") == 2
     assert str(run.images[0].path) in bundle["text/plain"]  # terminal: the saved paths

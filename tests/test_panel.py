@@ -7,6 +7,7 @@ from __future__ import annotations
 import asyncio
 import datetime
 import html
+import re
 from pathlib import Path
 
 import nbformat
@@ -54,7 +55,7 @@ def error_text(p: BananaPanel) -> str:
 
 
 def statuses(p: BananaPanel) -> list[str]:
-    return [row.status.value.split(" ")[0] for row in p.progress.children]
+    return [row.status.value.split(" ")[0].rstrip(":") for row in p.progress.children]
 
 
 def test_form_builds_the_same_request_as_the_magic(sim_env, tmp_path):
@@ -149,10 +150,12 @@ def test_generate_runs_in_the_background_and_escapes_the_prompt(sim_env, out_dir
         return other_work, task.result()
 
     other_work, runs = asyncio.run(scenario())
-    assert other_work and "completed" not in other_work[0]
+    assert other_work and "done" not in other_work[0]
+    # the row speaks the words of every live view: no server word, no task id
+    assert set(other_work) <= {"queued", "generating", "downloading", "done"}
     (run,) = runs
     assert run.ok and len(run.images) == 2 and not p.busy
-    assert statuses(p) == ["completed"]
+    assert statuses(p) == ["done"] and run.task_id not in p.progress.children[0].status.value
     grid = p.results_html
     assert grid.count("class='banana-thumb'") == 2 and "data:image/webp;base64," in grid
     (shown,) = p.grid.outputs  # an Output widget: the front end resolves the file links
@@ -277,7 +280,7 @@ def test_cancel_keeps_submitted_tasks_for_resume(shell, sim_env, out_dir):
         return await task
 
     assert asyncio.run(scenario()) == []
-    assert statuses(p) == ["cancelled"]
+    assert statuses(p) == ["stopped"]
     assert "`%banana resume` collects them" in p.cost.value and not p.busy
     (pending,) = store.pending_tasks()
     assert "cancelled" in [label for label, _ in p.history.options][1]
@@ -403,9 +406,12 @@ def test_background_cell_returns_at_once_and_fills_in(sim_env, tmp_path):
                 if msg["msg_type"] == "update_display_data":
                     updates.append(msg)
             final = await _run_cell(kc, "print(fox_run.ok, len(fox_run.images))")
-            return returned, other, updates, final
+            python = await _run_cell(
+                kc, "from nanobanana_magic import generate\nkite = generate('a kite in a kernel')"
+            )
+            return returned, other, updates, final, python
 
-    returned, other, updates, final = asyncio.run(scenario())
+    returned, other, updates, final, python = asyncio.run(scenario())
     (board,) = [m for m in returned if m["msg_type"] == "display_data"]
     display_id = board["content"]["transient"]["display_id"]
     assert "banana-progress" in board["content"]["data"]["text/html"]
@@ -417,6 +423,25 @@ def test_background_cell_returns_at_once_and_fills_in(sim_env, tmp_path):
     grid = updates[-1]["content"]["data"]["text/html"]
     assert grid.count("class='banana-thumb'") == 2 and "a fox in a kernel" in grid
     assert [m["content"]["text"] for m in final if m["msg_type"] == "stream"] == ["True 2\n"]
+    # the live frames of the background cell and of generate(): the user's words, the
+    # estimate and the badge, never a task id or the server's words
+    task_ids = list(sim_env.stats()["tasks"])
+    assert len(task_ids) == 2
+    frames = [board["content"]["data"]["text/html"]] + [
+        m["content"]["data"]["text/html"] for m in updates[:-1]
+    ]
+    shown = [
+        m["content"]["data"]["text/html"]
+        for m in python
+        if m["msg_type"] in ("display_data", "update_display_data")
+    ]
+    assert shown and "1 task: 1 done" in shown[-1]
+    assert all("estimate $0.050" in f and "SIMULATED" in f for f in frames)
+    assert all("estimate $0.025" in f and "SIMULATED" in f for f in shown[:-1])
+    assert any(re.search(r"\b(queued|generating)\b", f) for f in frames)
+    for frame in frames + shown:
+        assert not any(task_id in frame for task_id in task_ids)
+        assert not re.search(r"\b(in_progress|submitted|running)\b", frame)
 
 
 @pytest.mark.kernel

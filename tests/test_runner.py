@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import asyncio
 import html
+import io
 import logging
 import re
 
@@ -16,10 +17,11 @@ from IPython.core.error import UsageError
 from nanobanana_magic import _display as display
 from nanobanana_magic import _errors as errors
 from nanobanana_magic._answers import TASK_STATES
+from nanobanana_magic._cli_progress import PlainProgress
 from nanobanana_magic._engine import DOWNLOADING, Engine
 from nanobanana_magic._line_commands import COMMANDS, Arg, command, help_text
 from nanobanana_magic._panel import ProgressRow
-from nanobanana_magic._progress import ROW_STATES, BatchProgress
+from nanobanana_magic._progress import ROW_STATES, WORDS, BatchProgress
 from nanobanana_magic._runner import BatchView, run_batch
 from nanobanana_magic._store import Store
 from nanobanana_magic._sweep_plan import plan_sweep
@@ -58,27 +60,47 @@ def test_every_event_carries_the_clients_state_and_keeps_the_servers_word(sim, o
 
 
 # -- one progress reducer ---------------------------------------------------------------------
-def test_the_board_the_panel_row_and_the_sweep_grid_show_the_same_states(sim, out_dir):
+def visible_text(markup: str) -> str:
+    return html.unescape(re.sub(r"<[^>]+>", " ", markup))
+
+
+def test_the_board_the_panel_row_the_sweep_grid_and_the_cli_show_the_same_words(sim, out_dir):
     plan, events = recorded_sweep(sim, out_dir)
     labels = ["fox", "owl"]
     board = display.ProgressBoard(labels)
     result = SweepRun(plan)
     panel_rows = [ProgressRow(label) for label in labels]
     panel_progress = BatchProgress(labels)
+    cli_lines = io.StringIO()
+    cli = PlainProgress(labels, cli_lines)
+    task_ids = {event.run.task_id for event in events if event.run and event.run.task_id}
+    assert task_ids
+    seen = set()
     for event in events:
         board.apply(event)
         result.apply(event)
+        cli.changed(event, cli.apply(event))
         panel_rows[event.index].show(panel_progress.apply(event))
+        shown_now = [visible_text(board.html()), visible_text(result.html(live=True))]
+        shown_now += [row.status.value for row in panel_rows]
         for index, (key, _) in enumerate(plan.cells):
             shown = board.rows[index].shown
-            assert board.rows[index].state in ROW_STATES
+            seen.add(shown)
+            assert board.rows[index].state in ROW_STATES and shown in WORDS.values()
             assert result.row(key) == board.rows[index]
             assert panel_rows[index].status.value.split(" · ")[0] == shown
             assert panel_rows[index].bar.value == board.rows[index].progress
             if result.runs[key] is None:  # the grid's pending cell shows the same word
-                cell = html.unescape(re.sub(r"<[^>]+>", " ", result.html()))
-                assert f"{shown} {board.rows[index].progress}%" in cell
-    assert board.summary() == "2 completed"
+                assert f"{shown}" in visible_text(result.html())
+        for text in shown_now:  # never the server's words, never a task id
+            assert not re.search(r"\b(pending|rendering|running|submitted|completed)\b", text)
+            assert not any(task_id in text for task_id in task_ids), text
+    assert {"queued", "generating", "downloading", "done"} <= seen
+    assert board.summary() == "2 done"
+    cli_words = [line.split(": ", 1)[1] for line in cli_lines.getvalue().splitlines()]
+    assert {"generating", "downloading"} <= set(cli_words)  # queued from the start
+    assert "done (1 image)" in cli_words  # the same words, one line per change
+    assert not any(task_id in cli_lines.getvalue() for task_id in task_ids)
     assert [record["status"] for record in result.records()] == ["completed", "completed"]
 
 
