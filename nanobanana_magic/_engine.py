@@ -617,13 +617,19 @@ class Engine:
         place; the run completes when every part did (the images of the others are kept)."""
         request = run.request
         progress = dict.fromkeys((task_id for task_id, _ in parts), 0)
+        # each part's predicted end (wall clock); the run's is the latest, once all are known
+        ends: dict[str, float | None] = dict.fromkeys(progress)
 
         async def collect(task_id: str, part: int) -> errors.BananaError | None:
             def on_update(task: JSONObject, seconds_left: float | None) -> None:
                 answer = task_state(task)
                 progress[task_id] = answer.progress or 0
                 overall = sum(progress.values()) // len(progress)
-                self._progress(listener, index, run, answer, overall)
+                now = time.time()
+                ends[task_id] = None if seconds_left is None else now + seconds_left
+                known = [end for end in ends.values() if end is not None]
+                left = max(known) - now if len(known) == len(ends) else None
+                self._progress(listener, index, run, answer, overall, left)
 
             try:
                 task = await self._wait(client, task_id, submitted_at, on_update, request)
@@ -639,6 +645,7 @@ class Engine:
                     )
                 return exc
             progress[task_id] = 100
+            ends[task_id] = time.time()  # this part has nothing left to wait for
             run.images.sort(key=lambda image: image.index)
             self.store.save_run(run)
             self.store.journal(

@@ -198,6 +198,8 @@ def test_interrupt_stops_polling_and_leaves_the_task_resumable(sim_env, out_dir,
     (live,) = outputs_of(nb, 1, "display_data")  # the stopped rows; the error says it once
     assert "Interrupted" not in live["data"]["text/html"]
     assert "polling stopped" not in live["data"]["text/html"]
+    assert "stopped" in live["data"]["text/html"]  # the row, in the user's word
+    assert pending["task_id"] not in live["data"]["text/html"]
     assert outputs_of(nb, 2, "execute_result")[0]["data"]["text/plain"] == "2"
 
 

@@ -171,3 +171,17 @@ def test_the_board_header_is_the_one_a_sweep_uses():
     header = display.status_header(board.header_text(), simulated=True)
     assert header in board.html()
     assert "estimate $0.050" in header and "SIMULATED" in header
+
+
+def test_a_fanned_out_run_also_gets_a_time_left(sim, out_dir):
+    """n one-image tasks for one run (a gateway that refuses n > 1): the run's time left is
+    the latest of its parts' predicted ends, once every part has one."""
+    sim.configure(duration=3.0, progress_mode="linear")
+    engine = Engine(store=Store(out_dir), api_key=TEST_KEY, base_url=sim.base_url, fanout="always")
+    events = []
+    (run,) = asyncio.run(
+        engine.run([ImageRequest.create("two kites", n=2)], listener=events.append, cache=False)
+    )
+    assert run.ok and sim.stats()["tasks_created"] == 2
+    lefts = [e.seconds_left for e in events if e.kind == "progress" and e.state == "running"]
+    assert any(left is not None and left >= 0 for left in lefts)
