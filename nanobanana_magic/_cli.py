@@ -116,19 +116,33 @@ def build_parser() -> argparse.ArgumentParser:
     )
     add_cell_options(swp, leave_out=NOTEBOOK_ONLY)
 
-    hist = command("history", "recent runs, newest first", [out, json_, history_filter_parser()])
+    hist = command(
+        "history",
+        "recent runs and sweeps (one entry each), newest first",
+        [out, json_, history_filter_parser()],
+    )
     hist.add_argument(
         "count", nargs="?", type=int, default=20, metavar="N", help="how many (default 20)"
     )
 
-    shw = command("show", "write an HTML page of stored runs and print its path", [out, json_])
-    shw.add_argument("runs", nargs="+", metavar="RUN", help="run ids, unique parts, last or -N")
+    shw = command(
+        "show",
+        "write an HTML page of stored runs or sweeps (a sweep as its grid) and print its path",
+        [out, json_],
+    )
+    shw.add_argument(
+        "runs", nargs="+", metavar="RUN", help="run or sweep ids, unique parts, last or -N"
+    )
 
-    rer = command("rerun", "run a stored run's request again", [api, out, json_])
-    _run_argument(rer)
+    rer = command(
+        "rerun", "run a stored run's request, or every cell of a sweep, again", [api, out, json_]
+    )
+    _run_argument(rer, help="a run or a sweep: its id, a unique part of one, last or -N")
     rer.add_argument(
         "--no-cache", action="store_true", help="generate again even though it is cached"
     )
+    rer.add_argument("--yes", action="store_true", help="rerun a sweep even above its budget")
+    rer.add_argument("--budget", type=float, metavar="USD", help="a sweep's budget (default $1.00)")
 
     command(
         "resume",

@@ -24,6 +24,7 @@ from ._engine import Engine
 from ._pricing import format_usd
 from ._progress import task_label
 from ._request import ImageRequest, default_model
+from ._run import Run
 from ._runner import run_batch as run_with_view
 from ._settings import Secret
 from ._store import Store
@@ -155,10 +156,9 @@ def generate(args) -> int:
 
 
 def sweep(args) -> int:
-    from ._carry_forward import carry_forward, tag_results
+    from ._carry_forward import carry_forward
     from ._defaults import DEFAULT_BUDGET
-    from ._sweep_plan import check_budget, plan_sweep, sweep_common
-    from ._sweep_result import SweepRun
+    from ._sweep_plan import plan_sweep, sweep_common
 
     prompt, cmd = _sweep_command(args)
     store = store_of(args)
@@ -180,15 +180,23 @@ def sweep(args) -> int:
                 description + "\n" + json.dumps(plan.payloads(), indent=2, ensure_ascii=False),
             )
             return 0
-        check_budget(plan, budget, cmd.yes)
-        note(plan.describe(budget))
-        result = SweepRun(plan)
-        with progress_for(plan.labels, sweep=result) as view:
-            runs = run_sync(
-                run_with_view(
-                    lambda on: engine.run(plan.requests, listener=on, cache=cmd.cache), view
-                )
-            )
+        return _run_sweep(args, store, engine, plan, cmd, budget)
+
+
+def _run_sweep(args, store: Store, engine: Engine, plan, cmd: CellCommand, budget) -> int:
+    """Run a planned sweep (`sweep`, `rerun SWEEP`) after the budget check: progress on
+    stderr, the grid as an HTML page, the cells on stdout."""
+    from ._carry_forward import tag_results
+    from ._sweep_plan import check_budget
+    from ._sweep_result import SweepRun
+
+    check_budget(plan, budget, cmd.yes)
+    note(plan.describe(budget))
+    result = SweepRun(plan)
+    with progress_for(plan.labels, sweep=result) as view:
+        runs = run_sync(
+            run_with_view(lambda on: engine.run(plan.requests, listener=on, cache=cmd.cache), view)
+        )
     tag_results(cmd, result)
     page = write_page(store, time.strftime("sweep-%Y%m%d-%H%M%S"), plan.shape(), result.html())
     cells = [
@@ -203,8 +211,13 @@ def sweep(args) -> int:
     )
     emit(
         args,
-        {"description": plan.describe(budget), "page": str(page), "cells": cells},
-        f"{text}\nGrid page: {page}",
+        {
+            "description": plan.describe(budget),
+            "sweep_id": result.sweep_id,
+            "page": str(page),
+            "cells": cells,
+        },
+        f"{text}\nGrid page: {page}\nSweep: {result.sweep_id}",
     )
     return exit_status(runs)
 
@@ -236,7 +249,19 @@ def _load(store: Store, text: str):
 
 
 def rerun(args) -> int:
-    run = _load(store_of(args), args.run)
+    from ._defaults import DEFAULT_BUDGET
+    from ._sweep_record import is_sweep_id, plan_of, read_sweep_record
+
+    store = store_of(args)
+    found = store.resolve_run_id(args.run, sweeps=True)
+    if is_sweep_id(found):  # every cell again: from the cache, or within the budget
+        record = read_sweep_record(store, found)
+        cmd = CellCommand(cache=not args.no_cache, yes=args.yes, budget=args.budget)
+        budget = cmd.budget if cmd.budget is not None else DEFAULT_BUDGET
+        with engine_for(args) as engine:
+            plan = plan_of(record, engine, cache=cmd.cache)
+            return _run_sweep(args, store, engine, plan, cmd, budget)
+    run = store.load_run(found)
     run.request.validate()
     with engine_for(args) as engine:
         (new,) = run_batch(engine, [run.request], [run.request.summary()], cache=not args.no_cache)
@@ -263,28 +288,54 @@ def history(args) -> int:
 
     history = recent_history(store_of(args), args.count, run_filter(args))
     data = [
-        {
-            "run_id": run.run_id,
-            "created_at": run.created_at,
-            "status": run.status,
-            "request": run.request.to_dict(),
-            "images": len(run.images),
-            "cost": run.cost,
-            "simulated": run.simulated,
-            "reused": history.reuse[run.run_id],
-        }
-        for run in history
+        _sweep_json(entry) if hasattr(entry, "sweep_id") else _history_run_json(entry, history)
+        for entry in history
     ]
     emit(args, data, repr(history))
     return 0
 
 
+def _history_run_json(run, history) -> dict:
+    return {
+        "run_id": run.run_id,
+        "created_at": run.created_at,
+        "status": run.status,
+        "request": run.request.to_dict(),
+        "images": len(run.images),
+        "cost": run.cost,
+        "simulated": run.simulated,
+        "reused": history.reuse[run.run_id],
+    }
+
+
+def _sweep_json(sweep) -> dict:
+    return {
+        "sweep_id": sweep.sweep_id,
+        "created_at": sweep.created_at,
+        "status": sweep.status(),
+        "template": sweep.template,
+        "sweep": sweep.description,
+        "cells": sweep.cells,
+        "cached": sweep.cached,
+        "images": sweep.images,
+        "cost": sweep.cost,
+        "simulated": sweep.simulated,
+    }
+
+
 def show(args) -> int:
+    """One HTML page of the stored runs and sweeps named (a sweep as its labelled grid)."""
+    from ._sweep_record import load_entry
+
     store = store_of(args)
-    runs = [_load(store, text) for text in args.runs]
-    name = runs[0].run_id if len(runs) == 1 else time.strftime("runs-%Y%m%d-%H%M%S")
-    page = write_page(store, name, ", ".join(r.run_id for r in runs), display.runs_html(runs))
-    emit(args, {"page": str(page), "runs": [r.run_id for r in runs]}, str(page))
+    shown = [load_entry(store, text) for text in args.runs]
+    ids = [item.run_id if isinstance(item, Run) else str(item.sweep_id) for item in shown]
+    body = "".join(
+        display.runs_html([item]) if isinstance(item, Run) else item.html() for item in shown
+    )
+    name = ids[0] if len(ids) == 1 else time.strftime("runs-%Y%m%d-%H%M%S")
+    page = write_page(store, name, ", ".join(ids), body)
+    emit(args, {"page": str(page), "runs": ids}, str(page))
     return 0
 
 

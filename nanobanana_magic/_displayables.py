@@ -13,6 +13,7 @@ from . import _display as display
 from ._annotations import run_marks
 from ._display import PROVENANCE_MIME
 from ._pricing import format_usd
+from ._run import Run
 
 
 class DryRun:
@@ -86,24 +87,45 @@ class Runs(list):
 
 
 class History(list):
-    def __init__(self, runs, reuse):
-        super().__init__(runs)
+    """`%banana history`: runs made on their own (`Run`) and sweeps (`SweepEntry`, one
+    entry for all its cells), newest first. `reuse` counts how often the cache served
+    each run again."""
+
+    def __init__(self, entries, reuse):
+        super().__init__(entries)
         self.reuse = reuse
 
     def rows(self):
-        for run in self:
-            prompt = run.request.prompt
-            yield {
-                "run": run.run_id,
-                "time": time.strftime("%Y-%m-%d %H:%M", time.localtime(run.created_at)),
-                "prompt": prompt if len(prompt) <= 60 else prompt[:59] + "…",
-                "params": run.request.summary(),
-                "images": len(run.images),
-                "cost": format_usd(run.cost),
-                "cached": f"reused ×{self.reuse[run.run_id]}" if self.reuse[run.run_id] else "",
-                "status": run.status,
-                "marks": run_marks(run),
-            }
+        for entry in self:
+            yield self._run_row(entry) if isinstance(entry, Run) else self._sweep_row(entry)
+
+    def _run_row(self, run) -> dict:
+        reused = self.reuse[run.run_id]
+        return {
+            "id": run.run_id,
+            "time": _when(run.created_at),
+            "prompt": _short(run.request.prompt),
+            "params": run.request.summary(),
+            "images": len(run.images),
+            "cost": format_usd(run.cost),
+            "cached": f"sent, reused ×{reused}" if reused else "sent",
+            "status": run.status,
+            "marks": run_marks(run),
+        }
+
+    @staticmethod
+    def _sweep_row(sweep) -> dict:
+        return {
+            "id": sweep.sweep_id,
+            "time": _when(sweep.created_at),
+            "prompt": _short(sweep.template),
+            "params": f"{sweep.description} · {sweep.cells} cells",
+            "images": sweep.images,
+            "cost": format_usd(sweep.cost),
+            "cached": f"{sweep.cached} of {sweep.cells} cells",
+            "status": sweep.status(),
+            "marks": sweep.marks(),
+        }
 
     def __repr__(self) -> str:
         rows = [{k: str(v) for k, v in row.items()} for row in self.rows()]
@@ -119,7 +141,13 @@ class History(list):
         if not rows:
             return display.output(display.note("No runs yet."))
         return display.output(
-            display.table(
-                rows, css_class="banana-history", nowrap=("run", "time", "params", "cost")
-            )
+            display.table(rows, css_class="banana-history", nowrap=("id", "time", "cost"))
         )
+
+
+def _when(timestamp: float) -> str:
+    return time.strftime("%Y-%m-%d %H:%M", time.localtime(timestamp))
+
+
+def _short(prompt: str) -> str:
+    return prompt if len(prompt) <= 60 else prompt[:59] + "…"

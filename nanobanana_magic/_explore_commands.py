@@ -111,25 +111,29 @@ def history(store, args):
 
 
 def recent_history(store, count: int, wanted: RunFilter):
-    """The last `count` runs that match `wanted`, newest first, with their cache reuse."""
+    """The last `count` entries that match `wanted`, newest first: runs made on their own
+    (with how often the cache served them again) and sweeps, each one entry."""
     from ._displayables import History
+    from ._sweep_record import SweepEntry
 
     if not (store.root / "runs").is_dir():
         return History([], collections.Counter())
     index = store.index()  # the filters as one query: fast on folders of any size
-    ids = index.search(
-        wanted.search,
-        **wanted.index_filters(),
-        limit=count or None,
-    )
-    runs = []
-    for run_id in ids:
+    found = index.entries(wanted.search, **wanted.index_filters(), limit=count or None)
+    facts = index.sweep_facts(id_ for kind, id_ in found if kind == "sweep")
+    entries: list = []
+    for kind, id_ in found:
+        if kind == "sweep":
+            if id_ in facts:
+                entries.append(SweepEntry.from_facts(id_, facts[id_]))
+            continue
         try:
-            runs.append(store.load_run(run_id))
+            entries.append(store.load_run(id_))
         except ValidationError:
             continue  # broken or removed meanwhile by another kernel
     store.warn_unreadable()
-    return History(runs, collections.Counter(index.reuse_counts(ids)))
+    runs = [id_ for kind, id_ in found if kind == "run"]
+    return History(entries, collections.Counter(index.reuse_counts(runs)))
 
 
 def from_image(args):
@@ -155,7 +159,9 @@ def lineage(store, args):
 def summary(store, args):
     from ._summary import summary_of_runs
 
-    parser = CommandParser("summary", "summary RUN RUN [RUN ...] | summary --last N")
+    parser = CommandParser(
+        "summary", "summary SWEEP | summary RUN RUN [RUN ...] | summary --last N"
+    )
     parser.add_argument("runs", nargs="*")
     parser.add_argument("--last", metavar="N")
     ns = parser.parse(args)
@@ -164,6 +170,12 @@ def summary(store, args):
         if ns.runs or count < 2:
             raise UsageError("Give either runs or --last N (N at least 2), not both.")
         return summary_of_runs(list(reversed(store.recent_runs(count))))
+    if len(ns.runs) == 1:  # one sweep (its id, a part of it, last): its own axes, from disk
+        from ._sweep_record import is_sweep_id, load_sweep
+
+        found = store.resolve_run_id(ns.runs[0], sweeps=True)
+        if is_sweep_id(found):
+            return load_sweep(store, found).summary()
     return summary_of_runs([resolve_run(store, text) for text in ns.runs])
 
 

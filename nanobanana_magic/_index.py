@@ -42,14 +42,15 @@ from collections.abc import Iterable, Iterator
 from pathlib import Path
 
 from ._annotations import ANNOTATIONS, Annotations
-from ._errors import ConfigurationError
+from ._errors import ConfigurationError, ValidationError
 from ._jsonl import json_objects
 from ._store import RUN_ID, UnreadableRunError
+from ._sweep_record import SWEEPS, UnreadableSweepError, is_sweep_id, read_sweep_record
 
 log = logging.getLogger("nanobanana_magic")
 
 INDEX_FILE = "index.sqlite"
-_SCHEMA_VERSION = "3"
+_SCHEMA_VERSION = "4"
 _FINAL = ("completed", "failed")
 _BUSY_MS = 10_000
 _UNSEEN_SECONDS = 86_400  # how long a run named without a manifest is looked for again
@@ -84,6 +85,17 @@ CREATE TABLE IF NOT EXISTS reuse (run_id TEXT PRIMARY KEY, hits INTEGER NOT NULL
 CREATE TABLE IF NOT EXISTS ids (run_id TEXT PRIMARY KEY, reversed TEXT NOT NULL);
 CREATE INDEX IF NOT EXISTS ids_reversed ON ids (reversed);
 CREATE TABLE IF NOT EXISTS totals (what TEXT PRIMARY KEY, dollars REAL NOT NULL);
+CREATE TABLE IF NOT EXISTS sweeps (
+    sweep_id TEXT PRIMARY KEY,
+    created_at REAL NOT NULL,
+    template TEXT NOT NULL,
+    description TEXT NOT NULL,
+    cells INTEGER NOT NULL
+);
+CREATE TABLE IF NOT EXISTS sweep_cells (sweep_id TEXT NOT NULL, position INTEGER NOT NULL,
+    run_id TEXT NOT NULL, cached INTEGER NOT NULL, PRIMARY KEY (sweep_id, position));
+CREATE INDEX IF NOT EXISTS sweep_cells_run ON sweep_cells (run_id, cached);
+CREATE TABLE IF NOT EXISTS unreadable_sweeps (sweep_id TEXT PRIMARY KEY);
 """
 
 
@@ -222,7 +234,10 @@ class RunIndex:
             or _size(journal) < journal_at
         )
         if rebuild:
-            for table in ("runs", "reuse", "unseen", "unreadable", "ids", "totals", "meta"):
+            for table in (
+                *("runs", "reuse", "unseen", "unreadable", "ids", "totals", "meta"),
+                *("sweeps", "sweep_cells", "unreadable_sweeps"),
+            ):
                 db.execute(f"DELETE FROM {table}")
             journal_at = 0
         if (
@@ -234,8 +249,11 @@ class RunIndex:
                 db.execute(f"DELETE FROM {table}")
             notes_at = 0
         touched: set[str] = set()
+        sweeps: set[str] = set()
         entries, journal_end = _read_from(journal, journal_at)
         for entry in entries:
+            if entry.get("event") == "sweep" and is_sweep_id(entry.get("sweep_id")):
+                sweeps.add(entry["sweep_id"])
             run_id = entry.get("run_id")
             if not isinstance(run_id, str) or not RUN_ID.match(run_id):
                 continue
@@ -261,6 +279,11 @@ class RunIndex:
         touched.update(row[0] for row in db.execute("SELECT run_id FROM unreadable"))
         for run_id in touched:
             self._index_run(db, run_id)
+        if rebuild:  # the sweeps/ folder is their source of truth
+            sweeps.update(self._sweep_files())
+        sweeps.update(row[0] for row in db.execute("SELECT sweep_id FROM unreadable_sweeps"))
+        for sweep_id in sweeps:
+            self._index_sweep(db, sweep_id)
         annotations, notes_end = _read_from(notes, notes_at)
         for entry in annotations:
             _apply_annotation(db, entry)
@@ -270,6 +293,7 @@ class RunIndex:
             ).fetchone()[0]
             + db.execute("SELECT COUNT(*) FROM unseen").fetchone()[0]
             + db.execute("SELECT COUNT(*) FROM unreadable").fetchone()[0]
+            + db.execute("SELECT COUNT(*) FROM unreadable_sweeps").fetchone()[0]
         )
         db.executemany(
             "INSERT OR REPLACE INTO meta VALUES (?, ?)",
@@ -289,6 +313,39 @@ class RunIndex:
                 return [e.name for e in entries if RUN_ID.match(e.name)]
         except OSError:
             return []
+
+    def _sweep_files(self) -> Iterable[str]:
+        try:
+            with os.scandir(Path(self.store.root) / SWEEPS) as entries:
+                return [e.name[:-5] for e in entries if is_sweep_id(e.name[:-5])]
+        except OSError:
+            return []
+
+    def _index_sweep(self, db, sweep_id: str) -> None:
+        """(Re)read one sweep record; an unreadable one is remembered by name (history
+        warns about it and looks again), a vanished one is forgotten."""
+        db.execute("DELETE FROM sweeps WHERE sweep_id = ?", (sweep_id,))
+        db.execute("DELETE FROM sweep_cells WHERE sweep_id = ?", (sweep_id,))
+        db.execute("DELETE FROM unreadable_sweeps WHERE sweep_id = ?", (sweep_id,))
+        try:
+            record = read_sweep_record(self.store, sweep_id)
+        except UnreadableSweepError:
+            db.execute("INSERT INTO unreadable_sweeps VALUES (?)", (sweep_id,))
+            return
+        except ValidationError:  # gone
+            return
+        db.execute(
+            "INSERT INTO sweeps VALUES (?, ?, ?, ?, ?)",
+            (sweep_id, record.created_at, record.template, record.describe(), len(record.cells)),
+        )
+        db.executemany(
+            "INSERT INTO sweep_cells VALUES (?, ?, ?, ?)",
+            [
+                (sweep_id, position, cell.run_id, int(cell.cached))
+                for position, cell in enumerate(record.cells)
+                if cell.run_id is not None
+            ],
+        )
 
     def _index_run(self, db, run_id: str) -> None:
         try:
@@ -455,6 +512,116 @@ class RunIndex:
         """Run ids whose manifest exists but cannot be read (corrupt or tampered)."""
         with self._fresh() as db:
             return [row[0] for row in db.execute("SELECT run_id FROM unreadable ORDER BY run_id")]
+
+    # -- history's entries: runs made on their own, and sweeps --------------------------------
+    def entries(
+        self,
+        text: str | None = None,
+        *,
+        tag: str | None = None,
+        picked: bool = False,
+        min_rating: int | None = None,
+        model: str | None = None,
+        size: str | None = None,
+        since: float | None = None,
+        limit: int | None = None,
+        offset: int = 0,
+    ) -> list[tuple[str, str]]:
+        """History's entries, newest first: ("run", run id) for each run not sent as a
+        cell of a recorded sweep, ("sweep", sweep id) for each sweep (its cells folded
+        in). The conditions are `search`'s; a sweep matches when one of its cells does."""
+        where, params = self._conditions(text, tag, picked, min_rating, model, size, since, None)
+        alone = "run_id NOT IN (SELECT run_id FROM sweep_cells WHERE cached = 0)"
+        runs_where = f"{where} AND {alone}" if where else f" WHERE {alone}"
+        sweeps_where = (
+            " WHERE EXISTS (SELECT 1 FROM sweep_cells c JOIN runs ON runs.run_id = c.run_id"
+            f" WHERE c.sweep_id = sweeps.sweep_id AND {where[len(' WHERE ') :]})"
+            if where
+            else ""
+        )
+        sql = (
+            "SELECT kind, id FROM ("
+            f"SELECT 'run' AS kind, run_id AS id, created_at AS at FROM runs{runs_where} "
+            f"UNION ALL SELECT 'sweep', sweep_id, created_at FROM sweeps{sweeps_where}"
+            ") ORDER BY at DESC, id DESC LIMIT ? OFFSET ?"
+        )
+        params = [*params, *(params if where else []), -1 if limit is None else int(limit)]
+        with self._fresh() as db:
+            return [(kind, id_) for kind, id_ in db.execute(sql, [*params, int(offset)])]
+
+    def sweep_ids(self) -> list[str]:
+        """Every recorded sweep id, oldest first, including unreadable records."""
+        with self._fresh() as db:
+            return sorted(
+                row[0]
+                for row in db.execute(
+                    "SELECT sweep_id FROM sweeps UNION SELECT sweep_id FROM unreadable_sweeps"
+                )
+            )
+
+    def unreadable_sweeps(self) -> list[str]:
+        with self._fresh() as db:
+            return [r[0] for r in db.execute("SELECT sweep_id FROM unreadable_sweeps ORDER BY 1")]
+
+    def sweep_cells(self, sweep_id: str) -> list[tuple[str, bool]]:
+        """(run id, served by the cache) of each cell of a sweep that has a run."""
+        with self._fresh() as db:
+            return [
+                (run_id, bool(cached))
+                for run_id, cached in db.execute(
+                    "SELECT run_id, cached FROM sweep_cells WHERE sweep_id = ? ORDER BY position",
+                    (sweep_id,),
+                )
+            ]
+
+    def sweep_facts(self, sweep_ids: Iterable[str]) -> dict[str, dict]:
+        """What history shows of each sweep, from the index alone (no file is read):
+        template, description ('sweep 2×3: size × resolution'), cells, cached cells,
+        images, what its sent cells cost, the cells per run status, best rating, picks."""
+        facts = {}
+        with self._fresh() as db:
+            for sweep_id in sweep_ids:
+                row = db.execute(
+                    "SELECT created_at, template, description, cells FROM sweeps "
+                    "WHERE sweep_id = ?",
+                    (sweep_id,),
+                ).fetchone()
+                if row is None:
+                    continue
+                cells = "FROM sweep_cells c JOIN runs r ON r.run_id = c.run_id WHERE c.sweep_id = ?"
+                cached, images, cost, simulated = db.execute(
+                    f"SELECT COALESCE(SUM(c.cached), 0), COALESCE(SUM(r.images), 0), "
+                    f"COALESCE(SUM(CASE WHEN c.cached = 0 AND r.status = 'completed' "
+                    f"THEN r.cost ELSE 0 END), 0), COALESCE(MAX(r.simulated), 0) {cells}",
+                    (sweep_id,),
+                ).fetchone()
+                statuses = dict(
+                    db.execute(f"SELECT r.status, COUNT(*) {cells} GROUP BY r.status", (sweep_id,))
+                )
+                best = db.execute(
+                    "SELECT MAX(rating) FROM ratings WHERE run_id IN "
+                    "(SELECT run_id FROM sweep_cells WHERE sweep_id = ?)",
+                    (sweep_id,),
+                ).fetchone()[0]
+                picks = db.execute(
+                    "SELECT COUNT(*) FROM picks WHERE run_id IN "
+                    "(SELECT run_id FROM sweep_cells WHERE sweep_id = ?)",
+                    (sweep_id,),
+                ).fetchone()[0]
+                facts[sweep_id] = {
+                    "created_at": row[0],
+                    "template": row[1],
+                    "description": row[2],
+                    "cells": row[3],
+                    "cached": int(cached),
+                    "images": int(images),
+                    "cost": round(float(cost), 6),
+                    "simulated": bool(simulated),
+                    "statuses": statuses,
+                    "best_rating": best,
+                    "picks": picks,
+                }
+        return facts
 
     def latest(self, count: int | None = None) -> list[str]:
         """The `count` newest run ids (all when None), newest first."""

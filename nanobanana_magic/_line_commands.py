@@ -230,22 +230,34 @@ def _load(magic: Banana, run_ref: str):
     return store.load_run(store.resolve_run_id(run_ref))
 
 
-@command("show", "RUN", "a stored run's images, from disk", Arg("run"))
+@command("show", "RUN", "a stored run's images, or a sweep's whole grid, from disk", Arg("run"))
 def _show(magic: Banana, args):
-    run = _load(magic, args.run)
-    run.cached = True
-    return run
+    from ._sweep_record import load_entry
+
+    return load_entry(magic.store(), args.run)
 
 
 @command(
     "rerun",
-    "RUN [--no-cache]",
-    "run a stored run's request again (from the cache unless --no-cache)",
+    "RUN [--no-cache] [--yes] [--budget USD]",
+    "run a stored run's request, or every cell of a sweep, again (from the cache unless "
+    "--no-cache; a sweep above the budget needs --yes)",
     Arg("run"),
     Arg("--no-cache", action="store_true"),
+    Arg("--yes", action="store_true"),
+    Arg("--budget", type=float, metavar="USD"),
 )
 def _rerun(magic: Banana, args):
-    return _run_request(magic, _load(magic, args.run).request, CellCommand(cache=not args.no_cache))
+    from ._sweep_record import is_sweep_id, plan_of, read_sweep_record
+
+    cmd = CellCommand(cache=not args.no_cache, yes=args.yes, budget=args.budget)
+    store = magic.store()
+    found = store.resolve_run_id(args.run, sweeps=True)
+    if not is_sweep_id(found):
+        return _run_request(magic, store.load_run(found).request, cmd)
+    engine = magic.engine(cmd)
+    plan = plan_of(read_sweep_record(store, found), engine, cache=cmd.cache, prices=magic.prices)
+    return magic.run_sweep(engine, plan, cmd)
 
 
 def _run_request(magic: Banana, request, cmd: CellCommand):
@@ -368,8 +380,8 @@ def _from(magic: Banana, words):
 _exploring("lineage", "RUN", "the runs a run was made from, and those made from it")
 _exploring(
     "summary",
-    "RUN RUN [RUN ...] | --last N",
-    "which parameter values won, over stored runs (e.g. the cells of a sweep)",
+    "SWEEP | RUN RUN [RUN ...] | --last N",
+    "which parameter values won: per axis of a stored sweep, or over stored runs",
 )
 _exploring(
     "compare",

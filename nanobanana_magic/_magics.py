@@ -340,8 +340,7 @@ class Banana(Magics):
         return DryRun(plan.dry_run_text(), plan.payloads())
 
     def _sweep_cell(self, template: str, cmd: CellCommand, namespace, defaults=None):
-        from ._sweep_plan import check_budget, plan_sweep, sweep_common
-        from ._sweep_result import SweepRun
+        from ._sweep_plan import plan_sweep, sweep_common
 
         engine = self.engine(cmd)
         defaults = defaults if defaults is not None else self.request_defaults()
@@ -356,6 +355,14 @@ class Banana(Magics):
             prices=self.prices,
             **common,
         )
+        return self.run_sweep(engine, plan, cmd)
+
+    def run_sweep(self, engine: Engine, plan, cmd: CellCommand):
+        """Run a planned sweep (a `--sweep` cell, `%banana rerun SWEEP`) with its live grid,
+        after the budget check; the SweepRun (None with `--background`)."""
+        from ._sweep_plan import check_budget
+        from ._sweep_result import SweepRun
+
         budget = cmd.budget if cmd.budget is not None else self.budget
         if cmd.dry_run:
             return plan.dry_run(budget)

@@ -106,6 +106,8 @@ async def run_batch(start: Start, view: BatchView) -> list[Run]:
         runs = await view.around(start(listener))
     except (asyncio.CancelledError, KeyboardInterrupt):
         view.progress.stop()
+        if view.sweep is not None:  # the cells sent so far, for history and show
+            view.sweep.record()
         view.stopped()
         raise
     except errors.BananaError as exc:
@@ -115,6 +117,8 @@ async def run_batch(start: Start, view: BatchView) -> list[Run]:
         log.exception("a batch failed unexpectedly")
         view.crashed(exc)
         raise
+    if view.sweep is not None:  # one history entry; `%banana show` shows its grid again
+        view.sweep.record()
     view.finished(runs)
     return runs
 

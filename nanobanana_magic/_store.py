@@ -270,20 +270,36 @@ class Store:
             self._index = index_of(self)
         return self._index
 
-    def resolve_run_id(self, text: str) -> str:
-        """A run id from a full id, a unique prefix, `last` or `-N` (N-th most recent)."""
+    def resolve_run_id(self, text: str, *, sweeps: bool = False) -> str:
+        """A run id from a full id, a unique prefix, `last` or `-N` (N-th most recent).
+
+        With `sweeps`, a sweep id too (`sweep-...`, or a unique part of one), and `last`
+        and `-N` count the entries of `%banana history`, where a sweep is one entry (so
+        `show last` after a sweep is the sweep). Without, a sweep's id is refused with a
+        sentence saying where its runs are."""
         text = text.strip()
         index = self.index()
         if text in ("last", "-1") or (text.startswith("-") and text[1:].isdigit()):
             n = 1 if text == "last" else int(text[1:])
-            found = index.nth_latest(n) if n >= 1 else None
+            if sweeps:
+                entries = index.entries(limit=1, offset=n - 1) if n >= 1 else []
+                found = entries[0][1] if entries else None
+            else:
+                found = index.nth_latest(n) if n >= 1 else None
             if found is not None:
                 return found
-        matches = index.resolve(text) if text else []
+        runs = index.resolve(text) if text else []
+        swept = [i for i in index.sweep_ids() if text and (i.startswith(text) or i.endswith(text))]
+        matches = runs + swept if sweeps else runs
         if text in matches:
             return text
         if len(matches) == 1:
             return matches[0]
+        if not matches and len(swept) == 1:
+            raise ValidationError(
+                f"{swept[0]} is a sweep, not a run; `%banana show {swept[0]}` shows its "
+                "grid with the run id of every cell."
+            )
         hint = " (it matches several; give more characters)" if len(matches) > 1 else ""
         raise ValidationError(
             f"Unknown run id {text!r}{hint}; `%banana history` lists the "
@@ -323,6 +339,16 @@ class Store:
         """Log one warning naming every run manifest of the folder that is unreadable, so
         one corrupt manifest does not silently hide a run."""
         unreadable = self.index().unreadable() if (self.root / "runs").is_dir() else []
+        sweeps = self.index().unreadable_sweeps() if (self.root / "sweeps").is_dir() else []
+        if sweeps:
+            from ._sweep_record import record_path
+
+            log.warning(
+                "Skipped %s whose record is unreadable: %s; restore or delete them "
+                "(their runs are listed on their own).",
+                plural(len(sweeps), "sweep"),
+                ", ".join(str(record_path(self.root, sweep_id)) for sweep_id in sweeps),
+            )
         if unreadable:
             log.warning(
                 "Skipped %s whose manifest is unreadable: %s; restore or delete them.",

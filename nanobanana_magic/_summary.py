@@ -216,7 +216,8 @@ def summary_of_runs(runs: Sequence) -> Summary:
     """A summary of stored runs whose axes are the parameters that differ between them."""
     if len(runs) < 2:
         raise ValidationError(
-            "A summary compares several runs; give two or more, e.g. %banana summary -2 last."
+            "A summary compares several runs or the cells of one sweep; give a sweep, or "
+            "two or more runs, e.g. %banana summary -2 last."
         )
     axes = [
         name for name, label in _FIELDS.items() if len({label(run.request) for run in runs}) > 1

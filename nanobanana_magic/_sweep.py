@@ -12,6 +12,7 @@ from ._defaults import DEFAULT_BUDGET
 from ._engine import Engine, Event, Listener
 from ._generate import make_engine
 from ._limits import check_prices, check_setting
+from ._runner import BatchView, run_batch
 from ._sweep_plan import SweepPlan, check_budget, plan_sweep
 from ._sweep_result import SweepRun
 from ._sync import blocking
@@ -82,14 +83,22 @@ async def asweep(
         return plan
     check_budget(plan, budget, yes, in_python=True)
     result = SweepRun(plan)
-
-    def on_event(event: Event) -> None:
-        result.apply(event)
-        if listener is not None:
-            listener(event)
-
-    await engine.run([request for _, request in plan.cells], listener=on_event, cache=cache)
+    view = _ListenerView(result, listener)
+    await run_batch(lambda on: engine.run(plan.requests, listener=on, cache=cache), view)
     return result
+
+
+class _ListenerView(BatchView):
+    """The Python API's view of a sweep: the sweep records every event, then the caller's
+    listener (if any) hears it."""
+
+    def __init__(self, result: SweepRun, listener: Listener | None):
+        super().__init__(sweep=result)
+        self.listener = listener
+
+    def changed(self, event: Event, row) -> None:
+        if self.listener is not None:
+            self.listener(event)
 
 
 sweep = blocking(asweep)

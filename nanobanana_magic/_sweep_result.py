@@ -12,6 +12,7 @@ import collections
 import dataclasses
 import itertools
 import os
+import time
 from collections import Counter
 from collections.abc import Iterator
 from pathlib import Path
@@ -63,6 +64,11 @@ class SweepRun:
         self._position = {key: i for i, (key, _) in enumerate(plan.cells)}
         #: the cells that finished last (what a big sweep's live view shows)
         self.latest: collections.deque[tuple] = collections.deque(maxlen=_LIVE_LATEST)
+        self.created_at = time.time()
+        #: the id of its record in the output folder, once recorded (`record`)
+        self.sweep_id: str | None = None
+        #: the run id of every cell the engine started, finished or not
+        self.run_ids: dict[tuple, str] = {}
 
     # -- access ---------------------------------------------------------------------------------
     def __getitem__(self, key) -> Run | None:
@@ -112,12 +118,22 @@ class SweepRun:
         """Record one engine event (its index is the cell's position in the plan); returns
         the cell's row."""
         row = self.progress.apply(event)
+        if event.run is not None:
+            self.run_ids[self.plan.keys[event.index]] = event.run.run_id
         if row.finished and event.run is not None:
             key = self.plan.keys[event.index]
             self.runs[key] = event.run
             if event.run.ok:
                 self.latest.append(key)
         return row
+
+    def record(self) -> None:
+        """Record the sweep in its output folder (axes, and the run of every cell), so that
+        history lists it as one entry and `%banana show` shows this grid again; done by
+        the runner when the sweep ends or stops."""
+        from ._sweep_record import record_sweep
+
+        record_sweep(self)
 
     def row(self, key: tuple) -> TaskProgress:
         """The live state of a cell: waiting, submitted, queued, running, completed, ..."""
@@ -379,6 +395,7 @@ class SweepRun:
             + ", ".join(parts)
             + f"; {spent_text(self.spent, self.plan.estimate)}."
             + timing
+            + (f" Recorded as {self.sweep_id}." if self.sweep_id else "")
         )
 
     # -- HTML ------------------------------------------------------------------------------------------

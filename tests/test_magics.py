@@ -442,8 +442,9 @@ def test_history_lists_recent_runs_newest_first(shell, sim_env):
     history = shell.run("%banana history")
     assert isinstance(history, History) and len(history) == 2
     rows = list(history.rows())
-    assert rows[0]["prompt"] == "a second fox" and rows[0]["cached"] == "reused ×1"
-    assert set(rows[0]) >= {"run", "time", "prompt", "params", "images", "cost", "cached"}
+    assert rows[0]["prompt"] == "a second fox" and rows[0]["cached"] == "sent, reused ×1"
+    assert rows[1]["cached"] == "sent"
+    assert set(rows[0]) >= {"id", "time", "prompt", "params", "images", "cost", "cached"}
     html_text = history._repr_html_()
     assert "<script>" not in html_text and "&lt;script&gt;" in html_text
     assert len(shell.run("%banana history 1")) == 1
