@@ -10,6 +10,7 @@ from typing import TYPE_CHECKING
 
 from . import _display as display
 from . import _styles as styles
+from ._progress import WORDS
 
 if TYPE_CHECKING:
     from ._sweep_result import SweepPage, SweepRun
@@ -104,7 +105,8 @@ def cell_html(result: SweepRun, key: tuple) -> str:
             f"{styles.bar(pct, row.state, width='100%', height=6)}</div>"
         )
     if not run.ok:
-        return display.error_box(run.error or f"status {run.status}", label=run.status)
+        word = WORDS.get(run.status, run.status)  # "failed", "stopped": the live rows' words
+        return display.error_box(run.error or f"status {run.status}", label=word)
     cards = "".join(display.image_card(image, run) for image in run.images)
     note = display.note("from the cache, $0 spent") if run.cached else ""
     return cards + note

@@ -10,7 +10,8 @@ def plural(count: int, word: str, words: str | None = None) -> str:
 
 #: plain-text messages are wrapped to this many columns: JupyterLab shows plain text with
 #: `word-break: break-all`, so a line wider than the output would break inside a word
-WRAP_COLUMNS = 76
+#: (64 columns of its 13 px code font fit an output area about 520 px wide)
+WRAP_COLUMNS = 64
 
 
 def wrapped(text: str, width: int = WRAP_COLUMNS) -> str:

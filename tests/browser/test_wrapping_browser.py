@@ -1,0 +1,113 @@
+"""Long messages wrap between words in JupyterLab (real browser): a plain-text error
+(JupyterLab shows plain text with `word-break: break-all`, so our paragraphs come
+pre-wrapped), and HTML outputs: a run's header and captions, a sweep's summary, a failed
+cell's error box in its narrow grid column.
+
+The check is made on the page as laid out: every word of these outputs must sit on one
+line (a DOM Range over the word has its boxes on a single line). Words longer than a
+line could hold (a long path) may break; the words checked are far shorter.
+"""
+
+from __future__ import annotations
+
+import nbformat
+import pytest
+from playwright.sync_api import expect
+
+from nanobanana_magic._wording import WRAP_COLUMNS
+
+from .pages import images_decoded, open_notebook, run_all_cells
+
+pytestmark = pytest.mark.browser
+
+NOTEBOOK = "wrapping.ipynb"
+LONG_PROMPT = (
+    "A lighthouse keeper's cottage on a windswept headland at dusk, with gulls circling "
+    "over the breakers, warm lamplight in every window and a storm gathering far out at sea"
+)
+CELLS = [
+    "%load_ext nanobanana_magic\n%banana use sim --set duration=0.4 --set queue_delay=0.05",
+    f"%%banana --size 16:9\n{LONG_PROMPT}",
+    "%%banana --sweep mood=calm,[fail]\nA harbour at night, {mood}",
+    # last, since Run All stops at an error: a long refusal, shown as plain text
+    "%%banana --sweep size=1:1,16:9,3:2,2:3 --sweep style=a,b,c,d,e,f,g,h,i,j,k,l,m "
+    "--budget 0.01\nA {style} fox",
+]
+CHECKED = (
+    ".jp-OutputArea-output[data-mime-type='application/vnd.jupyter.stderr'], "
+    ".jp-RenderedText[data-mime-type='application/vnd.jupyter.stderr'] pre, "
+    ".banana-error, .banana-run-header, .banana-caption, .banana-sweep-summary"
+)
+# the words (up to 20 characters) of every matching element whose boxes lie on more than
+# one line: a word broken inside
+BROKEN_WORDS_JS = """
+(selector) => {
+  const broken = [];
+  let checked = 0;
+  for (const el of document.querySelectorAll(selector)) {
+    const walker = document.createTreeWalker(el, NodeFilter.SHOW_TEXT);
+    for (let node = walker.nextNode(); node; node = walker.nextNode()) {
+      for (const m of node.textContent.matchAll(/\\S+/g)) {
+        if (m[0].length > 20) continue;
+        const range = document.createRange();
+        range.setStart(node, m.index);
+        range.setEnd(node, m.index + m[0].length);
+        const tops = new Set([...range.getClientRects()]
+          .filter((r) => r.width > 0).map((r) => Math.round(r.top)));
+        checked += 1;
+        if (tops.size > 1) broken.push(m[0]);
+      }
+    }
+  }
+  return {checked, broken};
+}
+"""
+
+
+# how many characters of its font a line of the plain-text error output holds
+COLUMNS_JS = """
+() => {
+  const pre = document.querySelector(".jp-RenderedText[data-mime-type='application/vnd.jupyter.stderr'] pre");
+  const probe = document.createElement("span");
+  probe.style.cssText = "position:absolute;visibility:hidden;white-space:pre";
+  probe.textContent = "x".repeat(100);
+  pre.appendChild(probe);
+  const width = probe.getBoundingClientRect().width / 100;
+  probe.remove();
+  return pre.clientWidth / width;
+}
+"""
+
+
+@pytest.mark.parametrize("jupyter_server", ["lab"], indirect=True)
+def test_long_messages_wrap_between_words(chromium_browser, jupyter_server, tmp_path):
+    expect.set_options(timeout=60_000)
+    notebook = nbformat.v4.new_notebook()
+    notebook.cells = [nbformat.v4.new_code_cell(source) for source in CELLS]
+    notebook.metadata["kernelspec"] = {
+        "name": "python3",
+        "display_name": "Python 3 (ipykernel)",
+        "language": "python",
+    }
+    nbformat.write(notebook, jupyter_server["root"] / NOTEBOOK)
+    ctx = chromium_browser.new_context(viewport={"width": 1000, "height": 1400})
+    page = ctx.new_page()
+    page.set_default_timeout(60_000)
+    try:
+        open_notebook(page, jupyter_server, NOTEBOOK)
+        run_all_cells(page)
+        refusal = page.locator(".jp-OutputArea-output", has_text="budget")
+        expect(refusal.first).to_be_visible(timeout=180_000)
+        images_decoded(page, ".banana-run img.banana-thumb", 1)
+        expect(page.locator(".banana-sweep-cell .banana-error")).to_contain_text("failed")
+        columns = page.evaluate(COLUMNS_JS)
+        print(f"the error output holds {columns:.0f} columns; messages wrap at {WRAP_COLUMNS}")
+        result = page.evaluate(BROKEN_WORDS_JS, CHECKED)
+        assert result["checked"] > 100, result  # the outputs were there to be checked
+        assert result["broken"] == [], f"words broken inside: {result['broken']}"
+    except Exception:
+        page.screenshot(path=str(tmp_path / "failure.png"))
+        print("cell outputs:", page.locator(".jp-OutputArea-output").all_inner_texts())
+        raise
+    finally:
+        ctx.close()
