@@ -390,9 +390,9 @@ class ToAPIsClient:
             if attempt:
                 self.retries += 1
                 await self._sleep(self._backoff(attempt, getattr(last, "retry_after", None)))
-            await limiter.acquire()
             try:
-                response, text = await self._request(api, method, path, **kwargs)
+                async with limiter.turn():  # counted in its windows until answered
+                    response, text = await self._request(api, method, path, **kwargs)
             except _AnswerTooLarge as exc:
                 if creates_work:
                     raise errors.SubmitUncertainError(

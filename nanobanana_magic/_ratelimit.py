@@ -1,24 +1,32 @@
 """A sliding-window limiter that keeps request rates under the provider's limits.
 
 ToAPIs counts submits and status queries per user in windows of 1 s, 10 s and 60 s
-(contract §8.1). `SlidingWindowLimiter.acquire()` lets a request go only when no window
-would then hold more than its count, and records when it went. It uses no locks or
-loop-bound primitives, so one limiter can be shared by every task of a client.
+(contract §8.1). The server counts a request at some moment between our sending it and
+its answer arriving, and we cannot know which, so the limiter keeps, for each request,
+the latest moment the server can have counted it: the arrival of its answer (while no
+answer has come, the request counts as in every window). A request goes only when no
+window, counted that way, would then hold more than its count. So requests are spaced
+by exactly what the windows need plus the time one answer takes, not by a fixed margin,
+and a request slowed on its way (a busy connection pool, a busy server) can never crowd
+the window of a later one. It uses no locks or loop-bound primitives, so one limiter can
+be shared by every task of a client.
 """
 
 from __future__ import annotations
 
 import asyncio
-import collections
+import bisect
+import contextlib
+import itertools
 import time
-from collections.abc import Awaitable, Callable, Mapping, Sequence
+from collections.abc import AsyncIterator, Awaitable, Callable, Mapping, Sequence
 
 #: (count, window seconds) for the default group
 SUBMIT_LIMITS: tuple[tuple[int, float], ...] = ((5, 1.0), (50, 10.0), (300, 60.0))
 QUERY_LIMITS: tuple[tuple[int, float], ...] = ((50, 1.0), (500, 10.0), (3000, 60.0))
-# Slack on each window absorbs clock and network jitter between us and the server: requests
-# granted together reach it up to tens of milliseconds apart (new connections, busy server).
-_SLACK = 0.1
+# Added to each window: clock granularity only (the answer's arrival already bounds when
+# the server counted a request).
+_SLACK = 0.005
 
 
 Clock = Callable[[], float]
@@ -35,33 +43,65 @@ class SlidingWindowLimiter:
         self.limits = tuple((int(count), float(window)) for count, window in limits)
         self._clock = clock
         self._sleep = sleep
-        self._grants: collections.deque[float] = collections.deque(
-            maxlen=max((count for count, _ in self.limits), default=1)
-        )
+        self._keep = max((count for count, _ in self.limits), default=1)
+        #: when the answers of past requests arrived, oldest first (the newest `_keep`)
+        self._answered: list[float] = []
+        #: requests sent and not yet answered: token -> when they were sent
+        self._in_flight: dict[int, float] = {}
+        self._tokens = itertools.count()
         self._penalty_until = 0.0
 
     def delay(self) -> float:
         """How long a request must wait before every window has room for it (0: go now)."""
         now = self._clock()
-        start = max(now, self._penalty_until)
+        wait = self._penalty_until - now
+        flying = len(self._in_flight)
         for count, window in self.limits:
-            if len(self._grants) >= count:
-                start = max(start, self._grants[-count] + window + _SLACK)
-        return start - now
+            answered = len(self._answered) - bisect.bisect_right(
+                self._answered, now - window - _SLACK
+            )
+            if flying + answered < count:
+                continue
+            # Unanswered requests count until their answers come: then the window frees
+            # when its (count - flying)-th latest answered request leaves it; all of it
+            # unanswered, a window after the first answer at the earliest.
+            if flying >= count:
+                need = window + _SLACK
+            else:
+                need = self._answered[flying - count] + window + _SLACK - now
+            wait = max(wait, need)
+        return max(0.0, wait)
 
     def penalise(self, seconds: float) -> None:
         """After a 429, hold every later request back for `seconds`."""
         self._penalty_until = max(self._penalty_until, self._clock() + seconds)
 
-    async def acquire(self) -> None:
-        """Wait until the request may go, then record it as sent now.
-
-        Recording the moment a request really leaves (not a time booked in advance) keeps
-        the windows right even when a busy event loop wakes waiters late.
-        """
+    async def acquire(self) -> int:
+        """Wait until a request may go, then count it as sent now; returns the token that
+        `answered` takes once its answer (or failure) arrived."""
         while (wait := self.delay()) > 0:
             await self._sleep(wait)
-        self._grants.append(self._clock())
+        token = next(self._tokens)
+        self._in_flight[token] = self._clock()
+        return token
+
+    def answered(self, token: int) -> None:
+        """The request of `token` is over (answered, failed or cancelled): from now on it
+        counts in the windows from this moment, the latest the server can have seen it."""
+        if self._in_flight.pop(token, None) is None:
+            return
+        bisect.insort(self._answered, self._clock())
+        del self._answered[: -self._keep]
+
+    @contextlib.asynccontextmanager
+    async def turn(self) -> AsyncIterator[None]:
+        """`async with limiter.turn(): send the request` — waits for room, and counts the
+        request until its answer arrived."""
+        token = await self.acquire()
+        try:
+            yield
+        finally:
+            self.answered(token)
 
 
 def header_hold(headers: Mapping[str, str], now: float | None = None) -> float | None:

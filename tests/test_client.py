@@ -13,7 +13,7 @@ from nanobanana_magic import _errors as errors
 from nanobanana_magic._answers import result_urls
 from nanobanana_magic._client import ToAPIsClient
 from nanobanana_magic._errors import error_from_response
-from nanobanana_magic._ratelimit import LimiterRegistry
+from nanobanana_magic._ratelimit import LimiterRegistry, SlidingWindowLimiter
 from nanobanana_magic._settings import resolve_api_key, resolve_base_url
 from nanobanana_magic.simulator import Simulator
 
@@ -163,6 +163,70 @@ def test_a_burst_of_submits_stays_under_the_provider_limits():
         assert stats["submit_requests"] == 15
     finally:
         simulator.stop()
+
+
+class _SlowFirstSubmit(httpx.AsyncBaseTransport):
+    """The real network to the simulator, where the first submit takes 0.3 s more on its
+    way (a busy connection, a slow hop): the server counts it late."""
+
+    def __init__(self):
+        self.inner = httpx.AsyncHTTPTransport()
+        self.submits = 0
+
+    async def handle_async_request(self, request):
+        if request.method == "POST":
+            self.submits += 1
+            if self.submits == 1:
+                await asyncio.sleep(0.3)
+        return await self.inner.handle_async_request(request)
+
+    async def aclose(self):
+        await self.inner.aclose()
+
+
+def test_a_submit_slowed_on_its_way_never_crowds_the_window_of_later_ones():
+    """The server counts a request when it arrives, which may be well after it was sent:
+    the limiter counts each one until its answer is back, so the simulator refuses none."""
+    simulator = Simulator(rate_limit=True, duration=0.2).start()
+    try:
+
+        async def burst():
+            async with ToAPIsClient(
+                api_key=TEST_KEY, base_url=simulator.base_url, transport=_SlowFirstSubmit()
+            ) as client:
+                await asyncio.gather(
+                    *(client.submit(dict(PAYLOAD, prompt=f"p{i}")) for i in range(12))
+                )
+                return client.retries
+
+        retries = run(burst())
+        stats = simulator.stats()
+        assert stats["tasks_created"] == 12
+        assert stats["rate_limit_violations"] == 0 and retries == 0
+    finally:
+        simulator.stop()
+
+
+def test_the_limiter_counts_a_request_until_its_answer_and_then_from_its_arrival():
+    now = [0.0]
+    limiter = SlidingWindowLimiter(((2, 1.0),), clock=lambda: now[0])
+
+    async def take(count):
+        return [await limiter.acquire() for _ in range(count)]
+
+    first = run(take(2))
+    assert limiter.delay() >= 1.0  # both unanswered: a window after the first answer
+    now[0] = 0.4
+    limiter.answered(first[0])  # the server saw it at 0.4 at the latest
+    now[0] = 1.2
+    assert limiter.delay() > 0  # the other is still unanswered
+    limiter.answered(first[1])
+    now[0] = 1.3
+    assert 0 < limiter.delay() <= 0.2  # the first left the window at 1.4 (+ slack)
+    now[0] = 1.41
+    assert limiter.delay() == 0
+    limiter.answered(first[1])  # a token counts once
+    assert limiter.delay() == 0
 
 
 # -- errors ----------------------------------------------------------------------------------
