@@ -47,8 +47,11 @@ def load_prior(root: Path, backend: str, model: str, resolution: str) -> Duratio
 
     def record(seconds: float, reported_progress: bool) -> None:
         try:
+            # derived data: no fsync, which would stall the event loop once per task
             append_json_line(
-                path, {**kind, "seconds": round(seconds, 3), "progress": reported_progress}
+                path,
+                {**kind, "seconds": round(seconds, 3), "progress": reported_progress},
+                durable=False,
             )
         except OSError as exc:  # learning is an optimisation: never fail a run over it
             log.warning("could not record a learned running time in %s: %s", path, exc)

@@ -18,18 +18,21 @@ from pathlib import Path
 from typing import Any
 
 
-def append_json_line(path: Path, entry: dict) -> None:
-    """Append `entry` as one JSON line, safely across processes."""
-    _append_locked(path, (json.dumps(entry, sort_keys=True, default=str) + "\n").encode())
+def append_json_line(path: Path, entry: dict, *, durable: bool = True) -> None:
+    """Append `entry` as one JSON line, safely across processes; `durable=False` skips
+    the `fsync` (for derived files, where losing the last line to a power cut is fine)."""
+    data = (json.dumps(entry, sort_keys=True, default=str) + "\n").encode()
+    _append_locked(path, data, durable=durable)
 
 
-def _append_locked(path: Path, data: bytes) -> None:
-    """Append `data` with one `write` and one `fsync` under an exclusive `flock`."""
+def _append_locked(path: Path, data: bytes, *, durable: bool = True) -> None:
+    """Append `data` with one `write` (and one `fsync`) under an exclusive `flock`."""
     fd = os.open(path, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o644)
     try:
         fcntl.flock(fd, fcntl.LOCK_EX)
         os.write(fd, data)
-        os.fsync(fd)
+        if durable:
+            os.fsync(fd)
     finally:
         fcntl.flock(fd, fcntl.LOCK_UN)
         os.close(fd)

@@ -20,6 +20,7 @@ import logging
 import os
 import re
 import secrets
+import threading
 import time
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -39,6 +40,8 @@ if TYPE_CHECKING:
 JOURNAL = "journal.jsonl"
 #: run ids as `new_run` makes them; anything else read from the folder is refused
 RUN_ID = re.compile(r"^\d{8}-\d{6}-[0-9a-f]{6}$")
+#: how many random suffixes a new run id may draw before giving up (16.7 million exist)
+_ID_DRAWS = 100
 #: request keys as the engine makes them (simulated ones carry a prefix)
 REQUEST_KEY = re.compile(r"^(sim-)?[0-9a-f]{24}$")
 
@@ -111,9 +114,18 @@ class Store:
         simulated: bool = False,
     ) -> Run:
         self.ensure()
-        run_id = time.strftime("%Y%m%d-%H%M%S-") + secrets.token_hex(3)
-        folder = self.root / "runs" / run_id
-        folder.mkdir()
+        # the folder is made exclusively, so an id drawn twice (thousands of runs in one
+        # second, or several kernels) is never shared: the later one draws again
+        for _attempt in range(_ID_DRAWS):
+            run_id = time.strftime("%Y%m%d-%H%M%S-") + secrets.token_hex(3)
+            folder = self.root / "runs" / run_id
+            try:
+                folder.mkdir()
+                break
+            except FileExistsError:
+                continue
+        else:
+            raise FileExistsError(f"no free run id in {self.root / 'runs'}")
         return Run(
             run_id=run_id,
             request=request,
@@ -222,13 +234,29 @@ class Store:
         return image
 
     def save_run(self, run: Run) -> None:
+        self._write_run(*self._run_files(run))
+
+    async def asave_run(self, run: Run) -> None:
+        """`save_run` for coroutines: the run is taken as it is now and written by a worker
+        thread, so the event loop never waits on the disk."""
+        import asyncio
+
+        await asyncio.to_thread(self._write_run, *self._run_files(run))
+
+    def _run_files(self, run: Run) -> tuple[Path, str, str | None]:
+        """(manifest path, manifest text, request key to point at the run or None)."""
         assert run.folder is not None
-        self._write_atomic(
+        text = json.dumps(redact_values(run.to_manifest()), indent=2, sort_keys=True)
+        return (
             run.folder / "manifest.json",
-            json.dumps(redact_values(run.to_manifest()), indent=2, sort_keys=True),
+            text,
+            run.request_key if run.ok and run.images else None,
         )
-        if run.ok and run.images:
-            self._write_atomic(self.root / "cache" / run.request_key, run.run_id)
+
+    def _write_run(self, manifest: Path, text: str, cache_key: str | None) -> None:
+        self._write_atomic(manifest, text)
+        if cache_key is not None:
+            self._write_atomic(self.root / "cache" / cache_key, manifest.parent.name)
 
     def load_run(self, run_id: str) -> Run:
         """The run `run_id` from its manifest. Raises ValidationError for an id of another
@@ -379,7 +407,8 @@ class Store:
 
     @staticmethod
     def _write_atomic(path: Path, text: str) -> None:
-        tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
+        # one temporary file per process and thread: writers of one file never share it
+        tmp = path.with_name(f".{path.name}.{os.getpid()}-{threading.get_ident()}.tmp")
         try:
             tmp.write_text(text)
             tmp.replace(path)

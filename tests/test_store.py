@@ -160,3 +160,22 @@ def test_runs_can_be_found_again_by_id(sim, out_dir):
     assert store.resolve_run_id(run.run_id[-6:]) == run.run_id
     loaded = store.load_run(run.run_id)
     assert loaded.paths == run.paths and loaded.request == run.request
+
+
+def test_run_ids_stay_unique_when_the_same_suffix_is_drawn_again(tmp_path, monkeypatch):
+    """Thousands of runs in one second draw the same random suffix now and then (as do
+    several kernels): each draw after the first is repeated once here, and every run still
+    gets its own id, of the form the folder's checks accept, and its own folder."""
+    import types
+
+    from nanobanana_magic import _store
+    from nanobanana_magic._request import ImageRequest
+
+    draws = (f"{i // 2:06x}" for i in range(10_000))  # 000000 000000 000001 000001 ...
+    monkeypatch.setattr(_store, "secrets", types.SimpleNamespace(token_hex=lambda n: next(draws)))
+    store = Store(tmp_path)
+    request = ImageRequest.create("a burst")
+    runs = [store.new_run(request, "0" * 24) for _ in range(200)]
+    ids = [run.run_id for run in runs]
+    assert len(set(ids)) == 200 and all(_store.is_run_id(run_id) for run_id in ids)
+    assert len({run.folder for run in runs}) == 200 and all(run.folder.is_dir() for run in runs)
