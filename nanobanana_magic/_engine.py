@@ -13,6 +13,8 @@ Python API all call it.
 from __future__ import annotations
 
 import asyncio
+import collections
+import contextlib
 import dataclasses
 import errno
 import logging
@@ -84,25 +86,50 @@ Resumable = list[tuple[Run, list[tuple[str, int]]]]
 
 
 class _AdaptiveGate:
-    """A concurrency bound that halves on a rate limit and grows back on success."""
+    """A concurrency bound that halves on a rate limit and grows back on success.
+
+    Waiters queue in order and a freed slot is handed to the first of them, so a batch of
+    thousands costs one wake-up per slot, not one per waiter (a condition notifying all
+    would wake every waiting job each time one finishes)."""
 
     def __init__(self, limit: int):
         self.maximum = max(1, int(limit))
         self.limit = self.maximum
         self.active = 0
-        self._changed = asyncio.Condition()
+        self._waiters: collections.deque[asyncio.Future[None]] = collections.deque()
         self._successes = 0
         self._last_slowdown = float("-inf")
 
     async def __aenter__(self) -> None:
-        async with self._changed:
-            await self._changed.wait_for(lambda: self.active < self.limit)
+        if self.active < self.limit and not self._waiters:
             self.active += 1
+            return
+        slot = asyncio.get_running_loop().create_future()
+        self._waiters.append(slot)
+        try:
+            await slot  # done: the slot is ours (counted in `active` by whoever handed it)
+        except asyncio.CancelledError:
+            if slot.done() and not slot.cancelled():
+                self._release()  # handed over as we were cancelled: pass it on
+            else:
+                with contextlib.suppress(ValueError):
+                    self._waiters.remove(slot)
+            raise
 
     async def __aexit__(self, *exc: object) -> None:
-        async with self._changed:
-            self.active -= 1
-            self._changed.notify_all()
+        self._release()
+
+    def _release(self) -> None:
+        self.active -= 1
+        self._hand_over()
+
+    def _hand_over(self) -> None:
+        """Give free slots to the first waiters."""
+        while self._waiters and self.active < self.limit:
+            slot = self._waiters.popleft()
+            if not slot.done():
+                slot.set_result(None)
+                self.active += 1
 
     def slow_down(self) -> None:
         """Halve the bound, once per burst: 429s answered together count as one."""
@@ -118,8 +145,7 @@ class _AdaptiveGate:
         if self.limit < self.maximum and self._successes >= self.limit:
             self.limit += 1
             self._successes = 0
-            async with self._changed:
-                self._changed.notify_all()
+            self._hand_over()
 
 
 class Engine:
@@ -367,7 +393,7 @@ class Engine:
                 if run is not None:
                     submitted_at = client.now()
                 else:
-                    run = self._new_run(request)
+                    run = await self._new_run(request)
                     payload = await self._prepare(client, run, references)
                     if self._fans_out(request):
                         return await self._fan_out(client, gate, index, run, payload, listener)
@@ -431,17 +457,32 @@ class Engine:
         self._emit(listener, Event("submitted", index, run, request, status="adopted"))
         return run
 
-    def _new_run(self, request: ImageRequest) -> Run:
+    async def _new_run(self, request: ImageRequest) -> Run:
         """A new run with its manifest on disk before anything is sent, so that a task
-        submitted for it can always be resumed (raises StorageError: nothing sent)."""
+        submitted for it can always be resumed (raises StorageError: nothing sent). The
+        folder is made by a worker thread; a run made for a call cancelled meanwhile is
+        marked cancelled, as any run of a cancelled call is."""
+        job = asyncio.ensure_future(asyncio.to_thread(self._create_run, request))
         try:
-            run = self.store.new_run(
-                request, self.cache_key(request), base_url=self.base_url, simulated=self.simulated
-            )
-            self.store.save_run(run)
+            return await asyncio.shield(job)
+        except asyncio.CancelledError:
+            job.add_done_callback(self._cancel_orphan)
+            raise
         except OSError as exc:
             raise _storage_error(exc, None) from None
+
+    def _create_run(self, request: ImageRequest) -> Run:
+        run = self.store.new_run(
+            request, self.cache_key(request), base_url=self.base_url, simulated=self.simulated
+        )
+        self.store.save_run(run)
         return run
+
+    def _cancel_orphan(self, job: asyncio.Future[Run]) -> None:
+        if not job.cancelled() and job.exception() is None:
+            run = job.result()
+            run.status = "cancelled"
+            self._save_quietly(run)
 
     async def _prepare(
         self, client: ToAPIsClient, run: Run, references: ReferenceResolver
@@ -480,7 +521,7 @@ class Engine:
                 request_key=run.request_key,
                 base_url=self.base_url,
             )
-            self.store.save_run(run)  # status pending, with its task id
+            await self.store.asave_run(run)  # status pending, with its task id
         except (OSError, TypeError, ValueError) as exc:
             raise _storage_error(exc, run.task_id) from None
         return submitted_at, task_state(task)
@@ -528,7 +569,7 @@ class Engine:
         self._mark_completed(run)
         run.cost = run.spent = len(run.images) * price_per_image(request.resolution, self.prices)
         try:
-            self.store.save_run(run)
+            await self.store.asave_run(run)  # before the journal says it was collected
             await self.store.ajournal(
                 "completed",
                 run_id=run.run_id,
