@@ -343,6 +343,37 @@ def test_the_adaptive_gate_halves_once_per_burst_of_rate_limits_and_grows_back(m
     assert asyncio.run(scenario()) == 8
 
 
+def test_the_gate_lets_waiting_jobs_in_one_per_free_slot_in_order():
+    """Jobs enter in the order they came, never more than the bound at once; a waiter
+    cancelled while it waits, or just as a slot is handed to it, loses no slot."""
+
+    async def scenario():
+        gate = _AdaptiveGate(2)
+        entered, inside, most = [], [0], [0]
+        release = asyncio.Event()
+
+        async def job(name):
+            async with gate:
+                entered.append(name)
+                inside[0] += 1
+                most[0] = max(most[0], inside[0])
+                await release.wait()
+                inside[0] -= 1
+
+        jobs = [asyncio.ensure_future(job(i)) for i in range(8)]
+        await asyncio.sleep(0)
+        jobs[3].cancel()  # waiting: leaves the queue
+        await asyncio.sleep(0)
+        assert entered == [0, 1] and gate.active == 2
+        release.set()
+        jobs[4].cancel()  # a slot may be handed to it now: it must pass it on
+        await asyncio.gather(*jobs, return_exceptions=True)
+        return entered, most[0], gate.active
+
+    entered, most, active = asyncio.run(scenario())
+    assert entered == [0, 1, 2, 5, 6, 7] and most == 2 and active == 0
+
+
 @pytest.mark.parametrize(
     "axes, words",
     [
