@@ -35,6 +35,8 @@ _LAZY = {
     "request_from_image": "_reproduce",
     "compare": "_compare",
     "gallery": "_gallery",
+    "history": "_history",
+    "show": "_history",
 }
 
 __all__ = [

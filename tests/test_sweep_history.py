@@ -19,6 +19,7 @@ from test_cli import as_json, cli, run_cli
 
 from nanobanana_magic import asweep, generate, resume, sweep
 from nanobanana_magic._displayables import History
+from nanobanana_magic._errors import ValidationError
 from nanobanana_magic._index import INDEX_FILE
 from nanobanana_magic._run import Run
 from nanobanana_magic._store import Store
@@ -128,6 +129,22 @@ def _history(store):
 
     found = recent_history(store, 20, RunFilter())
     return list(found), found.reuse
+
+
+def test_the_python_api_gives_what_the_magic_gives(shell, swept, out_dir):
+    import nanobanana_magic as nb
+
+    _, result = swept
+    assert list(nb.history(output_dir=out_dir).rows()) == list(shell.run("%banana history").rows())
+    assert list(nb.history(1, output_dir=out_dir, search="ink").rows()) == list(
+        shell.run("%banana history 1 --search ink").rows()
+    )
+    shown = nb.show(output_dir=out_dir)
+    assert isinstance(shown, SweepRun) and shown.html() == shell.run("%banana show last").html()
+    assert nb.show(result.sweep_id[-6:], output_dir=out_dir).sweep_id == result.sweep_id
+    assert nb.show("-2", output_dir=out_dir).run_id == shell.run("%banana show -2").run_id
+    with pytest.raises(ValidationError, match="1 to 5"):
+        nb.history(output_dir=out_dir, min_rating=9)
 
 
 # -- summary from disk -----------------------------------------------------------------------
