@@ -539,15 +539,23 @@ class RunIndex:
             if where
             else ""
         )
-        sql = (
-            "SELECT kind, id FROM ("
-            f"SELECT 'run' AS kind, run_id AS id, created_at AS at FROM runs{runs_where} "
-            f"UNION ALL SELECT 'sweep', sweep_id, created_at FROM sweeps{sweeps_where}"
-            ") ORDER BY at DESC, id DESC LIMIT ? OFFSET ?"
-        )
-        params = [*params, *(params if where else []), -1 if limit is None else int(limit)]
+        # each side in id order (ids are date-time stamps), cut at what the page needs,
+        # then merged: a text filter stops scanning once it has found enough
+        cut = "" if limit is None else f" LIMIT {int(limit) + int(offset)}"
         with self._fresh() as db:
-            return [(kind, id_) for kind, id_ in db.execute(sql, [*params, int(offset)])]
+            runs = db.execute(
+                f"SELECT run_id FROM runs{runs_where} ORDER BY run_id DESC{cut}", params
+            ).fetchall()
+            sweeps = db.execute(
+                f"SELECT sweep_id FROM sweeps{sweeps_where} ORDER BY sweep_id DESC{cut}", params
+            ).fetchall()
+        found = sorted(
+            [(run_id, "run", run_id) for (run_id,) in runs]
+            + [(sweep_id[len("sweep-") :], "sweep", sweep_id) for (sweep_id,) in sweeps],
+            reverse=True,
+        )
+        end = None if limit is None else int(offset) + int(limit)
+        return [(kind, id_) for _, kind, id_ in found[int(offset) : end]]
 
     def sweep_ids(self) -> list[str]:
         """Every recorded sweep id, oldest first, including unreadable records."""
