@@ -38,7 +38,7 @@ from nanobanana_magic._engine import Engine
 from nanobanana_magic._gallery import gallery
 from nanobanana_magic._imaging import make_thumbnail
 from nanobanana_magic._request import ImageRequest
-from nanobanana_magic._run import RunImage
+from nanobanana_magic._run import RunImage, image_file_name
 from nanobanana_magic._store import Store
 
 GOAL = 3.0
@@ -64,11 +64,11 @@ def build_folder(root: Path, count: int, image: Path, thumb: Path) -> list[str]:
             except FileExistsError:
                 continue
         run.created_at = start + i * 60
-        os.link(image, run.folder / "image-0.png")
+        os.link(image, run.folder / image_file_name(run.run_id, 0))
         os.link(thumb, run.folder / "thumb-0.webp")
         run.images = [
             RunImage(
-                path=run.folder / "image-0.png",
+                path=run.folder / image_file_name(run.run_id, 0),
                 thumbnail=run.folder / "thumb-0.webp",
                 url="http://sim/files/x.png",
                 task_id=f"task-{i}",

@@ -41,6 +41,7 @@ import nbformat
 from nbclient import NotebookClient
 from nbformat.v4 import new_code_cell, new_notebook
 
+from nanobanana_magic._run import image_file_name
 from nanobanana_magic.simulator import SIM_API_KEY
 
 GOAL_BYTES = 30_000
@@ -137,7 +138,8 @@ def main() -> int:
         for thumb in thumbs:
             data = thumb.read_bytes()
             uri = "data:image/webp;base64," + base64.b64encode(data).decode()
-            full = thumb.with_name(thumb.name.replace("thumb-", "image-").replace(".webp", ".png"))
+            index = int(thumb.stem.removeprefix("thumb-"))
+            full = thumb.with_name(image_file_name(thumb.parent.name, index))
             jpeg = old_jpeg_thumbnail(full)
             by_uri[uri] = "data:image/jpeg;base64," + base64.b64encode(jpeg).decode()
             with Image.open(full) as image:

@@ -1,7 +1,7 @@
 """Lineage: which stored image a run was made from, and what was made from it.
 
 A run's parents are the stored full-size images among its reference images (their path
-names the run and the index: `runs/<run id>/image-<i>.png`), so they are recorded in the
+names the run and the index: `runs/<run id>/<run id>-<i>.png`), so they are recorded in the
 manifest with the request itself and need no second bookkeeping. `lineage(store, run)`
 walks up to the roots and down to every descendant in the same folder.
 """

@@ -39,7 +39,7 @@ def image_parameters(path: str | os.PathLike) -> dict:
     except (UnidentifiedImageError, OSError):
         raise ValidationError(
             f"{name!r} is not an image; `from` reads the PNGs nanobanana saves "
-            "(runs/<run>/image-<i>.png in the output folder)."
+            "(runs/<run>/<run>-<i>.png in the output folder)."
         ) from None
     if text is None:
         raise ValidationError(

@@ -14,8 +14,17 @@ from ._request import ImageRequest, is_url
 from ._size_check import size_problem
 from ._wording import plural
 
-#: a stored full-size image: <root>/runs/<run id>/image-<i>.png
-_STORED_IMAGE = re.compile(r"[/\\]runs[/\\](\d{8}-\d{6}-[0-9a-f]{6})[/\\]image-(\d{1,2})\.png$")
+#: a stored full-size image: <root>/runs/<run id>/<run id>-<i>.png (folders written before
+#: the file name carried the run: <root>/runs/<run id>/image-<i>.png)
+_STORED_IMAGE = re.compile(
+    r"[/\\]runs[/\\](\d{8}-\d{6}-[0-9a-f]{6})[/\\](?:image|\1)-(\d{1,2})\.png$"
+)
+
+
+def image_file_name(run_id: str, index: int) -> str:
+    """The full-size file of image `index` of a run: named after the run, so that several
+    of them open side by side (image tabs, a file browser, downloads) are told apart."""
+    return f"{run_id}-{index}.png"
 
 
 class ImageAddress(NamedTuple):

@@ -4,7 +4,8 @@ Layout::
 
     banana_outputs/
       journal.jsonl            append-only; every task is recorded before polling starts
-      runs/<run_id>/           manifest.json, image-<i>.png (full size, parameters inside),
+      runs/<run_id>/           manifest.json, <run_id>-<i>.png (full size, parameters inside;
+                               image-<i>.png in older folders),
                                thumb-<i>.webp (for display)
       cache/<request_key>      the run id holding that request's results
 
@@ -30,7 +31,7 @@ from ._errors import ConfigurationError, ValidationError, redact_values
 from ._imaging import THUMBNAIL_SUFFIX, make_thumbnail, save_with_parameters
 from ._jsonl import GroupCommitWriter, append_json_line, read_json_lines
 from ._request import ImageRequest
-from ._run import Run, RunImage
+from ._run import Run, RunImage, image_file_name
 from ._settings import resolve_output_dir
 from ._wording import plural
 
@@ -203,7 +204,7 @@ class Store:
     ) -> RunImage:
         """File a downloaded image: a PNG with its parameters inside, and a thumbnail."""
         assert run.folder is not None
-        path = run.folder / f"image-{index}.png"
+        path = run.folder / image_file_name(run.run_id, index)
         thumb = run.folder / f"thumb-{index}{THUMBNAIL_SUFFIX}"
         parameters = {
             "run_id": run.run_id,

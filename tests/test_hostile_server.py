@@ -37,7 +37,7 @@ def run_one(base_url: str, out_dir, prompt="hostile test", **client_options):
 
 def assert_no_image_kept(run, out_dir):
     assert not run.images
-    assert not list(out_dir.rglob("image-*.png")) and not list(out_dir.rglob("*.part"))
+    assert not list(out_dir.rglob("*.png")) and not list(out_dir.rglob("*.part"))
 
 
 # -- the simulator's hostile knobs --------------------------------------------------------------

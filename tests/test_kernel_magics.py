@@ -133,7 +133,7 @@ def test_magic_in_a_kernel_live_display_grid_provenance_size_and_cache(sim_env, 
     assert provenance["request"]["n"] == 2 and provenance["request"]["resolution"] == "2K"
     run_id = provenance["run_id"]
     assert nb.cells[2].outputs[0]["text"] == f"True {run_id}\n"
-    assert f"runs/{run_id}/image-0.png" in grid
+    assert f"runs/{run_id}/{run_id}-0.png" in grid
 
     # small notebook, full-size files on disk
     assert len(json.dumps(result)) <= 2 * MAX_BYTES_PER_IMAGE

@@ -9,6 +9,7 @@ from PIL import Image
 
 from nanobanana_magic import ConfigurationError, generate
 from nanobanana_magic._imaging import THUMBNAIL_BYTES, make_thumbnail, read_parameters
+from nanobanana_magic._run import stored_image_address
 from nanobanana_magic._store import Store
 
 
@@ -24,9 +25,10 @@ def api_requests(sim):
 def test_each_run_has_its_folder_manifest_images_and_thumbnails(sim, out_dir):
     run = make(sim, out_dir, n=2, size="16:9", resolution="2K")
     assert run.folder == out_dir / "runs" / run.run_id
+    # full-size files carry their run, so several open image tabs are told apart
     assert sorted(p.name for p in run.folder.iterdir()) == [
-        "image-0.png",
-        "image-1.png",
+        f"{run.run_id}-0.png",
+        f"{run.run_id}-1.png",
         "manifest.json",
         "thumb-0.webp",
         "thumb-1.webp",
@@ -34,7 +36,10 @@ def test_each_run_has_its_folder_manifest_images_and_thumbnails(sim, out_dir):
     manifest = json.loads((run.folder / "manifest.json").read_text())
     assert manifest["status"] == "completed" and manifest["task_id"] == run.task_id
     assert manifest["request"]["prompt"] == "a paper boat"
-    assert [image["path"] for image in manifest["images"]] == ["image-0.png", "image-1.png"]
+    assert [image["path"] for image in manifest["images"]] == [
+        f"{run.run_id}-0.png",
+        f"{run.run_id}-1.png",
+    ]
     for image in run.images:
         with Image.open(image.path) as full, Image.open(image.thumbnail) as thumb:
             assert full.size == (image.width, image.height) and full.width > 2600
@@ -42,6 +47,23 @@ def test_each_run_has_its_folder_manifest_images_and_thumbnails(sim, out_dir):
             assert thumb.width > thumb.height  # the aspect ratio is kept
     again = make(sim, out_dir, prompt="another")
     assert again.folder != run.folder and again.folder.parent == run.folder.parent
+
+
+def test_folders_of_before_with_image_i_names_still_load_and_count_as_stored(sim, out_dir):
+    run = make(sim, out_dir)
+    old = run.folder / "image-0.png"
+    run.images[0].path.rename(old)
+    manifest_path = run.folder / "manifest.json"
+    manifest = json.loads(manifest_path.read_text())
+    manifest["images"][0]["path"] = "image-0.png"
+    manifest_path.write_text(json.dumps(manifest))
+    loaded = Store(out_dir).load_run(run.run_id)
+    assert loaded.images[0].path == old
+    assert stored_image_address(str(old)) == (run.run_id, 0)
+    assert stored_image_address(str(run.folder / f"{run.run_id}-3.png")) == (run.run_id, 3)
+    # a file named after another run is not this run's image
+    other = run.run_id[:-1] + ("0" if run.run_id[-1] != "0" else "1")
+    assert stored_image_address(str(run.folder / f"{other}-0.png")) is None
 
 
 @pytest.mark.parametrize(("width", "height"), [(2048, 2048), (2752, 1536), (768, 1360)])

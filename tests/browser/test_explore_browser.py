@@ -64,6 +64,6 @@ def test_rate_and_use_as_reference_in_the_panel(chromium_browser, jupyter_server
     cell.locator(".jp-InputArea-editor").click()
     page.keyboard.press("Shift+Enter")
     output = cell.locator(".jp-OutputArea-output")
-    expect(output).to_contain_text(re.compile(r"references: \[.*image-0\.png"))
+    expect(output).to_contain_text(re.compile(r"references: \[.*-0\.png"))
     shown = json.loads(output.inner_text().split("references:", 1)[1])
     assert shown == [str(run.images[0].path)]
