@@ -23,6 +23,7 @@ from ._errors import BananaError
 from ._history_filter import RunFilter, parse_since
 from ._image_controls import ImageTile
 from ._request import KNOWN_MODELS, SIZES
+from ._widgets import HTMLView
 from ._widgets import hook as _hook
 from ._wording import plural
 
@@ -214,9 +215,9 @@ class Gallery(widgets.VBox):
         self.actions = W.HBox(list(self.buttons.values()), layout=row)
         self.message = _hook(W.HTML(), "banana-gallery-message")
         self.cell = _hook(
-            W.Textarea(layout=L(width="100%", height="70px", display="none")), "banana-gallery-cell"
+            W.Textarea(layout=L(width="auto", height="70px", display="none")), "banana-gallery-cell"
         )
-        self.output = _hook(W.HTML(layout=L(width="100%")), "banana-gallery-output")
+        self.output = _hook(HTMLView(layout=L(width="auto")), "banana-gallery-output")
 
     # -- filtering and paging ----------------------------------------------------------------
     def run_filter(self) -> RunFilter:

@@ -14,6 +14,7 @@ from collections.abc import Callable, Sequence
 import ipywidgets as widgets
 
 from . import _display as display
+from ._widgets import HTMLView
 from ._widgets import hook as _hook
 
 
@@ -92,7 +93,7 @@ class ImageTile(widgets.VBox):
         self, image, run, *, label: str | None = None, on_reference=None, card=True, extra=()
     ):
         self.image, self.run, self.label, self.with_card = image, run, label, card
-        self.card = widgets.HTML(self._card())
+        self.card = HTMLView(self._card())
         self.controls = ImageControls(image, on_reference=on_reference, on_change=self._redraw)
         super().__init__(
             [self.card, self.controls, *extra],

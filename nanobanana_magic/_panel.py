@@ -50,7 +50,7 @@ from ._runner import BatchView, run_batch
 from ._sweep_plan import SweepPlan
 from ._sweep_result import SweepRun
 from ._template import placeholders
-from ._widgets import dropdown
+from ._widgets import HTMLView, dropdown
 from ._widgets import hook as _hook
 from ._wording import plural
 
@@ -79,7 +79,11 @@ class ProgressRow(widgets.HBox):
             "banana-progress-bar",
         )
         self.status = _hook(widgets.Label(TaskProgress().shown), "banana-progress-status")
-        super().__init__([self.label, self.bar, self.status])
+        # a narrow panel puts the status under the bar rather than cutting it off
+        super().__init__(
+            [self.label, self.bar, self.status],
+            layout=widgets.Layout(flex_flow="row wrap", align_items="center"),
+        )
         self.add_class("banana-progress-row")
 
     def show(self, row: TaskProgress) -> None:
@@ -166,7 +170,7 @@ class BananaPanel(widgets.VBox):
         self.prompt = _hook(
             W.Textarea(
                 placeholder="Describe the image… ({name} takes a notebook variable)",
-                layout=L(width="100%", height="86px"),
+                layout=L(width="auto", height="86px"),
             ),
             "banana-prompt",
         )
@@ -223,11 +227,10 @@ class BananaPanel(widgets.VBox):
         self.cost = _hook(W.HTML(), "banana-cost")
         self.error = _hook(W.HTML(), "banana-error-area")
         self.cell = _hook(
-            W.Textarea(layout=L(width="100%", height="90px", display="none")), "banana-cell-text"
+            W.Textarea(layout=L(width="auto", height="90px", display="none")), "banana-cell-text"
         )
         self.progress = _hook(W.VBox(), "banana-progress")
-        # an Output widget, so the front end resolves the full-size files' links
-        self.grid = _hook(W.Output(layout=L(width="100%")), "banana-results")
+        self.grid = _hook(HTMLView(layout=L(width="auto")), "banana-results")
         self.tiles = _hook(W.Box(), "banana-result-tiles")
 
         self.generate_button.on_click(lambda _: self.generate())
@@ -278,7 +281,7 @@ class BananaPanel(widgets.VBox):
             import uuid
 
             self._record_id = uuid.uuid4().hex
-        bundle = {"text/html": record_html(self._results_html) if self._results_html else ""}
+        bundle = {"text/html": record_html(self._results_html), "text/plain": ""}
         display(bundle, raw=True, display_id=self._record_id)
 
     def _repr_mimebundle_(self, **kwargs):
@@ -562,10 +565,7 @@ class BananaPanel(widgets.VBox):
         """Show a results grid (a fragment) in the panel; with `record`, also in the
         static record under the panel."""
         self._results_html = html_text
-        data = {"text/html": display.output(html_text), "text/plain": "(results grid)"}
-        self.grid.outputs = (
-            ({"output_type": "display_data", "data": data, "metadata": {}},) if html_text else ()
-        )
+        self.grid.value = display.output(html_text) if html_text else ""
         if record and self._record_id is not None:
             from IPython.display import update_display
 

@@ -5,7 +5,9 @@ from __future__ import annotations
 
 import ipywidgets as widgets
 
+from . import _styles as styles
 from ._sweep_html import page_html
+from ._widgets import HTMLView
 
 
 class SweepView(widgets.VBox):
@@ -22,7 +24,7 @@ class SweepView(widgets.VBox):
         self.rows.add_class("banana-sweep-rows")
         self.cols.add_class("banana-sweep-cols")
         self.selector.add_class("banana-sweep-selector")
-        self.grid = widgets.HTML()
+        self.grid = HTMLView()  # the thumbnails' links resolved by the front end
         self.grid.add_class("banana-sweep-view-grid")
         self.message = widgets.HTML()
         choosers = [self.rows, self.cols] if len(axes) > 1 and not result.plan.zipped else []
@@ -54,4 +56,4 @@ class SweepView(widgets.VBox):
     def draw(self) -> None:
         pages = self._pages()
         index = min(self.selector.value or 0, len(pages) - 1)
-        self.grid.value = page_html(self.result, pages[index])
+        self.grid.value = styles.output(page_html(self.result, pages[index]))

@@ -30,3 +30,28 @@ def dropdown(
         ),
         css_class,
     )
+
+
+class HTMLView(widgets.Output):
+    """HTML with links to files, shown like a cell's output (`value` as in `widgets.HTML`).
+
+    A `widgets.HTML` view puts its text into the page as it is, so a link to a full-size
+    file resolves against the page's own address (`/lab/tree/...`: a second JupyterLab)
+    and the thumbnail's zoom cannot load the file. An Output widget hands the HTML to the
+    front end's renderer, which turns those links into the server's file URLs."""
+
+    def __init__(self, value: str = "", **kwargs):
+        super().__init__(**kwargs)
+        self.value = value
+
+    @property
+    def value(self) -> str:
+        return self._html
+
+    @value.setter
+    def value(self, html_text: str) -> None:
+        self._html = html_text
+        data = {"text/html": html_text, "text/plain": ""}
+        self.outputs = (
+            ({"output_type": "display_data", "data": data, "metadata": {}},) if html_text else ()
+        )

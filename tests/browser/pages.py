@@ -48,3 +48,30 @@ def run_cell_containing(page, text: str) -> None:
     cell = page.locator(".jp-CodeCell", has_text=text)
     cell.locator(".jp-InputArea-editor").click()
     page.keyboard.press("Shift+Enter")
+
+
+def choose_theme(page, name: str) -> None:
+    """Settings > Theme > name (same menus in JupyterLab and Notebook 7)."""
+    page.locator(".lm-MenuBar-itemLabel", has_text="Settings").first.click()
+    labels = page.locator(".lm-Menu .lm-Menu-itemLabel")
+    labels.get_by_text("Theme", exact=True).click()
+    labels.get_by_text(name, exact=True).click()
+    expect(page.locator(f'body[data-jp-theme-name="{name}"]')).to_have_count(1)
+    page.wait_for_timeout(300)  # the theme's stylesheet applies after the attribute changes
+
+
+def full_size_shown_fitted(page, where: str = "") -> None:
+    """A thumbnail was clicked: the lightbox shows the full-size file (not the thumbnail),
+    whole (not cropped) and inside the window."""
+    images_decoded(page, ".banana-lightbox img", 1)
+    fit = page.locator(".banana-lightbox img").evaluate(
+        """(img) => { const r = img.getBoundingClientRect();
+            return {natural: [img.naturalWidth, img.naturalHeight], shown: [r.width, r.height],
+                    view: [innerWidth, innerHeight], top: r.top, left: r.left}; }"""
+    )
+    fit["where"] = where
+    assert fit["natural"][0] > 1000, fit  # the full-size file, not the thumbnail
+    assert fit["shown"][0] <= fit["view"][0] and fit["shown"][1] <= fit["view"][1], fit
+    assert fit["top"] >= 0 and fit["left"] >= 0, fit
+    ratio = fit["natural"][0] / fit["natural"][1]
+    assert abs(fit["shown"][0] / fit["shown"][1] - ratio) < 0.02, fit  # not cropped

@@ -26,7 +26,13 @@ import nbformat
 import pytest
 from playwright.sync_api import expect
 
-from .pages import images_decoded, open_notebook, run_all_cells
+from .pages import (
+    choose_theme,
+    full_size_shown_fitted,
+    images_decoded,
+    open_notebook,
+    run_all_cells,
+)
 
 pytestmark = pytest.mark.browser
 
@@ -117,16 +123,6 @@ def code_cell(page, index: int):
     return page.locator(".jp-NotebookPanel .jp-CodeCell").nth(index)
 
 
-def choose_theme(page, name: str) -> None:
-    """Settings > Theme > name (same menus in JupyterLab and Notebook 7)."""
-    page.locator(".lm-MenuBar-itemLabel", has_text="Settings").first.click()
-    labels = page.locator(".lm-Menu .lm-Menu-itemLabel")
-    labels.get_by_text("Theme", exact=True).click()
-    labels.get_by_text(name, exact=True).click()
-    expect(page.locator(f'body[data-jp-theme-name="{name}"]')).to_have_count(1)
-    page.wait_for_timeout(300)  # the theme's stylesheet applies after the attribute changes
-
-
 def shoot(page, folder: Path, cells: dict[str, int], theme: str) -> None:
     """<folder>/<name>-<theme>.png of each named cell's output."""
     for name, index in cells.items():
@@ -168,18 +164,7 @@ def test_outputs_are_at_home_in_light_and_dark(
 
         # a thumbnail click shows the whole image, fitted to the window; a click closes it
         single.locator("a.banana-zoom").first.click()
-        full = page.locator(".banana-lightbox img")
-        images_decoded(page, ".banana-lightbox img", 1)
-        fit = full.evaluate(
-            """(img) => { const r = img.getBoundingClientRect();
-                return {natural: [img.naturalWidth, img.naturalHeight], shown: [r.width, r.height],
-                        view: [innerWidth, innerHeight], top: r.top, left: r.left}; }"""
-        )
-        assert fit["natural"][0] > 1000, fit  # the full-size file, not the thumbnail
-        assert fit["shown"][0] <= fit["view"][0] and fit["shown"][1] <= fit["view"][1], fit
-        assert fit["top"] >= 0 and fit["left"] >= 0, fit
-        ratio = fit["natural"][0] / fit["natural"][1]
-        assert abs(fit["shown"][0] / fit["shown"][1] - ratio) < 0.02, fit  # not cropped
+        full_size_shown_fitted(page, "run card")
         page.locator(".banana-lightbox").click()
         expect(page.locator(".banana-lightbox")).to_have_count(0)
 
