@@ -13,7 +13,8 @@ gallery. The test checks, in the page as rendered:
 - reopened untrusted (changed on disk: no script runs, the HTML is sanitized), a thumbnail
   click opens the full-size file in a JupyterLab image tab named after its run.
 
-Screenshots of the panel at 600 px in Light and Dark go to the test's temporary folder.
+Screenshots (the gallery, the panel at 600 px in Light and Dark, the untrusted click) go
+to the test's temporary folder.
 """
 
 from __future__ import annotations
@@ -138,6 +139,7 @@ def test_one_click_zoom_everywhere_and_a_panel_that_fits(
         panel.locator("button.banana-generate").click()
         images_decoded(page, ".banana-panel .banana-results img.banana-thumb", 1)
         images_decoded(page, ".banana-gallery img.banana-thumb", 3)
+        page.locator(".banana-gallery").screenshot(path=str(tmp_path / "gallery-light.png"))
 
         # one click, the same everywhere: the full-size file fitted to the window
         for where, selector in WHERE.items():

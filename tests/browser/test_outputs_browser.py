@@ -11,7 +11,8 @@ failed cell (the error box) and the panel. The test checks, in the page as rende
 - the panel: "Copy as cell" puts the `%%banana` cell on the clipboard and says so, and
   that cell run as it is shows the panel's images from the cache; after a kernel restart
   the panel says its kernel is gone, and after saving and reopening, the panel's static
-  record still shows its last images with their run id.
+  record still shows its last images with their run id, and ipywidgets' "Error displaying
+  widget" line for the dead view is hidden.
 
 Screenshots of both themes (from JupyterLab) go to the test's temporary folder, or to
 docs/ for the README when UPDATE_DOCS_SCREENSHOTS=1.
@@ -219,6 +220,13 @@ def test_outputs_are_at_home_in_light_and_dark(
         open_notebook(page, jupyter_server, NOTEBOOK)
         images_decoded(page, ".banana-panel-record img.banana-thumb", 1)
         expect(page.locator(".banana-panel-record")).to_contain_text(run_id)
+        # ipywidgets gave up on the panel's view (its model died with the kernel); the
+        # record hides that "Error displaying widget: model not found" line
+        dead = code_cell(page, 5).locator(
+            ".jp-OutputArea-output", has_text="Error displaying widget"
+        )
+        expect(dead).to_have_count(1)
+        expect(dead).to_be_hidden()
     except Exception:
         page.screenshot(path=str(tmp_path / "failure.png"))
         print("cell outputs:", page.locator(".jp-OutputArea-output").all_inner_texts())
