@@ -46,7 +46,7 @@ def carry_forward(store, cmd, defaults: dict) -> dict:
 
 
 def tag_results(cmd, result) -> None:
-    """Apply `--tag` words to the run(s) a cell made."""
+    """Apply `--tag` words to the runs a cell made."""
     if not cmd.tags or result is None:
         return
     runs = result.runs.values() if hasattr(result, "runs") else [result]

@@ -45,7 +45,7 @@ class Step:
 
 
 class Lineage:
-    """The chain from the root(s) to a run, then its descendants; displays itself."""
+    """The chain from the roots to a run, then its descendants; displays itself."""
 
     def __init__(self, steps: list[Step], focus: Run):
         self.steps, self.focus = steps, focus

@@ -68,6 +68,17 @@ def task_label(request: ImageRequest, width: int = 40) -> str:
     return f"{prompt} · {request.summary()}"
 
 
+def row_error(message: str, task_id: str = "", width: int = 200) -> str:
+    """An error as a row shows it: the task called "the task" rather than by its id, cut
+    between words to `width` characters."""
+    import textwrap
+
+    if task_id:
+        for named, plain in ((f"Task {task_id}", "The task"), (task_id, "the task")):
+            message = message.replace(named, plain)
+    return textwrap.shorten(message, width, placeholder=" …")
+
+
 def time_text(seconds: float) -> str:
     """A duration as a user reads it: "4.2 s", "2 min 05 s"."""
     if seconds < 60:
@@ -154,7 +165,7 @@ class BatchProgress:
         elif event.progress is not None:
             row.progress = max(row.progress, max(0, min(100, int(event.progress))))
         if event.kind == "failed":
-            row.error = str(event.error)[:200]
+            row.error = row_error(str(event.error), row.task_id)
         return row
 
     def stop(self) -> None:

@@ -17,7 +17,7 @@ if TYPE_CHECKING:
 
 
 def sweep_html(result: SweepRun, *, live: bool = False) -> str:
-    """The labelled grid(s), with the current state of every cell (`live`: the header
+    """The labelled grids, with the current state of every cell (`live`: the header
     tells the time elapsed and left)."""
     head = display.status_header(
         result.status_line(live=live), simulated=result.simulated, css_class="banana-sweep-summary"

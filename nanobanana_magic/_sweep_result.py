@@ -402,7 +402,7 @@ class SweepRun:
 
     # -- display -------------------------------------------------------------------------------------
     def html(self, *, live: bool = False) -> str:
-        """The labelled grid(s), with the current state of every cell (`live`: with the
+        """The labelled grids, with the current state of every cell (`live`: with the
         time elapsed and left in the header)."""
         from ._sweep_html import sweep_html
 

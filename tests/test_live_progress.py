@@ -185,3 +185,15 @@ def test_a_fanned_out_run_also_gets_a_time_left(sim, out_dir):
     assert run.ok and sim.stats()["tasks_created"] == 2
     lefts = [e.seconds_left for e in events if e.kind == "progress" and e.state == "running"]
     assert any(left is not None and left >= 0 for left in lefts)
+
+
+def test_a_failed_row_says_why_without_the_task_id(sim, out_dir):
+    engine = Engine(store=Store(out_dir), api_key=TEST_KEY, base_url=sim.base_url)
+    progress = BatchProgress(["broken"])
+    (run,) = asyncio.run(
+        engine.run([ImageRequest.create("[fail] a broken prompt")], listener=progress.apply)
+    )
+    assert not run.ok and run.task_id in run.error  # the error itself names the task
+    text = progress.rows[0].describe()
+    assert text.startswith("failed: The task failed: ") and run.task_id not in text
+    assert not API_WORDS.search(text)
