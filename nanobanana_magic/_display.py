@@ -268,10 +268,14 @@ class ProgressBoard(BatchProgress):
     def html(self) -> str:
         now = time.time()
         body = []
-        cell = f"padding:1px 8px;border:none;text-align:left;background:transparent;color:{styles.TEXT}"
+        cell = (
+            f"padding:1px 8px;border:none;text-align:left;vertical-align:top;"
+            f"background:transparent;color:{styles.TEXT}"
+        )
         for label, row in zip(self.labels, self.rows):
             body.append(
-                f"<tr style='{styles.ROW}'><td style='{cell};padding-left:0'>{esc(label)}</td>"
+                f"<tr style='{styles.ROW}'><td style='{cell};padding-left:0;white-space:nowrap'>"
+                f"{esc(label)}</td>"
                 f"<td style='{cell};white-space:nowrap'>{styles.bar(row.progress, row.state)}"
                 f" {row.progress}%</td><td class='banana-progress-status' style='{cell}'>"
                 f"{esc(row.describe(now))}</td></tr>"

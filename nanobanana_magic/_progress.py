@@ -90,7 +90,7 @@ def time_text(seconds: float) -> str:
 def time_left_text(seconds: float) -> str:
     """The time left as a user reads it: "about 8 s left", "about 3 min left"."""
     if seconds < 1:
-        return "finishing"
+        return "almost done"
     if seconds < 60:
         return f"about {seconds:.0f} s left"
     return f"about {round(seconds / 60)} min left"

@@ -73,7 +73,7 @@ def test_a_running_cell_shows_words_elapsed_time_left_estimate_and_badge(rich_sh
     assert any("generating" in frame for frame in running)
     # the time left appears once the planner predicts the end, never before a first answer
     assert "left" not in running[0]
-    assert any(re.search(r"about \d+ s left|finishing", frame) for frame in running)
+    assert any(re.search(r"about \d+ s left|almost done", frame) for frame in running)
     assert re.search(r"1 task: 1 done in \d+\.\d s", frames[-1])
 
 
@@ -154,7 +154,7 @@ def test_the_time_left_is_known_only_once_every_unfinished_task_has_a_prediction
     assert progress.rows[0].describe() == "downloading"
     assert TaskProgress(state="cancelled").describe() == "stopped"
     assert [time_left_text(s) for s in (0.4, 12.2, 130)] == [
-        "finishing",
+        "almost done",
         "about 12 s left",
         "about 2 min left",
     ]
