@@ -1,4 +1,10 @@
-"""Long messages wrap between words in JupyterLab (real browser): a plain-text error
+"""Messages as JupyterLab shows them (real browser).
+
+A running cell's live display, as laid out in the page: its row says "generating" and,
+once the poll planner predicts it, the time left; its header has the elapsed time, the
+cost estimate and the SIMULATED badge; no task id or server status word anywhere.
+
+Long messages wrap between words: a plain-text error
 (JupyterLab shows plain text with `word-break: break-all`, so our paragraphs come
 pre-wrapped), and HTML outputs: a run's header and captions, a sweep's summary, a failed
 cell's error box in its narrow grid column.
@@ -9,6 +15,8 @@ line could hold (a long path) may break; the words checked are far shorter.
 """
 
 from __future__ import annotations
+
+import re
 
 import nbformat
 import pytest
@@ -29,6 +37,8 @@ CELLS = [
     "%load_ext nanobanana_magic\n%banana use sim --set duration=0.4 --set queue_delay=0.05",
     f"%%banana --size 16:9\n{LONG_PROMPT}",
     "%%banana --sweep mood=calm,[fail]\nA harbour at night, {mood}",
+    "%banana use sim --set duration=6",
+    "%%banana -n 2\nA slow windmill in a field",
     # last, since Run All stops at an error: a long refusal, shown as plain text
     "%%banana --sweep size=1:1,16:9,3:2,2:3 --sweep style=a,b,c,d,e,f,g,h,i,j,k,l,m "
     "--budget 0.01\nA {style} fox",
@@ -80,7 +90,9 @@ COLUMNS_JS = """
 
 
 @pytest.mark.parametrize("jupyter_server", ["lab"], indirect=True)
-def test_long_messages_wrap_between_words(chromium_browser, jupyter_server, tmp_path):
+def test_live_rows_in_words_and_long_messages_wrapped_between_words(
+    chromium_browser, jupyter_server, tmp_path
+):
     expect.set_options(timeout=60_000)
     notebook = nbformat.v4.new_notebook()
     notebook.cells = [nbformat.v4.new_code_cell(source) for source in CELLS]
@@ -96,9 +108,20 @@ def test_long_messages_wrap_between_words(chromium_browser, jupyter_server, tmp_
     try:
         open_notebook(page, jupyter_server, NOTEBOOK)
         run_all_cells(page)
+        # the slow cell while it runs: the board in the user's words
+        board = page.locator(".jp-CodeCell", has_text="slow windmill").locator(".banana-progress")
+        expect(board).to_contain_text("generating", timeout=180_000)
+        expect(board).to_contain_text("s left")  # once the planner has predicted the end
+        header = board.locator(".banana-status")
+        for words in ("1 task: 1 generating", "elapsed", "estimate $0.050", "SIMULATED"):
+            expect(header).to_contain_text(words)
+        expect(header.locator(".banana-badge")).to_be_visible()
+        shown = board.inner_text()
+        assert not re.search(r"task_img_|in_progress|submitted|running", shown), shown
+
         refusal = page.locator(".jp-OutputArea-output", has_text="budget")
         expect(refusal.first).to_be_visible(timeout=180_000)
-        images_decoded(page, ".banana-run img.banana-thumb", 1)
+        images_decoded(page, ".banana-run img.banana-thumb", 3)
         expect(page.locator(".banana-sweep-cell .banana-error")).to_contain_text("failed")
         columns = page.evaluate(COLUMNS_JS)
         print(f"the error output holds {columns:.0f} columns; messages wrap at {WRAP_COLUMNS}")
