@@ -11,6 +11,7 @@ from collections.abc import Iterable, Mapping
 from ._addresses import maybe_image_reference
 from ._defaults import DEFAULT_N
 from ._engine import Engine, Listener
+from ._engine_settings import engine_from_settings
 from ._request import ImageRequest, default_model
 from ._run import Run
 from ._store import Store
@@ -18,7 +19,9 @@ from ._sync import blocking
 
 
 def make_engine(*, output_dir=None, api_key=None, base_url=None, **options) -> Engine:
-    return Engine(store=Store(output_dir), api_key=api_key, base_url=base_url, **options)
+    return engine_from_settings(
+        store=Store(output_dir), api_key=api_key, base_url=base_url, **options
+    )
 
 
 async def agenerate(

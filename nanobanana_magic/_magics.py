@@ -227,23 +227,19 @@ class Banana(Magics):
         return resolve_api_key() if os.environ.get(API_KEY_ENV) else None
 
     def engine(self, cmd: CellCommand | None = None) -> Engine:
-        from ._engine import Engine
+        from ._engine_settings import engine_from_settings
         from ._ratelimit import LimiterRegistry
 
         if self._limiters is None:
             self._limiters = LimiterRegistry()
-        return Engine(
+        overrides = {"concurrency": cmd.concurrency} if cmd and cmd.concurrency else {}
+        return engine_from_settings(
+            self,
             store=self.store(cmd.out if cmd else None),
             api_key=self.api_key(),
             base_url=self.base_url,
-            prices=self.prices,
-            concurrency=(cmd.concurrency if cmd and cmd.concurrency else self.concurrency),
-            task_timeout=self.task_timeout,
-            max_poll_interval=self.max_poll_interval,
-            download_timeout=self.download_timeout,
-            download_retries=self.download_retries,
             limiters=self._limiters,
-            fanout=self.fanout,
+            **overrides,
         )
 
     def request_defaults(self) -> dict:

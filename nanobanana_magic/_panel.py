@@ -20,9 +20,11 @@ Every view carries `banana-*` CSS classes (`Widget.add_class`) as stable test ho
 from __future__ import annotations
 
 import asyncio
+import functools
+import inspect
 import logging
 import os
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from pathlib import Path
 from typing import Any
 
@@ -663,20 +665,43 @@ class BananaPanel(widgets.VBox):
         super().close()
 
 
+def _with_session_keywords(func: Callable[..., BananaPanel]) -> Callable[..., BananaPanel]:
+    """`func` with `PanelSession`'s keywords (declared there, once) in its signature in
+    place of its `**connection`, so that `panel?`, tab completion and `inspect.signature`
+    list every parameter, and a wrong keyword is refused in `func`'s name."""
+    own = list(inspect.signature(func).parameters.values())
+    session = inspect.signature(PanelSession).parameters.values()
+    signature = inspect.signature(func).replace(
+        parameters=[
+            *(p for p in own if p.kind is p.POSITIONAL_OR_KEYWORD),
+            *(p for p in session if p.kind is p.KEYWORD_ONLY),
+            *(p for p in own if p.kind is p.KEYWORD_ONLY),
+        ]
+    )
+
+    @functools.wraps(func)
+    def checked(*args: Any, **kwargs: Any) -> BananaPanel:
+        try:
+            signature.bind(*args, **kwargs)
+        except TypeError as exc:
+            raise TypeError(f"{func.__name__}() {exc}") from None
+        return func(*args, **kwargs)
+
+    checked.__signature__ = signature  # type: ignore[attr-defined]
+    return checked
+
+
+@_with_session_keywords
 def panel(
     magic=None,
     *,
-    simulator: Any = None,
-    output_dir=None,
-    api_key=None,
-    base_url=None,
-    budget: float | None = None,
     prompt: str | None = None,
     model: str | None = None,
     size: str | None = None,
     resolution: str | None = None,
     n: int | None = None,
     reference_images: Iterable[str | os.PathLike] | str | os.PathLike = (),
+    **connection: Any,
 ) -> BananaPanel:
     """The control panel; `prompt`, `model`, `size`, `resolution`, `n` and
     `reference_images` (paths or URLs) pre-fill its form.
@@ -685,7 +710,7 @@ def panel(
     settings and output folder; otherwise `api_key`/`base_url`/`output_dir` or the
     environment (TOAPIS_API_KEY, TOAPIS_BASE_URL, NANOBANANA_OUTPUT_DIR) decide.
     `simulator=True` (or a dict of knobs, e.g. {"duration": 3}) uses the built-in
-    simulator instead: simulated images, nothing paid.
+    simulator instead: simulated images, nothing paid. `budget` caps a sweep's estimate.
     """
     defaults = {
         key: value
@@ -694,14 +719,7 @@ def panel(
         ).items()
         if value is not None
     }
-    session = PanelSession(
-        magic,
-        simulator=simulator,
-        output_dir=output_dir,
-        api_key=api_key,
-        base_url=base_url,
-        budget=budget,
-    )
+    session = PanelSession(magic, **connection)
     references = reference_images
     if isinstance(references, (str, os.PathLike)):
         references = (references,)

@@ -13,6 +13,7 @@ from typing import Any
 
 from ._defaults import DEFAULT_BUDGET
 from ._engine import Engine
+from ._engine_settings import engine_from_settings
 from ._errors import BananaError
 from ._pricing import DEFAULT_PRICES
 from ._ratelimit import LimiterRegistry
@@ -82,13 +83,12 @@ class PanelSession:
             return engine
         if self._limiters is None:
             self._limiters = LimiterRegistry()
-        return Engine(
+        return engine_from_settings(
+            self.magic,
             store=self.store(),
             api_key=self._api_key,
             base_url=self._base_url,
-            prices=dict(self.prices),
             limiters=self._limiters,
-            fanout=getattr(self.magic, "fanout", "auto"),
         )
 
     def defaults(self) -> dict:

@@ -98,6 +98,18 @@ def test_panel_signature_names_its_form_defaults():
     assert not any(p.kind is p.VAR_KEYWORD for p in parameters.values())
 
 
+def test_panel_shows_the_sessions_keywords_declared_once():
+    from nanobanana_magic._panel_session import PanelSession
+
+    shown = inspect.signature(nanobanana_magic.panel).parameters
+    session = inspect.signature(PanelSession).parameters
+    keywords = [name for name, p in session.items() if p.kind is p.KEYWORD_ONLY]
+    assert keywords and all(shown[name] == session[name] for name in keywords)
+    assert next(iter(shown)) == "magic"
+    with pytest.raises(TypeError, match=r"^panel\(\) got an unexpected keyword argument 'key'"):
+        nanobanana_magic.panel(key="sk-x")
+
+
 @pytest.mark.parametrize("use_jedi", [False, True])
 def test_ipython_keyword_completion_offers_real_parameters(use_jedi):
     from IPython.core.completer import provisionalcompleter
@@ -105,8 +117,13 @@ def test_ipython_keyword_completion_offers_real_parameters(use_jedi):
 
     shell = InteractiveShell.instance()
     shell.user_ns["generate"] = nanobanana_magic.generate
+    shell.user_ns["panel"] = nanobanana_magic.panel
     shell.Completer.use_jedi = use_jedi
-    text = "generate('x', resol"
-    with provisionalcompleter():
-        matches = [c.text for c in shell.Completer.completions(text, len(text))]
-    assert "resolution=" in matches
+    for text, expected in [
+        ("generate('x', resol", "resolution="),
+        ("panel(simul", "simulator="),  # a session keyword
+        ("panel(prom", "prompt="),  # a form keyword
+    ]:
+        with provisionalcompleter():
+            matches = [c.text for c in shell.Completer.completions(text, len(text))]
+        assert expected in matches

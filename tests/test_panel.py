@@ -334,6 +334,29 @@ def test_simulator_is_chosen_explicitly_and_stopped_with_the_panel(out_dir):
     assert not sim.running
 
 
+@pytest.mark.parametrize(
+    "launch",
+    ["%banana panel", "panel(magic, simulator={'duration': 0.2})", "panel(magic, output_dir='x')"],
+)
+def test_a_panel_from_a_configured_magic_uses_its_engine_settings(shell, sim_env, launch):
+    shell.run("%config Banana.task_timeout = 7.5")
+    shell.run("%config Banana.download_timeout = 9.5")
+    shell.run("%config Banana.download_retries = 5")
+    shell.run("%config Banana.max_poll_interval = 3.5")
+    shell.run("%config Banana.concurrency = 3")
+    shell.ns["magic"] = shell.ip.magics_manager.registry["Banana"]
+    shell.ns["panel"] = panel
+    p = shell.run(launch)
+    try:
+        engine = p.session.engine()
+        assert (engine.task_timeout, engine.max_poll_interval, engine.concurrency) == (7.5, 3.5, 3)
+        assert engine.client_options == {"download_timeout": 9.5, "download_retries": 5}
+    finally:
+        p.close()
+        for name in ("magic", "panel"):
+            shell.ns.pop(name)
+
+
 def test_panel_refuses_unknown_defaults():
     with pytest.raises(TypeError, match="unexpected keyword argument 'colour'"):
         panel(simulator=True, colour="red")
