@@ -18,10 +18,12 @@ Tests can pass an `httpx` transport (e.g. `httpx.MockTransport`) and a `sleep` f
 from __future__ import annotations
 
 import asyncio
+import functools
 import json
 import logging
 import os
 import random
+import ssl
 import time
 from collections.abc import Awaitable, Callable, Sequence
 from pathlib import Path
@@ -65,6 +67,14 @@ MAX_ANSWER_BYTES = 4_000_000
 _EXPIRED_STATUSES = {403, 404, 410}
 
 log = logging.getLogger("nanobanana_magic")
+
+
+@functools.cache
+def _tls_context() -> ssl.SSLContext:
+    """httpx's default certificate checks (certifi, or SSL_CERT_FILE / SSL_CERT_DIR), built
+    once per process: loading the certificates costs ~25 ms of CPU, and every batch opens
+    two clients."""
+    return httpx.create_ssl_context()
 
 
 class ToAPIsClient:
@@ -143,6 +153,7 @@ class ToAPIsClient:
             base_url=self.base_url,
             timeout=timeout,
             limits=limits,
+            verify=_tls_context(),
             transport=self._transport,
             follow_redirects=False,
             headers={
@@ -155,6 +166,7 @@ class ToAPIsClient:
         self._files = httpx.AsyncClient(
             timeout=timeout,
             limits=limits,
+            verify=_tls_context(),
             transport=self._transport,
             follow_redirects=True,
             max_redirects=3,
