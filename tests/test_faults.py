@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import asyncio
 import collections
+import random
 import threading
 from urllib.parse import parse_qs, urlsplit
 
@@ -26,13 +27,9 @@ FAST_CLIENT = {"submit_limits": ((50, 1.0),)}
 
 
 def make_engine(sim, out_dir, **options) -> Engine:
+    options.setdefault("client_options", FAST_CLIENT)
     return Engine(
-        store=Store(out_dir),
-        api_key=TEST_KEY,
-        base_url=sim.base_url,
-        concurrency=24,
-        client_options=FAST_CLIENT,
-        **options,
+        store=Store(out_dir), api_key=TEST_KEY, base_url=sim.base_url, concurrency=24, **options
     )
 
 
@@ -144,12 +141,22 @@ def test_sweep_rides_out_every_fault_and_pays_each_task_once(sim, out_dir):
     assert Store(out_dir).pending_tasks() == []
 
 
+class LongestBackoff(random.Random):
+    """Every random draw of the client at the top of its range: backoffs at their longest
+    (a first download retry after 0.5 s), so a URL lifetime can sit just under it."""
+
+    def uniform(self, a: float, b: float) -> float:
+        return b
+
+
 @pytest.mark.timeout(60)
 def test_expired_result_urls_are_recovered_by_polling_again(sim, out_dir):
-    # URLs live 0.15 s; the first GET of each file fails with 500, and the retry after the
-    # backoff (>= 0.25 s) finds the URL expired: only a fresh poll gives a working URL
-    sim.configure(url_ttl=0.15, download_fail_first=True)
-    engine = make_engine(sim, out_dir)
+    # URLs live 0.45 s; the first GET of each file fails with 500, and the retry after the
+    # backoff (0.5 s) finds the URL expired: only a fresh poll gives a working URL. (A fresh
+    # URL is fetched within 0.45 s even on a busy machine; with the usual backoff, 0.25 to
+    # 0.5 s, the lifetime would have to be under 0.25 s, a race under load.)
+    sim.configure(url_ttl=0.45, download_fail_first=True)
+    engine = make_engine(sim, out_dir, client_options={**FAST_CLIENT, "rng": LongestBackoff()})
     prompts = [f"expiring {i}" for i in range(4)]
     requests = [ImageRequest.create(p, n=2) for p in prompts]
 
