@@ -12,6 +12,7 @@ from __future__ import annotations
 import io
 import json
 import re
+import shutil
 import threading
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
@@ -39,6 +40,25 @@ def sim():
         yield simulator
     finally:
         simulator.stop()
+
+
+@pytest.fixture(scope="module")
+def module_sim():
+    """One simulator for a whole test module, for slow setup done once (output folders
+    that tests then get copies of: `copy_folder`). Tests that count the simulator's
+    requests or change its knobs use their own `sim`."""
+    simulator = Simulator(duration=0.4, queue_delay=0.05).start()
+    try:
+        yield simulator
+    finally:
+        simulator.stop()
+
+
+def copy_folder(template, out_dir):
+    """A test's own copy of an output folder made once for its module (`module_sim`):
+    the same files the runs wrote, at the test's `out_dir`."""
+    shutil.copytree(template, out_dir, symlinks=True)
+    return out_dir
 
 
 @pytest.fixture

@@ -8,7 +8,7 @@ import multiprocessing
 import time
 
 import pytest
-from conftest import one_sentence
+from conftest import TEST_KEY, copy_folder, one_sentence
 from IPython.core.error import UsageError
 
 from nanobanana_magic import _annotations as annotations
@@ -19,11 +19,22 @@ from nanobanana_magic._size_check import size_problem
 from nanobanana_magic._store import Store
 
 
+@pytest.fixture(scope="module")
+def two_runs_folder(module_sim, tmp_path_factory):
+    """An output folder with two real runs, made once for the module."""
+    folder = tmp_path_factory.mktemp("two_runs") / "banana_outputs"
+    where = {"base_url": module_sim.base_url, "api_key": TEST_KEY, "output_dir": folder}
+    first = generate("a red fox in snow", n=2, **where)
+    second = generate("a blue heron at dawn", size="16:9", resolution="0.5K", **where)
+    return folder, (first.run_id, second.run_id)
+
+
 @pytest.fixture
-def two_runs(sim_env, out_dir):
-    first = generate("a red fox in snow", n=2)
-    second = generate("a blue heron at dawn", size="16:9", resolution="0.5K")
-    return first, second
+def two_runs(two_runs_folder, sim_env, out_dir):
+    """This test's copy of the two runs, as a later kernel reads them from its folder."""
+    template, run_ids = two_runs_folder
+    store = Store(copy_folder(template, out_dir))
+    return tuple(store.load_run(run_id) for run_id in run_ids)
 
 
 def test_python_rate_and_pick_survive_a_reload_and_last_word_wins(two_runs, out_dir):

@@ -138,6 +138,7 @@ def test_three_axis_sweep_view_chooses_rows_columns_and_a_grid_at_a_time(sim_env
         "A cat, {style}, {light}",
         {"size": ["1:1", "16:9"], "style": ["ink", "oil"], "light": ["dawn", "noon", "dusk"]},
         n=2,
+        resolution="0.5K",  # 24 images: the view is the subject, not their pixels
     )
     view = result.view()
     assert view.rows.value == "size" and view.cols.value == "style"

@@ -7,7 +7,7 @@ import os
 import sqlite3
 
 import pytest
-from conftest import TEST_KEY
+from conftest import TEST_KEY, copy_folder
 
 from nanobanana_magic import _annotations as annotations
 from nanobanana_magic import _index as index_module
@@ -32,14 +32,25 @@ def folder_truth(store: Store) -> dict:
     }
 
 
+@pytest.fixture(scope="module")
+def folder_made_once(module_sim, tmp_path_factory):
+    """Three runs, a cache hit and annotations, made once for the module."""
+    root = tmp_path_factory.mktemp("indexed") / "banana_outputs"
+    runs = [make(module_sim, root, prompt) for prompt in ("a red fox", "a heron", "a Fox cub")]
+    make(module_sim, root, "a red fox")  # served from the cache
+    annotations.tag(root, runs[1].run_id, ["keeper"])
+    annotations.rate(root, runs[2].run_id, 0, 5)
+    annotations.note(root, runs[1].run_id, "looks like a FOX")
+    Store(root).index().close()
+    return root, [run.run_id for run in runs]
+
+
 @pytest.fixture
-def folder(sim, out_dir):
-    runs = [make(sim, out_dir, prompt) for prompt in ("a red fox", "a heron", "a Fox cub")]
-    make(sim, out_dir, "a red fox")  # served from the cache
-    annotations.tag(out_dir, runs[1].run_id, ["keeper"])
-    annotations.rate(out_dir, runs[2].run_id, 0, 5)
-    annotations.note(out_dir, runs[1].run_id, "looks like a FOX")
-    return Store(out_dir), runs
+def folder(folder_made_once, out_dir):
+    """This test's copy of that folder, and its runs as read from it."""
+    template, run_ids = folder_made_once
+    store = Store(copy_folder(template, out_dir))
+    return store, [store.load_run(run_id) for run_id in run_ids]
 
 
 def test_the_index_agrees_with_the_journal_and_manifests(folder):

@@ -54,6 +54,7 @@ def test_rerunning_an_interrupted_cell_collects_its_task_instead_of_paying_again
     assert isinstance(error, KeyboardInterrupt)
     (pending,) = Store(out_dir).pending_tasks()
     assert sim_env.stats()["tasks_created"] == 1
+    sim_env.configure(duration=0.4)  # the pending task keeps its 2 s; new ones are quick
 
     capsys.readouterr()
     run = shell.run("%%banana\na lighthouse in a storm")  # what everyone does next
@@ -81,6 +82,7 @@ def leave_pending(sim, out_dir, prompt, **options):
             **options,
         )
     (pending,) = Store(out_dir).pending_tasks()
+    sim.configure(duration=0.4)  # the pending task keeps its 2.5 s; new ones are quick
     return pending
 
 

@@ -18,7 +18,13 @@ import subprocess
 from pathlib import Path
 
 import pytest
-from conftest import TEST_KEY, RecordingServer, assert_one_sentence_naming_the_fix, json_answer
+from conftest import (
+    TEST_KEY,
+    RecordingServer,
+    assert_one_sentence_naming_the_fix,
+    copy_folder,
+    json_answer,
+)
 
 from nanobanana_magic import _errors as errors
 from nanobanana_magic import generate, resume
@@ -49,12 +55,31 @@ def outside_file(tmp_path) -> Path:
 
 
 # -- item 11: nothing read or written outside a run's folder -----------------------------------
+def folder_of_runs(sim, tmp_path_factory, *prompts: str) -> tuple[Path, list[str]]:
+    """An output folder with a real run of each prompt (made once for the module by the
+    fixtures below; each test tampers with its own `copy_folder`), and their run ids."""
+    root = tmp_path_factory.mktemp("runs") / "banana_outputs"
+    return root, [make_run(sim, root, prompt).run_id for prompt in prompts]
+
+
+def copied_runs(made, out_dir) -> list:
+    """The runs of a folder made once, as read from this test's copy of it."""
+    template, run_ids = made
+    store = Store(copy_folder(template, out_dir))
+    return [store.load_run(run_id) for run_id in run_ids]
+
+
+@pytest.fixture(scope="module")
+def fox_and_another(module_sim, tmp_path_factory):
+    return folder_of_runs(module_sim, tmp_path_factory, "a fox in the snow", "another fox")
+
+
 @pytest.mark.parametrize("field", ["thumbnail", "path"])
 @pytest.mark.parametrize("how", ["relative", "absolute", "symlink"])
 def test_a_manifest_naming_a_file_outside_its_run_is_refused(
-    field, how, sim_env, shell, out_dir, outside_file
+    field, how, fox_and_another, sim_env, shell, out_dir, outside_file
 ):
-    run = shell.run("%%banana\na fox in the snow")
+    run, _another = copied_runs(fox_and_another, out_dir)
     target = run.folder / run.images[0].path.name if field == "path" else run.images[0].thumbnail
     if how == "symlink":  # the manifest is untouched; the file itself points away
         target.unlink()
@@ -69,7 +94,6 @@ def test_a_manifest_naming_a_file_outside_its_run_is_refused(
     with pytest.raises(errors.ValidationError):
         Store(out_dir).load_run(run.run_id)._repr_png_()  # never gets to read the file
     # history still lists the folder's other runs, and never embeds the file
-    make_run(sim_env, out_dir, "another fox")
     history = shell.run("%banana history")
     assert [r.request.prompt for r in history] == ["another fox"]
     assert base64.b64encode(SECRET_TEXT).decode()[:20] not in history._repr_html_()
@@ -221,10 +245,16 @@ def _rewrite(path: Path, change) -> None:
     path.write_text(json.dumps(data))
 
 
+@pytest.fixture(scope="module")
+def good_and_bad(module_sim, tmp_path_factory):
+    return folder_of_runs(module_sim, tmp_path_factory, "a good fox", "a fox whose manifest breaks")
+
+
 @pytest.mark.parametrize("kind", sorted(CORRUPTIONS))
-def test_one_corrupt_manifest_is_skipped_with_a_warning(kind, sim_env, shell, caplog, capsys):
-    good = shell.run("%%banana\na good fox")
-    bad = shell.run("%%banana\na fox whose manifest breaks")
+def test_one_corrupt_manifest_is_skipped_with_a_warning(
+    kind, good_and_bad, sim_env, shell, out_dir, caplog, capsys
+):
+    good, bad = copied_runs(good_and_bad, out_dir)
     manifest = bad.folder / "manifest.json"
     CORRUPTIONS[kind](manifest)
 
