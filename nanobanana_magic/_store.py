@@ -58,6 +58,18 @@ class UnreadableRunError(ValidationError):
     run's folder (the folder may be shared, synced or edited by hand)."""
 
 
+#: what reading a record of the folder (JSON we wrote, perhaps edited since) may raise
+RECORD_PROBLEMS = (ValueError, TypeError, KeyError, RecursionError)
+
+
+def unreadable(
+    cls: type[ValidationError], what: str, problem: BaseException, fix: str
+) -> ValidationError:
+    """`cls`, saying that `what` (a record of the folder) is unreadable, why, and `fix`."""
+    reason = "not JSON" if isinstance(problem, json.JSONDecodeError) else str(problem)
+    return cls(f"{what} is unreadable ({reason[:120]}); {fix}")
+
+
 class Store:
     def __init__(
         self,
@@ -282,11 +294,12 @@ class Store:
             run = Run.from_manifest(json.loads(text), folder)
             if not REQUEST_KEY.match(run.request_key):
                 raise ValueError(f"its request key is {run.request_key[:40]!r}")
-        except (ValueError, TypeError, KeyError, RecursionError) as exc:
-            reason = str(exc) if not isinstance(exc, json.JSONDecodeError) else "not JSON"
-            raise UnreadableRunError(
-                f"The manifest of run {run_id} ({manifest}) is unreadable ({reason[:120]}); "
-                "restore that file or delete the run's folder."
+        except RECORD_PROBLEMS as exc:
+            raise unreadable(
+                UnreadableRunError,
+                f"The manifest of run {run_id} ({manifest})",
+                exc,
+                "restore that file or delete the run's folder.",
             ) from None
         return run
 

@@ -28,7 +28,7 @@ from typing import TYPE_CHECKING, Any
 
 from ._errors import BananaError, ValidationError, redact_values
 from ._run import Run, _request_from
-from ._store import RUN_ID, Store
+from ._store import RECORD_PROBLEMS, RUN_ID, Store, unreadable
 
 if TYPE_CHECKING:
     from ._engine import Engine
@@ -192,11 +192,12 @@ def read_sweep_record(store: Store, sweep_id: str) -> SweepRecord:
         if len(data) > _MAX_RECORD_BYTES:
             raise ValueError("it is too large")
         return _parse(json.loads(data.decode("utf-8")), sweep_id)
-    except (ValueError, TypeError, KeyError, RecursionError) as exc:
-        reason = str(exc) if not isinstance(exc, json.JSONDecodeError) else "not JSON"
-        raise UnreadableSweepError(
-            f"The record of sweep {sweep_id} ({path}) is unreadable ({reason[:120]}); "
-            "restore that file or delete it (its runs stay listed on their own)."
+    except RECORD_PROBLEMS as exc:
+        raise unreadable(
+            UnreadableSweepError,
+            f"The record of sweep {sweep_id} ({path})",
+            exc,
+            "restore that file or delete it (its runs stay listed on their own).",
         ) from None
 
 
