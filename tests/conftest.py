@@ -61,6 +61,17 @@ def copy_folder(template, out_dir):
     return out_dir
 
 
+@pytest.fixture(scope="module")
+def one_image_folder(module_sim, tmp_path_factory):
+    """An output folder holding one run of one image ("a seed image"), made once for the
+    module; tests take a `copy_folder` of it."""
+    from nanobanana_magic import generate
+
+    folder = tmp_path_factory.mktemp("one_image") / "banana_outputs"
+    generate("a seed image", base_url=module_sim.base_url, api_key=TEST_KEY, output_dir=folder)
+    return folder
+
+
 @pytest.fixture
 def out_dir(tmp_path):
     return tmp_path / "banana_outputs"

@@ -7,7 +7,7 @@ import shutil
 import struct
 
 import pytest
-from conftest import one_sentence
+from conftest import copy_folder, one_sentence
 from IPython.core.error import UsageError
 from PIL import Image
 
@@ -95,8 +95,10 @@ def test_sweep_over_stored_references(shell, sim_env, out_dir):
         ("%%banana --refine last --sweep ref=last,none\nx", "cannot be combined"),
     ],
 )
-def test_bad_lineage_input_is_one_sentence_and_sends_nothing(shell, sim_env, cell, fix):
-    generate("a seed image")
+def test_bad_lineage_input_is_one_sentence_and_sends_nothing(
+    shell, one_image_folder, sim_env, out_dir, cell, fix
+):
+    copy_folder(one_image_folder, out_dir)  # "last" is a run of one image
     before = sim_env.stats()["submit_requests"]
     error = shell.run_failing(cell)
     assert isinstance(error, (UsageError, ValidationError))

@@ -4,6 +4,7 @@ and the simulator over loopback; compare reads from disk and sends nothing."""
 from __future__ import annotations
 
 import pytest
+from conftest import copy_folder
 
 from nanobanana_magic import compare, generate, sweep
 from nanobanana_magic._compare import word_diff
@@ -119,8 +120,8 @@ def test_overlay_toggles_two_same_size_images_in_place(shell, sim_env):
         ("%banana compare last#5 last#0", "no image #5"),
     ],
 )
-def test_bad_compare_input_is_one_sentence(shell, sim_env, line, fix):
-    generate("one image")
+def test_bad_compare_input_is_one_sentence(shell, one_image_folder, sim_env, out_dir, line, fix):
+    copy_folder(one_image_folder, out_dir)  # "last" is a run of one image
     error = shell.run_failing(line)
     assert fix in str(error) and "\n" not in str(error)
 
