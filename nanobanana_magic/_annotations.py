@@ -11,9 +11,11 @@ from __future__ import annotations
 
 import dataclasses
 import functools
+import logging
 import os
 import re
 import time
+from collections.abc import Callable
 from pathlib import Path
 
 from ._errors import ValidationError
@@ -25,6 +27,12 @@ RUN_ID = re.compile(r"^\d{8}-\d{6}-[0-9a-f]{6}$")
 MAX_INDEX = 63
 TAG = re.compile(r"^[\w.:+-]{1,40}$")
 MAX_NOTE_CHARS = 4000
+
+log = logging.getLogger("nanobanana_magic")
+#: called after every change this process records, with (root, run id, image index or
+#: None for a tag or note): grids on screen redraw the image's marks (`_rating_grid`), so
+#: `%banana rate`, `image.rate()` and a click on the grid all show at once
+listeners: list[Callable[[Path, str, int | None], None]] = []
 
 
 @dataclasses.dataclass
@@ -107,6 +115,11 @@ def _record(root: str | os.PathLike, kind: str, run_id: str, value, index: int |
     entry["value"] = value
     Path(root).mkdir(parents=True, exist_ok=True)
     append_json_line(path_of(root), entry)
+    for listener in list(listeners):
+        try:
+            listener(Path(root), run_id, index)
+        except Exception:  # a display that cannot redraw must not undo the rating
+            log.exception("redrawing the marks of %s failed", run_id)
 
 
 def rate(root, run_id: str, index: int, rating) -> None:

@@ -1,10 +1,12 @@
-"""Rating and pick controls under a thumbnail, where widgets render (panel, gallery).
+"""Rating and pick controls under a thumbnail, where widgets render (grids, panel, gallery).
 
 `ImageControls(image)` is a row of five star buttons (clicking the current rating clears
 it), a Pick toggle and, when given a callback, "Use as reference". Every click writes to
 the output folder's annotations at once (no page reload); `ImageTile` is the thumbnail
-card above those controls, redrawn so its caption shows the new marks. Stable CSS
-classes (`banana-rate-3`, `banana-pick`, `banana-use-reference`) are the test hooks.
+card (`_display.image_card`, the one renderer of a card) above those controls, redrawn so
+its caption shows the new marks. Stable CSS classes (`banana-rate-3`, `banana-pick`,
+`banana-use-reference`) are the test hooks. `_rating_grid` lays tiles out as a run's or
+a sweep's grid.
 """
 
 from __future__ import annotations
@@ -90,25 +92,41 @@ class ImageTile(widgets.VBox):
     """A thumbnail card with its controls underneath."""
 
     def __init__(
-        self, image, run, *, label: str | None = None, on_reference=None, card=True, extra=()
+        self,
+        image,
+        run,
+        *,
+        label: str | None = None,
+        on_reference=None,
+        card=True,
+        extra=(),
+        layout: widgets.Layout | None = None,
     ):
         self.image, self.run, self.label, self.with_card = image, run, label, card
+        #: the card (HTML with file links, so an Output widget: see `HTMLView`)
         self.card = HTMLView(self._card())
         self.controls = ImageControls(image, on_reference=on_reference, on_change=self._redraw)
         super().__init__(
             [self.card, self.controls, *extra],
-            layout=widgets.Layout(width="270px", margin="0 8px 8px 0"),
+            layout=layout or widgets.Layout(width="270px", margin="0 8px 8px 0"),
         )
         self.add_class("banana-tile")
 
     def _card(self) -> str:
         if not self.with_card:  # the grid above shows the picture: name the image only
             title = f"{self.label} · " if self.label else ""
-            return display.note(f"{title}{self.image.address}")
-        return display.image_card(self.image, self.run, label=self.label)
+            return display.output(display.note(f"{title}{self.image.address}"))
+        return display.output(display.image_card(self.image, self.run, label=self.label))
+
+    def refresh(self) -> None:
+        """Show the image's marks as stored now (after a change made elsewhere)."""
+        self.controls.refresh()
+        self._redraw(self.image)
 
     def _redraw(self, _image) -> None:
-        self.card.value = self._card()
+        html_text = self._card()
+        if html_text != self.card.value:  # unchanged: nothing sent to the front end
+            self.card.value = html_text
 
 
 def tiles(runs: Sequence, *, on_reference=None, labels: Sequence[str] | None = None, cards=True):

@@ -232,8 +232,12 @@ class BananaPanel(widgets.VBox):
             W.Textarea(layout=L(width="auto", height="90px", display="none")), "banana-cell-text"
         )
         self.progress = _hook(W.VBox(), "banana-progress")
-        self.grid = _hook(HTMLView(layout=L(width="auto")), "banana-results")
+        # the results: the grid filling in while a batch runs (HTML with file links, so
+        # an Output widget), then the finished grid with rating stars, Pick and "Use as
+        # reference" under each card (`_rating_grid`)
+        self.grid = _hook(HTMLView(layout=L(width="auto")), "banana-results-live")
         self.tiles = _hook(W.Box(), "banana-result-tiles")
+        self.results = _hook(W.VBox([self.grid, self.tiles]), "banana-results")
 
         self.generate_button.on_click(lambda _: self.generate())
         self.cancel_button.on_click(lambda _: self.cancel())
@@ -269,8 +273,7 @@ class BananaPanel(widgets.VBox):
             self.error,
             self.cell,
             self.progress,
-            self.grid,
-            self.tiles,
+            self.results,
         ]
 
     def _ipython_display_(self) -> None:
@@ -538,8 +541,7 @@ class BananaPanel(widgets.VBox):
         )
 
     def _finish(self, plan: BatchPlan, runs: list[Run], result: SweepRun | None) -> None:
-        self._show_results(result, runs, record=True)
-        self._show_tiles(runs, result)
+        self._show_rating_grid(runs, result, record=True)
         spent = sum(run.spent for run in runs)
         self.spent += spent
         self.session.note_spent(runs)
@@ -566,8 +568,12 @@ class BananaPanel(widgets.VBox):
     def show_grid(self, html_text: str, *, record: bool = False) -> None:
         """Show a results grid (a fragment) in the panel; with `record`, also in the
         static record under the panel."""
-        self._results_html = html_text
+        self.tiles.children = ()
         self.grid.value = display.output(html_text) if html_text else ""
+        self._set_results_html(html_text, record=record)
+
+    def _set_results_html(self, html_text: str, *, record: bool) -> None:
+        self._results_html = html_text
         if record and self._record_id is not None:
             from IPython.display import update_display
 
@@ -582,19 +588,33 @@ class BananaPanel(widgets.VBox):
         """The grid the panel shows now (an HTML fragment; empty when none)."""
         return self._results_html
 
-    def _show_tiles(self, runs: list[Run], result: SweepRun | None = None) -> None:
-        """Under the finished grid: each image's address with its rating stars, Pick and
-        "Use as reference" (in the grid's order)."""
+    def _show_rating_grid(
+        self, runs: list[Run], result: SweepRun | None = None, *, record: bool = False
+    ) -> None:
+        """The finished grid, each card with its rating stars, Pick and "Use as reference"
+        underneath; a rating also refreshes the static record (with `record`). A sweep
+        too big for widgets keeps the HTML grid, with the controls under it by address."""
         from ._image_controls import tiles
+        from ._rating_grid import RatingGrid, can_rate
 
-        shown: list[Run | None] = list(runs)
-        labels = None
-        if result is not None:
-            shown = list(result.runs.values())
-            labels = [", ".join(map(str, key)) for key in result.runs]
-        self.tiles.children = (
-            tiles(shown, on_reference=self.use_as_reference, labels=labels, cards=False),
-        )
+        subject: SweepRun | list[Run] = result if result is not None else runs
+        if not can_rate(subject):
+            self._show_results(result, runs, record=record)
+            shown: list[Run | None] = list(runs)
+            labels = None
+            if result is not None:
+                shown = list(result.runs.values())
+                labels = [", ".join(map(str, key)) for key in result.runs]
+            self.tiles.children = (
+                tiles(shown, on_reference=self.use_as_reference, labels=labels, cards=False),
+            )
+            return
+        grid = RatingGrid(subject, on_reference=self.use_as_reference)
+        self.grid.value = ""
+        self.tiles.children = (grid,)
+        self._set_results_html(grid.static_html(), record=record)
+        if record:
+            grid.on_refresh.append(lambda: self._set_results_html(grid.static_html(), record=True))
 
     def use_as_reference(self, image) -> None:
         """Add a stored image (its full-size file) to the form's references."""
@@ -651,8 +671,7 @@ class BananaPanel(widgets.VBox):
         run.cached = True  # shown from disk: nothing sent, nothing spent
         self.progress.children = ()
         self.show_error("")
-        self.show_grid(display.run_html(run))
-        self._show_tiles([run])
+        self._show_rating_grid([run])
         self.cost.value = display.note(
             f"Restored run {run.run_id} from disk; nothing was "
             f"sent (it cost {format_usd(run.cost)} when made)."

@@ -352,6 +352,14 @@ class Run:
 
         return output(run_html(self))
 
+    def _ipython_display_(self) -> None:
+        """In a Jupyter kernel: the grid as a widget with rating stars and Pick under every
+        thumbnail, the static grid its fallback (`_rating_grid`); elsewhere IPython falls
+        back to `_repr_mimebundle_`."""
+        from ._rating_grid import display_grid
+
+        display_grid(self)
+
     def _repr_mimebundle_(self, include: object = None, exclude: object = None) -> Any:
         """HTML grid (text listing in a terminal) with provenance in the metadata."""
         from ._display import PROVENANCE_MIME, output, run_html, run_text

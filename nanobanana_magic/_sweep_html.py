@@ -6,7 +6,7 @@ stylesheet); every label and message is escaped.
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, NamedTuple
 
 from . import _display as display
 from . import _styles as styles
@@ -19,12 +19,23 @@ if TYPE_CHECKING:
 def sweep_html(result: SweepRun, *, live: bool = False) -> str:
     """The labelled grids, with the current state of every cell (`live`: the header
     tells the time elapsed and left)."""
-    head = display.status_header(
+    tables = "".join(page_html(result, page) for page in result.pages())
+    return (
+        f"<div class='banana-sweep'>{head_html(result, live=live)}{tables}"
+        f"{stats_html(result)}</div>"
+    )
+
+
+def head_html(result: SweepRun, *, live: bool = False) -> str:
+    """The sweep's status line (with the SIMULATED badge when it applies)."""
+    return display.status_header(
         result.status_line(live=live), simulated=result.simulated, css_class="banana-sweep-summary"
     )
-    tables = "".join(page_html(result, page) for page in result.pages())
-    stats = result.summary().html() if result.rated() else ""
-    return f"<div class='banana-sweep'>{head}{tables}{stats}</div>"
+
+
+def stats_html(result: SweepRun) -> str:
+    """The summary table under the grid, once any image is rated or picked."""
+    return result.summary().html() if result.rated() else ""
 
 
 def live_summary_html(result: SweepRun) -> str:
@@ -50,46 +61,81 @@ def live_summary_html(result: SweepRun) -> str:
     return f"<div class='banana-sweep banana-sweep-live'>{head}{bar}{latest}</div>"
 
 
-def page_html(result: SweepRun, page: SweepPage) -> str:
-    """One labelled grid as CSS grid boxes, not a table: the notebook's table styles
-    (striped rows, hover colours, right-aligned cells) have nothing to hold on to. The
-    labels stay visible (sticky) while a large grid scrolls inside its frame."""
+def columns_style(columns: int) -> str:
+    """The columns of a page's grid: the row labels, then one per value."""
+    return f"auto repeat({columns},minmax(160px,240px))"
+
+
+def page_title(page: SweepPage) -> str:
+    return (
+        f"<div class='banana-sweep-title' style='{styles.TITLE};font-size:13px;"
+        f"padding:6px 0 2px'>{display.esc(page.title)}</div>"
+        if page.title
+        else ""
+    )
+
+
+class Part(NamedTuple):
+    """One box of a page's grid: a label (its HTML) or a cell (its key), and how many
+    columns it spans."""
+
+    html: str = ""
+    key: tuple | None = None
+    span: int = 1
+
+
+def page_parts(page: SweepPage) -> list[Part]:
+    """The boxes of one page's grid in order. Cells are left to the caller to render
+    (HTML here, a widget with rating controls in `_rating_grid`)."""
     esc = display.esc
     columns = len(page.col_labels)
     label = f"padding:4px 8px;font-weight:600;color:{styles.TEXT};{styles.WRAP}"
     axis = f"padding:2px 8px;color:{styles.MUTED};white-space:nowrap"
     sticky = f"position:sticky;z-index:1;background:{styles.PAGE}"
-    title = (
-        f"<div class='banana-sweep-title' style='{styles.TITLE};font-size:13px;"
-        f"padding:6px 0 2px'>{esc(page.title)}</div>"
-        if page.title
-        else ""
-    )
     corner = esc(f"{page.row_axis} ↓") if page.row_axis else ""
-    cells = [
-        f"<div style='{axis}'>{corner}</div>",
-        f"<div class='banana-sweep-axis' style='{axis};grid-column:span {columns}'>"
-        f"{esc(page.col_axis)} →</div>",
-        "<div></div>",
+    parts = [
+        Part(f"<div style='{axis}'>{corner}</div>"),
+        Part(
+            f"<div class='banana-sweep-axis' style='{axis};grid-column:span {columns}'>"
+            f"{esc(page.col_axis)} →</div>",
+            span=columns,
+        ),
+        Part("<div></div>"),
     ]
-    cells += [
-        f"<div class='banana-sweep-col' style='{label};{sticky};top:0;"
-        f"border-bottom:1px solid {styles.BORDER}'>{esc(text)}</div>"
+    parts += [
+        Part(
+            f"<div class='banana-sweep-col' style='{label};{sticky};top:0;"
+            f"border-bottom:1px solid {styles.BORDER}'>{esc(text)}</div>"
+        )
         for text in page.col_labels
     ]
     for row_label, keys in zip(page.row_labels, page.keys):
-        cells.append(
-            f"<div class='banana-sweep-row' style='{label};{sticky};left:0;"
-            f"align-self:stretch;border-right:1px solid {styles.BORDER}'>{esc(row_label)}</div>"
+        parts.append(
+            Part(
+                f"<div class='banana-sweep-row' style='{label};{sticky};left:0;"
+                f"align-self:stretch;border-right:1px solid {styles.BORDER}'>"
+                f"{esc(row_label)}</div>"
+            )
         )
-        cells += [
-            f"<div class='banana-sweep-cell' style='padding:4px'>{cell_html(result, key)}</div>"
-            for key in keys
-        ]
+        parts += [Part(key=key) for key in keys]
+    return parts
+
+
+def page_html(result: SweepRun, page: SweepPage) -> str:
+    """One labelled grid as CSS grid boxes, not a table: the notebook's table styles
+    (striped rows, hover colours, right-aligned cells) have nothing to hold on to. The
+    labels stay visible (sticky) while a large grid scrolls inside its frame."""
+    columns = len(page.col_labels)
+    cells = [
+        part.html
+        if part.key is None
+        else f"<div class='banana-sweep-cell' style='padding:4px'>{cell_html(result, part.key)}</div>"
+        for part in page_parts(page)
+    ]
     return (
-        f"{title}<div class='banana-sweep-frame' style='overflow:auto;max-height:85vh'>"
-        f"<div class='banana-sweep-grid' style='display:grid;grid-template-columns:"
-        f"auto repeat({columns},minmax(160px,240px));justify-content:start;"
+        f"{page_title(page)}<div class='banana-sweep-frame' style='overflow:auto;"
+        f"max-height:85vh'><div class='banana-sweep-grid' style='display:grid;"
+        f"grid-template-columns:{columns_style(columns)};justify-content:start;"
         f"align-items:start;margin:6px 0'>{''.join(cells)}</div></div>"
     )
 

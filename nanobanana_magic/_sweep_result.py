@@ -431,6 +431,14 @@ class SweepRun:
             "runs": [run.provenance() for run in self.runs.values() if run is not None],
         }
 
+    def _ipython_display_(self) -> None:
+        """In a Jupyter kernel: the grid as a widget with rating stars and Pick under every
+        thumbnail, the static grid its fallback (`_rating_grid`); elsewhere (or over
+        LIVE_GRID_CELLS cells) IPython falls back to `_repr_mimebundle_`."""
+        from ._rating_grid import display_grid
+
+        display_grid(self)
+
     def _repr_mimebundle_(self, include=None, exclude=None):
         return (
             {"text/html": display.output(self.html()), "text/plain": self.text()},

@@ -20,8 +20,8 @@ def run_generate(p):
 
 
 def controls_of(p) -> list[ImageControls]:
-    (box,) = p.tiles.children
-    return [tile.controls for tile in box.children]
+    (grid,) = p.tiles.children  # the finished grid: controls under each card
+    return [tile.controls for tile in grid.tiles]
 
 
 def test_panel_rates_picks_and_uses_a_result_as_reference(sim_env, out_dir):

@@ -97,17 +97,23 @@ def test_magic_in_a_kernel_live_display_grid_provenance_size_and_cache(sim_env, 
     assert stats["tasks_created"] == 1
     (task_id,) = stats["tasks"]
 
-    # one live display, created once and then updated in place; no stream of lines
-    kinds = client.kinds(1)
-    assert kinds[0] == "display_data" and kinds.count("display_data") == 1
+    # one live display, created once and then updated in place; no stream of lines; then
+    # the grid: a widget with rating controls, its static HTML the fallback (_rating_grid)
+    kinds = [kind for kind in client.kinds(1) if not kind.startswith("comm_")]
+    assert kinds[0] == "display_data" and kinds.count("display_data") == 2
     assert kinds.count("update_display_data") >= 2 and "stream" not in kinds
-    assert kinds[-1] == "execute_result"
-    display_ids = {
+    assert kinds[-1] == "display_data" and "execute_result" not in kinds
+    live_id, grid_id = (
         m["content"]["transient"]["display_id"]
         for m in client.messages[1]
-        if m["msg_type"] in ("display_data", "update_display_data")
+        if m["msg_type"] == "display_data"
+    )
+    updated = {
+        m["content"]["transient"]["display_id"]
+        for m in client.messages[1]
+        if m["msg_type"] == "update_display_data"
     }
-    assert len(display_ids) == 1
+    assert updated == {live_id} and grid_id != live_id
     live_html = [
         m["content"]["data"]["text/html"]
         for m in client.messages[1]
@@ -120,9 +126,9 @@ def test_magic_in_a_kernel_live_display_grid_provenance_size_and_cache(sim_env, 
     assert not any(task_id in h or "in_progress" in h for h in live_html)
 
     # saved: the live display's final state, then the grid as the cell's value
-    (live,) = outputs_of(nb, 1, "display_data")
+    live, result = outputs_of(nb, 1, "display_data")
     assert "1 task: 1 done" in live["data"]["text/html"]
-    (result,) = outputs_of(nb, 1, "execute_result")
+    assert "application/vnd.jupyter.widget-view+json" in result["data"]
     grid = result["data"]["text/html"]
     assert grid.count("<img") == 2 and grid.count("src='data:image/webp;base64,") == 2
     assert "&lt;b&gt;oil&lt;/b&gt; &amp; ink" in grid and "<b>oil</b>" not in grid
@@ -156,7 +162,7 @@ def test_magic_in_a_kernel_live_display_grid_provenance_size_and_cache(sim_env, 
     again = nbformat.read(saved, as_version=4)
     execute(again, tmp_path, allow_errors=True)
     assert sim_env.stats()["tasks_created"] == 1
-    (result,) = outputs_of(again, 1, "execute_result")
+    result = outputs_of(again, 1, "display_data")[1]
     assert result["metadata"][PROVENANCE_MIME]["run_id"] == run_id
     assert result["metadata"][PROVENANCE_MIME]["cached"] is True
     assert (

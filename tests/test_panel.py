@@ -158,11 +158,12 @@ def test_generate_runs_in_the_background_and_escapes_the_prompt(sim_env, out_dir
     assert statuses(p) == ["done"] and run.task_id not in p.progress.children[0].status.value
     grid = p.results_html
     assert grid.count("class='banana-thumb'") == 2 and "data:image/webp;base64," in grid
-    (shown,) = p.grid.outputs  # an Output widget: the front end resolves the file links
-    assert (
-        "banana-thumb" in shown["data"]["text/html"]
-        and "mathjax_ignore" in shown["data"]["text/html"]
-    )
+    # the finished grid: a card per image (in an Output widget, so the front end resolves
+    # the file links) with its rating controls underneath
+    (finished,) = p.tiles.children
+    cards = [tile.card.outputs[0]["data"]["text/html"] for tile in finished.tiles]
+    assert len(cards) == 2 and not p.grid.outputs  # the grid filling in made way for it
+    assert all("banana-thumb" in card and "mathjax_ignore" in card for card in cards)
     assert "<script>" not in grid and "&lt;script&gt;" in grid
     assert "Spent $0.050 on 2 images" in p.cost.value and p.error.value == ""
     assert p.generate_button.disabled is False and p.cancel_button.disabled is True

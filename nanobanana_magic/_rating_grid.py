@@ -1,0 +1,241 @@
+"""A run's or a sweep's grid as a widget, with rating stars and Pick under every thumbnail.
+
+Where widgets render (a Jupyter kernel), a `%%banana` cell's Run, a sweep's SweepRun and
+`%banana show` are displayed as one output whose bundle holds the widget view and, as
+its `text/html`, the static grid of `_display`/`_sweep_html` (the same HTML as ever):
+JupyterLab and Notebook 7 show the widget; an nbconvert page without saved widget state
+shows the static grid. Cards are `_display.image_card` in both.
+
+A click writes to the output folder's annotations (`_annotations`, as `%banana rate`
+does). Every change recorded in this process, by a click, `image.rate()` or a line
+command, reaches the grids on screen that show the image (an `_annotations` listener):
+they redraw its card and controls, a sweep its summary table, and each grid's output is
+updated (`update_display`) so its static HTML, the part a saved notebook keeps, shows
+the marks as they are now.
+
+Elsewhere (terminal IPython, the in-process shell) and for sweeps of more than
+`LIVE_GRID_CELLS` cells (thousands of widgets would swamp the browser; `SweepRun.view()`
+and `controls()` remain), the static grid alone is displayed, as before.
+"""
+
+from __future__ import annotations
+
+import uuid
+import weakref
+from collections.abc import Callable, Sequence
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+import ipywidgets as widgets
+
+from . import _annotations
+from . import _display as display
+from ._image_controls import ImageTile
+from ._live import in_kernel
+from ._run import Run
+from ._sweep_html import cell_html, columns_style, head_html, page_parts, page_title, stats_html
+from ._sweep_result import LIVE_GRID_CELLS, SweepRun
+
+WIDGET_VIEW = "application/vnd.jupyter.widget-view+json"
+#: the columns of a run's grid: as `_styles.GRID`
+RUN_COLUMNS = "repeat(auto-fill,minmax(min(100%,240px),1fr))"
+
+if TYPE_CHECKING:
+    Subject = Run | Sequence[Run] | SweepRun
+
+
+class RatingGrid(widgets.VBox):
+    """The grid of a run, of several runs (the panel) or of a sweep, each image a card
+    with its controls underneath. `on_refresh` callbacks run after the grid redrew marks
+    changed elsewhere (or by its own controls)."""
+
+    def __init__(self, subject: Subject, *, on_reference: Callable | None = None):
+        self.subject = subject
+        self.on_reference = on_reference
+        self.tiles: list[ImageTile] = []
+        self.on_refresh: list[Callable[[], None]] = []
+        self.stats: widgets.HTML | None = None
+        if isinstance(subject, SweepRun):
+            children = self._sweep(subject)
+        else:
+            children = self._runs([subject] if isinstance(subject, Run) else list(subject))
+        super().__init__(children)
+        self.add_class("banana-rating-grid")
+        self._roots = {tile.image.root.resolve() for tile in self.tiles}
+        _ON_SCREEN.add(self)
+
+    # -- layout -------------------------------------------------------------------------------
+    def _tile(self, image, run) -> ImageTile:
+        tile = ImageTile(
+            image, run, on_reference=self.on_reference, layout=widgets.Layout(margin="0")
+        )
+        self.tiles.append(tile)
+        return tile
+
+    def _runs(self, runs: list[Run]) -> list:
+        children: list = []
+        for run in runs:
+            children.append(_html(display.run_header(run)))
+            if run.ok:
+                children.append(
+                    _hook(
+                        widgets.GridBox(
+                            [self._tile(image, run) for image in run.images],
+                            layout=widgets.Layout(
+                                grid_template_columns=RUN_COLUMNS,
+                                grid_gap="10px",
+                                align_items="flex-start",
+                                margin="6px 0",
+                            ),
+                        ),
+                        "banana-rating-run",
+                    )
+                )
+            else:
+                children += [_html(card) for card in display.run_cards(run)]
+        return children
+
+    def _sweep(self, result: SweepRun) -> list:
+        children: list = [_html(head_html(result))]
+        for page in result.pages():
+            if page.title:
+                children.append(_html(page_title(page)))
+            boxes = []
+            for part in page_parts(page):
+                if part.key is None:
+                    # grid_area, not grid_column: ipywidgets removes an unset grid-area
+                    # after setting grid-column, and that shorthand clears it again
+                    span = f"auto / span {part.span}" if part.span > 1 else None
+                    box = _html(part.html, layout=widgets.Layout(grid_area=span))
+                else:
+                    box = self._cell(result, part.key)
+                boxes.append(box)
+            children.append(
+                _hook(
+                    widgets.GridBox(
+                        boxes,
+                        layout=widgets.Layout(
+                            grid_template_columns=columns_style(len(page.col_labels)),
+                            justify_content="flex-start",
+                            align_items="flex-start",
+                            margin="6px 0",
+                        ),
+                    ),
+                    "banana-rating-sweep",
+                )
+            )
+        self.stats = _html(stats_html(result))
+        children.append(self.stats)
+        return children
+
+    def _cell(self, result: SweepRun, key: tuple):
+        run = result.runs.get(key)
+        if run is None or not run.ok:
+            return _html(cell_html(result, key))
+        items: list = [self._tile(image, run) for image in run.images]
+        if run.cached:
+            items.append(_html(display.note("from the cache, $0 spent")))
+        return widgets.VBox(items, layout=widgets.Layout(padding="4px", grid_gap="4px"))
+
+    # -- the static grid and redraws -------------------------------------------------------------
+    def static_html(self) -> str:
+        """The same grid as static HTML, with the marks as they are now (a fragment)."""
+        if isinstance(self.subject, SweepRun):
+            return self.subject.html()
+        runs = [self.subject] if isinstance(self.subject, Run) else self.subject
+        return display.runs_html(runs)
+
+    def shows(self, root: Path, run_id: str, index: int | None) -> bool:
+        """True when the grid shows that image (`root` resolved)."""
+        return root in self._roots and any(
+            tile.image.run_id == run_id and index in (None, tile.image.index) for tile in self.tiles
+        )
+
+    def refresh(self, run_id: str, index: int | None = None) -> None:
+        """Redraw the marks of that image (every image of the run when index is None)."""
+        for tile in self.tiles:
+            if tile.image.run_id == run_id and index in (None, tile.image.index):
+                tile.refresh()
+        if self.stats is not None and isinstance(self.subject, SweepRun):
+            self.stats.value = display.output(stats_html(self.subject))
+        for callback in list(self.on_refresh):
+            callback()
+
+
+#: grids that may be on screen (a grid lives while its widget is open)
+_ON_SCREEN: weakref.WeakSet[RatingGrid] = weakref.WeakSet()
+
+
+def _marks_changed(root: Path, run_id: str, index: int | None) -> None:
+    if index is None:  # a tag or a note: nothing of it is under a thumbnail
+        return
+    root = root.resolve()
+    for grid in list(_ON_SCREEN):
+        if grid.comm is not None and grid.shows(root, run_id, index):
+            grid.refresh(run_id, index)
+
+
+_annotations.listeners.append(_marks_changed)
+
+
+def _html(fragment: str, **options) -> widgets.HTML:
+    return widgets.HTML(display.output(fragment), **options)
+
+
+def _hook(widget, css_class: str):
+    widget.add_class(css_class)
+    return widget
+
+
+# -- displaying ----------------------------------------------------------------------------------
+def can_rate(subject: Subject) -> bool:
+    """True when the subject has images to rate and is small enough for widgets."""
+    if isinstance(subject, SweepRun):
+        runs = [run for run in subject.runs.values() if run is not None]
+        if len(subject.runs) > LIVE_GRID_CELLS:
+            return False
+    else:
+        runs = [subject] if isinstance(subject, Run) else list(subject)
+    return any(run.ok and run.images for run in runs)
+
+
+class GridOutput:
+    """One output showing `grid` where widgets render and its static HTML elsewhere;
+    the static part is re-sent whenever the grid redraws, so it stays current."""
+
+    def __init__(self, subject: Run | SweepRun, grid: RatingGrid | None = None):
+        self.subject = subject
+        self.grid = grid if grid is not None else RatingGrid(subject)
+        self.display_id = uuid.uuid4().hex
+        self.grid.on_refresh.append(self.update)
+
+    def bundle(self) -> tuple[dict, dict]:
+        data, metadata = self.subject._repr_mimebundle_()
+        view = self.grid._repr_mimebundle_()
+        return {**data, WIDGET_VIEW: view[WIDGET_VIEW]}, metadata
+
+    def show(self) -> GridOutput:
+        from IPython.display import display
+
+        data, metadata = self.bundle()
+        display(data, metadata=metadata, raw=True, display_id=self.display_id)
+        return self
+
+    def update(self) -> None:
+        from IPython.display import update_display
+
+        data, metadata = self.bundle()
+        update_display(data, metadata=metadata, raw=True, display_id=self.display_id)
+
+
+def display_grid(subject: Run | SweepRun) -> GridOutput:
+    """Display the subject as a rating grid (the `_ipython_display_` of Run and SweepRun).
+
+    Raises NotImplementedError where widgets do not render or the subject has nothing to
+    rate: IPython then displays the subject's own static bundle (`_repr_mimebundle_`), as
+    a cell's value (`Out[n]`) where there is one."""
+    from IPython import get_ipython
+
+    if not in_kernel(get_ipython()) or not can_rate(subject):
+        raise NotImplementedError("the static grid is displayed instead")
+    return GridOutput(subject).show()

@@ -1,0 +1,132 @@
+"""Rating from the grid itself, in process: a real IPython shell, the simulator over
+loopback, real widgets without a front end (their Python side: clicks are `.click()`).
+
+Where widgets render (the shell has a kernel), a `%%banana` cell's grid and a sweep's
+grid are one output holding the widget view and the static grid; clicks and `%banana
+rate` write the annotations and re-send the static grid with the marks as they are now.
+Without a kernel (terminal IPython) the cell's value is the static grid, as before. The
+same clicks in a real browser: tests/browser/test_rating_grid_browser.py.
+"""
+
+from __future__ import annotations
+
+import pytest
+from IPython.utils.capture import capture_output
+
+from nanobanana_magic import _rating_grid
+from nanobanana_magic._display import PROVENANCE_MIME
+from nanobanana_magic._store import Store
+
+WIDGET = "application/vnd.jupyter.widget-view+json"
+
+
+@pytest.fixture
+def kernel_shell(shell, monkeypatch):
+    """The shell as inside a Jupyter kernel, where widgets render."""
+    monkeypatch.setattr(shell.ip, "kernel", object(), raising=False)
+    return shell
+
+
+def grid_outputs(captured) -> list:
+    """The captured outputs that carry a widget view (the grid and its updates)."""
+    return [output for output in captured.outputs if WIDGET in output.data]
+
+
+def grid_of(output) -> _rating_grid.RatingGrid:
+    model_id = output.data[WIDGET]["model_id"]
+    (grid,) = [g for g in list(_rating_grid._ON_SCREEN) if g.model_id == model_id]
+    return grid
+
+
+def stars(tile) -> str:
+    return "".join(button.description for button in tile.controls.stars)
+
+
+def test_a_cell_grid_has_controls_under_each_thumbnail_and_keeps_its_static_grid_current(
+    kernel_shell, sim_env, out_dir
+):
+    with capture_output() as shown:
+        run = kernel_shell.run("%%banana -n 2\na paper lantern in fog")
+    (output,) = grid_outputs(shown)
+    assert not output.update and output.transient["display_id"]
+    static = output.data["text/html"]  # the static grid, for where widgets do not render
+    assert static.count("class='banana-thumb'") == 2 and "banana-marks" not in static
+    assert output.data["text/plain"].startswith(f"run {run.run_id}")
+    assert output.metadata[PROVENANCE_MIME]["run_id"] == run.run_id
+
+    grid = grid_of(output)
+    assert [tile.image.address for tile in grid.tiles] == [i.address for i in run.images]
+    for tile in grid.tiles:  # a card, its controls right under it
+        card, controls = tile.children[:2]
+        assert "class='banana-thumb'" in card.outputs[0]["data"]["text/html"]
+        assert controls is tile.controls and len(controls.stars) == 5
+
+    with capture_output() as clicked:
+        grid.tiles[1].controls.stars[2].click()  # three stars for image #1
+    assert Store(out_dir).load_run(run.run_id).images[1].rating == 3
+    assert stars(grid.tiles[1]) == "★★★☆☆" and "★★★☆☆" in grid.tiles[1].card.value
+    (update,) = grid_outputs(clicked)
+    assert update.update and update.transient == output.transient
+    assert "★★★☆☆" in update.data["text/html"] and update.data[WIDGET] == output.data[WIDGET]
+
+    # a command and a click agree: the grid above shows what `%banana rate` wrote
+    with capture_output() as commanded:
+        kernel_shell.run(f"%banana rate {run.run_id}#0 5")
+        kernel_shell.run(f"%banana pick {run.run_id}#0")
+    assert stars(grid.tiles[0]) == "★★★★★" and grid.tiles[0].controls.pick_button.value
+    last = grid_outputs(commanded)[-1]
+    assert "★★★★★" in last.data["text/html"] and "✓ picked" in last.data["text/html"]
+    assert len(grid_outputs(commanded)) == 2  # one refresh per change
+    history = kernel_shell.run("%banana history --min-rating 3 --picked")
+    assert [r.run_id for r in history] == [run.run_id]
+
+    grid.tiles[1].controls.stars[2].click()  # the current rating again clears it
+    assert Store(out_dir).load_run(run.run_id).images[1].rating is None
+
+
+def test_a_sweep_grid_rates_under_each_cell_and_shows_its_summary(kernel_shell, sim_env):
+    with capture_output() as shown:
+        result = kernel_shell.run("%%banana --sweep style=ink,oil\na heron at dawn, {style}")
+    (output,) = grid_outputs(shown)
+    assert output.data["text/html"].count("class='banana-sweep-cell'") == 2
+    grid = grid_of(output)
+    (page,) = [child for child in grid.children if "banana-rating-sweep" in child._dom_classes]
+    axis = next(box for box in page.children if "banana-sweep-axis" in getattr(box, "value", ""))
+    assert axis.layout.grid_area == "auto / span 2"  # the axis name spans both columns
+    assert grid.stats is not None and "banana-summary" not in grid.stats.value  # no rating yet
+
+    ink, oil = grid.tiles
+    assert oil.image.address == result["oil",].images[0].address
+    with capture_output() as clicked:
+        oil.controls.pick_button.value = True
+        ink.controls.stars[1].click()
+    assert result["oil",].images[0].picked and result["ink",].images[0].rating == 2
+    assert "class='banana-summary'" in grid.stats.value  # which value wins, redrawn
+    last = grid_outputs(clicked)[-1]
+    assert "✓ picked" in last.data["text/html"] and "★★☆☆☆" in last.data["text/html"]
+
+
+def test_without_a_kernel_the_cell_value_is_the_static_grid(shell, sim_env):
+    with capture_output() as shown:
+        run = shell.run("%%banana\na paper lantern in fog")
+    assert not grid_outputs(shown)
+    data, _ = shell.ip.display_formatter.format(run)
+    assert WIDGET not in data and data["text/html"].count("class='banana-thumb'") == 1
+
+
+def test_grids_too_big_for_widgets_or_with_nothing_to_rate_stay_static(
+    kernel_shell, sim_env, monkeypatch
+):
+    def static(result) -> str:  # what IPython shows instead: the static bundle
+        data, _ = kernel_shell.ip.display_formatter.format(result)
+        assert WIDGET not in data
+        return data["text/html"]
+
+    monkeypatch.setattr(_rating_grid, "LIVE_GRID_CELLS", 1)
+    with capture_output() as shown:
+        big = kernel_shell.run("%%banana --sweep style=ink,oil\na heron at dawn, {style}")
+    assert not grid_outputs(shown) and static(big).count("class='banana-thumb'") == 2
+    monkeypatch.setattr(_rating_grid, "LIVE_GRID_CELLS", 64)
+    with capture_output() as shown:  # every cell failed: nothing to rate
+        failed = kernel_shell.run("%%banana --sweep mood=[fail]\na harbour at night, {mood}")
+    assert failed.failed and not grid_outputs(shown) and "banana-error" in static(failed)
