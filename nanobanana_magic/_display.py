@@ -80,7 +80,21 @@ ZOOM_SCRIPT = (
 )
 
 
-def image_card(image, run, *, label: str | None = None) -> str:
+def thumbnail_src(path: Path, *, linked: bool = False) -> str:
+    """The `src` of a thumbnail: inlined (a data URI, so the output stands alone), or with
+    `linked` its file relative to the notebook, for widget cards, whose front end resolves
+    it like the full-size link (their saved widget state then holds no image bytes);
+    inlined all the same when the file is not below the notebook's folder."""
+    if linked:
+        relative = file_link(path)
+        if not (relative.startswith("..") or os.path.isabs(relative) or "://" in relative):
+            return relative
+    return data_uri(path)
+
+
+def image_card(image, run, *, label: str | None = None, linked: bool = False) -> str:
+    """One image's card: the thumbnail (inlined, or its file with `linked`, see
+    `thumbnail_src`) opening the full-size file, a caption and the image's marks."""
     request = image.request
     elapsed = f" · {run.elapsed:.1f} s" if run.elapsed is not None else ""
     per_image = run.cost / max(1, len(run.images))
@@ -100,7 +114,7 @@ def image_card(image, run, *, label: str | None = None) -> str:
         f"<figure class='banana-card' style='{CARD_STYLE}'>{heading}"
         f"<a class='banana-zoom' href='{link}' target='_blank' title='{title}' "
         f'onclick="{ZOOM_SCRIPT}" style="cursor:zoom-in;display:block">'
-        f"<img class='banana-thumb' src='{data_uri(image.thumbnail)}' "
+        f"<img class='banana-thumb' src='{esc(thumbnail_src(image.thumbnail, linked=linked))}' "
         f"alt='{esc(request.prompt[:120])}' style='{IMG_STYLE}'></a>"
         f"<figcaption class='banana-caption' style='{styles.CAPTION}'>{caption} · "
         f"<a href='{link}' target='_blank' style='{styles.LINK_STYLE}'>full size{size}</a>"

@@ -116,7 +116,9 @@ class ImageTile(widgets.VBox):
         if not self.with_card:  # the grid above shows the picture: name the image only
             title = f"{self.label} · " if self.label else ""
             return display.output(display.note(f"{title}{self.image.address}"))
-        return display.output(display.image_card(self.image, self.run, label=self.label))
+        return display.output(
+            display.image_card(self.image, self.run, label=self.label, linked=True)
+        )
 
     def refresh(self) -> None:
         """Show the image's marks as stored now (after a change made elsewhere)."""

@@ -113,6 +113,19 @@ class LiveStatus:
             HTML(display.output(html_text or display.note(summary))), metadata=metadata
         )
 
+    def finish_as_grid(self, subject) -> bool:
+        """End as the subject's grid with rating controls (`_rating_grid`), where widgets
+        render and it has images to rate; False (nothing done) otherwise."""
+        from ._rating_grid import GridOutput, can_rate
+
+        if self._handle is None or not can_rate(subject):
+            return False
+        if self._pending is not None:
+            self._pending.cancel()
+            self._pending = None
+        GridOutput(subject, display_id=self._handle.display_id).update()
+        return True
+
     def freeze(self) -> None:
         """Draw the current state one last time and stop redrawing; no summary (the
         cell's error that follows says what happened)."""

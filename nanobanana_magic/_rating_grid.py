@@ -35,6 +35,7 @@ from ._live import in_kernel
 from ._run import Run
 from ._sweep_html import cell_html, columns_style, head_html, page_parts, page_title, stats_html
 from ._sweep_result import LIVE_GRID_CELLS, SweepRun
+from ._widgets import hook as _hook
 
 WIDGET_VIEW = "application/vnd.jupyter.widget-view+json"
 #: the columns of a run's grid: as `_styles.GRID`
@@ -61,6 +62,8 @@ class RatingGrid(widgets.VBox):
             children = self._runs([subject] if isinstance(subject, Run) else list(subject))
         super().__init__(children)
         self.add_class("banana-rating-grid")
+        if isinstance(subject, SweepRun):
+            self.add_class("banana-sweep")
         self._roots = {tile.image.root.resolve() for tile in self.tiles}
         _ON_SCREEN.add(self)
 
@@ -74,10 +77,10 @@ class RatingGrid(widgets.VBox):
 
     def _runs(self, runs: list[Run]) -> list:
         children: list = []
-        for run in runs:
-            children.append(_html(display.run_header(run)))
+        for run in runs:  # the classes of the static grid's boxes are the tests' hooks too
+            parts: list = [_html(display.run_header(run))]
             if run.ok:
-                children.append(
+                parts.append(
                     _hook(
                         widgets.GridBox(
                             [self._tile(image, run) for image in run.images],
@@ -88,11 +91,12 @@ class RatingGrid(widgets.VBox):
                                 margin="6px 0",
                             ),
                         ),
-                        "banana-rating-run",
+                        "banana-grid",
                     )
                 )
             else:
-                children += [_html(card) for card in display.run_cards(run)]
+                parts += [_html(card) for card in display.run_cards(run)]
+            children.append(_hook(widgets.VBox(parts), "banana-run"))
         return children
 
     def _sweep(self, result: SweepRun) -> list:
@@ -121,7 +125,7 @@ class RatingGrid(widgets.VBox):
                             margin="6px 0",
                         ),
                     ),
-                    "banana-rating-sweep",
+                    "banana-sweep-grid",
                 )
             )
         self.stats = _html(stats_html(result))
@@ -182,11 +186,6 @@ def _html(fragment: str, **options) -> widgets.HTML:
     return widgets.HTML(display.output(fragment), **options)
 
 
-def _hook(widget, css_class: str):
-    widget.add_class(css_class)
-    return widget
-
-
 # -- displaying ----------------------------------------------------------------------------------
 def can_rate(subject: Subject) -> bool:
     """True when the subject has images to rate and is small enough for widgets."""
@@ -203,10 +202,11 @@ class GridOutput:
     """One output showing `grid` where widgets render and its static HTML elsewhere;
     the static part is re-sent whenever the grid redraws, so it stays current."""
 
-    def __init__(self, subject: Run | SweepRun, grid: RatingGrid | None = None):
+    def __init__(self, subject: Run | SweepRun, *, display_id: str | None = None):
         self.subject = subject
-        self.grid = grid if grid is not None else RatingGrid(subject)
-        self.display_id = uuid.uuid4().hex
+        self.grid = RatingGrid(subject)
+        #: a new output's, or the one this grid replaces (a background cell's live display)
+        self.display_id = display_id or uuid.uuid4().hex
         self.grid.on_refresh.append(self.update)
 
     def bundle(self) -> tuple[dict, dict]:

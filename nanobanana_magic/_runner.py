@@ -192,6 +192,9 @@ class LiveView(BatchView):
 
     def finished(self, runs) -> None:
         result_html = None
+        subject = self.sweep if self.sweep is not None else (runs[0] if len(runs) == 1 else None)
+        if self.show_result and subject is not None and self.live.finish_as_grid(subject):
+            return  # a background cell's grid, with rating controls where widgets render
         if self.show_result:
             result_html = self.sweep.html() if self.sweep is not None else display.runs_html(runs)
         self.live.finish(

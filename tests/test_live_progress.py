@@ -38,11 +38,12 @@ def rich_shell(shell, monkeypatch):
 
 
 def live_frames(captured) -> list[str]:
-    """The visible text of every frame of the live display, in the order drawn."""
+    """The visible text of every frame of the live display, in the order drawn (not the
+    grid with rating controls that follows it, a widget view)."""
     return [
         html.unescape(re.sub(r"<[^>]+>", " ", out.data["text/html"]))
         for out in captured.outputs
-        if "text/html" in out.data
+        if "text/html" in out.data and "application/vnd.jupyter.widget-view+json" not in out.data
     ]
 
 

@@ -10,6 +10,8 @@ same clicks in a real browser: tests/browser/test_rating_grid_browser.py.
 
 from __future__ import annotations
 
+import os
+
 import pytest
 from IPython.utils.capture import capture_output
 
@@ -58,8 +60,14 @@ def test_a_cell_grid_has_controls_under_each_thumbnail_and_keeps_its_static_grid
     assert [tile.image.address for tile in grid.tiles] == [i.address for i in run.images]
     for tile in grid.tiles:  # a card, its controls right under it
         card, controls = tile.children[:2]
-        assert "class='banana-thumb'" in card.outputs[0]["data"]["text/html"]
+        card_html = card.outputs[0]["data"]["text/html"]
+        assert "class='banana-thumb'" in card_html
         assert controls is tile.controls and len(controls.stars) == 5
+        # the widget's card links the thumbnail file (its saved state holds no image
+        # bytes); the static grid inlines it
+        assert f"src='{os.path.relpath(tile.image.thumbnail)}'" in card_html
+        assert "base64," not in card_html
+    assert static.count("src='data:image/webp;base64,") == 2
 
     with capture_output() as clicked:
         grid.tiles[1].controls.stars[2].click()  # three stars for image #1
@@ -90,7 +98,7 @@ def test_a_sweep_grid_rates_under_each_cell_and_shows_its_summary(kernel_shell, 
     (output,) = grid_outputs(shown)
     assert output.data["text/html"].count("class='banana-sweep-cell'") == 2
     grid = grid_of(output)
-    (page,) = [child for child in grid.children if "banana-rating-sweep" in child._dom_classes]
+    (page,) = [child for child in grid.children if "banana-sweep-grid" in child._dom_classes]
     axis = next(box for box in page.children if "banana-sweep-axis" in getattr(box, "value", ""))
     assert axis.layout.grid_area == "auto / span 2"  # the axis name spans both columns
     assert grid.stats is not None and "banana-summary" not in grid.stats.value  # no rating yet
@@ -130,3 +138,37 @@ def test_grids_too_big_for_widgets_or_with_nothing_to_rate_stay_static(
     with capture_output() as shown:  # every cell failed: nothing to rate
         failed = kernel_shell.run("%%banana --sweep mood=[fail]\na harbour at night, {mood}")
     assert failed.failed and not grid_outputs(shown) and "banana-error" in static(failed)
+
+
+def test_a_background_cell_ends_as_the_grid_with_controls(kernel_shell, sim_env, out_dir):
+    import asyncio
+
+    magic = kernel_shell.ip.magics_manager.registry["Banana"]
+
+    async def scenario():
+        kernel_shell.run("%%banana --background --name bg\na kite over dunes")
+        await asyncio.gather(*magic._background)
+
+    with capture_output() as shown:
+        asyncio.run(scenario())
+    live = shown.outputs[0].transient["display_id"]
+    (grid_output,) = grid_outputs(shown)
+    assert grid_output.update and grid_output.transient["display_id"] == live
+    assert grid_output.data["text/html"].count("class='banana-thumb'") == 1
+    run = kernel_shell.ip.user_ns["bg"]
+    grid_of(grid_output).tiles[0].controls.stars[4].click()
+    assert Store(out_dir).load_run(run.run_id).images[0].rating == 5
+
+
+def test_a_widget_card_links_its_thumbnail_only_below_the_notebook_folder(tmp_path, monkeypatch):
+    from nanobanana_magic._display import thumbnail_src
+
+    thumb = tmp_path / "out" / "thumb.webp"
+    thumb.parent.mkdir()
+    thumb.write_bytes(b"RIFF....WEBP")
+    (tmp_path / "notebooks").mkdir()
+    monkeypatch.chdir(tmp_path)
+    assert thumbnail_src(thumb, linked=True) == os.path.join("out", "thumb.webp")
+    assert thumbnail_src(thumb).startswith("data:image/webp;base64,")
+    monkeypatch.chdir(tmp_path / "notebooks")  # the front end could not reach ../out
+    assert thumbnail_src(thumb, linked=True).startswith("data:image/webp;base64,")
