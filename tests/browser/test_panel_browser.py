@@ -10,6 +10,7 @@ in the test's temp folder (the README's come from test_outputs_browser, when ask
 from __future__ import annotations
 
 import re
+import time
 
 import pytest
 from PIL import Image
@@ -80,10 +81,15 @@ def test_panel_generates_cancels_and_restores(chromium_browser, jupyter_server, 
         panel.locator(".banana-prompt textarea").fill(SECOND_PROMPT)
         panel.locator("button.banana-generate").click()
         expect(status).to_have_text(re.compile(r"^(queued|generating)"))
+        # "queued" is said before the task is sent too: cancel once the journal has it
+        store = Store(jupyter_server["root"] / "banana_outputs")
+        deadline = time.monotonic() + 60
+        while not store.pending_tasks():
+            assert time.monotonic() < deadline, "the second task was never submitted"
+            time.sleep(0.05)
         panel.locator("button.banana-cancel").click()
         expect(status).to_have_text(re.compile(r"^stopped"))
         expect(panel.locator(".banana-cost")).to_contain_text("Cancelled")
-        store = Store(jupyter_server["root"] / "banana_outputs")
         pending = [store.load_run(entry["run_id"]) for entry in store.pending_tasks()]
         assert [run.request.prompt for run in pending] == [SECOND_PROMPT]
 
