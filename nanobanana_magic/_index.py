@@ -571,14 +571,15 @@ class RunIndex:
         with self._fresh() as db:
             return [r[0] for r in db.execute("SELECT sweep_id FROM unreadable_sweeps ORDER BY 1")]
 
-    def sweep_cells(self, sweep_id: str) -> list[tuple[str, bool]]:
-        """(run id, served by the cache) of each cell of a sweep that has a run."""
+    def sweeps_starting_with(self, run_id: str) -> list[str]:
+        """The sweeps whose first cell is held by `run_id`, newest first."""
         with self._fresh() as db:
             return [
-                (run_id, bool(cached))
-                for run_id, cached in db.execute(
-                    "SELECT run_id, cached FROM sweep_cells WHERE sweep_id = ? ORDER BY position",
-                    (sweep_id,),
+                row[0]
+                for row in db.execute(
+                    "SELECT sweep_id FROM sweep_cells WHERE run_id = ? AND position = 0 "
+                    "ORDER BY sweep_id DESC",
+                    (run_id,),
                 )
             ]
 

@@ -136,6 +136,10 @@ def save_sweep(store: Store, result: SweepRun) -> str:
     """Write (or rewrite) the record of `result`, then name it in the journal; returns
     the sweep id."""
     store.ensure()
+    if result.sweep_id is None:  # a sweep the cache served whole, made before: the same one
+        result.sweep_id = _recorded_already(store, result)
+        if result.sweep_id is not None:
+            return result.sweep_id
     sweep_id = result.sweep_id or new_sweep_id(result.created_at)
     folder = store.root / SWEEPS
     folder.mkdir(exist_ok=True)
@@ -144,6 +148,30 @@ def save_sweep(store: Store, result: SweepRun) -> str:
     result.sweep_id = sweep_id
     store.journal("sweep", sweep_id=sweep_id)
     return sweep_id
+
+
+def _recorded_already(store: Store, result: SweepRun) -> str | None:
+    """The id of a recorded sweep with the same template, axes and cell runs, when the
+    cache served every cell of `result` (run again, e.g. by Run All: history keeps one
+    entry, as it does for a run served from the cache)."""
+    runs = [result.runs.get(key) for key in result.plan.keys]
+    if not runs or not all(run is not None and run.cached for run in runs):
+        return None
+    mine = _parse(json.loads(json.dumps(record_of(result, "sweep-0"))), "sweep-0")
+    index = store.index()
+    for sweep_id in index.sweeps_starting_with(mine.cells[0].run_id or ""):
+        try:
+            theirs = read_sweep_record(store, sweep_id)
+        except ValidationError:
+            continue
+        if _signature(theirs) == _signature(mine):
+            return sweep_id
+    return None
+
+
+def _signature(record: SweepRecord) -> tuple:
+    cells = [(cell.key, cell.run_id) for cell in record.cells]
+    return record.template, record.zipped, record.axes, cells
 
 
 def record_sweep(result: SweepRun) -> None:

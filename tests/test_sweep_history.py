@@ -62,6 +62,9 @@ def test_a_sweep_is_one_history_entry_with_its_axes_and_cached_cells(shell, swep
     listing = repr(history)
     assert "sweep 2×3: size × style" in listing and "1 of 6 cells" in listing
     assert "banana-history" in history._repr_html_()
+    again = shell.run(SWEEP_CELL)  # Run All once more: the cache serves every cell
+    assert all(run.cached for _, run in again) and again.sweep_id == result.sweep_id
+    assert len(shell.run("%banana history")) == 2  # still one entry for the sweep
 
 
 def test_history_filters_find_a_sweep_by_its_cells(shell, swept):
@@ -147,6 +150,19 @@ def test_the_python_api_gives_what_the_magic_gives(shell, swept, out_dir):
         nb.history(output_dir=out_dir, min_rating=9)
 
 
+def test_a_sweep_from_the_panel_is_one_entry_too(shell, sim_env):
+    from test_panel import fill
+    from test_panel import generate as click_generate
+
+    p = shell.run("%banana panel")
+    fill(p, prompt="a heron at dawn", sweep_key="size", sweep_values="4:3, 1:1")
+    runs = click_generate(p)
+    (entry,) = shell.run("%banana history")
+    assert isinstance(entry, SweepEntry) and entry.description == "sweep 2: size"
+    shown = shell.run("%banana show last")
+    assert {run.run_id for _, run in shown} == {run.run_id for run in runs}
+
+
 # -- summary from disk -----------------------------------------------------------------------
 def test_summary_of_a_stored_sweep_is_its_own_table_from_disk(shell, swept, sim_env):
     _, result = swept
@@ -171,7 +187,7 @@ def test_rerun_of_a_sweep_comes_from_the_cache_or_asks_for_yes(shell, swept, sim
     before = sent(sim_env)
     again = shell.run(f"%banana rerun {result.sweep_id}")
     assert isinstance(again, SweepRun) and sent(sim_env) == before
-    assert all(run.cached for _, run in again) and again.sweep_id != result.sweep_id
+    assert all(run.cached for _, run in again) and again.sweep_id == result.sweep_id
     error = shell.run_failing(f"%banana rerun {result.sweep_id} --no-cache --budget 0.05")
     assert isinstance(error, BudgetExceededError) and "--yes" in str(error)
     assert sent(sim_env) == before
