@@ -264,17 +264,40 @@ class ToAPIsClient:
             rng=self._rng,
         )
         deadline = submitted_at + timeout
+        learned = asyncio.Event()  # a sibling finished: what it taught may move our poll
+        loop = asyncio.get_running_loop()
+        unsubscribe = (
+            prior.subscribe(lambda: _set_soon(loop, learned)) if prior is not None else None
+        )
+        try:
+            return await self._poll_until_final(
+                task_id, planner, deadline, timeout, on_update, prior, learned
+            )
+        finally:
+            if unsubscribe is not None:
+                unsubscribe()
+
+    async def _poll_until_final(
+        self,
+        task_id: str,
+        planner: PollPlanner,
+        deadline: float,
+        timeout: float,
+        on_update: Callable[[JSONObject, float | None], None] | None,
+        prior: DurationPrior | None,
+        learned: asyncio.Event,
+    ) -> JSONObject:
         while True:
-            at = min(planner.next_poll_at(), deadline)
-            delay = at - self._clock()
-            if delay > 0:
-                await self._sleep(delay)
+            learned.clear()
+            delay = min(planner.next_poll_at(), deadline) - self._clock()
+            if delay > 0 and await self._pause(delay, learned):
+                continue  # plan again with what the sibling taught
             task = await self._poll_within(task_id, deadline, timeout)
             state, progress, _word = task_state(task)
             if state == "completed":
                 running_time = planner.running_time(self._clock())
                 if prior is not None and running_time is not None:
-                    prior.learn(running_time, planner.reported_progress())
+                    prior.learn(running_time, planner.reported_progress(), planner.progress_step())
                 return task
             if state == "failed":
                 code, message = failure_message(task)
@@ -294,6 +317,17 @@ class ToAPIsClient:
             if on_update is not None:
                 window = planner.window()
                 on_update(task, None if window is None else max(0.0, window[1] - now))
+
+    async def _pause(self, delay: float, wake: asyncio.Event) -> bool:
+        """Sleep `delay` seconds unless `wake` is set first; True when woken early."""
+        sleeper = asyncio.ensure_future(self._sleep(delay))
+        waker = asyncio.ensure_future(wake.wait())
+        try:
+            await asyncio.wait({sleeper, waker}, return_when=asyncio.FIRST_COMPLETED)
+        finally:
+            for pending in (sleeper, waker):
+                pending.cancel()
+        return waker.done() and not waker.cancelled() and not sleeper.done()
 
     async def _poll_within(self, task_id: str, deadline: float, timeout: float) -> JSONObject:
         """One status query (with its retries) that ends by the task's deadline plus one
@@ -515,6 +549,14 @@ class _RetryableDownload(Exception):
 
 class _AnswerTooLarge(Exception):
     pass
+
+
+def _set_soon(loop: asyncio.AbstractEventLoop, event: asyncio.Event) -> None:
+    """Set `event` from whichever thread learned something (its loop may have ended)."""
+    try:
+        loop.call_soon_threadsafe(event.set)
+    except RuntimeError:  # the loop is closed: nobody is waiting any more
+        pass
 
 
 def _check_result_url(url: str) -> None:

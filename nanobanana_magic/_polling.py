@@ -21,15 +21,21 @@ largest values over the polygon of models consistent with everything seen (a two
 linear programme, solved by visiting the polygon's corners). The next poll:
 
 * a narrow window is polled once, just after its end;
-* while the task is still early, a *refining sample* narrows the window: with fine
-  progress a poll some way towards `lo`, and one more shortly before a window that is
-  still wider than a progress step; with coarse progress (0 → 50 → 100) a poll at the
-  moment that would split the window in two (seeing 50 at `t` means the end is before
-  `2t - s`, seeing 0 means after);
-* inside a wide window, evenly spaced polls whose spacing bounds the lateness;
-* without a usable model (no progress, nothing learned, or a model that keeps missing),
-  a backoff that grows with the task's age up to a fixed-interval poller's cadence
-  (`_KNOWN_NOTHING_INTERVAL`), with jitter: knowing nothing, it is no worse than one.
+* with fine progress, the finish is extrapolated from the progress rate and the next poll
+  timed so that a progress step would fall mid-window: whichever side the answer lands on
+  leaves at most one step (D/100) and at most half the window (`_fine_target`);
+* with coarse progress (0 → 50 → 100), a poll at the moment that would split the window
+  in two (seeing 50 at `t` means the end is before `2t - s`, seeing 0 means after), when
+  walking two halves is cheaper than walking the whole;
+* without progress (or past its last step), a walk through the window that weighs each
+  query as `_QUERY_COST` seconds of lateness: for a uniformly likely end, each interval
+  `_QUERY_COST` shorter than the one before (`_uniform_walk`);
+* without a usable model (nothing learned yet, or a model that keeps missing), a batch
+  keeps watch together: its first task (the scout) is polled after `first_delay` and then
+  at a fixed-interval poller's cadence (`_KNOWN_NOTHING_INTERVAL`), the others a little
+  slower with their phases spread, and the first task seen done teaches the rest at once
+  (`DurationPrior.subscribe` wakes their waits). A lone task that knows nothing is polled
+  like a fixed-interval poller after two early looks, with jitter.
 
 The contract's guidance bounds the cadence: never more often than every 0.25 s per task,
 never more than 10 s apart.
@@ -50,16 +56,16 @@ MIN_INTERVAL = 0.25
 MAX_INTERVAL = DEFAULT_MAX_POLL_INTERVAL
 _FINAL_MARGIN = 0.02  # poll this long after the latest predicted completion
 _MAX_DURATION = 3600.0
-_REFINE_SHARE = 0.9  # fine progress: sample this share of the way to the window
-_REFINE_MIN_GAP = 1.0  # ... when the window opens at least this long after the last poll
-_APPROACH_WIDTH = 0.22  # a wider window near its start gets one more sample ...
-_APPROACH_LEAD = 0.3  # ... this long before the window opens
 _START_SLACK = 0.5  # soft: a task that left the queue started within this of it
 _PRIOR_RANGE = (0.6, 1.5)  # soft: duration within these multiples of the expected one ...
 _PRIOR_SAMPLES = 4  # ... until this many are known; then the range the samples span
 _PRIOR_KEEP = 50  # samples a prior keeps (the most recent)
-_KNOWN_NOTHING_INTERVAL = 4.0  # cadence, knowing nothing, of a plain fixed-interval poller
-_MAX_STEP = 3.0  # evenly spaced polls in a wide window are never further apart
+_KNOWN_NOTHING_INTERVAL = 3.0  # cadence, knowing nothing, of a plain fixed-interval poller
+_SIBLING_INTERVAL = 4.0  # ... and of a batch's other tasks, which the first to finish informs
+_AGE_SHARE = 0.1  # ... or, for an old task, this share of its age
+_GOLDEN = (math.sqrt(5) - 1) / 2
+_MAX_STEP = 2.5  # evenly spaced polls in a wide window are never further apart
+_QUERY_COST = 0.25  # seconds of lateness one status query is worth, for windows walked evenly
 _MAX_ZEROS_TRUSTED = 2  # after this many running 0 % answers, drop the "under half" rule
 _COARSE_LEVELS = (0, 50, 100)
 _STEPPED_LEVELS = (0, 25, 50, 75, 100)
@@ -67,7 +73,7 @@ _STEPPED_LEVELS = (0, 25, 50, 75, 100)
 # absolute floor and a share of the task's predicted length. Fine progress pins the end
 # down, so its windows are polled tightly; coarse progress can only say "not yet", so its
 # windows are walked in steps of this size.
-_LATENESS = {1: (0.25, 0.01), 25: (0.6, 0.04), 50: (1.5, 0.08), None: (1.5, 0.08)}
+_LATENESS = {1: (0.15, 0.0075), 25: (0.6, 0.04), 50: (1.5, 0.08), None: (1.5, 0.08)}
 
 
 class DurationPrior:
@@ -79,7 +85,9 @@ class DurationPrior:
     (the engine appends it there). Within a batch, siblings inform each other: the first
     to finish are the shortest of the batch (the others are still running), so their times
     are read as the lowest order statistics of `siblings` draws rather than as a sample.
-    It also remembers whether such tasks reported progress at all (`reports_progress`).
+    It also remembers whether such tasks reported progress at all (`reports_progress`) and
+    in what steps (`progress_step`: 1 for whole percents, 25 or 50), so that a task whose
+    first answers happen to be 50 % is not taken for one reporting only 0/50/100.
     """
 
     def __init__(
@@ -87,14 +95,17 @@ class DurationPrior:
         samples: Iterable[float] = (),
         *,
         reports_progress: bool | None = None,
-        on_learn: Callable[[float, bool], None] | None = None,
+        progress_step: int | None = None,
+        on_learn: Callable[[float, bool | None, int | None], None] | None = None,
     ):
         self._history: collections.deque[float] = collections.deque(maxlen=_PRIOR_KEEP)
         self._history.extend(x for x in samples if 0 < x < _MAX_DURATION)
         self._batch: list[float] = []  # finished siblings of the batch under way
         self.siblings = 0  # tasks of the batch under way
         self.reports_progress = reports_progress
+        self.progress_step = progress_step
         self.on_learn = on_learn
+        self._listeners: set[Callable[[], None]] = set()
 
     def __len__(self) -> int:
         return len(self._history) + len(self._batch)
@@ -113,18 +124,32 @@ class DurationPrior:
         self._batch = []
         self.siblings = 0
 
+    def subscribe(self, listener: Callable[[], None]) -> Callable[[], None]:
+        """Call `listener` whenever a running time is learned (a waiting sibling plans
+        again at once); returns the function that unsubscribes it."""
+        self._listeners.add(listener)
+        return lambda: self._listeners.discard(listener)
+
     def add_sibling(self) -> None:
         """One more task of the batch under way is being polled."""
         self.siblings += 1
 
-    def learn(self, seconds: float, reported_progress: bool) -> None:
-        """A task like this ran `seconds`; it did (or did not) report progress."""
+    def learn(
+        self, seconds: float, reported_progress: bool | None, step: int | None = None
+    ) -> None:
+        """A task like this ran `seconds`; it did (or did not) report progress, in steps
+        of `step` percent, as far as it could tell (None: too few answers to tell)."""
         if not 0 < seconds < _MAX_DURATION:
             return
         self._batch.append(seconds)
-        self.reports_progress = reported_progress
+        if reported_progress is not None:
+            self.reports_progress = reported_progress
+        if step is not None and (self.progress_step is None or step < self.progress_step):
+            self.progress_step = step
         if self.on_learn is not None:
-            self.on_learn(seconds, reported_progress)
+            self.on_learn(seconds, self.reports_progress, step)
+        for listener in list(self._listeners):
+            listener()
 
     def expected(self) -> float | None:
         known = self._history or self._batch
@@ -159,7 +184,10 @@ class DurationPrior:
         step = (ordered[-1] - ordered[0]) / (k - 1)
         a = max(0.0, ordered[0] - step)
         b = a + step * (n + 1)
-        return a, max(b + step, ordered[-1] + step)
+        high = max(b + step, ordered[-1] + step)
+        if k < _PRIOR_SAMPLES:  # too few to tell a narrow spread from a lucky one
+            high = max(high, ordered[0] * _PRIOR_RANGE[1])
+        return min(a, ordered[0] * 0.9), high
 
 
 class PollPlanner:
@@ -171,7 +199,7 @@ class PollPlanner:
         *,
         min_interval: float = MIN_INTERVAL,
         max_interval: float = MAX_INTERVAL,
-        first_delay: float = 1.0,
+        first_delay: float = 0.5,
         expected_duration: float | None = None,
         prior: DurationPrior | None = None,
         jitter: float = 0.05,
@@ -183,6 +211,8 @@ class PollPlanner:
         if prior is None and expected_duration:
             prior = DurationPrior([expected_duration])
         self.prior = prior
+        # the order of this task among its siblings (0: the first, the batch's scout)
+        self.rank = prior.siblings if prior is not None else 0
         if prior is not None:
             prior.add_sibling()
         self.min_interval = min_interval
@@ -210,8 +240,13 @@ class PollPlanner:
         """Tasks like this are known to report no progress (0 until done)."""
         return self.prior is not None and self.prior.reports_progress is False
 
-    def reported_progress(self) -> bool:
-        return any(p for _, _, p in self._observations)
+    def reported_progress(self) -> bool | None:
+        """Whether this task reported progress (None: never seen running, cannot tell)."""
+        if any(p for _, _, p in self._observations):
+            return True
+        if any(status == "running" for _, status, _ in self._observations):
+            return False
+        return None
 
     # -- input --------------------------------------------------------------------------
     def observe(self, t: float, status: str, progress: int | None) -> None:
@@ -229,11 +264,16 @@ class PollPlanner:
         seen = {p for _, _, p in self._observations if p}
         if not seen:
             return None
+        known = self.prior.progress_step if self.prior is not None else None
         if seen <= set(_COARSE_LEVELS):
-            return 50
+            return min(50, known or 50)
         if seen <= set(_STEPPED_LEVELS):
-            return 25
+            return min(25, known or 25)
         return 1
+
+    def progress_step(self) -> int | None:
+        """The steps in which this task reported progress, as far as its answers tell."""
+        return self._granularity()
 
     def _constraints(self, soft: int) -> list[tuple[float, float, float]]:
         """Half-planes a*s + b*D <= c describing every model consistent with what we saw.
@@ -335,46 +375,107 @@ class PollPlanner:
         if not self._observations:
             expected, prior_range = self.expected_duration, self._prior_range()
             if expected and prior_range and self._progress_absent():
-                # nothing to sample before the end: the first poll opens the window
-                return self.submitted_at + max(self.first_delay, prior_range[0])
-            if expected:
-                return self.submitted_at + max(self.first_delay, 0.45 * expected)
-            return self.submitted_at + self.first_delay
+                # nothing to sample before the end: the first poll is the first step of
+                # the walk through the window (a poll at its opening could only say "not yet")
+                lo = self.submitted_at + prior_range[0]
+                hi = self.submitted_at + prior_range[1] + _START_SLACK
+                return self._walk(lo, lo, hi)
+            if expected:  # a first sample about halfway
+                return self.submitted_at + 0.45 * expected
+            return self.submitted_at + self._cold_first_delay()
         window = None if self._misses >= 2 else self.window()
         if window is None:
             return last + self._backoff(last)
         lo, hi = window
         floor, share = _LATENESS[self._granularity()]
         lateness = max(floor, share * (hi - self.submitted_at))
+        if self._granularity() == 1:
+            return self._fine_target(last, lo, hi, lateness)
         if hi - lo <= lateness:
-            if (
-                self._granularity() == 1
-                and hi - lo > _APPROACH_WIDTH
-                and lo - last > _APPROACH_LEAD + self.min_interval
-            ):
-                return lo - _APPROACH_LEAD  # one more sample pins the end down further
             return hi + _FINAL_MARGIN
         sample = self._refining_sample(last, lo, hi)
         if sample is not None:
             return sample
+        return self._walk(last, lo, hi)
+
+    def _walk(self, last: float, lo: float, hi: float) -> float:
+        """The next poll of a walk through the window [lo, hi] (polled up to `last`).
+
+        With fine or stepped progress, evenly spaced polls far enough apart that the final
+        one lands at most the granularity's lateness after the completion. Without (or
+        past coarse progress's last step) nothing more will be learned before the end,
+        which is about equally likely anywhere in what is left of the window: the walk
+        then minimises the expected lateness plus `_QUERY_COST` seconds per expected
+        query, which for a uniform end makes each interval `_QUERY_COST` shorter than the
+        one before (`_uniform_walk`)."""
         start = max(lo, last)
-        steps = max(1, math.ceil((hi - start) / min(lateness, _MAX_STEP) - 1e-9))
-        return start + (hi - start) / steps + _FINAL_MARGIN
+        width = hi - start
+        granularity = self._granularity()
+        if granularity in (None, 50):
+            step, _cost = _uniform_walk(width, _QUERY_COST, self.min_interval, _MAX_STEP)
+            return start + step + _FINAL_MARGIN
+        floor, share = _LATENESS[granularity]
+        step = min(max(floor, share * (hi - self.submitted_at)), _MAX_STEP)
+        steps = max(1, math.ceil(width / step - 1e-9))
+        return start + width / steps + _FINAL_MARGIN
+
+    def _fine_target(self, last: float, lo: float, hi: float, lateness: float) -> float:
+        """Fine progress: extrapolate, and poll when a progress step would fall mid-window.
+
+        With progress `f(t) = (t - s) / D` reported in whole percent, a poll at `t` says in
+        which step of `D / 100` the remaining time `s + D - t` lies. Timed so that a step
+        boundary falls at the middle of the window [lo, hi], the answer leaves at most one
+        step and at most half the window; timed inside the window (no later than `lo +
+        lateness`), it may also find the task done. Once the window is within the allowed
+        lateness, a final poll at its end."""
+        if hi - lo <= lateness:
+            return hi + _FINAL_MARGIN
+        step = statistics.fmean(d for _, d in self._model()) / 100
+        middle = (lo + hi) / 2
+        earliest = last + self.min_interval
+        if step <= 0 or earliest > hi + _FINAL_MARGIN - self.min_interval:
+            return hi + _FINAL_MARGIN  # no room for a sample before the final poll
+        sample = middle - max(0, math.ceil((middle - lo - lateness) / step - 1e-9)) * step
+        if sample < earliest:  # too soon: the first such moment after it
+            sample += math.ceil((earliest - sample) / step - 1e-9) * step
+        return min(sample, hi + _FINAL_MARGIN - self.min_interval)
 
     def _refining_sample(self, last: float, lo: float, hi: float) -> float | None:
         """A poll before the window that would narrow it, or None if none helps."""
         if lo - last <= self.min_interval or self._progress_absent():
             return None
-        granularity = self._granularity()
-        if granularity == 1:
-            return last + _REFINE_SHARE * (lo - last) if lo - last > _REFINE_MIN_GAP else None
         if self._observations[-1][2]:  # coarse progress already past 0: no more to learn
             return None
         # Not yet at 50 %: seeing 50 at t puts the end before 2t - s, seeing 0 after it.
         starts = [s for s, _ in self._model()]
         start = (min(starts) + max(starts)) / 2
         split = ((lo + hi) / 2 + start) / 2
-        return split if last + self.min_interval < split < lo else None
+        if not last + self.min_interval < split < lo:
+            return None
+        # worth a query only if walking two half windows is cheaper than the whole one
+        whole = self._walk_cost(hi - lo)
+        return split if _QUERY_COST + self._walk_cost((hi - lo) / 2) < whole else None
+
+    def _walk_cost(self, width: float) -> float:
+        return _uniform_walk(width, _QUERY_COST, self.min_interval, _MAX_STEP)[1]
+
+    def _cold_first_delay(self) -> float:
+        """Knowing nothing, a batch keeps watch together: its first task (the scout) is
+        polled early and then like a fixed-interval poller, so that a short batch is seen
+        done soon and a lone task fares no worse than with such a poller. Any task seen
+        done teaches its siblings at once (`DurationPrior.learn` wakes their waits), so the
+        others look less often (`_SIBLING_INTERVAL`), their phases spread over one interval
+        by a golden-ratio sequence (even whatever the batch size)."""
+        if self.rank == 0:
+            return self.first_delay
+        return self._blind_interval() * (1.0 + (self.rank * _GOLDEN) % 1.0)
+
+    def _blind_interval(self, age: float = 0.0) -> float:
+        """The cadence knowing nothing: a fixed poller's (a batch's other tasks a little
+        slower), and for a task already old, a tenth of its age (lateness within about
+        5 % of its running time; the contract's 10 s cap still applies)."""
+        cadence = _KNOWN_NOTHING_INTERVAL if self.rank == 0 else _SIBLING_INTERVAL
+        return max(cadence, _AGE_SHARE * age)
 
     def _backoff(self, last: float) -> float:
         """Without a usable model: grow the interval with the task's age, with jitter."""
@@ -382,13 +483,42 @@ class PollPlanner:
         if self._misses >= 2:
             base = MIN_INTERVAL * 1.6 ** min(self._misses, 12)
         else:
-            base = min(max(1.0, 1.5 * age), _KNOWN_NOTHING_INTERVAL)
+            base = min(max(self.first_delay, 1.5 * age), self._blind_interval(age))
             never_running = all(status == "queued" for _, status, _ in self._observations)
             if self.expected_duration and (age < self.expected_duration or never_running):
                 # a queued task may start any moment: sample often enough to see it run
                 base = min(base, max(0.5, 0.25 * self.expected_duration))
         interval = min(max(base, 0.5), self.max_interval)
         return interval * (1 + self._rng.uniform(-self.jitter, self.jitter))
+
+
+def _uniform_walk(
+    width: float, cost: float, shortest: float, longest: float
+) -> tuple[float, float]:
+    """The best walk through a window `width` long in which the end is uniformly likely,
+    a query costing `cost` seconds of lateness: (its first interval, its expected cost).
+
+    With poll times x_1 < ... < x_n = width, the expected lateness is sum(h_i^2) / 2W and
+    the expected number of queries sum(W - x_(i-1)) / W; setting the derivatives to zero
+    gives h_(i+1) = h_i - cost. Over the number of polls n, h_1 = W/n + cost (n-1)/2 (no
+    interval under `shortest`, the first at most `longest`); the cheapest n wins."""
+    if width <= shortest:
+        return max(width, 0.0), cost + max(width, 0.0) / 2
+    best = (width, math.inf)
+    for n in range(1, 400):
+        first = width / n + cost * (n - 1) / 2
+        intervals = [max(first - cost * i, shortest) for i in range(n)]
+        scale = width / sum(intervals)  # the floor may overshoot: shrink to fit
+        intervals = [h * scale for h in intervals]
+        if intervals[0] <= longest + 1e-9:
+            lateness = sum(h * h for h in intervals) / (2 * width)
+            queries = sum(width - x for x in itertools.accumulate([0.0, *intervals[:-1]]))
+            total = lateness + cost * queries / width
+            if total < best[1]:
+                best = (intervals[0], total)
+        if intervals[0] < longest and n * shortest >= width:
+            break
+    return best
 
 
 def _corners(rows: list[tuple[float, float, float]]) -> list[tuple[float, float]]:
