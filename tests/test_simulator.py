@@ -156,6 +156,19 @@ def test_submit_poll_download_happy_path(sim):
     )
     assert entry["created_at"] < entry["started_at"] < entry["finished_at"] <= time.time()
     assert entry["finished_at"] - entry["started_at"] == pytest.approx(0.15)
+    # the first status query that found it done (benchmarks/polling.py times the poller)
+    assert entry["finished_at"] <= entry["seen_done_at"] <= time.time()
+
+
+def test_the_first_query_that_finds_a_task_done_is_recorded_once(sim):
+    task = sim.submit_ok(model="nano-banana-2")
+    sim.poll(task["id"])
+    assert sim.sim.stats()["tasks"][task["id"]]["seen_done_at"] is None  # still running
+    sim.wait(task["id"])
+    first = sim.sim.stats()["tasks"][task["id"]]["seen_done_at"]
+    sim.poll(task["id"])  # asked again (fresh URLs): the first finding stays
+    assert first is not None
+    assert sim.sim.stats()["tasks"][task["id"]]["seen_done_at"] == first
 
 
 def test_stats_have_exactly_the_documented_keys(sim):
@@ -180,6 +193,7 @@ def test_stats_have_exactly_the_documented_keys(sim):
         "created_at",
         "started_at",
         "finished_at",
+        "seen_done_at",
         "downloads",
         "n",
         "resolution",

@@ -57,8 +57,9 @@ or ``epoch``).
 ``stats()`` keys: ``tasks_created``, ``submit_requests``, ``status_requests``, ``downloads``
 (result-file GETs), ``uploads`` (upload requests), ``rate_limit_violations``,
 ``faults_injected`` {knob: count}, ``tasks`` {id: {prompt, status, polls, created_at,
-started_at, finished_at, downloads, n, resolution, size}} (tasks created since the last reset;
-times are ``time.time()`` floats, ``None`` until reached), and ``headers`` {"api": [...],
+started_at, finished_at, seen_done_at (the first status query that found it done),
+downloads, n, resolution, size}} (tasks created since the last reset; times are
+``time.time()`` floats, ``None`` until reached), and ``headers`` {"api": [...],
 "files": [...]}: the last 500 requests' headers per server, names lower-cased, plus the
 pseudo-headers ``:method`` and ``:path``.
 """

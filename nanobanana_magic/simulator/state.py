@@ -118,6 +118,7 @@ class SimulatorState:
         with self._lock:
             for task in self._tasks.values():
                 task.polls = task.downloads = 0
+                task.seen_done_at = None
             self._reset_stats()
 
     def count(self, counter: str) -> None:
@@ -151,6 +152,7 @@ class SimulatorState:
                     "created_at": task.created_at,
                     "started_at": task.started_at,
                     "finished_at": finished if finished is not None and now >= finished else None,
+                    "seen_done_at": task.seen_done_at,
                     "downloads": task.downloads,
                     "n": task.n,
                     "resolution": task.resolution,
@@ -317,6 +319,8 @@ class SimulatorState:
                 return None
             now = self._advance()
             task.polls += 1
+            if task.seen_done_at is None and task.phase(now) == DONE:
+                task.seen_done_at = now
             return self._task_object(task, now)
 
     def _status_word(self, task: Task, now: float) -> str:

@@ -52,6 +52,7 @@ class Task:
     started_at: float | None = None  # assigned by the scheduler
     polls: int = 0
     downloads: int = 0
+    seen_done_at: float | None = None  # when a status query first found it done
 
     @property
     def finished_at(self) -> float | None:
