@@ -106,6 +106,7 @@ class DurationPrior:
         self.progress_step = progress_step
         self.on_learn = on_learn
         self._listeners: set[Callable[[], None]] = set()
+        self._provisional: float | None = None  # a running sibling's predicted length
 
     def __len__(self) -> int:
         return len(self._history) + len(self._batch)
@@ -122,6 +123,7 @@ class DurationPrior:
         """A new batch starts: the finished siblings of the last one become history."""
         self._history.extend(self._batch)
         self._batch = []
+        self._provisional = None
         self.siblings = 0
 
     def subscribe(self, listener: Callable[[], None]) -> Callable[[], None]:
@@ -151,9 +153,24 @@ class DurationPrior:
         for listener in list(self._listeners):
             listener()
 
+    def suggest(self, seconds: float, step: int) -> None:
+        """A running sibling's progress (in steps of `step` percent) predicts it runs about
+        `seconds`: while nothing is known yet, its siblings take that as their expectation
+        (a first sample about halfway, and so a time left to show) rather than keep
+        watching blind; told once a batch, and the waiting siblings plan again."""
+        if len(self) or self._provisional is not None or not 0 < seconds < _MAX_DURATION:
+            return
+        self._provisional = seconds
+        if self.reports_progress is None:
+            self.reports_progress = True
+        if self.progress_step is None:
+            self.progress_step = step
+        for listener in list(self._listeners):
+            listener()
+
     def expected(self) -> float | None:
         known = self._history or self._batch
-        return statistics.median(known) if known else None
+        return statistics.median(known) if known else self._provisional
 
     def range(self) -> tuple[float, float] | None:
         """Shortest and longest likely running time, or None when nothing is known."""
@@ -258,6 +275,18 @@ class PollPlanner:
         self._had_model = self._had_model or window is not None
         self._observations.append((t, status, progress))
         self._last_poll = t
+        if progress and self.prior is not None and not len(self.prior):
+            self._suggest_length()
+
+    def _suggest_length(self) -> None:
+        """Whole percents soon predict the task's length: once within a quarter of it,
+        tell the siblings (`DurationPrior.suggest`)."""
+        window = self.window()
+        if self._granularity() != 1 or window is None or self.prior is None:
+            return
+        length = statistics.fmean(d for _, d in self._model())
+        if window[1] - window[0] <= 0.25 * length:
+            self.prior.suggest(length, 1)
 
     # -- the model --------------------------------------------------------------------------
     def _granularity(self) -> int | None:

@@ -139,3 +139,19 @@ def test_the_steps_of_fine_progress_are_persisted_for_a_new_kernel(sim, out_dir)
     engine_module._DURATIONS.clear()
     prior = load_prior(out_dir, sim.base_url, requests[0].model, "0.5K")
     assert prior.progress_step == 1
+
+
+def test_a_running_scouts_fine_progress_gives_its_siblings_an_expectation():
+    prior = DurationPrior()
+    scout, sibling = (PollPlanner(0.0, prior=prior, rng=random.Random(i)) for i in range(2))
+    blind = sibling.next_poll_at()
+    scout.observe(0.5, "running", 1)  # too early to predict its length
+    assert prior.expected() is None
+    scout.observe(3.0, "running", 14)  # about 20 s long: the sibling samples halfway
+    assert 15 < prior.expected() < 25 and prior.progress_step == 1
+    first = sibling.next_poll_at()
+    assert 0.4 * prior.expected() <= first <= 0.5 * prior.expected() and first != blind
+    coarse = DurationPrior()
+    planner = PollPlanner(0.0, prior=coarse, rng=random.Random(0))
+    planner.observe(6.0, "running", 50)  # 0/50/100 says too little to plan siblings by
+    assert coarse.expected() is None
