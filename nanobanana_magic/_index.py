@@ -544,18 +544,22 @@ class RunIndex:
         cut = "" if limit is None else f" LIMIT {int(limit) + int(offset)}"
         with self._fresh() as db:
             runs = db.execute(
-                f"SELECT run_id FROM runs{runs_where} ORDER BY run_id DESC{cut}", params
+                f"SELECT run_id, created_at FROM runs{runs_where} ORDER BY run_id DESC{cut}",
+                params,
             ).fetchall()
             sweeps = db.execute(
-                f"SELECT sweep_id FROM sweeps{sweeps_where} ORDER BY sweep_id DESC{cut}", params
+                f"SELECT sweep_id, created_at FROM sweeps{sweeps_where} "
+                f"ORDER BY sweep_id DESC{cut}",
+                params,
             ).fetchall()
+        # ids are stamped to the second: within one second the creation time decides
         found = sorted(
-            [(run_id, "run", run_id) for (run_id,) in runs]
-            + [(sweep_id[len("sweep-") :], "sweep", sweep_id) for (sweep_id,) in sweeps],
+            [(run_id[:15], at, "run", run_id) for run_id, at in runs]
+            + [(sweep_id[len("sweep-") :][:15], at, "sweep", sweep_id) for sweep_id, at in sweeps],
             reverse=True,
         )
         end = None if limit is None else int(offset) + int(limit)
-        return [(kind, id_) for _, kind, id_ in found[int(offset) : end]]
+        return [(kind, id_) for _, _, kind, id_ in found[int(offset) : end]]
 
     def sweep_ids(self) -> list[str]:
         """Every recorded sweep id, oldest first, including unreadable records."""
