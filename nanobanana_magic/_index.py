@@ -26,6 +26,7 @@ Queries for front ends (history, show, cost, the gallery):
 * `totals()` — paid and simulated cost of the completed runs.
 * `cached_run_id(request_key)` — the newest completed run of a request key.
 * `reuse_counts(run_ids)` — how often each run was served from the cache.
+* `children(run_id)` — the runs that used one of its images as a reference (lineage).
 """
 
 from __future__ import annotations
@@ -50,7 +51,7 @@ from ._sweep_record import SWEEPS, UnreadableSweepError, is_sweep_id, read_sweep
 log = logging.getLogger("nanobanana_magic")
 
 INDEX_FILE = "index.sqlite"
-_SCHEMA_VERSION = "4"
+_SCHEMA_VERSION = "5"
 _FINAL = ("completed", "failed")
 _BUSY_MS = 10_000
 _UNSEEN_SECONDS = 86_400  # how long a run named without a manifest is looked for again
@@ -96,6 +97,9 @@ CREATE TABLE IF NOT EXISTS sweep_cells (sweep_id TEXT NOT NULL, position INTEGER
     run_id TEXT NOT NULL, cached INTEGER NOT NULL, PRIMARY KEY (sweep_id, position));
 CREATE INDEX IF NOT EXISTS sweep_cells_run ON sweep_cells (run_id, cached);
 CREATE TABLE IF NOT EXISTS unreadable_sweeps (sweep_id TEXT PRIMARY KEY);
+CREATE TABLE IF NOT EXISTS parents (run_id TEXT NOT NULL, parent TEXT NOT NULL,
+    image INTEGER NOT NULL, PRIMARY KEY (run_id, parent, image));
+CREATE INDEX IF NOT EXISTS parents_parent ON parents (parent);
 """
 
 
@@ -236,7 +240,7 @@ class RunIndex:
         if rebuild:
             for table in (
                 *("runs", "reuse", "unseen", "unreadable", "ids", "totals", "meta"),
-                *("sweeps", "sweep_cells", "unreadable_sweeps"),
+                *("sweeps", "sweep_cells", "unreadable_sweeps", "parents"),
             ):
                 db.execute(f"DELETE FROM {table}")
             journal_at = 0
@@ -365,9 +369,13 @@ class RunIndex:
                 len(run.images),
                 ",".join(str(int(image.index)) for image in run.images),
             )
+            parents = {
+                (run_id, p.run_id, int(p.index)) for p in run.parents if RUN_ID.match(p.run_id)
+            }
         except Exception as exc:  # missing or tampered manifest: not a run this index shows
             _count(db, run_id, None)
             db.execute("DELETE FROM runs WHERE run_id = ?", (run_id,))
+            db.execute("DELETE FROM parents WHERE run_id = ?", (run_id,))
             if isinstance(exc, UnreadableRunError):  # shown by name, so it can be repaired
                 db.execute("INSERT OR IGNORE INTO unreadable VALUES (?)", (run_id,))
                 db.execute("INSERT OR IGNORE INTO ids VALUES (?, ?)", (run_id, run_id[::-1]))
@@ -388,6 +396,8 @@ class RunIndex:
             _count(db, run_id, row)
             db.execute("INSERT OR REPLACE INTO runs VALUES (?,?,?,?,?,?,?,?,?,?,?,?)", row)
             db.execute("INSERT OR IGNORE INTO ids VALUES (?, ?)", (run_id, run_id[::-1]))
+            db.execute("DELETE FROM parents WHERE run_id = ?", (run_id,))
+            db.executemany("INSERT INTO parents VALUES (?, ?, ?)", sorted(parents))
 
     # -- questions ----------------------------------------------------------------------------
     # (ids are the store's date-time stamps: id order is creation order)
@@ -676,6 +686,18 @@ class RunIndex:
         with self._fresh() as db:
             sums = dict(db.execute("SELECT what, dollars FROM totals"))
         return round(sums.get("paid", 0.0), 6), round(sums.get("simulated", 0.0), 6)
+
+    def children(self, run_id: str) -> list[tuple[str, int]]:
+        """(run id, image index) of each stored image of `run_id` that a run of the folder
+        used as a reference, by that run: oldest run first."""
+        with self._fresh() as db:
+            return [
+                (child, int(image))
+                for child, image in db.execute(
+                    "SELECT run_id, image FROM parents WHERE parent = ? ORDER BY run_id, image",
+                    (run_id,),
+                )
+            ]
 
     def cached_run_id(self, request_key: str) -> str | None:
         """The newest completed run with images for this request key, if any."""

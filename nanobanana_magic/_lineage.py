@@ -15,23 +15,29 @@ from ._errors import ValidationError
 from ._run import ImageAddress, Run
 
 
-def _all_runs(store) -> dict[str, Run]:
-    runs = {}
-    for run_id in store.run_ids():
-        try:
-            runs[run_id] = store.load_run(run_id)
-        except (ValidationError, KeyError, TypeError, ValueError):
-            continue  # an unreadable manifest is not part of any lineage
-    return runs
+def _load(store, run_id: str) -> Run | None:
+    try:
+        return store.load_run(run_id)
+    except (ValidationError, KeyError, TypeError, ValueError):
+        return None  # gone, or an unreadable manifest: not part of any lineage
+
+
+def _children(store, run_id: str) -> list[tuple[Run, ImageAddress]]:
+    """The runs made from an image of `run_id`, each with the first of its references
+    that is one, oldest first. The folder's index says which runs they are, so only their
+    manifests are read (and they have the last word)."""
+    children = []
+    for child_id in dict.fromkeys(child for child, _image in store.index().children(run_id)):
+        child = _load(store, child_id)
+        address = next((p for p in child.parents if p.run_id == run_id), None) if child else None
+        if child is not None and address is not None:
+            children.append((child, address))
+    return children
 
 
 def children_of(store, run_id: str) -> list[Run]:
     """Runs of the folder that used an image of `run_id` as a reference, oldest first."""
-    return [
-        run
-        for run in _all_runs(store).values()
-        if any(parent.run_id == run_id for parent in run.parents)
-    ]
+    return [child for child, _address in _children(store, run_id)]
 
 
 @dataclasses.dataclass
@@ -90,22 +96,23 @@ class Lineage:
 
 
 def lineage(store, run: Run) -> Lineage:
-    runs = _all_runs(store)
-    runs[run.run_id] = run
-    children: dict[str, list[tuple[Run, ImageAddress]]] = {}
-    for other in runs.values():
-        for parent in other.parents:
-            children.setdefault(parent.run_id, []).append((other, parent))
+    """The chain of `run`'s first stored parents up to a root, then every descendant;
+    reads only the manifests of the runs shown (parents from manifests, children from
+    the folder's index)."""
     # up: follow the first stored parent to a root (a cycle cannot occur: parents are older)
     chain: list[tuple[Run, ImageAddress | None]] = []
-    current, seen = run, set()
-    while current.run_id not in seen:
+    current: Run | None = run
+    seen: set[str] = set()
+    while current is not None and current.run_id not in seen:
         seen.add(current.run_id)
-        parents = [p for p in current.parents if p.run_id in runs]
-        chain.append((current, parents[0] if parents else None))
-        if not parents:
-            break
-        current = runs[parents[0].run_id]
+        parent, address = None, None
+        for candidate in current.parents:
+            parent = _load(store, candidate.run_id) if candidate.run_id != run.run_id else run
+            if parent is not None:
+                address = candidate
+                break
+        chain.append((current, address))
+        current = parent
     chain.reverse()
     steps = [
         Step(r, depth, parent, focus=r.run_id == run.run_id)
@@ -115,7 +122,7 @@ def lineage(store, run: Run) -> Lineage:
     shown = {step.run.run_id for step in steps}
 
     def descend(parent_run: Run, depth: int) -> None:
-        for child, address in children.get(parent_run.run_id, []):
+        for child, address in _children(store, parent_run.run_id):
             if child.run_id in shown:
                 continue
             shown.add(child.run_id)

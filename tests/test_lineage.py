@@ -63,6 +63,37 @@ def test_lineage_shows_the_chain_and_descendants(shell, sim_env, out_dir):
     assert html.count("data:image/webp;base64,") >= 3 and "a paper boat on a pond" in html
 
 
+def test_children_come_from_the_index_reading_only_their_manifests(sim_env, out_dir, monkeypatch):
+    """A folder's other runs are not read to find a run's children (the index knows
+    them), and the index, deleted, is rebuilt with them."""
+    from nanobanana_magic._index import INDEX_FILE, index_of
+    from nanobanana_magic._lineage import children_of, lineage
+
+    root = generate("a glass float")
+    unrelated = [generate(f"a driftwood log {i}") for i in range(3)]
+    child = generate("a glass float in a net", reference_images=[f"{root.run_id}#0"])
+    grandchild = generate("a glass float in a net, at dawn", reference_images=["last#0"])
+    store = Store(out_dir)
+    store.index().refresh()  # caught up: what follows reads only what it needs
+    loaded = []
+    real_load = Store.load_run
+    monkeypatch.setattr(
+        Store, "load_run", lambda self, run_id: loaded.append(run_id) or real_load(self, run_id)
+    )
+    assert [run.run_id for run in children_of(store, root.run_id)] == [child.run_id]
+    assert loaded == [child.run_id]
+    loaded.clear()
+    assert lineage(store, root).run_ids == [root.run_id, child.run_id, grandchild.run_id]
+    assert not {run.run_id for run in unrelated} & set(loaded)
+    monkeypatch.setattr(Store, "load_run", real_load)
+
+    index_of(store).close()
+    (out_dir / INDEX_FILE).unlink()
+    assert [run.run_id for run in children_of(Store(out_dir), root.run_id)] == [child.run_id]
+    assert [run.run_id for run in root.children()] == [child.run_id]
+    assert children_of(Store(out_dir), grandchild.run_id) == []
+
+
 def test_export_names_the_reference_files_the_production_call_needs(shell, sim_env):
     base = generate("a copper kettle")
     shell.run("%%banana --refine last\nThe kettle, polished")
