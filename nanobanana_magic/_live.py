@@ -96,6 +96,9 @@ class LiveStatus:
 
         self.redraws += 1
         self._handle.update(HTML(html_text))
+        # the throttle counts from when the redraw was sent: a render slowed by a busy
+        # machine does not crowd the next one into the same fraction of a second
+        self._last = time.monotonic()
 
     def finish(
         self, summary: str, *, provenance: dict | None = None, html_text: str | None = None

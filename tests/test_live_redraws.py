@@ -46,6 +46,31 @@ def test_a_burst_of_finishing_tasks_costs_two_redraws_not_a_thousand(monkeypatch
     assert handle.updates[-1] != handle.updates[1]
 
 
+def test_redraws_are_spaced_from_when_the_last_one_was_sent(monkeypatch):
+    """A render slowed by a busy machine does not crowd the next redraw: the throttle
+    counts from when a redraw went out, not from when it started."""
+    now = [100.0]
+    monkeypatch.setattr(_live, "time", types.SimpleNamespace(monotonic=lambda: now[0]))
+    handle = Handle()
+    monkeypatch.setattr("IPython.display.display", lambda *a, **k: handle)
+    count = [0]
+
+    def slow_render():
+        count[0] += 1
+        now[0] += 0.2  # rendering took 0.2 s
+        return f"<p>state {count[0]}</p>"
+
+    live = LiveStatus(types.SimpleNamespace(kernel=object()), slow_render).start()
+    live.refresh()
+    assert len(handle.updates) == 1
+    now[0] += 0.1  # 0.3 s after the redraw started, 0.1 s after it was sent
+    live.refresh()
+    assert len(handle.updates) == 1
+    now[0] += _live._REFRESH_SECONDS
+    live.refresh()
+    assert len(handle.updates) == 2
+
+
 def test_a_big_sweep_shows_a_compact_live_view_and_a_small_one_its_grid(tmp_path):
     engine = Engine(store=Store(tmp_path / "out"), api_key="sk-x", base_url="http://127.0.0.1:9")
     big = SweepRun(
