@@ -48,6 +48,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import heapq
+import itertools
 import json
 import os
 import shutil
@@ -426,10 +427,9 @@ def run_big(seed: int, cells: int) -> None:
     )
     ideal = server_ideal + download
     failed = len(result.failed)
-    spans = [b - a for a, b in zip(handle.times, handle.times[1:])]
-    per_second = max(
-        (sum(1 for t in handle.times if w <= t < w + 1.0) for w in handle.times), default=0
-    )
+    redraws = handle.times[:-1]  # the last update is the summary that replaces the display
+    spans = [b - a for a, b in itertools.pairwise(redraws)]
+    per_second = max((sum(1 for t in redraws if w <= t < w + 1.0) for w in redraws), default=0)
     stalls.sort()
     ratio = wall / ideal
     last_done = max(completed.values()) - started_clock
