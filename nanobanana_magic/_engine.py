@@ -621,10 +621,8 @@ class Engine:
                 refused = exc  # collect what was submitted; the run then fails with this
                 break
             parts.append((task["id"], part))
-            if run.task_id is None:
-                run.task_id = task["id"]
-                self.store.save_run(run)  # status pending: resumable from here on
-            self.store.journal(
+            # the journal line first: it is written even if this call is cancelled now
+            await self.store.ajournal(
                 "submitted",
                 run_id=run.run_id,
                 task_id=task["id"],
@@ -633,6 +631,9 @@ class Engine:
                 part=part,
                 parts=request.n,
             )
+            if run.task_id is None:
+                run.task_id = task["id"]
+                await self.store.asave_run(run)  # status pending, with its first task id
         if parts:  # one event for the run, once every part is resumable
             self._emit(
                 listener,
@@ -677,7 +678,7 @@ class Engine:
                 await self._download_all(client, run, task, task_id=task_id, part=part)
             except errors.BananaError as exc:
                 if isinstance(exc, errors.TaskFailedError):  # final: never collected
-                    self.store.journal(
+                    await self.store.ajournal(
                         "failed",
                         run_id=run.run_id,
                         task_id=task_id,
@@ -688,8 +689,8 @@ class Engine:
             progress[task_id] = 100
             ends[task_id] = time.time()  # this part has nothing left to wait for
             run.images.sort(key=lambda image: image.index)
-            self.store.save_run(run)
-            self.store.journal(
+            await self.store.asave_run(run)
+            await self.store.ajournal(
                 "completed",
                 run_id=run.run_id,
                 task_id=task_id,
@@ -704,7 +705,7 @@ class Engine:
         if problems:
             return self._fail(run, index, problems[0], listener)
         self._mark_completed(run)
-        self.store.save_run(run)
+        await self.store.asave_run(run)  # after every part's own save: this one is last
         return self._completed(run, index, listener)
 
     async def _wait(
