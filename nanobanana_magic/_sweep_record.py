@@ -26,7 +26,7 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from ._errors import BananaError, ValidationError, redact_values
+from ._errors import BananaError, StorageError, ValidationError, redact_values
 from ._run import Run, _request_from
 from ._store import RECORD_PROBLEMS, RUN_ID, Store, unreadable
 
@@ -143,6 +143,8 @@ def save_sweep(store: Store, result: SweepRun) -> str:
     sweep_id = result.sweep_id or new_sweep_id(result.created_at)
     folder = store.root / SWEEPS
     folder.mkdir(exist_ok=True)
+    if folder.resolve() != store.root.resolve() / SWEEPS:
+        raise StorageError(f"{folder} leads outside the output folder; nothing is written there.")
     text = json.dumps(redact_values(record_of(result, sweep_id)), ensure_ascii=False)
     store._write_atomic(folder / f"{sweep_id}.json", text)
     result.sweep_id = sweep_id
@@ -206,7 +208,7 @@ def read_sweep_record(store: Store, sweep_id: str) -> SweepRecord:
         )
     path = record_path(store.root, sweep_id)
     try:
-        inside = path.resolve().is_relative_to((store.root / SWEEPS).resolve())
+        inside = path.resolve().is_relative_to(store.root.resolve() / SWEEPS)
         with open(path, "rb") as handle:
             data = handle.read(_MAX_RECORD_BYTES + 1)
     except OSError:

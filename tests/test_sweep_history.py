@@ -238,6 +238,13 @@ def _link_outside(path):
     path.symlink_to(outside)
 
 
+def _folder_link_outside(path):
+    folder = path.parent
+    outside = folder.parent.parent / "synced-sweeps"
+    shutil.move(folder, outside)
+    folder.symlink_to(outside, target_is_directory=True)
+
+
 TAMPERINGS = {
     "not json": lambda path: path.write_text("{not json"),
     "a cell's run outside": lambda path: _edit(path, _outside_run),
@@ -246,6 +253,7 @@ TAMPERINGS = {
         path, lambda d: d["cells"][0].update(values=["5:4"])
     ),
     "a link outside the folder": _link_outside,
+    "sweeps/ a link outside the folder": _folder_link_outside,
 }
 
 
@@ -267,6 +275,12 @@ def test_a_tampered_sweep_record_gives_one_warning_and_stays_inside(
     error = shell.run_failing(f"%banana show {result.sweep_id}")
     assert isinstance(error, UnreadableSweepError)
     assert_one_sentence_naming_the_fix(str(error), "unreadable.*restore that file or delete it")
+    if kind.startswith("sweeps/"):  # nothing is written through the link either
+        outside = sorted((out_dir.parent / "synced-sweeps").iterdir())
+        with caplog.at_level(logging.WARNING, logger="nanobanana_magic"):
+            shell.run("%%banana --sweep size=1:1,4:3\nA second fox")
+        assert sorted((out_dir.parent / "synced-sweeps").iterdir()) == outside
+        assert any("could not be recorded" in r.getMessage() for r in caplog.records)
 
 
 # -- the command line agrees with the magic --------------------------------------------------
