@@ -16,7 +16,7 @@ from collections.abc import Callable, Sequence
 import ipywidgets as widgets
 
 from . import _display as display
-from ._widgets import HTMLView
+from ._widgets import HTMLView, shared
 from ._widgets import hook as _hook
 
 
@@ -26,10 +26,13 @@ class ImageControls(widgets.HBox):
     def __init__(self, image, *, on_reference: Callable | None = None, on_change=None):
         self.image = image
         self.on_change = on_change
-        small = widgets.Layout(width="28px", padding="0", margin="0 1px")
+        small = shared(widgets.Layout, width="28px", padding="0", margin="0 1px")
+        style = shared(widgets.ButtonStyle)
         self.stars = [
             _hook(
-                widgets.Button(description="☆", tooltip=f"rate {n} of 5", layout=small),
+                widgets.Button(
+                    description="☆", tooltip=f"rate {n} of 5", layout=small, style=style
+                ),
                 "banana-rate",
                 f"banana-rate-{n}",
             )
@@ -38,7 +41,10 @@ class ImageControls(widgets.HBox):
         for n, button in enumerate(self.stars, start=1):
             button.on_click(lambda _, n=n: self.rate(n))
         self.pick_button = _hook(
-            widgets.ToggleButton(description="Pick", layout=widgets.Layout(width="64px")),
+            widgets.ToggleButton(
+                description="Pick",
+                layout=shared(widgets.Layout, width="64px"),
+            ),
             "banana-pick",
         )
         self.pick_button.observe(self._on_pick, "value")
@@ -55,7 +61,7 @@ class ImageControls(widgets.HBox):
             self.reference_button.on_click(lambda _: on_reference(self.image))
             children.append(self.reference_button)
         super().__init__(
-            children, layout=widgets.Layout(flex_flow="row wrap", align_items="center")
+            children, layout=shared(widgets.Layout, flex_flow="row wrap", align_items="center")
         )
         self.add_class("banana-image-controls")
         self._quiet = False
@@ -104,11 +110,11 @@ class ImageTile(widgets.VBox):
     ):
         self.image, self.run, self.label, self.with_card = image, run, label, card
         #: the card (HTML with file links, so an Output widget: see `HTMLView`)
-        self.card = HTMLView(self._card())
+        self.card = HTMLView(self._card(), layout=shared(widgets.Layout))
         self.controls = ImageControls(image, on_reference=on_reference, on_change=self._redraw)
         super().__init__(
             [self.card, self.controls, *extra],
-            layout=layout or widgets.Layout(width="270px", margin="0 8px 8px 0"),
+            layout=layout or shared(widgets.Layout, width="270px", margin="0 8px 8px 0"),
         )
         self.add_class("banana-tile")
 

@@ -36,6 +36,7 @@ from ._run import Run
 from ._sweep_html import cell_html, columns_style, head_html, page_parts, page_title, stats_html
 from ._sweep_result import LIVE_GRID_CELLS, SweepRun
 from ._widgets import hook as _hook
+from ._widgets import shared
 
 WIDGET_VIEW = "application/vnd.jupyter.widget-view+json"
 #: the columns of a run's grid: as `_styles.GRID`
@@ -70,7 +71,7 @@ class RatingGrid(widgets.VBox):
     # -- layout -------------------------------------------------------------------------------
     def _tile(self, image, run) -> ImageTile:
         tile = ImageTile(
-            image, run, on_reference=self.on_reference, layout=widgets.Layout(margin="0")
+            image, run, on_reference=self.on_reference, layout=shared(widgets.Layout, margin="0")
         )
         self.tiles.append(tile)
         return tile
@@ -110,7 +111,7 @@ class RatingGrid(widgets.VBox):
                     # grid_area, not grid_column: ipywidgets removes an unset grid-area
                     # after setting grid-column, and that shorthand clears it again
                     span = f"auto / span {part.span}" if part.span > 1 else None
-                    box = _html(part.html, layout=widgets.Layout(grid_area=span))
+                    box = _html(part.html, layout=shared(widgets.Layout, grid_area=span))
                 else:
                     box = self._cell(result, part.key)
                 boxes.append(box)
@@ -139,7 +140,7 @@ class RatingGrid(widgets.VBox):
         items: list = [self._tile(image, run) for image in run.images]
         if run.cached:
             items.append(_html(display.note("from the cache, $0 spent")))
-        return widgets.VBox(items, layout=widgets.Layout(padding="4px", grid_gap="4px"))
+        return widgets.VBox(items, layout=shared(widgets.Layout, padding="4px", grid_gap="4px"))
 
     # -- the static grid and redraws -------------------------------------------------------------
     def static_html(self) -> str:
@@ -182,8 +183,8 @@ def _marks_changed(root: Path, run_id: str, index: int | None) -> None:
 _annotations.listeners.append(_marks_changed)
 
 
-def _html(fragment: str, **options) -> widgets.HTML:
-    return widgets.HTML(display.output(fragment), **options)
+def _html(fragment: str, *, layout=None) -> widgets.HTML:
+    return widgets.HTML(display.output(fragment), layout=layout or shared(widgets.Layout))
 
 
 # -- displaying ----------------------------------------------------------------------------------

@@ -17,6 +17,20 @@ def hook(widget: W, *classes: str) -> W:
     return widget
 
 
+_SHARED: dict[tuple, W] = {}
+
+
+def shared(kind: type, **traits) -> W:
+    """One `kind` widget (a Layout or a style) with these traits for every view asking for
+    it, never changed afterwards: a grid of many buttons then sends, and a notebook saved
+    with its widget state keeps, one such model instead of one per button."""
+    key = (kind, tuple(sorted(traits.items())))
+    widget = _SHARED.get(key)
+    if widget is None or widget.comm is None:  # none yet, or closed (Widget.close_all)
+        widget = _SHARED[key] = kind(**traits)
+    return widget
+
+
 def dropdown(
     options: Sequence, description: str, css_class: str, *, width: str, label_width: str = "80px"
 ) -> W:

@@ -68,6 +68,11 @@ def test_a_cell_grid_has_controls_under_each_thumbnail_and_keeps_its_static_grid
         assert f"src='{os.path.relpath(tile.image.thumbnail)}'" in card_html
         assert "base64," not in card_html
     assert static.count("src='data:image/webp;base64,") == 2
+    # every star of every card shares one layout and one style model, so a notebook saved
+    # with its widget state keeps them once, not once per button
+    stars_of_all = [button for tile in grid.tiles for button in tile.controls.stars]
+    assert len({b.layout.model_id for b in stars_of_all}) == 1
+    assert len({b.style.model_id for b in stars_of_all}) == 1
 
     with capture_output() as clicked:
         grid.tiles[1].controls.stars[2].click()  # three stars for image #1
