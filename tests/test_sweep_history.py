@@ -98,7 +98,10 @@ def test_show_draws_the_whole_sweep_grid_again_from_disk(shell, swept, sim_env):
 
 
 def test_a_stopped_sweep_is_recorded_and_shows_its_cells_once_resumed(sim_env, out_dir):
-    sim_env.configure(duration=30.0)
+    # long enough that no poll can find a task done before both are submitted and the
+    # sweep is stopped (the first poll comes a second after a submit); the resume below
+    # waits for what is left of it
+    sim_env.configure(duration=3.0)
     submitted = []
 
     async def stop_when_submitted():
