@@ -44,7 +44,8 @@ thread = threading.Thread(target=hammer)
 thread.start()
 engine = Engine(store=store, api_key=key, base_url=base_url, concurrency=8,
                 client_options={"submit_limits": ((100, 1.0),)})
-requests = [ImageRequest.create(f"{name} picture {i}") for i in range(int(tasks))]
+requests = [ImageRequest.create(f"{name} picture {i}", resolution="0.5K")
+            for i in range(int(tasks))]
 runs = asyncio.run(engine.run(requests, cache=False))
 thread.join()
 bad = [r.error for r in runs if not r.ok]
