@@ -12,13 +12,16 @@ saved as a user would save it. Figures:
 
 * bytes per image of the saved notebook: (notebook bytes − the same notebook with its
   outputs cleared) / images shown, i.e. everything the images' outputs add;
+* the widget models of the grids' rating controls per image, which a notebook saved with
+  its widget state also holds (nbclient's default; JupyterLab only with "Save Widget State
+  Automatically" on), printed apart from the goal's figure;
 * the thumbnails' own sizes on disk, and their pixel sizes;
 * the baseline, measured in the same run: the same saved notebook with every thumbnail
   swapped for the JPEG thumbnail the package made before (long side 512, quality 82 down
   to 40 until <= 40 KB), re-encoded from the same full-size files.
 
-It also exports the notebook with nbconvert's HTML exporter and checks every WebP image
-survives there. Goal: <= 30 KB per image; full-size files untouched (checked by hash
+It also exports the notebook to HTML as the demo does (each widget's static record) and
+checks every WebP image survives there. Goal: <= 30 KB per image; full-size files untouched (checked by hash
 against what the simulator served).
 """
 
@@ -41,6 +44,7 @@ import nbformat
 from nbclient import NotebookClient
 from nbformat.v4 import new_code_cell, new_notebook
 
+from nanobanana_magic._demo import html_page
 from nanobanana_magic._run import image_file_name
 from nanobanana_magic.simulator import SIM_API_KEY
 
@@ -130,6 +134,9 @@ def main() -> int:
         if shown != IMAGES_SHOWN:
             raise SystemExit(f"expected {IMAGES_SHOWN} images in the notebook, found {shown}")
         outputs_bytes = len(text.encode()) - notebook_bytes(cleared)
+        # the grids' widget models, which nbclient saves in the notebook's metadata
+        # (JupyterLab saves them only with "Save Widget State Automatically" on)
+        widget_state_bytes = len(json.dumps(nb.metadata.get("widgets", {})).encode())
 
         # the baseline: the same notebook with the JPEG thumbnails of before
         thumbs = sorted((work / "banana_outputs" / "runs").glob("*/thumb-*.webp"))
@@ -149,9 +156,7 @@ def main() -> int:
             baseline_text = baseline_text.replace(uri, jpeg_uri)
         baseline_bytes = len(baseline_text.encode()) - notebook_bytes(cleared)
 
-        from nbconvert import HTMLExporter
-
-        page, _ = HTMLExporter().from_notebook_node(nbformat.reads(text, as_version=4))
+        page = html_page(nbformat.reads(text, as_version=4))
         in_html = len(set(re.findall(r"data:image/webp;base64,[A-Za-z0-9+/=]+", page)))
 
         sizes = [t.stat().st_size for t in thumbs]
@@ -168,6 +173,10 @@ def main() -> int:
         f"  WebP thumbnails (now):   {per_image / 1000:6.1f} KB per image in the notebook; "
         f"thumbnails {min(sizes) / 1000:.1f}–{max(sizes) / 1000:.1f} KB on disk "
         f"(median {statistics.median(sizes) / 1000:.1f}), pixel sizes {pixels}"
+    )
+    print(
+        f"  widget state of the rating controls: {widget_state_bytes / shown / 1000:6.1f} KB "
+        f"per image more when the widget state is saved too (nbclient's default)"
     )
     print(
         f"  JPEG thumbnails (before): {per_image_before / 1000:6.1f} KB per image "

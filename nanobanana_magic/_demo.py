@@ -41,7 +41,6 @@ def execute_notebook(
     """Run one notebook with nbclient in `out_dir`; write it and its HTML rendering there."""
     import nbformat
     from nbclient import NotebookClient
-    from nbconvert import HTMLExporter
 
     nb = nbformat.read(source, as_version=4)
     out_dir.mkdir(parents=True, exist_ok=True)
@@ -67,15 +66,23 @@ def execute_notebook(
         sockets.cleanup()
     executed = out_dir / source.name
     nbformat.write(nb, executed)
-    # The page has no kernel and may have no network for the widget manager's scripts, so
-    # it shows each widget's static HTML record (nbconvert falls back to it when the
-    # notebook carries no widget state); the .ipynb keeps the state for JupyterLab.
+    page = executed.with_suffix(".html")
+    page.write_text(html_page(nb), encoding="utf-8")
+    return executed, page
+
+
+def html_page(nb) -> str:
+    """The notebook as one HTML page showing each widget's static HTML record.
+
+    The page has no kernel and may have no network for the widget manager's scripts, and
+    nbconvert falls back to a widget's static record only when the notebook carries no
+    widget state; the .ipynb itself keeps the state for JupyterLab."""
+    from nbconvert import HTMLExporter
+
     page_nb = copy.deepcopy(nb)
     page_nb.metadata.pop("widgets", None)
     body, _ = HTMLExporter().from_notebook_node(page_nb)
-    page = executed.with_suffix(".html")
-    page.write_text(body, encoding="utf-8")
-    return executed, page
+    return body
 
 
 def run_demo(
