@@ -23,7 +23,7 @@ from ._errors import BananaError
 from ._history_filter import RunFilter, parse_since
 from ._image_controls import ImageTile
 from ._request import KNOWN_MODELS, SIZES
-from ._widgets import HTMLView
+from ._widgets import HTMLView, view_tail
 from ._widgets import hook as _hook
 from ._wording import plural
 
@@ -377,9 +377,25 @@ class Gallery(widgets.VBox):
     def _repr_mimebundle_(self, **kwargs):
         bundle = super()._repr_mimebundle_(**kwargs)
         data = bundle[0] if isinstance(bundle, tuple) else bundle
-        data["text/html"] = static_gallery_html(self.items, title="Gallery (static view): ")
+        data["text/html"] = self.static_html()
         data["text/plain"] = f"<Gallery of {self.store.root}: {plural(len(self.items), 'image')}>"
         return bundle
+
+    def static_html(self) -> str:
+        return static_gallery_html(self.items, title="Gallery (static view): ")
+
+    def _ipython_display_(self) -> None:
+        """The widget view, then its static page in an output of its own, shown only where
+        the view is not (reopened without its kernel, untrusted, an HTML page), where it
+        also hides ipywidgets' "model not found" line (`view_tail`)."""
+        from IPython.display import display as show
+
+        bundle = self._repr_mimebundle_()
+        data = dict(bundle[0] if isinstance(bundle, tuple) else bundle)
+        del data["text/html"]  # a front end without widgets shows the tail's page instead
+        show(data, raw=True)
+        tail = view_tail("banana-gallery-tail", self.static_html())
+        show({"text/html": tail, "text/plain": ""}, raw=True)
 
 
 def _engine_for(store):

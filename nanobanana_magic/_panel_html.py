@@ -16,6 +16,7 @@ from __future__ import annotations
 
 from . import _styles as styles
 from ._display import esc, note
+from ._widgets import view_tail
 
 KERNEL_GONE = (
     "This panel's kernel has stopped (restarted or shut down), so its buttons do nothing. "
@@ -82,24 +83,11 @@ def copy_html(cell_text: str | None, problem: str = "") -> str:
     )
 
 
-#: Reopened after its kernel has gone, the panel's widget view finds no model, and
-#: ipywidgets (8, JupyterLab 4 and Notebook 7) writes "Error displaying widget: model not
-#: found" in its place: the output element itself then gets the class `jupyter-widgets`
-#: (a live view is an element inside it that has the class). This rule, carried by the
-#: record (the output right after the view), hides that one output and no other; the
-#: record says what the panel left. Where the notebook is not trusted the front end shows
-#: the view's text/plain instead (widget views are not rendered there) and drops the rule
-#: with the other <style> elements.
-_HIDE_DEAD_VIEW = (
-    "<style>.jp-OutputArea-child:has(> .jp-OutputArea-output.jupyter-widgets)"
-    ":has(+ .jp-OutputArea-child .banana-panel-tail){display:none}</style>"
-)
-
-
 def record_html(results: str) -> str:
     """The output under the panel's view: the static record of its last results (none
-    yet: an empty output), and the rule that hides the view's error once it is dead."""
-    tail = f"{_HIDE_DEAD_VIEW}<div class='banana-panel-tail'></div>"
+    yet: an empty output), and the rule that hides ipywidgets' error line in place of the
+    view once its kernel has gone (`view_tail`)."""
+    tail = view_tail("banana-panel-tail")
     if not results:
         return tail
     return tail + styles.output(note(RECORD_NOTE) + results, css_class="banana-panel-record")

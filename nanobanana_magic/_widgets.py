@@ -69,3 +69,24 @@ class HTMLView(widgets.Output):
         self.outputs = (
             ({"output_type": "display_data", "data": data, "metadata": {}},) if html_text else ()
         )
+
+
+def view_tail(marker: str, when_dead: str = "") -> str:
+    """HTML for the output displayed right after a widget view (`marker`: a class naming
+    it), which keeps the cell readable once the view's kernel has gone.
+
+    Reopened without its kernel, a view finds no model, and ipywidgets 8 (JupyterLab 4,
+    Notebook 7) writes "Error displaying widget: model not found" in its place: the output
+    element itself then has the class `jupyter-widgets` (a live view is an element inside
+    it that has the class). The first rule hides that one output, the one just before this
+    tail, and no other. `when_dead` is shown only while no live view is above it: after a
+    reopen, in an untrusted notebook (which renders no widget views and drops <style>),
+    on an HTML page."""
+    rules = (
+        "<style>.jp-OutputArea-child:has(> .jp-OutputArea-output.jupyter-widgets)"
+        f":has(+ .jp-OutputArea-child .{marker}){{display:none}}"
+        ".jp-OutputArea-child:has(> .jp-OutputArea-output > .jupyter-widgets)"
+        f" + .jp-OutputArea-child .{marker}-when-dead{{display:none}}</style>"
+    )
+    dead = f"<div class='{marker}-when-dead'>{when_dead}</div>" if when_dead else ""
+    return f"{rules}<div class='{marker}'>{dead}</div>"

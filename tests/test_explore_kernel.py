@@ -1,6 +1,6 @@
 """The exploring widgets in a real kernel (nbclient): the gallery, rating controls and the
 compare overlay render as widget views with their state saved in the notebook, and the
-gallery's output also carries its static HTML for front ends that cannot show widgets."""
+gallery's static HTML follows its view for front ends that cannot show widgets."""
 
 from __future__ import annotations
 
@@ -35,14 +35,19 @@ def test_gallery_controls_and_overlay_in_a_kernel(tmp_path):
     nb = nbformat.read(executed, as_version=4)
     errors = [o for c in nb.cells for o in c.outputs if o.output_type == "error"]
     assert not errors, errors
-    gallery, controls, overlay = (
+    controls, overlay = (
         next(o for o in nb.cells[i].outputs if o.output_type == "execute_result").data
-        for i in (2, 3, 4)
+        for i in (3, 4)
     )
+    # the gallery: its view, then its static page in an output of its own (shown where
+    # the view is not: reopened without a kernel, untrusted, an HTML page)
+    gallery, tail = (o.data for o in nb.cells[2].outputs if o.output_type == "display_data")
     assert WIDGET in gallery and WIDGET in controls and WIDGET in overlay
+    assert "text/html" not in gallery and WIDGET not in tail
     # one image passes the filter; the static page shows it with its marks
-    assert gallery["text/html"].count("class='banana-thumb'") == 1
-    assert "★★★★☆" in gallery["text/html"] and "mathjax_ignore" in gallery["text/html"]
+    static = tail["text/html"]
+    assert static.count("class='banana-thumb'") == 1 and "banana-gallery-tail-when-dead" in static
+    assert "★★★★☆" in static and "mathjax_ignore" in static
     state = json.dumps(nb.metadata["widgets"])
     for hook in ("banana-gallery", "banana-rate-4", "banana-pick", "banana-overlay-toggle"):
         assert hook in state

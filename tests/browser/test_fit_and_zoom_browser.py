@@ -9,7 +9,8 @@ gallery. The test checks, in the page as rendered:
 - the panel fits its output area at 600 px and at 1300 px: no horizontal overflow of the
   panel or of the output area, and nothing inside the panel clipped by its edge;
 - after a kernel restart, saved and reopened, ipywidgets' "Error displaying widget" line
-  does not show above the panel's static record;
+  does not show above the panel's static record, nor in place of the gallery, whose
+  static page (hidden under the live view) shows instead;
 - reopened untrusted (changed on disk: no script runs, the HTML is sanitized), a thumbnail
   click opens the full-size file in a JupyterLab image tab named after its run.
 
@@ -140,6 +141,9 @@ def test_one_click_zoom_everywhere_and_a_panel_that_fits(
         images_decoded(page, ".banana-panel .banana-results img.banana-thumb", 1)
         images_decoded(page, ".banana-gallery img.banana-thumb", 3)
         page.locator(".banana-gallery").screenshot(path=str(tmp_path / "gallery-light.png"))
+        static_gallery = page.locator(".banana-gallery-static")
+        expect(static_gallery).to_have_count(1)
+        expect(static_gallery).to_be_hidden()  # its static page waits under the live view
 
         # one click, the same everywhere: the full-size file fitted to the window
         for where, selector in WHERE.items():
@@ -179,6 +183,12 @@ def test_one_click_zoom_everywhere_and_a_panel_that_fits(
         expect(dead).to_have_count(1)  # ipywidgets did give up on the panel's view...
         expect(dead).to_be_hidden()  # ...and that line is not shown
         expect(panel_cell.locator(".banana-panel-record")).to_be_visible()
+        gallery_cell = page.locator(".jp-NotebookPanel .jp-CodeCell").nth(4)
+        dead = gallery_cell.locator(".jp-OutputArea-output", has_text="Error displaying widget")
+        expect(dead).to_have_count(1)
+        expect(dead).to_be_hidden()  # the gallery's view is gone too: its static page shows
+        images_decoded(page, ".banana-gallery-static img.banana-thumb", 3)
+        expect(static_gallery).to_be_visible()
         expect(page.locator(".banana-panel")).to_have_count(0)
 
         # changed on disk, so no longer trusted: no script runs and the HTML is sanitized;
@@ -196,6 +206,7 @@ def test_one_click_zoom_everywhere_and_a_panel_that_fits(
         expect(
             page.locator(".jp-OutputArea-output", has_text="Nano Banana control panel")
         ).to_be_visible()
+        images_decoded(page, ".banana-gallery-static img.banana-thumb", 3)
         record.locator("a.banana-zoom").first.click()
         expect(page.locator(".banana-lightbox")).to_have_count(0)
         tab = page.locator(".lm-TabBar-tab.jp-mod-current .lm-TabBar-tabLabel")
