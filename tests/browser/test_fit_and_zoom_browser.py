@@ -14,8 +14,8 @@ gallery. The test checks, in the page as rendered:
 - reopened untrusted (changed on disk: no script runs, the HTML is sanitized), a thumbnail
   click opens the full-size file in a JupyterLab image tab named after its run.
 
-Screenshots (the gallery, the panel at 600 px in Light and Dark, the untrusted click) go
-to the test's temporary folder.
+Screenshots (each zoom, the gallery, the panel at 600 px in Light and Dark, the untrusted
+click) go to the test's temporary folder.
 """
 
 from __future__ import annotations
@@ -149,6 +149,7 @@ def test_one_click_zoom_everywhere_and_a_panel_that_fits(
         for where, selector in WHERE.items():
             page.locator(f"{selector} a.banana-zoom").first.click()
             full_size_shown_fitted(page, where)
+            page.screenshot(path=str(tmp_path / f"zoom-{where.replace(' ', '-')}.png"))
             page.keyboard.press("Escape")
             expect(page.locator(".banana-lightbox")).to_have_count(0)
         expect(page.locator(".jp-ImageViewer")).to_have_count(0)
