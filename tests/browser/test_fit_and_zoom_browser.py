@@ -14,8 +14,8 @@ gallery. The test checks, in the page as rendered:
 - reopened untrusted (changed on disk: no script runs, the HTML is sanitized), a thumbnail
   click opens the full-size file in a JupyterLab image tab named after its run.
 
-Screenshots (each zoom, the gallery, the panel at 600 px in Light and Dark, the untrusted
-click) go to the test's temporary folder.
+Screenshots (each zoom, the gallery, the panel at 600 px in Light and Dark, the reopened
+notebook, the untrusted click) go to the test's temporary folder.
 """
 
 from __future__ import annotations
@@ -190,6 +190,7 @@ def test_one_click_zoom_everywhere_and_a_panel_that_fits(
         expect(dead).to_be_hidden()  # the gallery's view is gone too: its static page shows
         images_decoded(page, ".banana-gallery-static img.banana-thumb", 3)
         expect(static_gallery).to_be_visible()
+        page.screenshot(path=str(tmp_path / "reopened.png"))
         expect(page.locator(".banana-panel")).to_have_count(0)
 
         # changed on disk, so no longer trusted: no script runs and the HTML is sanitized;
