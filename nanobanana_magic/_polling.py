@@ -442,7 +442,7 @@ class PollPlanner:
         granularity = self._granularity()
         if granularity in (None, 50):
             step, _cost = _uniform_walk(width, _QUERY_COST, self.min_interval, _MAX_STEP)
-            return start + step + _FINAL_MARGIN
+            return start + step + (_FINAL_MARGIN if step >= width else 0.0)
         floor, share = _LATENESS[granularity]
         step = min(max(floor, share * (hi - self.submitted_at)), _MAX_STEP)
         steps = max(1, math.ceil(width / step - 1e-9))
@@ -527,27 +527,27 @@ def _uniform_walk(
     """The best walk through a window `width` long in which the end is uniformly likely,
     a query costing `cost` seconds of lateness: (its first interval, its expected cost).
 
-    With poll times x_1 < ... < x_n = width, the expected lateness is sum(h_i^2) / 2W and
-    the expected number of queries sum(W - x_(i-1)) / W; setting the derivatives to zero
-    gives h_(i+1) = h_i - cost. Over the number of polls n, h_1 = W/n + cost (n-1)/2 (no
-    interval under `shortest`, the first at most `longest`); the cheapest n wins."""
+    With poll times x_1 < ... < x_n = W, the expected lateness is sum(h_i^2) / 2W and the
+    expected number of queries sum(W - x_(i-1)) / W; setting the derivatives to zero gives
+    h_(i+1) = h_i - cost, so h_1 = W/n + cost (n-1)/2 for n polls (the last no shorter
+    than `shortest`); the cheapest n wins (the cost is convex in n). The first interval
+    is capped at `longest`: planned again after each poll, a wide window is walked at
+    that cap until what is left is narrow enough to walk with shrinking intervals."""
     if width <= shortest:
         return max(width, 0.0), cost + max(width, 0.0) / 2
-    best = (width, math.inf)
-    for n in range(1, 400):
+    best = (width, cost + width / 2)  # n = 1: one poll at the end
+    for n in itertools.count(2):
         first = width / n + cost * (n - 1) / 2
-        intervals = [max(first - cost * i, shortest) for i in range(n)]
-        scale = width / sum(intervals)  # the floor may overshoot: shrink to fit
-        intervals = [h * scale for h in intervals]
-        if intervals[0] <= longest + 1e-9:
-            lateness = sum(h * h for h in intervals) / (2 * width)
-            queries = sum(width - x for x in itertools.accumulate([0.0, *intervals[:-1]]))
-            total = lateness + cost * queries / width
-            if total < best[1]:
-                best = (intervals[0], total)
-        if intervals[0] < longest and n * shortest >= width:
+        if first - cost * (n - 1) < shortest:
             break
-    return best
+        ks, squares = n * (n - 1) / 2, (n - 1) * n * (2 * n - 1) / 6
+        sum_h2 = n * first * first - 2 * cost * first * ks + cost * cost * squares
+        sum_x = first * ks - cost * (n - 2) * (n - 1) * n / 6
+        total = sum_h2 / (2 * width) + cost * (n - sum_x / width)
+        if total >= best[1]:
+            break
+        best = (first, total)
+    return min(best[0], longest), best[1]
 
 
 def _corners(rows: list[tuple[float, float, float]]) -> list[tuple[float, float]]:

@@ -4,12 +4,13 @@ No sleeping and no network: each test drives a planner against a task whose star
 duration and progress reporting are known, and checks where the polls land.
 """
 
+import itertools
 import math
 import random
 
 import pytest
 
-from nanobanana_magic._polling import MAX_INTERVAL, MIN_INTERVAL, PollPlanner
+from nanobanana_magic._polling import MAX_INTERVAL, MIN_INTERVAL, DurationPrior, PollPlanner
 
 
 class FakeTask:
@@ -140,3 +141,23 @@ def test_a_task_that_overruns_its_prediction_is_still_polled_regularly():
     intervals = gaps(times)[1:]
     assert all(MIN_INTERVAL - 1e-9 <= g <= MAX_INTERVAL + 1e-9 for g in intervals)
     assert len(times) < 40  # no storm of polls at the minimum cadence
+
+
+def test_without_progress_a_known_window_is_walked_with_shrinking_intervals():
+    """A task reporting no progress, of a kind known to run 14-26 s: polls walk the window
+    no more than 2.5 s apart, closer together as the end must be near, until it is done."""
+    prior = DurationPrior([14.0, 17.0, 20.0, 23.0, 26.0], reports_progress=False)
+    task = FakeTask(25.5, mode="none")
+    planner = PollPlanner(0.0, prior=prior, max_interval=30.0, rng=random.Random(0))
+    times = []
+    t = planner.next_poll_at()
+    while t < task.end:
+        times.append(t)
+        planner.observe(t, *task.answer(t))
+        t = planner.next_poll_at()
+    lo, _ = prior.range()
+    assert times[0] > lo  # no poll at the window's opening: it could only say "not yet"
+    intervals = gaps(times)[1:] + [t - times[-1]]
+    assert all(b <= a + 1e-9 for a, b in itertools.pairwise(intervals))
+    assert max(intervals) <= 2.5 + 1e-9 and min(intervals) >= MIN_INTERVAL - 1e-9
+    assert t - task.end < intervals[-1]  # the poll that finds it done follows the end
