@@ -23,6 +23,7 @@ from ._errors import BananaError
 from ._history_filter import RunFilter, parse_since
 from ._image_controls import ImageTile
 from ._request import KNOWN_MODELS, SIZES
+from ._styles import BORDER
 from ._widgets import HTMLView, view_tail
 from ._widgets import hook as _hook
 from ._wording import plural
@@ -105,7 +106,7 @@ class Gallery(widgets.VBox):
                 self.cell,
                 self.output,
             ],
-            layout=widgets.Layout(border="1px solid #d0d7de", padding="8px 10px"),
+            layout=widgets.Layout(border=f"1px solid {BORDER}", padding="8px 10px"),
         )
         self.add_class("banana-gallery")
         self.refresh()
