@@ -556,15 +556,7 @@ class Engine:
             # only the server's word that the task failed is final; a refused or garbled
             # status query (401 after a key rotation, 404 for another key) says nothing
             # about a task that is paid and may be done, so it stays resumable
-            final = isinstance(exc, errors.TaskFailedError)
-            if final:  # the server says this task is over; it will never be collected
-                await self.store.ajournal(
-                    "failed",
-                    run_id=run.run_id,
-                    task_id=task_id,
-                    error=str(exc),
-                    error_type=type(exc).__name__,
-                )
+            await self._journal_if_final(run, task_id, exc)
             return self._fail(run, index, exc, listener)
         self._mark_completed(run)
         run.cost = run.spent = len(run.images) * price_per_image(request.resolution, self.prices)
@@ -677,14 +669,7 @@ class Engine:
                 task = await self._wait(client, task_id, submitted_at, on_update, request)
                 await self._download_all(client, run, task, task_id=task_id, part=part)
             except errors.BananaError as exc:
-                if isinstance(exc, errors.TaskFailedError):  # final: never collected
-                    await self.store.ajournal(
-                        "failed",
-                        run_id=run.run_id,
-                        task_id=task_id,
-                        error=str(exc),
-                        error_type=type(exc).__name__,
-                    )
+                await self._journal_if_final(run, task_id, exc)
                 return exc
             progress[task_id] = 100
             ends[task_id] = time.time()  # this part has nothing left to wait for
@@ -863,6 +848,19 @@ class Engine:
             ),
         )
         return run
+
+    async def _journal_if_final(self, run: Run, task_id: str, exc: errors.BananaError) -> None:
+        """Journal a task the server says failed: it is over and will never be collected.
+        Any other error (a refused or garbled status query, a lost download) leaves the
+        paid task resumable."""
+        if isinstance(exc, errors.TaskFailedError):
+            await self.store.ajournal(
+                "failed",
+                run_id=run.run_id,
+                task_id=task_id,
+                error=str(exc),
+                error_type=type(exc).__name__,
+            )
 
     def _fail(self, run: Run, index: int, exc: BaseException, listener: Listener | None) -> Run:
         run.status = "failed"
