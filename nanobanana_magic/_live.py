@@ -45,17 +45,22 @@ class LiveStatus:
         self._render = render
         self._rich = in_kernel(shell)
         self._handle = None
+        self._slot = None  # the empty output kept for a grid's static half
         self._last = 0.0
         self._shown = ""
         self._pending = None  # a redraw scheduled for when the throttle allows it
         self.redraws = 0
 
-    def start(self) -> LiveStatus:
+    def start(self, *, grid_slot: bool = False) -> LiveStatus:
+        """Show the display; with `grid_slot`, an empty output after it too, which the
+        static half of a grid may fill at the end (`finish_as_grid`)."""
         if self._rich:
             from IPython.display import HTML
             from IPython.display import display as show
 
             self._handle = show(HTML(display.output(self._render())), display_id=True)
+            if grid_slot:
+                self._slot = show({"text/plain": ""}, raw=True, display_id=True)
         return self
 
     def refresh(self, force: bool = False) -> None:
@@ -117,16 +122,19 @@ class LiveStatus:
         )
 
     def finish_as_grid(self, subject) -> bool:
-        """End as the subject's grid with rating controls (`_rating_grid`), where widgets
-        render and it has images to rate; False (nothing done) otherwise."""
+        """End as the subject's grid with rating controls (`_rating_grid`: its view here,
+        its static half in the slot after it), where widgets render, a slot was kept and
+        it has images to rate; False (nothing done) otherwise."""
         from ._rating_grid import GridOutput, can_rate
 
-        if self._handle is None or not can_rate(subject):
+        if self._handle is None or self._slot is None or not can_rate(subject):
             return False
         if self._pending is not None:
             self._pending.cancel()
             self._pending = None
-        GridOutput(subject, display_id=self._handle.display_id).update()
+        GridOutput(
+            subject, display_id=self._handle.display_id, tail_id=self._slot.display_id
+        ).replace()
         return True
 
     def freeze(self) -> None:

@@ -1,17 +1,19 @@
 """A run's or a sweep's grid as a widget, with rating stars and Pick under every thumbnail.
 
 Where widgets render (a Jupyter kernel), a `%%banana` cell's Run, a sweep's SweepRun and
-`%banana show` are displayed as one output whose bundle holds the widget view and, as
-its `text/html`, the static grid of `_display`/`_sweep_html` (the same HTML as ever):
-JupyterLab and Notebook 7 show the widget; an nbconvert page without saved widget state
-shows the static grid. Cards are `_display.image_card` in both.
+`%banana show` are displayed as two outputs: the widget view, then the static grid of
+`_display`/`_sweep_html` (the same HTML as ever) in an output of its own (`view_tail`),
+hidden while the view is alive. Reopened after a kernel restart, or untrusted, or as an
+nbconvert page, the view finds no model and the static grid shows in its place (the
+tail also hides ipywidgets' "model not found" line); one output holding both would leave
+JupyterLab choosing the dead view. Cards are `_display.image_card` in both.
 
 A click writes to the output folder's annotations (`_annotations`, as `%banana rate`
 does). Every change recorded in this process, by a click, `image.rate()` or a line
 command, reaches the grids on screen that show the image (an `_annotations` listener):
-they redraw its card and controls, a sweep its summary table, and each grid's output is
-updated (`update_display`) so its static HTML, the part a saved notebook keeps, shows
-the marks as they are now.
+they redraw its card and controls, a sweep its summary table, and each grid's static
+output is updated (`update_display`), the part a saved notebook keeps, so it shows the
+marks as they are now.
 
 Elsewhere (terminal IPython, the in-process shell) and for sweeps of more than
 `LIVE_GRID_CELLS` cells (thousands of widgets would swamp the browser; `SweepRun.view()`
@@ -36,9 +38,11 @@ from ._run import Run
 from ._sweep_html import cell_html, columns_style, head_html, page_parts, page_title, stats_html
 from ._sweep_result import LIVE_GRID_CELLS, SweepRun
 from ._widgets import hook as _hook
-from ._widgets import shared
+from ._widgets import shared, view_tail
 
 WIDGET_VIEW = "application/vnd.jupyter.widget-view+json"
+#: the class naming the static output after a grid's view (`view_tail`)
+TAIL = "banana-rating-tail"
 #: the columns of a run's grid: as `_styles.GRID`
 RUN_COLUMNS = "repeat(auto-fill,minmax(min(100%,240px),1fr))"
 
@@ -200,33 +204,65 @@ def can_rate(subject: Subject) -> bool:
 
 
 class GridOutput:
-    """One output showing `grid` where widgets render and its static HTML elsewhere;
-    the static part is re-sent whenever the grid redraws, so it stays current."""
+    """Two outputs: `grid`'s widget view, then its static HTML (`view_tail`), shown only
+    where the view is not. The static part is re-sent whenever the grid redraws, so a
+    saved notebook shows the marks as they are now."""
 
-    def __init__(self, subject: Run | SweepRun, *, display_id: str | None = None):
+    def __init__(
+        self,
+        subject: Run | SweepRun,
+        *,
+        display_id: str | None = None,
+        tail_id: str | None = None,
+    ):
         self.subject = subject
         self.grid = RatingGrid(subject)
-        #: a new output's, or the one this grid replaces (a background cell's live display)
+        #: new outputs', or the ones this grid replaces (a background cell's live display
+        #: and the empty output kept after it, `LiveStatus.start(grid_slot=True)`)
         self.display_id = display_id or uuid.uuid4().hex
+        self.tail_id = tail_id or uuid.uuid4().hex
         self.grid.on_refresh.append(self.update)
 
-    def bundle(self) -> tuple[dict, dict]:
-        data, metadata = self.subject._repr_mimebundle_()
+    def view_bundle(self) -> tuple[dict, dict]:
+        """The widget view with the subject's provenance; nothing else: where the view does
+        not render (an HTML page, a text export), the tail says it all."""
+        _, metadata = self.subject._repr_mimebundle_()
         view = self.grid._repr_mimebundle_()
-        return {**data, WIDGET_VIEW: view[WIDGET_VIEW]}, metadata
+        return {"text/plain": "", WIDGET_VIEW: view[WIDGET_VIEW]}, metadata
+
+    def tail_bundle(self) -> tuple[dict, dict]:
+        """The static grid as it is now (and its text listing), shown only where the view
+        is not."""
+        data, metadata = self.subject._repr_mimebundle_()
+        return {**data, "text/html": view_tail(TAIL, data["text/html"])}, metadata
 
     def show(self) -> GridOutput:
+        """Display both outputs (new ones, or in place of those named by the ids)."""
         from IPython.display import display
 
-        data, metadata = self.bundle()
-        display(data, metadata=metadata, raw=True, display_id=self.display_id)
+        for bundle, display_id in self._parts():
+            data, metadata = bundle
+            display(data, metadata=metadata, raw=True, display_id=display_id)
+        return self
+
+    def replace(self) -> GridOutput:
+        """Show both outputs in place of the ones their ids name (already on screen)."""
+        from IPython.display import update_display
+
+        for bundle, display_id in self._parts():
+            data, metadata = bundle
+            update_display(data, metadata=metadata, raw=True, display_id=display_id)
         return self
 
     def update(self) -> None:
+        """Re-send the static grid (the view redraws itself)."""
         from IPython.display import update_display
 
-        data, metadata = self.bundle()
-        update_display(data, metadata=metadata, raw=True, display_id=self.display_id)
+        data, metadata = self.tail_bundle()
+        update_display(data, metadata=metadata, raw=True, display_id=self.tail_id)
+
+    def _parts(self):
+        return ((self.view_bundle(), self.display_id), (self.tail_bundle(), self.tail_id))
 
 
 def display_grid(subject: Run | SweepRun) -> GridOutput:

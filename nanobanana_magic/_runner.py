@@ -182,7 +182,8 @@ class LiveView(BatchView):
         board = display.ProgressBoard(plan.labels, estimate=plan.estimate, simulated=simulated)
         super().__init__(sweep=sweep, progress=board)
         self.summary, self.show_result, self.background = summary, show_result, background
-        self.live = LiveStatus(shell, sweep.live_html if sweep is not None else board.html).start()
+        render = sweep.live_html if sweep is not None else board.html
+        self.live = LiveStatus(shell, render).start(grid_slot=show_result)
 
     async def around(self, work):
         return await self.live.ticking(work)

@@ -98,12 +98,13 @@ def test_magic_in_a_kernel_live_display_grid_provenance_size_and_cache(sim_env, 
     (task_id,) = stats["tasks"]
 
     # one live display, created once and then updated in place; no stream of lines; then
-    # the grid: a widget with rating controls, its static HTML the fallback (_rating_grid)
+    # the grid: a widget with rating controls, then its static HTML in an output of its own,
+    # shown where the view is not (_rating_grid)
     kinds = [kind for kind in client.kinds(1) if not kind.startswith("comm_")]
-    assert kinds[0] == "display_data" and kinds.count("display_data") == 2
+    assert kinds[0] == "display_data" and kinds.count("display_data") == 3
     assert kinds.count("update_display_data") >= 2 and "stream" not in kinds
     assert kinds[-1] == "display_data" and "execute_result" not in kinds
-    live_id, grid_id = (
+    live_id, grid_id, static_id = (
         m["content"]["transient"]["display_id"]
         for m in client.messages[1]
         if m["msg_type"] == "display_data"
@@ -113,7 +114,7 @@ def test_magic_in_a_kernel_live_display_grid_provenance_size_and_cache(sim_env, 
         for m in client.messages[1]
         if m["msg_type"] == "update_display_data"
     }
-    assert updated == {live_id} and grid_id != live_id
+    assert updated == {live_id} and len({live_id, grid_id, static_id}) == 3
     live_html = [
         m["content"]["data"]["text/html"]
         for m in client.messages[1]
@@ -125,10 +126,11 @@ def test_magic_in_a_kernel_live_display_grid_provenance_size_and_cache(sim_env, 
     assert all("estimate $0.060" in h and "SIMULATED" in h for h in live_html[:-1])
     assert not any(task_id in h or "in_progress" in h for h in live_html)
 
-    # saved: the live display's final state, then the grid as the cell's value
-    live, result = outputs_of(nb, 1, "display_data")
+    # saved: the live display's final state, then the grid: its view, its static HTML
+    live, view, result = outputs_of(nb, 1, "display_data")
     assert "1 task: 1 done" in live["data"]["text/html"]
-    assert "application/vnd.jupyter.widget-view+json" in result["data"]
+    assert "application/vnd.jupyter.widget-view+json" in view["data"]
+    assert "text/html" not in view["data"] and "banana-rating-tail" in result["data"]["text/html"]
     grid = result["data"]["text/html"]
     assert grid.count("<img") == 2 and grid.count("src='data:image/webp;base64,") == 2
     assert "&lt;b&gt;oil&lt;/b&gt; &amp; ink" in grid and "<b>oil</b>" not in grid
@@ -162,7 +164,7 @@ def test_magic_in_a_kernel_live_display_grid_provenance_size_and_cache(sim_env, 
     again = nbformat.read(saved, as_version=4)
     execute(again, tmp_path, allow_errors=True)
     assert sim_env.stats()["tasks_created"] == 1
-    result = outputs_of(again, 1, "display_data")[1]
+    result = outputs_of(again, 1, "display_data")[2]
     assert result["metadata"][PROVENANCE_MIME]["run_id"] == run_id
     assert result["metadata"][PROVENANCE_MIME]["cached"] is True
     assert (

@@ -39,11 +39,11 @@ def rich_shell(shell, monkeypatch):
 
 def live_frames(captured) -> list[str]:
     """The visible text of every frame of the live display, in the order drawn (not the
-    grid with rating controls that follows it, a widget view)."""
+    grid with rating controls that follows it: a widget view, then its static HTML)."""
     return [
         html.unescape(re.sub(r"<[^>]+>", " ", out.data["text/html"]))
         for out in captured.outputs
-        if "text/html" in out.data and "application/vnd.jupyter.widget-view+json" not in out.data
+        if "text/html" in out.data and "banana-rating-tail" not in out.data["text/html"]
     ]
 
 

@@ -2,8 +2,10 @@
 loopback, real widgets without a front end (their Python side: clicks are `.click()`).
 
 Where widgets render (the shell has a kernel), a `%%banana` cell's grid and a sweep's
-grid are one output holding the widget view and the static grid; clicks and `%banana
-rate` write the annotations and re-send the static grid with the marks as they are now.
+grid are two outputs: the widget view, then the static grid in an output of its own
+(shown only where the view is not: after a restart and reopen, untrusted, on an HTML
+page); clicks and `%banana rate` write the annotations and re-send that static output
+with the marks as they are now.
 Without a kernel (terminal IPython) the cell's value is the static grid, as before. The
 same clicks in a real browser: tests/browser/test_rating_grid_browser.py.
 """
@@ -30,8 +32,29 @@ def kernel_shell(shell, monkeypatch):
 
 
 def grid_outputs(captured) -> list:
-    """The captured outputs that carry a widget view (the grid and its updates)."""
+    """The captured outputs that carry a widget view (the grid)."""
     return [output for output in captured.outputs if WIDGET in output.data]
+
+
+def static_outputs(captured) -> list:
+    """The captured outputs that carry a grid's static HTML after its view (and updates)."""
+    return [
+        output
+        for output in captured.outputs
+        if _rating_grid.TAIL in output.data.get("text/html", "")
+    ]
+
+
+def assert_view_then_static(captured):
+    """The grid's view, and right after it the static grid, in an output of its own."""
+    shown = captured.outputs  # new objects at every reading
+    (at,) = [i for i, output in enumerate(shown) if WIDGET in output.data]
+    view, static = shown[at : at + 2]
+    assert static_outputs(captured) and _rating_grid.TAIL in static.data["text/html"]
+    assert view.data["text/plain"] == "" and "text/html" not in view.data
+    assert WIDGET not in static.data and not static.update
+    assert view.transient["display_id"] != static.transient["display_id"]
+    return view, static
 
 
 def grid_of(output) -> _rating_grid.RatingGrid:
@@ -49,12 +72,14 @@ def test_a_cell_grid_has_controls_under_each_thumbnail_and_keeps_its_static_grid
 ):
     with capture_output() as shown:
         run = kernel_shell.run("%%banana -n 2\na paper lantern in fog")
-    (output,) = grid_outputs(shown)
+    output, static_output = assert_view_then_static(shown)
     assert not output.update and output.transient["display_id"]
-    static = output.data["text/html"]  # the static grid, for where widgets do not render
+    static = static_output.data["text/html"]  # the static grid, where widgets do not render
     assert static.count("class='banana-thumb'") == 2 and "banana-marks" not in static
-    assert output.data["text/plain"].startswith(f"run {run.run_id}")
+    assert "banana-rating-tail-when-dead" in static  # hidden while the view is alive
+    assert static_output.data["text/plain"].startswith(f"run {run.run_id}")
     assert output.metadata[PROVENANCE_MIME]["run_id"] == run.run_id
+    assert static_output.metadata[PROVENANCE_MIME]["run_id"] == run.run_id
 
     grid = grid_of(output)
     assert [tile.image.address for tile in grid.tiles] == [i.address for i in run.images]
@@ -78,18 +103,19 @@ def test_a_cell_grid_has_controls_under_each_thumbnail_and_keeps_its_static_grid
         grid.tiles[1].controls.stars[2].click()  # three stars for image #1
     assert Store(out_dir).load_run(run.run_id).images[1].rating == 3
     assert stars(grid.tiles[1]) == "★★★☆☆" and "★★★☆☆" in grid.tiles[1].card.value
-    (update,) = grid_outputs(clicked)
-    assert update.update and update.transient == output.transient
-    assert "★★★☆☆" in update.data["text/html"] and update.data[WIDGET] == output.data[WIDGET]
+    assert not grid_outputs(clicked)  # the view redraws itself; the static grid is re-sent
+    (update,) = static_outputs(clicked)
+    assert update.update and update.transient == static_output.transient
+    assert "★★★☆☆" in update.data["text/html"]
 
     # a command and a click agree: the grid above shows what `%banana rate` wrote
     with capture_output() as commanded:
         kernel_shell.run(f"%banana rate {run.run_id}#0 5")
         kernel_shell.run(f"%banana pick {run.run_id}#0")
     assert stars(grid.tiles[0]) == "★★★★★" and grid.tiles[0].controls.pick_button.value
-    last = grid_outputs(commanded)[-1]
+    last = static_outputs(commanded)[-1]
     assert "★★★★★" in last.data["text/html"] and "✓ picked" in last.data["text/html"]
-    assert len(grid_outputs(commanded)) == 2  # one refresh per change
+    assert len(static_outputs(commanded)) == 2  # one refresh per change
     history = kernel_shell.run("%banana history --min-rating 3 --picked")
     assert [r.run_id for r in history] == [run.run_id]
 
@@ -100,8 +126,8 @@ def test_a_cell_grid_has_controls_under_each_thumbnail_and_keeps_its_static_grid
 def test_a_sweep_grid_rates_under_each_cell_and_shows_its_summary(kernel_shell, sim_env):
     with capture_output() as shown:
         result = kernel_shell.run("%%banana --sweep style=ink,oil\na heron at dawn, {style}")
-    (output,) = grid_outputs(shown)
-    assert output.data["text/html"].count("class='banana-sweep-cell'") == 2
+    output, static = assert_view_then_static(shown)
+    assert static.data["text/html"].count("class='banana-sweep-cell'") == 2
     grid = grid_of(output)
     (page,) = [child for child in grid.children if "banana-sweep-grid" in child._dom_classes]
     axis = next(box for box in page.children if "banana-sweep-axis" in getattr(box, "value", ""))
@@ -115,14 +141,14 @@ def test_a_sweep_grid_rates_under_each_cell_and_shows_its_summary(kernel_shell, 
         ink.controls.stars[1].click()
     assert result["oil",].images[0].picked and result["ink",].images[0].rating == 2
     assert "class='banana-summary'" in grid.stats.value  # which value wins, redrawn
-    last = grid_outputs(clicked)[-1]
+    last = static_outputs(clicked)[-1]
     assert "✓ picked" in last.data["text/html"] and "★★☆☆☆" in last.data["text/html"]
 
 
 def test_without_a_kernel_the_cell_value_is_the_static_grid(shell, sim_env):
     with capture_output() as shown:
         run = shell.run("%%banana\na paper lantern in fog")
-    assert not grid_outputs(shown)
+    assert not grid_outputs(shown) and not static_outputs(shown)
     data, _ = shell.ip.display_formatter.format(run)
     assert WIDGET not in data and data["text/html"].count("class='banana-thumb'") == 1
 
@@ -156,10 +182,14 @@ def test_a_background_cell_ends_as_the_grid_with_controls(kernel_shell, sim_env,
 
     with capture_output() as shown:
         asyncio.run(scenario())
-    live = shown.outputs[0].transient["display_id"]
+    # the live display, an empty output kept after it, both replaced by the grid's halves
+    live, slot = (output.transient["display_id"] for output in shown.outputs[:2])
+    assert shown.outputs[1].data == {"text/plain": ""} and not shown.outputs[1].update
     (grid_output,) = grid_outputs(shown)
     assert grid_output.update and grid_output.transient["display_id"] == live
-    assert grid_output.data["text/html"].count("class='banana-thumb'") == 1
+    (static,) = static_outputs(shown)
+    assert static.update and static.transient["display_id"] == slot
+    assert static.data["text/html"].count("class='banana-thumb'") == 1
     run = kernel_shell.ip.user_ns["bg"]
     grid_of(grid_output).tiles[0].controls.stars[4].click()
     assert Store(out_dir).load_run(run.run_id).images[0].rating == 5

@@ -9,8 +9,9 @@ gallery. The test checks, in the page as rendered:
 - the panel fits its output area at 600 px and at 1300 px: no horizontal overflow of the
   panel or of the output area, and nothing inside the panel clipped by its edge;
 - after a kernel restart, saved and reopened, ipywidgets' "Error displaying widget" line
-  does not show above the panel's static record, nor in place of the gallery, whose
-  static page (hidden under the live view) shows instead;
+  does not show above the panel's static record, nor in place of the gallery or of the
+  magic's and the sweep's grids, whose static pages (hidden under the live views) show
+  instead, thumbnails and all;
 - reopened untrusted (changed on disk: no script runs, the HTML is sanitized), a thumbnail
   click opens the full-size file in a JupyterLab image tab named after its run.
 
@@ -42,6 +43,8 @@ CELLS = [
     "controls = %banana panel\ncontrols",
     "%banana gallery",
 ]
+#: the cells showing a magic's grid and a sweep's grid: how many thumbnails each
+GRIDS = {1: 1, 2: 2}
 WHERE = {
     "magic grid": ".jp-CodeCell:nth-child(2) .banana-run",
     "sweep grid": ".banana-sweep-grid",
@@ -78,6 +81,27 @@ FIT_JS = """
           outside: outside.slice(0, 12), clipped: clipped.slice(0, 12)};
 }
 """
+
+
+def visible_thumbnails(page, cell: int, count: int) -> None:
+    """Wait until cell `cell` shows exactly `count` decoded thumbnails that are visible."""
+    page.wait_for_function(
+        """([index, n]) => {
+             const cell = document.querySelectorAll('.jp-NotebookPanel .jp-CodeCell')[index];
+             const imgs = [...cell.querySelectorAll('img.banana-thumb')]
+               .filter(i => i.checkVisibility());
+             return imgs.length === n && imgs.every(i => i.complete && i.naturalWidth > 0); }""",
+        arg=[cell, count],
+    )
+
+
+def assert_no_visible_dead_view(page, cell: int) -> None:
+    outputs = (
+        page.locator(".jp-NotebookPanel .jp-CodeCell")
+        .nth(cell)
+        .locator(".jp-OutputArea-output:visible", has_text="model not found")
+    )
+    expect(outputs).to_have_count(0)
 
 
 def restart_kernel(page) -> None:
@@ -144,6 +168,11 @@ def test_one_click_zoom_everywhere_and_a_panel_that_fits(
         static_gallery = page.locator(".banana-gallery-static")
         expect(static_gallery).to_have_count(1)
         expect(static_gallery).to_be_hidden()  # its static page waits under the live view
+        for cell, thumbs in GRIDS.items():  # so do the grids' (the live view is seen once)
+            visible_thumbnails(page, cell, thumbs)
+            expect(
+                page.locator(".jp-CodeCell").nth(cell).locator(".banana-rating-tail-when-dead")
+            ).to_be_hidden()
 
         # one click, the same everywhere: the full-size file fitted to the window
         for where, selector in WHERE.items():
@@ -190,6 +219,9 @@ def test_one_click_zoom_everywhere_and_a_panel_that_fits(
         expect(dead).to_be_hidden()  # the gallery's view is gone too: its static page shows
         images_decoded(page, ".banana-gallery-static img.banana-thumb", 3)
         expect(static_gallery).to_be_visible()
+        for cell, thumbs in GRIDS.items():  # the magic's and the sweep's grids: their images
+            visible_thumbnails(page, cell, thumbs)
+            assert_no_visible_dead_view(page, cell)
         page.screenshot(path=str(tmp_path / "reopened.png"))
         expect(page.locator(".banana-panel")).to_have_count(0)
 

@@ -142,13 +142,16 @@ def test_rate_and_pick_under_the_thumbnails_of_grids_and_the_panel(
         page.keyboard.press("ControlOrMeta+s")
         expect(page.locator(".jp-mod-dirty")).to_have_count(0)
         saved = nbformat.read(root / NOTEBOOK, as_version=4)
-        (grid,) = [o for o in saved.cells[1].outputs if "text/html" in o.get("data", {})][-1:]
+        # (in an output of its own after the widget view, kept for a reopen)
+        view, grid = saved.cells[1].outputs[-2:]
         static = grid["data"]["text/html"]
-        assert "application/vnd.jupyter.widget-view+json" in grid["data"]
+        assert "application/vnd.jupyter.widget-view+json" in view["data"]
+        assert "banana-rating-tail" in static and "text/html" not in view["data"]
         assert static.count("class='banana-thumb'") == 2
         assert "★★☆☆☆" in static and "★★★★☆" in static
-        sweep_static = saved.cells[2].outputs[-1]["data"]["text/html"]
-        assert "✓ picked" in sweep_static
+        sweep_view, sweep_grid = saved.cells[2].outputs[-2:]
+        assert "application/vnd.jupyter.widget-view+json" in sweep_view["data"]
+        assert "✓ picked" in sweep_grid["data"]["text/html"]
         assert "★★★☆☆" in json.dumps(saved, ensure_ascii=False)  # the panel's record
     except Exception:
         page.screenshot(path=str(tmp_path / "failure.png"))
