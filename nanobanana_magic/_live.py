@@ -73,6 +73,9 @@ class LiveStatus:
             if force and self._pending is None:
                 self._schedule(wait)
             return
+        if self._pending is not None:  # drawn now: the scheduled redraw has nothing to add
+            self._pending.cancel()
+            self._pending = None
         self._draw()
 
     def _schedule(self, wait: float) -> None:

@@ -71,6 +71,31 @@ def test_redraws_are_spaced_from_when_the_last_one_was_sent(monkeypatch):
     assert len(handle.updates) == 2
 
 
+def test_a_redraw_scheduled_by_the_throttle_is_dropped_when_one_came_first(monkeypatch):
+    now = [100.0]
+    monkeypatch.setattr(_live, "time", types.SimpleNamespace(monotonic=lambda: now[0]))
+    handle = Handle()
+    monkeypatch.setattr("IPython.display.display", lambda *a, **k: handle)
+    count = [0]
+
+    def render():
+        count[0] += 1
+        return f"<p>state {count[0]}</p>"
+
+    live = LiveStatus(types.SimpleNamespace(kernel=object()), render).start()
+
+    async def scenario():
+        live.refresh()
+        live.refresh(force=True)  # too soon: scheduled for when the throttle allows
+        now[0] += _live._REFRESH_SECONDS
+        live.refresh()  # a plain refresh gets there first and draws
+        assert len(handle.updates) == 2
+        await asyncio.sleep(_live._REFRESH_SECONDS + 0.1)  # the scheduled one stays quiet
+
+    asyncio.run(scenario())
+    assert len(handle.updates) == 2
+
+
 def test_a_big_sweep_shows_a_compact_live_view_and_a_small_one_its_grid(tmp_path):
     engine = Engine(store=Store(tmp_path / "out"), api_key="sk-x", base_url="http://127.0.0.1:9")
     big = SweepRun(
