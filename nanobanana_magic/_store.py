@@ -41,12 +41,35 @@ if TYPE_CHECKING:
 JOURNAL = "journal.jsonl"
 #: run ids as `new_run` makes them; anything else read from the folder is refused
 RUN_ID = re.compile(r"^\d{8}-\d{6}-[0-9a-f]{6}$")
-#: how many random suffixes a new run id may draw before giving up (16.7 million exist)
+#: how many ids a new run may try before giving up
 _ID_DRAWS = 100
 #: request keys as the engine makes them (simulated ones carry a prefix)
 REQUEST_KEY = re.compile(r"^(sim-)?[0-9a-f]{24}$")
 
 log = logging.getLogger("nanobanana_magic")
+
+
+class _RunIds:
+    """Run ids as `new_run` makes them: the date and second, then 3 hex digits counting
+    the ids this process made in that second (so id order is creation order within a
+    kernel, even for thousands of runs a second) and 3 random ones."""
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._second = ""
+        self._count = 0
+
+    def next(self) -> str:
+        with self._lock:
+            second = time.strftime("%Y%m%d-%H%M%S")
+            if second != self._second:
+                self._second, self._count = second, 0
+            count = min(self._count, 0xFFF)
+            self._count += 1
+        return f"{second}-{count:03x}{secrets.token_hex(2)[:3]}"
+
+
+_RUN_IDS = _RunIds()
 
 
 def is_run_id(value: object) -> bool:
@@ -127,10 +150,10 @@ class Store:
         simulated: bool = False,
     ) -> Run:
         self.ensure()
-        # the folder is made exclusively, so an id drawn twice (thousands of runs in one
-        # second, or several kernels) is never shared: the later one draws again
+        # the folder is made exclusively, so an id made twice (several kernels in one
+        # second) is never shared: the later one draws again
         for _attempt in range(_ID_DRAWS):
-            run_id = time.strftime("%Y%m%d-%H%M%S-") + secrets.token_hex(3)
+            run_id = _RUN_IDS.next()
             folder = self.root / "runs" / run_id
             try:
                 folder.mkdir()

@@ -184,20 +184,22 @@ def test_runs_can_be_found_again_by_id(sim, out_dir):
     assert loaded.paths == run.paths and loaded.request == run.request
 
 
-def test_run_ids_stay_unique_when_the_same_suffix_is_drawn_again(tmp_path, monkeypatch):
-    """Thousands of runs in one second draw the same random suffix now and then (as do
-    several kernels): each draw after the first is repeated once here, and every run still
-    gets its own id, of the form the folder's checks accept, and its own folder."""
+def test_run_ids_are_unique_and_in_creation_order_under_a_burst(tmp_path, monkeypatch):
+    """Many runs in one second get ids in the order they were made (so `last` is
+    the newest), of the form the folder's checks accept; a second kernel drawing the same
+    ids that second (its own count, the same random digits here) draws again."""
     import types
 
     from nanobanana_magic import _store
     from nanobanana_magic._request import ImageRequest
 
-    draws = (f"{i // 2:06x}" for i in range(10_000))  # 000000 000000 000001 000001 ...
-    monkeypatch.setattr(_store, "secrets", types.SimpleNamespace(token_hex=lambda n: next(draws)))
+    monkeypatch.setattr(_store, "secrets", types.SimpleNamespace(token_hex=lambda n: "abcd"))
     store = Store(tmp_path)
     request = ImageRequest.create("a burst")
-    runs = [store.new_run(request, "0" * 24) for _ in range(200)]
+    runs = [store.new_run(request, "0" * 24) for _ in range(60)]
+    monkeypatch.setattr(_store, "_RUN_IDS", _store._RunIds())  # another kernel
+    runs += [store.new_run(request, "0" * 24) for _ in range(3)]
     ids = [run.run_id for run in runs]
-    assert len(set(ids)) == 200 and all(_store.is_run_id(run_id) for run_id in ids)
-    assert len({run.folder for run in runs}) == 200 and all(run.folder.is_dir() for run in runs)
+    assert len(set(ids)) == 63 and all(_store.is_run_id(run_id) for run_id in ids)
+    assert ids[:60] == sorted(ids[:60])
+    assert len({run.folder for run in runs}) == 63 and all(run.folder.is_dir() for run in runs)
