@@ -69,7 +69,7 @@ def test_records_and_dataframe_carry_rating_pick_and_size_check(two_runs):
 
 def test_magic_commands_rate_pick_tag_note_and_show_them(shell, two_runs, out_dir):
     first, second = two_runs
-    shell.run(f"%banana rate {first.run_id[:17]}#1 4")  # a unique prefix
+    shell.run(f"%banana rate {first.run_id[:-2]}#1 4")  # a unique prefix
     shell.run("%banana pick -2")  # the run before last, image 0
     shell.run("%banana tag last heron draft")
     shell.run("%banana tag last draft --remove")

@@ -108,7 +108,7 @@ def test_sweep_over_stored_references(shell, sim_env, out_dir):
     a = generate("a lantern")
     b = generate("a candle")
     result = shell.run(
-        f"%%banana --sweep ref={a.run_id}#0,{b.run_id[:17]}#0+{a.run_id}#0,none\nA still life"
+        f"%%banana --sweep ref={a.run_id}#0,{b.run_id[:-2]}#0+{a.run_id}#0,none\nA still life"
     )
     labels = [row["ref"] for row in result.records()]
     assert labels == [f"{a.run_id[-6:]}#0", f"{b.run_id[-6:]}#0 + {a.run_id[-6:]}#0", "no refs"]
