@@ -36,8 +36,10 @@ def run_all_cells(page) -> None:
 
 
 def images_decoded(page, selector: str, count: int, timeout: float = 60_000) -> None:
+    """Wait until exactly `count` shown images match `selector`, all decoded."""
     page.wait_for_function(
-        """([sel, n]) => { const imgs = [...document.querySelectorAll(sel)];
+        """([sel, n]) => { const imgs = [...document.querySelectorAll(sel)]
+                 .filter(i => i.getClientRects().length > 0);  // shown, not a hidden copy
              return imgs.length === n && imgs.every(i => i.complete && i.naturalWidth > 0); }""",
         arg=[selector, count],
         timeout=timeout,

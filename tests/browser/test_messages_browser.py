@@ -122,7 +122,7 @@ def test_live_rows_in_words_and_long_messages_wrapped_between_words(
         refusal = page.locator(".jp-OutputArea-output", has_text="budget")
         expect(refusal.first).to_be_visible(timeout=180_000)
         images_decoded(page, ".banana-run img.banana-thumb", 3)
-        expect(page.locator(".banana-sweep-cell .banana-error")).to_contain_text("failed")
+        expect(page.locator(".banana-error:visible", has_text="failed").first).to_be_visible()
         columns = page.evaluate(COLUMNS_JS)
         print(f"the error output holds {columns:.0f} columns; messages wrap at {WRAP_COLUMNS}")
         result = page.evaluate(BROKEN_WORDS_JS, CHECKED)

@@ -150,21 +150,21 @@ def test_outputs_are_at_home_in_light_and_dark(
         # every cell has run (generous: the machine may be busy)
         expect(code_cell(page, 5).locator(".banana-panel")).to_be_visible(timeout=180_000)
         images_decoded(page, ".banana-sweep-grid img.banana-thumb", 7)
-        expect(failing.locator(".banana-error")).to_contain_text("failed")
+        expect(failing.locator(".banana-error:visible")).to_contain_text("failed")
         images_decoded(page, ".banana-run img.banana-thumb", 1)
 
         # dollars stay dollars: the text as rendered, and no MathJax element anywhere
         expect(code_cell(page, 1).locator(".banana-note")).to_contain_text(
             "estimated $0.150 (6 × 1K at $0.025)"
         )
-        expect(sweep.locator(".banana-sweep-summary")).to_contain_text("$0.150 spent")
-        expect(sweep.locator(".banana-sweep-summary")).to_contain_text("(estimate $0.150)")
+        expect(sweep.locator(".banana-sweep-summary:visible")).to_contain_text("$0.150 spent")
+        expect(sweep.locator(".banana-sweep-summary:visible")).to_contain_text("(estimate $0.150)")
         expect(page.locator(".jp-OutputArea mjx-container, .jp-OutputArea .MathJax")).to_have_count(
             0
         )
 
         # a thumbnail click shows the whole image, fitted to the window; a click closes it
-        single.locator("a.banana-zoom").first.click()
+        single.locator("a.banana-zoom:visible").first.click()
         full_size_shown_fitted(page, "run card")
         page.locator(".banana-lightbox").click()
         expect(page.locator(".banana-lightbox")).to_have_count(0)
