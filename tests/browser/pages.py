@@ -1,14 +1,44 @@
-"""Driving a notebook page in JupyterLab 4 or Notebook 7: open it once its kernel is ready,
-run cells, wait for images. Shared by the browser tests."""
+"""Driving a notebook page in JupyterLab 4 or Notebook 7: write the notebook, open it once
+its kernel is ready, run cells, wait for images, report a failure. Shared by the browser
+tests."""
 
 from __future__ import annotations
 
+import contextlib
 import re
+from pathlib import Path
 
+import nbformat
 from playwright.sync_api import expect
 
 KERNEL_IDLE = re.compile(r"^(?!No Kernel).+ \| Idle$")  # status bar: "Python 3 (ipykernel) | Idle"
 NOTEBOOK_IDLE = '.jp-NotebookPanel .jp-Notebook-ExecutionIndicator[data-status="idle"]'
+
+
+def write_notebook(path: Path, cells: list[str]) -> None:
+    """A notebook of these code cells, for the python3 kernel."""
+    notebook = nbformat.v4.new_notebook()
+    notebook.cells = [nbformat.v4.new_code_cell(source) for source in cells]
+    notebook.metadata["kernelspec"] = {
+        "name": "python3",
+        "display_name": "Python 3 (ipykernel)",
+        "language": "python",
+    }
+    nbformat.write(notebook, path)
+
+
+@contextlib.contextmanager
+def closed_after(ctx, page, folder: Path):
+    """Close the browser context at the end; on a failure first leave `failure.png` in
+    `folder` and print what the cells printed (pytest shows it with the failure)."""
+    try:
+        yield
+    except Exception:
+        page.screenshot(path=str(folder / "failure.png"))
+        print("cell outputs:", page.locator(".jp-OutputArea-output").all_inner_texts())
+        raise
+    finally:
+        ctx.close()
 
 
 def open_notebook(page, server, name: str) -> None:

@@ -27,10 +27,12 @@ from playwright.sync_api import expect
 
 from .pages import (
     choose_theme,
+    closed_after,
     full_size_shown_fitted,
     images_decoded,
     open_notebook,
     run_all_cells,
+    write_notebook,
 )
 
 pytestmark = pytest.mark.browser
@@ -110,17 +112,6 @@ def restart_kernel(page) -> None:
     page.locator(".jp-Dialog button.jp-mod-accept").click()
 
 
-def write_notebook(folder) -> None:
-    notebook = nbformat.v4.new_notebook()
-    notebook.cells = [nbformat.v4.new_code_cell(source) for source in CELLS]
-    notebook.metadata["kernelspec"] = {
-        "name": "python3",
-        "display_name": "Python 3 (ipykernel)",
-        "language": "python",
-    }
-    nbformat.write(notebook, folder / NOTEBOOK)
-
-
 def set_output_width(page, width: int) -> None:
     """Resize the window until the panel's output area is `width` px wide."""
     area = "document.querySelector('.banana-panel').closest('.jp-OutputArea-output').clientWidth"
@@ -151,11 +142,11 @@ def test_one_click_zoom_everywhere_and_a_panel_that_fits(
 ):
     expect.set_options(timeout=90_000)
     root = jupyter_server["root"]
-    write_notebook(root)
+    write_notebook(root / NOTEBOOK, CELLS)
     ctx = chromium_browser.new_context(viewport={"width": 1400, "height": 1200})
     page = ctx.new_page()
     page.set_default_timeout(90_000)
-    try:
+    with closed_after(ctx, page, tmp_path):
         open_notebook(page, jupyter_server, NOTEBOOK)
         run_all_cells(page)
         expect(page.locator(".banana-gallery")).to_be_visible(timeout=180_000)
@@ -248,9 +239,3 @@ def test_one_click_zoom_everywhere_and_a_panel_that_fits(
         images_decoded(page, ".jp-ImageViewer img", 1)
         assert len(ctx.pages) == 1
         page.screenshot(path=str(tmp_path / "untrusted-click.png"))
-    except Exception:
-        page.screenshot(path=str(tmp_path / "failure.png"))
-        print("cell outputs:", page.locator(".jp-OutputArea-output").all_inner_texts())
-        raise
-    finally:
-        ctx.close()

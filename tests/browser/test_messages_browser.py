@@ -18,13 +18,12 @@ from __future__ import annotations
 
 import re
 
-import nbformat
 import pytest
 from playwright.sync_api import expect
 
 from nanobanana_magic._wording import WRAP_COLUMNS
 
-from .pages import images_decoded, open_notebook, run_all_cells
+from .pages import closed_after, images_decoded, open_notebook, run_all_cells, write_notebook
 
 pytestmark = pytest.mark.browser
 
@@ -94,18 +93,11 @@ def test_live_rows_in_words_and_long_messages_wrapped_between_words(
     chromium_browser, jupyter_server, tmp_path
 ):
     expect.set_options(timeout=60_000)
-    notebook = nbformat.v4.new_notebook()
-    notebook.cells = [nbformat.v4.new_code_cell(source) for source in CELLS]
-    notebook.metadata["kernelspec"] = {
-        "name": "python3",
-        "display_name": "Python 3 (ipykernel)",
-        "language": "python",
-    }
-    nbformat.write(notebook, jupyter_server["root"] / NOTEBOOK)
+    write_notebook(jupyter_server["root"] / NOTEBOOK, CELLS)
     ctx = chromium_browser.new_context(viewport={"width": 1000, "height": 1400})
     page = ctx.new_page()
     page.set_default_timeout(60_000)
-    try:
+    with closed_after(ctx, page, tmp_path):
         open_notebook(page, jupyter_server, NOTEBOOK)
         run_all_cells(page)
         # the slow cell while it runs: the board in the user's words
@@ -128,9 +120,3 @@ def test_live_rows_in_words_and_long_messages_wrapped_between_words(
         result = page.evaluate(BROKEN_WORDS_JS, CHECKED)
         assert result["checked"] > 100, result  # the outputs were there to be checked
         assert result["broken"] == [], f"words broken inside: {result['broken']}"
-    except Exception:
-        page.screenshot(path=str(tmp_path / "failure.png"))
-        print("cell outputs:", page.locator(".jp-OutputArea-output").all_inner_texts())
-        raise
-    finally:
-        ctx.close()

@@ -23,16 +23,17 @@ from __future__ import annotations
 import re
 from pathlib import Path
 
-import nbformat
 import pytest
 from playwright.sync_api import expect
 
 from .pages import (
     choose_theme,
+    closed_after,
     full_size_shown_fitted,
     images_decoded,
     open_notebook,
     run_all_cells,
+    write_notebook,
 )
 
 pytestmark = pytest.mark.browser
@@ -109,17 +110,6 @@ CONTRAST_JS = """
 """
 
 
-def write_notebook(folder: Path) -> None:
-    notebook = nbformat.v4.new_notebook()
-    notebook.cells = [nbformat.v4.new_code_cell(source) for source in CELLS]
-    notebook.metadata["kernelspec"] = {
-        "name": "python3",
-        "display_name": "Python 3 (ipykernel)",
-        "language": "python",
-    }
-    nbformat.write(notebook, folder / NOTEBOOK)
-
-
 def code_cell(page, index: int):
     return page.locator(".jp-NotebookPanel .jp-CodeCell").nth(index)
 
@@ -138,12 +128,12 @@ def test_outputs_are_at_home_in_light_and_dark(
     expect.set_options(timeout=60_000)
     # the README's pictures come from JupyterLab, into docs/ only when asked for
     shots_folder = screenshot_folder(tmp_path) if jupyter_server["app"] == "lab" else tmp_path
-    write_notebook(jupyter_server["root"])
+    write_notebook(jupyter_server["root"] / NOTEBOOK, CELLS)
     ctx = chromium_browser.new_context(viewport={"width": 1280, "height": 1400})
     ctx.grant_permissions(["clipboard-read", "clipboard-write"])
     page = ctx.new_page()
     page.set_default_timeout(60_000)
-    try:
+    with closed_after(ctx, page, tmp_path):
         open_notebook(page, jupyter_server, NOTEBOOK)
         run_all_cells(page)
         sweep, single, failing = code_cell(page, 2), code_cell(page, 3), code_cell(page, 4)
@@ -227,9 +217,3 @@ def test_outputs_are_at_home_in_light_and_dark(
         )
         expect(dead).to_have_count(1)
         expect(dead).to_be_hidden()
-    except Exception:
-        page.screenshot(path=str(tmp_path / "failure.png"))
-        print("cell outputs:", page.locator(".jp-OutputArea-output").all_inner_texts())
-        raise
-    finally:
-        ctx.close()

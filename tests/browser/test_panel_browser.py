@@ -18,7 +18,7 @@ from playwright.sync_api import expect
 
 from nanobanana_magic._store import Store
 
-from .pages import images_decoded, open_notebook, run_all_cells, run_cell_containing
+from .pages import closed_after, images_decoded, open_notebook, run_all_cells, run_cell_containing
 
 pytestmark = pytest.mark.browser
 
@@ -38,7 +38,7 @@ def test_panel_generates_cancels_and_restores(chromium_browser, jupyter_server, 
     offbox, console_errors = [], []
     page.on("request", lambda r: r.url.startswith(LOOPBACK) or offbox.append(r.url))
     page.on("console", lambda m: m.type == "error" and console_errors.append(m.text))
-    try:
+    with closed_after(ctx, page, tmp_path):
         open_notebook(page, jupyter_server, "panel.ipynb")
         run_all_cells(page)
         panel = page.locator(".jp-OutputArea-output .banana-panel")
@@ -104,13 +104,6 @@ def test_panel_generates_cancels_and_restores(chromium_browser, jupyter_server, 
         assert panel.locator(".banana-size select option:checked").text_content() == "16:9"
         images_decoded(page, ".banana-panel .banana-results img.banana-thumb", 4)
         expect(panel.locator(".banana-cost")).to_contain_text("nothing was sent")
-    except Exception:
-        page.screenshot(path=str(tmp_path / "failure.png"))
-        # shown by pytest with the failure: what the cells printed (tracebacks included)
-        print("cell outputs:", page.locator(".jp-OutputArea-output").all_inner_texts())
-        raise
-    finally:
-        ctx.close()
     assert (shots / "panel.png").stat().st_size > 20_000
     assert not offbox, offbox
     assert not [e for e in console_errors if "widget" in e.lower()], console_errors

@@ -13,12 +13,11 @@ import json
 
 import nbformat
 import pytest
-from nbformat.v4 import new_code_cell, new_notebook
 from playwright.sync_api import expect
 
 from nanobanana_magic._store import Store
 
-from .pages import images_decoded, open_notebook, run_all_cells
+from .pages import closed_after, images_decoded, open_notebook, run_all_cells, write_notebook
 from .test_outputs_browser import choose_theme, code_cell
 
 pytestmark = pytest.mark.browser
@@ -52,18 +51,12 @@ def test_rate_and_pick_under_the_thumbnails_of_grids_and_the_panel(
 ):
     expect.set_options(timeout=60_000)
     root = jupyter_server["root"]
-    notebook = new_notebook(cells=[new_code_cell(text) for text in CELLS])
-    notebook.metadata["kernelspec"] = {
-        "name": "python3",
-        "display_name": "Python 3",
-        "language": "python",
-    }
-    nbformat.write(notebook, root / NOTEBOOK)
+    write_notebook(root / NOTEBOOK, CELLS)
     ctx = chromium_browser.new_context(viewport={"width": 1200, "height": 1600})
     page = ctx.new_page()
     page.set_default_timeout(60_000)
     store = Store(root / "banana_outputs")
-    try:
+    with closed_after(ctx, page, tmp_path):
         open_notebook(page, jupyter_server, NOTEBOOK)
         run_all_cells(page)
         run_grid = code_cell(page, 1).locator(".banana-rating-grid")
@@ -153,9 +146,3 @@ def test_rate_and_pick_under_the_thumbnails_of_grids_and_the_panel(
         assert "application/vnd.jupyter.widget-view+json" in sweep_view["data"]
         assert "✓ picked" in sweep_grid["data"]["text/html"]
         assert "★★★☆☆" in json.dumps(saved, ensure_ascii=False)  # the panel's record
-    except Exception:
-        page.screenshot(path=str(tmp_path / "failure.png"))
-        print("screenshots in", tmp_path)
-        raise
-    finally:
-        ctx.close()
