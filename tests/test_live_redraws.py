@@ -4,6 +4,8 @@ events, and a cheap live view of a big sweep. Fake clock, no timings."""
 import asyncio
 import types
 
+import pytest
+
 from nanobanana_magic import _live
 from nanobanana_magic._engine import Engine
 from nanobanana_magic._live import LiveStatus
@@ -20,11 +22,19 @@ class Handle:
         self.updates.append(html.data)
 
 
-def test_a_burst_of_finishing_tasks_costs_two_redraws_not_a_thousand(monkeypatch):
+@pytest.fixture
+def fake_display(monkeypatch):
+    """A clock standing at 100 s that the test moves (`now[0]`), and the display handle
+    every redraw goes to."""
     now = [100.0]
     monkeypatch.setattr(_live, "time", types.SimpleNamespace(monotonic=lambda: now[0]))
     handle = Handle()
     monkeypatch.setattr("IPython.display.display", lambda *a, **k: handle)
+    return now, handle
+
+
+def test_a_burst_of_finishing_tasks_costs_two_redraws_not_a_thousand(fake_display):
+    now, handle = fake_display
     drawn = []
 
     def render():
@@ -46,13 +56,10 @@ def test_a_burst_of_finishing_tasks_costs_two_redraws_not_a_thousand(monkeypatch
     assert handle.updates[-1] != handle.updates[1]
 
 
-def test_redraws_are_spaced_from_when_the_last_one_was_sent(monkeypatch):
+def test_redraws_are_spaced_from_when_the_last_one_was_sent(fake_display):
     """A render slowed by a busy machine does not crowd the next redraw: the throttle
     counts from when a redraw went out, not from when it started."""
-    now = [100.0]
-    monkeypatch.setattr(_live, "time", types.SimpleNamespace(monotonic=lambda: now[0]))
-    handle = Handle()
-    monkeypatch.setattr("IPython.display.display", lambda *a, **k: handle)
+    now, handle = fake_display
     count = [0]
 
     def slow_render():
@@ -71,11 +78,8 @@ def test_redraws_are_spaced_from_when_the_last_one_was_sent(monkeypatch):
     assert len(handle.updates) == 2
 
 
-def test_a_redraw_scheduled_by_the_throttle_is_dropped_when_one_came_first(monkeypatch):
-    now = [100.0]
-    monkeypatch.setattr(_live, "time", types.SimpleNamespace(monotonic=lambda: now[0]))
-    handle = Handle()
-    monkeypatch.setattr("IPython.display.display", lambda *a, **k: handle)
+def test_a_redraw_scheduled_by_the_throttle_is_dropped_when_one_came_first(fake_display):
+    now, handle = fake_display
     count = [0]
 
     def render():
