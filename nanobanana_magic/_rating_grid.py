@@ -35,6 +35,7 @@ from . import _display as display
 from ._image_controls import ImageTile
 from ._live import in_kernel
 from ._run import Run
+from ._styles import RUN_COLUMNS
 from ._sweep_html import cell_html, columns_style, head_html, page_parts, page_title, stats_html
 from ._sweep_result import LIVE_GRID_CELLS, SweepRun
 from ._widgets import hook as _hook
@@ -43,8 +44,6 @@ from ._widgets import shared, view_tail
 WIDGET_VIEW = "application/vnd.jupyter.widget-view+json"
 #: the class naming the static output after a grid's view (`view_tail`)
 TAIL = "banana-rating-tail"
-#: the columns of a run's grid: as `_styles.GRID`
-RUN_COLUMNS = "repeat(auto-fill,minmax(min(100%,240px),1fr))"
 
 if TYPE_CHECKING:
     Subject = Run | Sequence[Run] | SweepRun

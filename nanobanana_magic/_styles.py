@@ -49,10 +49,9 @@ OUTPUT_CLASSES = "banana-output mathjax_ignore tex2jax_ignore"
 WRAP = "white-space:normal;word-break:normal;overflow-wrap:break-word"
 OUTPUT_STYLE = f"color:{TEXT};font:12px/1.4 {FONT};text-align:left;{WRAP}"
 
-GRID = (
-    "display:grid;grid-template-columns:repeat(auto-fill,minmax(min(100%,240px),1fr));"
-    "gap:10px;align-items:start;margin:6px 0"
-)
+#: the columns of a run's grid, in HTML (`GRID`) and in the rating widgets alike
+RUN_COLUMNS = "repeat(auto-fill,minmax(min(100%,240px),1fr))"
+GRID = f"display:grid;grid-template-columns:{RUN_COLUMNS};gap:10px;align-items:start;margin:6px 0"
 CARD = (
     f"margin:0;max-width:512px;border:1px solid {BORDER};border-radius:6px;padding:6px;"
     f"background:{SURFACE};color:{TEXT};font:12px/1.35 {FONT};text-align:left"
