@@ -21,24 +21,30 @@ largest values over the polygon of models consistent with everything seen (a two
 linear programme, solved by visiting the polygon's corners). The next poll:
 
 * a narrow window is polled once, just after its end;
-* with fine progress, the finish is extrapolated from the progress rate and the next poll
-  timed so that a progress step would fall mid-window: whichever side the answer lands on
-  leaves at most one step (D/100) and at most half the window (`_fine_target`);
+* with fine progress, the finish is extrapolated from the progress rate; a poll just
+  before the window says which step (D/100) holds the end, and one timed so that a step
+  boundary falls mid-window halves it, early enough that the final poll is never held back
+  by the minimum interval (`_fine_target`); the first sample of a task comes as late as the
+  shortest likely task allows, since the later it comes, the better it tells the rate;
 * with coarse progress (0 → 50 → 100), a poll at the moment that would split the window
   in two (seeing 50 at `t` means the end is before `2t - s`, seeing 0 means after), when
   walking two halves is cheaper than walking the whole;
 * without progress (or past its last step), a walk through the window that weighs each
-  query as `_QUERY_COST` seconds of lateness: for a uniformly likely end, each interval
-  `_QUERY_COST` shorter than the one before (`_uniform_walk`);
+  query as some seconds of lateness: for a uniformly likely end, each interval that much
+  shorter than the one before (`_uniform_walk`). The price is the one at which a fixed
+  poller at the blind cadence would be the best fixed poller for a task this long
+  (`_query_cost`): long tasks get more, cheaper looks, short ones fewer;
 * without a usable model (nothing learned yet, or a model that keeps missing), a batch
   keeps watch together: its first task (the scout) is polled after `first_delay` and then
   at a fixed-interval poller's cadence (`_KNOWN_NOTHING_INTERVAL`), the others a little
   slower with their phases spread, and the first task seen done teaches the rest at once
-  (`DurationPrior.subscribe` wakes their waits). A lone task that knows nothing is polled
-  like a fixed-interval poller after two early looks, with jitter.
+  (`DurationPrior.subscribe` wakes their waits); a scout that sees whole percents looks
+  again within that interval to pin the rate down and tell its siblings. A lone task that
+  knows nothing is polled like a fixed-interval poller after one early look, with jitter.
 
 The contract's guidance bounds the cadence: never more often than every 0.25 s per task,
-never more than 10 s apart.
+never more than 10 s apart; only the first look at a task of a kind known to run longer
+waits until the shortest such task could end, and at most 20 s (`_longest_wait`).
 """
 
 from __future__ import annotations
@@ -54,26 +60,31 @@ from ._defaults import DEFAULT_MAX_POLL_INTERVAL
 
 MIN_INTERVAL = 0.25
 MAX_INTERVAL = DEFAULT_MAX_POLL_INTERVAL
-_FINAL_MARGIN = 0.02  # poll this long after the latest predicted completion
+_FINAL_MARGIN = 0.01  # poll this long after the latest predicted completion
 _MAX_DURATION = 3600.0
 _START_SLACK = 0.5  # soft: a task that left the queue started within this of it
 _PRIOR_RANGE = (0.6, 1.5)  # soft: duration within these multiples of the expected one ...
 _PRIOR_SAMPLES = 4  # ... until this many are known; then the range the samples span
 _PRIOR_KEEP = 50  # samples a prior keeps (the most recent)
 _KNOWN_NOTHING_INTERVAL = 3.0  # cadence, knowing nothing, of a plain fixed-interval poller
-_SIBLING_INTERVAL = 4.0  # ... and of a batch's other tasks, which the first to finish informs
+_SIBLING_INTERVAL = 4.5  # ... and of a batch's other tasks, which the first to finish informs
 _AGE_SHARE = 0.1  # ... or, for an old task, this share of its age
 _GOLDEN = (math.sqrt(5) - 1) / 2
 _MAX_STEP = 2.5  # evenly spaced polls in a wide window are never further apart
-_QUERY_COST = 0.25  # seconds of lateness one status query is worth, for windows walked evenly
 _MAX_ZEROS_TRUSTED = 2  # after this many running 0 % answers, drop the "under half" rule
+_FIRST_WAIT_CAP = (
+    2.0  # a first look, for a kind known to run long, waits at most this many max intervals
+)
+_FIRST_SAMPLE_LEAD = 0.5  # fine progress: the first sample this long before the shortest task ends
+_RATE_KNOWN = 0.25  # a window narrower than this share of the task's length pins its rate
+_SPLITTABLE = 2.5  # fine progress: a window this many steps wide is split, a wider one probed
 _COARSE_LEVELS = (0, 50, 100)
 _STEPPED_LEVELS = (0, 25, 50, 75, 100)
-# How late a final poll may land, by progress granularity (None: not known yet): an
-# absolute floor and a share of the task's predicted length. Fine progress pins the end
-# down, so its windows are polled tightly; coarse progress can only say "not yet", so its
-# windows are walked in steps of this size.
-_LATENESS = {1: (0.15, 0.0075), 25: (0.6, 0.04), 50: (1.5, 0.08), None: (1.5, 0.08)}
+# How late a final poll may land with progress in whole percents or quarters: an absolute
+# floor and a share of the task's predicted length; narrower windows get one poll at their
+# end. Without progress, or past coarse progress's 50 %, the walk's price of a query
+# decides instead (`_walk`).
+_LATENESS = {1: (0.22, 0.0075), 25: (0.6, 0.04)}
 
 
 class DurationPrior:
@@ -185,10 +196,8 @@ class DurationPrior:
             return min(hist[0], min(self._batch)), max(hist[1], max(self._batch))
         if self._batch:
             return self._batch_range()
-        if self._history:
-            median = statistics.median(self._history)
-            return low * median, high * median
-        return None
+        known = statistics.median(self._history) if self._history else self._provisional
+        return (low * known, high * known) if known is not None else None
 
     def _batch_range(self) -> tuple[float, float]:
         """From the k shortest of n siblings: for n draws spread evenly over [a, b], the
@@ -398,7 +407,19 @@ class PollPlanner:
         """The time of the next poll (absolute), within the contract's cadence bounds."""
         last = self._last_poll
         target = self._target(last)
-        return min(max(target, last + self.min_interval), last + self.max_interval)
+        return min(max(target, last + self.min_interval), last + self._longest_wait())
+
+    def _longest_wait(self) -> float:
+        """At most `max_interval` between polls; but a first look before the shortest task
+        of this kind could end can only say "not yet", so it may wait until then (a step
+        of a walk after it), though never more than twice as long: a task that fails at
+        once is still seen failed soon."""
+        known = self._prior_range() if not self._observations else None
+        if known is None:
+            return self.max_interval
+        return min(
+            max(self.max_interval, known[0] + _MAX_STEP), _FIRST_WAIT_CAP * self.max_interval
+        )
 
     def _target(self, last: float) -> float:
         if not self._observations:
@@ -409,6 +430,16 @@ class PollPlanner:
                 lo = self.submitted_at + prior_range[0]
                 hi = self.submitted_at + prior_range[1] + _START_SLACK
                 return self._walk(lo, lo, hi)
+            if (
+                expected
+                and prior_range
+                and self.prior is not None
+                and self.prior.progress_step == 1
+            ):
+                # whole percents: the later the first sample, the better it tells the rate,
+                # so as late as the shortest likely task allows (and the 10 s cap)
+                first = prior_range[0] - _FIRST_SAMPLE_LEAD
+                return self.submitted_at + max(0.45 * expected, first)
             if expected:  # a first sample about halfway
                 return self.submitted_at + 0.45 * expected
             return self.submitted_at + self._cold_first_delay()
@@ -416,12 +447,14 @@ class PollPlanner:
         if window is None:
             return last + self._backoff(last)
         lo, hi = window
-        floor, share = _LATENESS[self._granularity()]
-        lateness = max(floor, share * (hi - self.submitted_at))
-        if self._granularity() == 1:
-            return self._fine_target(last, lo, hi, lateness)
-        if hi - lo <= lateness:
-            return hi + _FINAL_MARGIN
+        granularity = self._granularity()
+        if granularity in _LATENESS:
+            floor, share = _LATENESS[granularity]
+            lateness = max(floor, share * (hi - self.submitted_at))
+            if granularity == 1:
+                return self._fine_target(last, lo, hi, lateness)
+            if hi - lo <= lateness:
+                return hi + _FINAL_MARGIN
         sample = self._refining_sample(last, lo, hi)
         if sample is not None:
             return sample
@@ -430,18 +463,20 @@ class PollPlanner:
     def _walk(self, last: float, lo: float, hi: float) -> float:
         """The next poll of a walk through the window [lo, hi] (polled up to `last`).
 
-        With fine or stepped progress, evenly spaced polls far enough apart that the final
-        one lands at most the granularity's lateness after the completion. Without (or
-        past coarse progress's last step) nothing more will be learned before the end,
-        which is about equally likely anywhere in what is left of the window: the walk
-        then minimises the expected lateness plus `_QUERY_COST` seconds per expected
-        query, which for a uniform end makes each interval `_QUERY_COST` shorter than the
-        one before (`_uniform_walk`)."""
+        With stepped progress, evenly spaced polls far enough apart that the final one
+        lands at most the granularity's lateness after the completion. Without (or past
+        coarse progress's last step) nothing more will be learned before the end, which is
+        about equally likely anywhere in what is left of the window: the walk then
+        minimises the expected lateness plus the price of the expected queries
+        (`_query_cost`), which for a uniform end makes each interval that price shorter
+        than the one before (`_uniform_walk`); a narrow window gets a single poll at its
+        end that way."""
         start = max(lo, last)
         width = hi - start
         granularity = self._granularity()
         if granularity in (None, 50):
-            step, _cost = _uniform_walk(width, _QUERY_COST, self.min_interval, _MAX_STEP)
+            cost = self._query_cost((lo + hi) / 2)
+            step, _cost = _uniform_walk(width, cost, self.min_interval, _MAX_STEP)
             return start + step + (_FINAL_MARGIN if step >= width else 0.0)
         floor, share = _LATENESS[granularity]
         step = min(max(floor, share * (hi - self.submitted_at)), _MAX_STEP)
@@ -449,25 +484,38 @@ class PollPlanner:
         return start + width / steps + _FINAL_MARGIN
 
     def _fine_target(self, last: float, lo: float, hi: float, lateness: float) -> float:
-        """Fine progress: extrapolate, and poll when a progress step would fall mid-window.
+        """Fine progress: each poll says in which step of `D / 100` the end lies.
 
-        With progress `f(t) = (t - s) / D` reported in whole percent, a poll at `t` says in
-        which step of `D / 100` the remaining time `s + D - t` lies. Timed so that a step
-        boundary falls at the middle of the window [lo, hi], the answer leaves at most one
-        step and at most half the window; timed inside the window (no later than `lo +
-        lateness`), it may also find the task done. Once the window is within the allowed
-        lateness, a final poll at its end."""
+        With progress `f(t) = (t - s) / D` reported in whole percent, a poll at `t` puts the
+        end in one step of the grid of steps ending at `t + k D / 100`. While the window is
+        several steps wide, a poll a little before it opens tells which step (early enough to
+        split that step afterwards); once it is a step or two wide, a poll timed so that a
+        step boundary falls at its middle halves it, early enough that the final poll after
+        either answer is not held back by the minimum interval. Once the window is within
+        the allowed lateness (a split costs a query and gains a quarter of the window), a
+        final poll at its end."""
+        final = hi + _FINAL_MARGIN
         if hi - lo <= lateness:
-            return hi + _FINAL_MARGIN
+            return final
         step = statistics.fmean(d for _, d in self._model()) / 100
-        middle = (lo + hi) / 2
         earliest = last + self.min_interval
-        if step <= 0 or earliest > hi + _FINAL_MARGIN - self.min_interval:
-            return hi + _FINAL_MARGIN  # no room for a sample before the final poll
-        sample = middle - max(0, math.ceil((middle - lo - lateness) / step - 1e-9)) * step
+        if step <= 0 or earliest > final - self.min_interval:
+            return final  # no room for a sample before the final poll
+        middle = (lo + hi) / 2
+        lead = self.min_interval - _FINAL_MARGIN  # a split must leave the final poll room
+        if hi - lo <= _SPLITTABLE * step:
+            latest = middle - lead
+        else:
+            latest = lo - lead - self.min_interval
+            if self.expected_duration is None and hi - lo > _RATE_KNOWN * (hi - self.submitted_at):
+                # the rate is barely known (early looks only), nor how long such tasks run:
+                # look again within a fixed poller's interval, which pins the rate down
+                # (and lets the siblings plan: `_suggest_length`)
+                latest = last + self._blind_interval(last - self.submitted_at)
+        sample = middle - math.ceil((middle - latest) / step - 1e-9) * step
         if sample < earliest:  # too soon: the first such moment after it
             sample += math.ceil((earliest - sample) / step - 1e-9) * step
-        return min(sample, hi + _FINAL_MARGIN - self.min_interval)
+        return min(sample, final - self.min_interval)
 
     def _refining_sample(self, last: float, lo: float, hi: float) -> float | None:
         """A poll before the window that would narrow it, or None if none helps."""
@@ -482,11 +530,20 @@ class PollPlanner:
         if not last + self.min_interval < split < lo:
             return None
         # worth a query only if walking two half windows is cheaper than the whole one
-        whole = self._walk_cost(hi - lo)
-        return split if _QUERY_COST + self._walk_cost((hi - lo) / 2) < whole else None
+        cost = self._query_cost((lo + hi) / 2)
+        whole = self._walk_cost(hi - lo, cost)
+        return split if cost + self._walk_cost((hi - lo) / 2, cost) < whole else None
 
-    def _walk_cost(self, width: float) -> float:
-        return _uniform_walk(width, _QUERY_COST, self.min_interval, _MAX_STEP)[1]
+    def _walk_cost(self, width: float, cost: float) -> float:
+        return _uniform_walk(width, cost, self.min_interval, _MAX_STEP)[1]
+
+    def _query_cost(self, end: float) -> float:
+        """Seconds of lateness one status query is worth, for a task predicted to end at
+        `end`: the price at which a fixed poller at the blind cadence `h` would be the best
+        fixed cadence for a task this long (lateness h/2 and length/h queries: best h is
+        sqrt(2 × cost × length)), so no trade made here is worse than that poller's."""
+        length = max(end - self.submitted_at, 1.0)
+        return _KNOWN_NOTHING_INTERVAL**2 / (2 * length)
 
     def _cold_first_delay(self) -> float:
         """Knowing nothing, a batch keeps watch together: its first task (the scout) is
@@ -512,7 +569,7 @@ class PollPlanner:
         if self._misses >= 2:
             base = MIN_INTERVAL * 1.6 ** min(self._misses, 12)
         else:
-            base = min(max(self.first_delay, 1.5 * age), self._blind_interval(age))
+            base = self._blind_interval(age)
             never_running = all(status == "queued" for _, status, _ in self._observations)
             if self.expected_duration and (age < self.expected_duration or never_running):
                 # a queued task may start any moment: sample often enough to see it run

@@ -7,6 +7,7 @@ duration and progress reporting are known, and checks where the polls land.
 import itertools
 import math
 import random
+import statistics
 
 import pytest
 
@@ -161,3 +162,73 @@ def test_without_progress_a_known_window_is_walked_with_shrinking_intervals():
     assert all(b <= a + 1e-9 for a, b in itertools.pairwise(intervals))
     assert max(intervals) <= 2.5 + 1e-9 and min(intervals) >= MIN_INTERVAL - 1e-9
     assert t - task.end < intervals[-1]  # the poll that finds it done follows the end
+
+
+def drive_warm(task, prior, seed):
+    """Poll `task` with a planner sharing `prior`; (poll times, lateness of the last)."""
+    prior.new_batch()
+    planner = PollPlanner(0.0, prior=prior, rng=random.Random(seed))
+    times = []
+    while True:
+        t = planner.next_poll_at()
+        times.append(t)
+        status, progress = task.answer(t)
+        if status == "completed":
+            return times, t - task.end
+        planner.observe(t, status, progress)
+
+
+def test_fine_progress_is_found_within_about_half_a_step_in_four_polls():
+    """Whole percents of tasks known to run 14-26 s: the end is pinned to a step (D/100)
+    and the step split, so that the poll finding it done comes about a twentieth of a
+    second after the end, in four polls or fewer (the 10 s cap forces one of them)."""
+    prior = DurationPrior([14.0, 17.0, 20.0, 23.0, 26.0], reports_progress=True, progress_step=1)
+    runs = [drive_warm(FakeTask(14.5 + 0.3 * i), prior, i) for i in range(38)]
+    late = sorted(lateness for _, lateness in runs)
+    assert all(0 <= x <= 0.25 for x in late)
+    assert late[len(late) // 2] <= 0.1
+    assert statistics.fmean(len(times) for times, _ in runs) <= 4.0
+    for times, _ in runs:  # the first look may wait until the shortest task could end
+        assert MAX_INTERVAL < times[0] <= min(14.0, 2 * MAX_INTERVAL)
+        assert all(MIN_INTERVAL - 1e-9 <= g <= MAX_INTERVAL + 1e-9 for g in gaps(times)[1:])
+
+
+def test_long_tasks_without_progress_get_more_and_cheaper_looks_than_short_ones():
+    """No progress (or coarse progress past 50 %), windows known from earlier tasks: a
+    query is priced as a fixed 3 s poller would price it for a task that long, so a 45 s
+    task's window is walked more finely (found within 0.8 s, in fewer polls than such a
+    poller) and an 8 s task's more sparsely (no more polls than that poller)."""
+    for (length, spread), mode in itertools.product(((45.0, 0.2), (8.0, 0.5)), ("none", "coarse")):
+        samples = [length * (1 - spread + 2 * spread * i / 7) for i in range(8)]
+        prior = DurationPrior(samples, reports_progress=mode == "coarse")
+        durations = [length * (1 - spread + 2 * spread * (i + 0.5) / 30) for i in range(30)]
+        runs = [drive_warm(FakeTask(d, mode=mode), prior, i) for i, d in enumerate(durations)]
+        late = statistics.median(lateness for _, lateness in runs)
+        polls = statistics.fmean(len(times) for times, _ in runs)
+        fixed_poller_polls = statistics.fmean(math.ceil((0.2 + d) / 3.0) for d in durations)
+        assert polls <= fixed_poller_polls
+        assert late <= (0.8 if length > 20 else 1.5)
+        for times, _ in runs:  # a first look within 20 s, then at least every 10 s
+            assert times[0] <= 2 * MAX_INTERVAL
+            assert all(g <= MAX_INTERVAL + 1e-9 for g in gaps(times)[1:])
+
+
+def test_a_task_knowing_nothing_is_looked_at_once_early_then_like_a_fixed_poller():
+    times = drive(FakeTask(20.0, mode="none"), seed=3)
+    assert times[0] == pytest.approx(0.5)
+    assert all(3.0 * 0.94 <= g <= MAX_INTERVAL + 1e-9 for g in gaps(times)[1:])
+
+
+def test_a_scout_seeing_whole_percents_looks_again_within_a_fixed_pollers_interval():
+    """The first look (1 %) says little about the rate; the second, within 3 s, pins it
+    down and tells the siblings how long to expect."""
+    prior = DurationPrior()
+    scout = PollPlanner(0.0, prior=prior, rng=random.Random(0))
+    PollPlanner(0.0, prior=prior, rng=random.Random(1))  # a sibling
+    task = FakeTask(20.0)
+    t = scout.next_poll_at()
+    scout.observe(t, *task.answer(t))
+    second = scout.next_poll_at()
+    assert 2.5 <= second - t <= 3.0 * 1.06
+    scout.observe(second, *task.answer(second))
+    assert prior.expected() == pytest.approx(20.0, rel=0.15)
