@@ -511,7 +511,7 @@ class PollPlanner:
                 # the rate is barely known (early looks only), nor how long such tasks run:
                 # look again within a fixed poller's interval, which pins the rate down
                 # (and lets the siblings plan: `_suggest_length`)
-                latest = last + self._blind_interval(last - self.submitted_at)
+                latest = min(latest, last + self._blind_interval(last - self.submitted_at))
         sample = middle - math.ceil((middle - latest) / step - 1e-9) * step
         if sample < earliest:  # too soon: the first such moment after it
             sample += math.ceil((earliest - sample) / step - 1e-9) * step
