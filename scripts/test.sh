@@ -3,7 +3,8 @@
 # types (mypy), then run pytest. Browser tests need Debian's chromium (apt-get install -y chromium);
 # without it they skip, unless E2E_REQUIRED=1 (as in CI), where they fail.
 # With no arguments the in-process tests, which mostly wait on simulated tasks, run in
-# three pytest-xdist workers, then the real kernels and the browser one at a time;
+# six pytest-xdist workers (on two cores: they wait far more than they compute), then the
+# real kernels and the browser one at a time;
 # arguments go to a single pytest run as they are.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -15,5 +16,5 @@ python3 -m venv .venv
 if [ "$#" -gt 0 ]; then
     exec .venv/bin/python -m pytest "$@"
 fi
-.venv/bin/python -m pytest -n 3 -m "not browser and not kernel"
+.venv/bin/python -m pytest -n 6 -m "not browser and not kernel"
 exec .venv/bin/python -m pytest -m "browser or kernel"
