@@ -72,9 +72,7 @@ _AGE_SHARE = 0.1  # ... or, for an old task, this share of its age
 _GOLDEN = (math.sqrt(5) - 1) / 2
 _MAX_STEP = 2.5  # evenly spaced polls in a wide window are never further apart
 _MAX_ZEROS_TRUSTED = 2  # after this many running 0 % answers, drop the "under half" rule
-_FIRST_WAIT_CAP = (
-    2.0  # a first look, for a kind known to run long, waits at most this many max intervals
-)
+_FIRST_WAIT_CAP = 2.0  # a first look at a kind known to run long waits <= this many max intervals
 _FIRST_SAMPLE_LEAD = 0.5  # fine progress: the first sample this long before the shortest task ends
 _RATE_KNOWN = 0.25  # a window narrower than this share of the task's length pins its rate
 _SPLITTABLE = 2.5  # fine progress: a window this many steps wide is split, a wider one probed
@@ -430,14 +428,10 @@ class PollPlanner:
                 lo = self.submitted_at + prior_range[0]
                 hi = self.submitted_at + prior_range[1] + _START_SLACK
                 return self._walk(lo, lo, hi)
-            if (
-                expected
-                and prior_range
-                and self.prior is not None
-                and self.prior.progress_step == 1
-            ):
-                # whole percents: the later the first sample, the better it tells the rate,
-                # so as late as the shortest likely task allows (and the 10 s cap)
+            whole_percents = self.prior is not None and self.prior.progress_step == 1
+            if expected and prior_range and whole_percents:
+                # the later the first sample, the better it tells the rate: as late as the
+                # shortest likely task allows (within `_longest_wait`)
                 first = prior_range[0] - _FIRST_SAMPLE_LEAD
                 return self.submitted_at + max(0.45 * expected, first)
             if expected:  # a first sample about halfway
