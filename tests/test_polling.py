@@ -180,8 +180,9 @@ def drive_warm(task, prior, seed):
 
 def test_fine_progress_is_found_within_about_half_a_step_in_four_polls():
     """Whole percents of tasks known to run 14-26 s: the end is pinned to a step (D/100)
-    and the step split, so that the poll finding it done comes about a twentieth of a
-    second after the end, in four polls or fewer (the 10 s cap forces one of them)."""
+    and the step split, so that the poll finding it done comes (median) within a tenth of
+    a second of the end, in four polls or fewer on average; the first look waits until
+    the shortest such task could end, the others are at most 10 s apart."""
     prior = DurationPrior([14.0, 17.0, 20.0, 23.0, 26.0], reports_progress=True, progress_step=1)
     runs = [drive_warm(FakeTask(14.5 + 0.3 * i), prior, i) for i in range(38)]
     late = sorted(lateness for _, lateness in runs)
