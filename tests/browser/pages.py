@@ -1,6 +1,6 @@
-"""Driving a notebook page in JupyterLab 4 or Notebook 7: write the notebook, open it once
-its kernel is ready, run cells, wait for images, report a failure. Shared by the browser
-tests."""
+"""Driving a notebook page in JupyterLab 4 or Notebook 7: write the notebook, open a page
+and close it after, open the notebook once its kernel is ready, run cells, wait for
+images, report a failure. Shared by the browser tests."""
 
 from __future__ import annotations
 
@@ -39,6 +39,19 @@ def closed_after(ctx, page, folder: Path):
         raise
     finally:
         ctx.close()
+
+
+@contextlib.contextmanager
+def browser_page(browser, width: int, height: int, folder: Path, timeout: float = 60_000):
+    """A page of a new browser context `width` × `height` px whose actions and `expect`
+    checks wait up to `timeout` ms (`expect` ignores the page's own default); closed
+    after, with `closed_after`'s report of a failure in `folder`."""
+    expect.set_options(timeout=timeout)
+    ctx = browser.new_context(viewport={"width": width, "height": height})
+    page = ctx.new_page()
+    page.set_default_timeout(timeout)
+    with closed_after(ctx, page, folder):
+        yield page
 
 
 def open_notebook(page, server, name: str) -> None:

@@ -7,14 +7,12 @@ from __future__ import annotations
 import json
 import re
 
-import nbformat
 import pytest
-from nbformat.v4 import new_code_cell, new_notebook
 from playwright.sync_api import expect
 
 from nanobanana_magic._store import Store
 
-from .test_panel_browser import images_decoded, open_notebook, run_all_cells
+from .pages import browser_page, images_decoded, open_notebook, run_all_cells, write_notebook
 
 pytestmark = pytest.mark.browser
 
@@ -26,44 +24,38 @@ CELLS = [
 
 
 @pytest.mark.parametrize("jupyter_server", ["lab"], indirect=True)
-def test_rate_and_use_as_reference_in_the_panel(chromium_browser, jupyter_server):
-    expect.set_options(timeout=60_000)
+def test_rate_and_use_as_reference_in_the_panel(chromium_browser, jupyter_server, tmp_path):
     root = jupyter_server["root"]
-    notebook = new_notebook(cells=[new_code_cell("import json"), *map(new_code_cell, CELLS)])
-    notebook.metadata["kernelspec"] = {
-        "name": "python3",
-        "display_name": "Python 3",
-        "language": "python",
-    }
-    nbformat.write(notebook, root / "explore.ipynb")
-    page = chromium_browser.new_context(viewport={"width": 1400, "height": 1600}).new_page()
-    page.set_default_timeout(60_000)
-    open_notebook(page, jupyter_server, "explore.ipynb")
-    run_all_cells(page)
-    panel = page.locator(".jp-OutputArea-output .banana-panel")
-    expect(panel).to_be_visible()
-    panel.locator(".banana-prompt textarea").fill("a lantern in fog")
-    panel.locator(".banana-count select").select_option(label="2")
-    panel.locator("button.banana-generate").click()
-    images_decoded(page, ".banana-panel .banana-results img.banana-thumb", 2)
-    controls = panel.locator(".banana-image-controls")
-    expect(controls).to_have_count(2)
+    write_notebook(root / "explore.ipynb", ["import json", *CELLS])
+    with browser_page(chromium_browser, 1400, 1600, tmp_path) as page:
+        open_notebook(page, jupyter_server, "explore.ipynb")
+        run_all_cells(page)
+        panel = page.locator(".jp-OutputArea-output .banana-panel")
+        expect(panel).to_be_visible()
+        panel.locator(".banana-prompt textarea").fill("a lantern in fog")
+        panel.locator(".banana-count select").select_option(label="2")
+        panel.locator("button.banana-generate").click()
+        images_decoded(page, ".banana-panel .banana-results img.banana-thumb", 2)
+        controls = panel.locator(".banana-image-controls")
+        expect(controls).to_have_count(2)
 
-    controls.nth(1).locator("button.banana-rate-4").click()
-    expect(controls.nth(1).locator("button.banana-rate")).to_have_text(["★", "★", "★", "★", "☆"])
-    controls.nth(1).locator(".banana-pick").click()
-    controls.nth(0).locator("button.banana-use-reference").click()
-    images_decoded(page, ".banana-panel .banana-reference img", 1)
+        controls.nth(1).locator("button.banana-rate-4").click()
+        expect(controls.nth(1).locator("button.banana-rate")).to_have_text(
+            ["★", "★", "★", "★", "☆"]
+        )
+        controls.nth(1).locator(".banana-pick").click()
+        controls.nth(0).locator("button.banana-use-reference").click()
+        images_decoded(page, ".banana-panel .banana-reference img", 1)
 
-    store = Store(root / "banana_outputs")
-    (run,) = store.recent_runs(1)
-    assert [image.rating for image in run.images] == [None, 4]
-    assert [image.picked for image in run.images] == [False, True]
-    # the kernel's form now holds the full-size file of image #0
-    cell = page.locator(".jp-CodeCell", has_text="print('references:'")
-    cell.locator(".jp-InputArea-editor").click()
-    page.keyboard.press("Shift+Enter")
-    output = cell.locator(".jp-OutputArea-output")
-    expect(output).to_contain_text(re.compile(r"references: \[.*-0\.png"))
-    shown = json.loads(output.inner_text().split("references:", 1)[1])
-    assert shown == [str(run.images[0].path)]
+        store = Store(root / "banana_outputs")
+        (run,) = store.recent_runs(1)
+        assert [image.rating for image in run.images] == [None, 4]
+        assert [image.picked for image in run.images] == [False, True]
+        # the kernel's form now holds the full-size file of image #0
+        cell = page.locator(".jp-CodeCell", has_text="print('references:'")
+        cell.locator(".jp-InputArea-editor").click()
+        page.keyboard.press("Shift+Enter")
+        output = cell.locator(".jp-OutputArea-output")
+        expect(output).to_contain_text(re.compile(r"references: \[.*-0\.png"))
+        shown = json.loads(output.inner_text().split("references:", 1)[1])
+        assert shown == [str(run.images[0].path)]

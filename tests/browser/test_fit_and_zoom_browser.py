@@ -26,8 +26,8 @@ import pytest
 from playwright.sync_api import expect
 
 from .pages import (
+    browser_page,
     choose_theme,
-    closed_after,
     full_size_shown_fitted,
     images_decoded,
     open_notebook,
@@ -140,13 +140,9 @@ def assert_panel_fits(page, width: int) -> None:
 def test_one_click_zoom_everywhere_and_a_panel_that_fits(
     chromium_browser, jupyter_server, tmp_path
 ):
-    expect.set_options(timeout=90_000)
     root = jupyter_server["root"]
     write_notebook(root / NOTEBOOK, CELLS)
-    ctx = chromium_browser.new_context(viewport={"width": 1400, "height": 1200})
-    page = ctx.new_page()
-    page.set_default_timeout(90_000)
-    with closed_after(ctx, page, tmp_path):
+    with browser_page(chromium_browser, 1400, 1200, tmp_path, timeout=90_000) as page:
         open_notebook(page, jupyter_server, NOTEBOOK)
         run_all_cells(page)
         expect(page.locator(".banana-gallery")).to_be_visible(timeout=180_000)
@@ -173,7 +169,7 @@ def test_one_click_zoom_everywhere_and_a_panel_that_fits(
             page.keyboard.press("Escape")
             expect(page.locator(".banana-lightbox")).to_have_count(0)
         expect(page.locator(".jp-ImageViewer")).to_have_count(0)
-        assert len(ctx.pages) == 1
+        assert len(page.context.pages) == 1
 
         # the panel fits a narrow and a wide output area (sidebar closed, window resized)
         page.keyboard.press("ControlOrMeta+b")
@@ -237,5 +233,5 @@ def test_one_click_zoom_everywhere_and_a_panel_that_fits(
         tab = page.locator(".lm-TabBar-tab.jp-mod-current .lm-TabBar-tabLabel")
         expect(tab).to_have_text(f"{run_id}-0.png")
         images_decoded(page, ".jp-ImageViewer img", 1)
-        assert len(ctx.pages) == 1
+        assert len(page.context.pages) == 1
         page.screenshot(path=str(tmp_path / "untrusted-click.png"))

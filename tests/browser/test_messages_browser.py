@@ -23,7 +23,7 @@ from playwright.sync_api import expect
 
 from nanobanana_magic._wording import WRAP_COLUMNS
 
-from .pages import closed_after, images_decoded, open_notebook, run_all_cells, write_notebook
+from .pages import browser_page, images_decoded, open_notebook, run_all_cells, write_notebook
 
 pytestmark = pytest.mark.browser
 
@@ -92,12 +92,8 @@ COLUMNS_JS = """
 def test_live_rows_in_words_and_long_messages_wrapped_between_words(
     chromium_browser, jupyter_server, tmp_path
 ):
-    expect.set_options(timeout=60_000)
     write_notebook(jupyter_server["root"] / NOTEBOOK, CELLS)
-    ctx = chromium_browser.new_context(viewport={"width": 1000, "height": 1400})
-    page = ctx.new_page()
-    page.set_default_timeout(60_000)
-    with closed_after(ctx, page, tmp_path):
+    with browser_page(chromium_browser, 1000, 1400, tmp_path) as page:
         open_notebook(page, jupyter_server, NOTEBOOK)
         run_all_cells(page)
         # the slow cell while it runs: the board in the user's words

@@ -27,8 +27,8 @@ import pytest
 from playwright.sync_api import expect
 
 from .pages import (
+    browser_page,
     choose_theme,
-    closed_after,
     full_size_shown_fitted,
     images_decoded,
     open_notebook,
@@ -125,15 +125,11 @@ def shoot(page, folder: Path, cells: dict[str, int], theme: str) -> None:
 def test_outputs_are_at_home_in_light_and_dark(
     chromium_browser, jupyter_server, tmp_path, screenshot_folder
 ):
-    expect.set_options(timeout=60_000)
     # the README's pictures come from JupyterLab, into docs/ only when asked for
     shots_folder = screenshot_folder(tmp_path) if jupyter_server["app"] == "lab" else tmp_path
     write_notebook(jupyter_server["root"] / NOTEBOOK, CELLS)
-    ctx = chromium_browser.new_context(viewport={"width": 1280, "height": 1400})
-    ctx.grant_permissions(["clipboard-read", "clipboard-write"])
-    page = ctx.new_page()
-    page.set_default_timeout(60_000)
-    with closed_after(ctx, page, tmp_path):
+    with browser_page(chromium_browser, 1280, 1400, tmp_path) as page:
+        page.context.grant_permissions(["clipboard-read", "clipboard-write"])
         open_notebook(page, jupyter_server, NOTEBOOK)
         run_all_cells(page)
         sweep, single, failing = code_cell(page, 2), code_cell(page, 3), code_cell(page, 4)

@@ -18,7 +18,7 @@ from playwright.sync_api import expect
 
 from nanobanana_magic._store import Store
 
-from .pages import closed_after, images_decoded, open_notebook, run_all_cells, run_cell_containing
+from .pages import browser_page, images_decoded, open_notebook, run_all_cells, run_cell_containing
 
 pytestmark = pytest.mark.browser
 
@@ -28,17 +28,13 @@ SECOND_PROMPT = "a second idea that we cancel"
 
 
 def test_panel_generates_cancels_and_restores(chromium_browser, jupyter_server, tmp_path):
-    expect.set_options(timeout=60_000)  # expect() ignores page.set_default_timeout
     shots = tmp_path  # the README's pictures come from test_outputs_browser, when asked
     reference = tmp_path / "reference.png"
     Image.new("RGB", (64, 64), "#d9822b").save(reference)
-    ctx = chromium_browser.new_context(viewport={"width": 1500, "height": 1800})
-    page = ctx.new_page()
-    page.set_default_timeout(60_000)
     offbox, console_errors = [], []
-    page.on("request", lambda r: r.url.startswith(LOOPBACK) or offbox.append(r.url))
-    page.on("console", lambda m: m.type == "error" and console_errors.append(m.text))
-    with closed_after(ctx, page, tmp_path):
+    with browser_page(chromium_browser, 1500, 1800, tmp_path) as page:
+        page.on("request", lambda r: r.url.startswith(LOOPBACK) or offbox.append(r.url))
+        page.on("console", lambda m: m.type == "error" and console_errors.append(m.text))
         open_notebook(page, jupyter_server, "panel.ipynb")
         run_all_cells(page)
         panel = page.locator(".jp-OutputArea-output .banana-panel")

@@ -17,7 +17,7 @@ from playwright.sync_api import expect
 
 from nanobanana_magic._store import Store
 
-from .pages import closed_after, images_decoded, open_notebook, run_all_cells, write_notebook
+from .pages import browser_page, images_decoded, open_notebook, run_all_cells, write_notebook
 from .test_outputs_browser import choose_theme, code_cell
 
 pytestmark = pytest.mark.browser
@@ -49,14 +49,10 @@ def run_cell(page, index: int, source: str) -> None:
 def test_rate_and_pick_under_the_thumbnails_of_grids_and_the_panel(
     chromium_browser, jupyter_server, tmp_path
 ):
-    expect.set_options(timeout=60_000)
     root = jupyter_server["root"]
     write_notebook(root / NOTEBOOK, CELLS)
-    ctx = chromium_browser.new_context(viewport={"width": 1200, "height": 1600})
-    page = ctx.new_page()
-    page.set_default_timeout(60_000)
     store = Store(root / "banana_outputs")
-    with closed_after(ctx, page, tmp_path):
+    with browser_page(chromium_browser, 1200, 1600, tmp_path) as page:
         open_notebook(page, jupyter_server, NOTEBOOK)
         run_all_cells(page)
         run_grid = code_cell(page, 1).locator(".banana-rating-grid")
