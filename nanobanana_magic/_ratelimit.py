@@ -46,8 +46,8 @@ class SlidingWindowLimiter:
         self._keep = max((count for count, _ in self.limits), default=1)
         #: when the answers of past requests arrived, oldest first (the newest `_keep`)
         self._answered: list[float] = []
-        #: requests sent and not yet answered: token -> when they were sent
-        self._in_flight: dict[int, float] = {}
+        #: tokens of the requests sent and not yet answered
+        self._in_flight: set[int] = set()
         self._tokens = itertools.count()
         self._penalty_until = 0.0
 
@@ -82,14 +82,15 @@ class SlidingWindowLimiter:
         while (wait := self.delay()) > 0:
             await self._sleep(wait)
         token = next(self._tokens)
-        self._in_flight[token] = self._clock()
+        self._in_flight.add(token)
         return token
 
     def answered(self, token: int) -> None:
         """The request of `token` is over (answered, failed or cancelled): from now on it
         counts in the windows from this moment, the latest the server can have seen it."""
-        if self._in_flight.pop(token, None) is None:
+        if token not in self._in_flight:
             return
+        self._in_flight.remove(token)
         bisect.insort(self._answered, self._clock())
         del self._answered[: -self._keep]
 
