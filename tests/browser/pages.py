@@ -73,6 +73,11 @@ def open_notebook(page, server, name: str) -> None:
         expect(page.locator(NOTEBOOK_IDLE)).to_have_count(1)
 
 
+def code_cell(page, index: int):
+    """The notebook's code cell `index` (0 is the first)."""
+    return page.locator(".jp-NotebookPanel .jp-CodeCell").nth(index)
+
+
 def run_all_cells(page) -> None:
     page.locator(".lm-MenuBar-itemLabel", has_text="Run").first.click()
     page.get_by_role("menuitem", name="Run All Cells", exact=True).click()
@@ -87,6 +92,18 @@ def images_decoded(page, selector: str, count: int, timeout: float = 60_000) -> 
         arg=[selector, count],
         timeout=timeout,
     )
+
+
+def generate_in_panel(page, prompt: str, count: int = 1):
+    """In the notebook's control panel: type `prompt`, choose `count` images, click
+    Generate and wait until that many result thumbnails are decoded; returns the panel."""
+    panel = page.locator(".jp-OutputArea-output .banana-panel")
+    panel.locator(".banana-prompt textarea").fill(prompt)
+    if count != 1:
+        panel.locator(".banana-count select").select_option(label=str(count))
+    panel.locator("button.banana-generate").click()
+    images_decoded(page, ".banana-panel .banana-results .banana-tile img.banana-thumb", count)
+    return panel
 
 
 def run_cell_containing(page, text: str) -> None:

@@ -12,7 +12,14 @@ from playwright.sync_api import expect
 
 from nanobanana_magic._store import Store
 
-from .pages import browser_page, images_decoded, open_notebook, run_all_cells, write_notebook
+from .pages import (
+    browser_page,
+    generate_in_panel,
+    images_decoded,
+    open_notebook,
+    run_all_cells,
+    write_notebook,
+)
 
 pytestmark = pytest.mark.browser
 
@@ -32,10 +39,7 @@ def test_rate_and_use_as_reference_in_the_panel(chromium_browser, jupyter_server
         run_all_cells(page)
         panel = page.locator(".jp-OutputArea-output .banana-panel")
         expect(panel).to_be_visible()
-        panel.locator(".banana-prompt textarea").fill("a lantern in fog")
-        panel.locator(".banana-count select").select_option(label="2")
-        panel.locator("button.banana-generate").click()
-        images_decoded(page, ".banana-panel .banana-results img.banana-thumb", 2)
+        generate_in_panel(page, "a lantern in fog", 2)
         controls = panel.locator(".banana-image-controls")
         expect(controls).to_have_count(2)
 

@@ -28,7 +28,9 @@ from playwright.sync_api import expect
 from .pages import (
     browser_page,
     choose_theme,
+    code_cell,
     full_size_shown_fitted,
+    generate_in_panel,
     images_decoded,
     open_notebook,
     run_all_cells,
@@ -98,10 +100,8 @@ def visible_thumbnails(page, cell: int, count: int) -> None:
 
 
 def assert_no_visible_dead_view(page, cell: int) -> None:
-    outputs = (
-        page.locator(".jp-NotebookPanel .jp-CodeCell")
-        .nth(cell)
-        .locator(".jp-OutputArea-output:visible", has_text="model not found")
+    outputs = code_cell(page, cell).locator(
+        ".jp-OutputArea-output:visible", has_text="model not found"
     )
     expect(outputs).to_have_count(0)
 
@@ -146,10 +146,7 @@ def test_one_click_zoom_everywhere_and_a_panel_that_fits(
         open_notebook(page, jupyter_server, NOTEBOOK)
         run_all_cells(page)
         expect(page.locator(".banana-gallery")).to_be_visible(timeout=180_000)
-        panel = page.locator(".jp-OutputArea-output .banana-panel")
-        panel.locator(".banana-prompt textarea").fill("a paper boat on a pond")
-        panel.locator("button.banana-generate").click()
-        images_decoded(page, ".banana-panel .banana-results img.banana-thumb", 1)
+        panel = generate_in_panel(page, "a paper boat on a pond")
         images_decoded(page, ".banana-gallery img.banana-thumb", 3)
         page.locator(".banana-gallery").screenshot(path=str(tmp_path / "gallery-light.png"))
         static_gallery = page.locator(".banana-gallery-static")
@@ -195,12 +192,12 @@ def test_one_click_zoom_everywhere_and_a_panel_that_fits(
         open_notebook(page, jupyter_server, NOTEBOOK)
         images_decoded(page, ".banana-panel-record img.banana-thumb", 1)
         expect(page.locator(".banana-panel-record")).to_contain_text(run_id)
-        panel_cell = page.locator(".jp-NotebookPanel .jp-CodeCell").nth(3)
+        panel_cell = code_cell(page, 3)
         dead = panel_cell.locator(".jp-OutputArea-output", has_text="Error displaying widget")
         expect(dead).to_have_count(1)  # ipywidgets did give up on the panel's view...
         expect(dead).to_be_hidden()  # ...and that line is not shown
         expect(panel_cell.locator(".banana-panel-record")).to_be_visible()
-        gallery_cell = page.locator(".jp-NotebookPanel .jp-CodeCell").nth(4)
+        gallery_cell = code_cell(page, 4)
         dead = gallery_cell.locator(".jp-OutputArea-output", has_text="Error displaying widget")
         expect(dead).to_have_count(1)
         expect(dead).to_be_hidden()  # the gallery's view is gone too: its static page shows

@@ -29,7 +29,9 @@ from playwright.sync_api import expect
 from .pages import (
     browser_page,
     choose_theme,
+    code_cell,
     full_size_shown_fitted,
+    generate_in_panel,
     images_decoded,
     open_notebook,
     run_all_cells,
@@ -110,10 +112,6 @@ CONTRAST_JS = """
 """
 
 
-def code_cell(page, index: int):
-    return page.locator(".jp-NotebookPanel .jp-CodeCell").nth(index)
-
-
 def shoot(page, folder: Path, cells: dict[str, int], theme: str) -> None:
     """<folder>/<name>-<theme>.png of each named cell's output."""
     for name, index in cells.items():
@@ -156,10 +154,7 @@ def test_outputs_are_at_home_in_light_and_dark(
         expect(page.locator(".banana-lightbox")).to_have_count(0)
 
         # the panel makes one image; "Copy as cell" puts its cell on the clipboard
-        panel = page.locator(".jp-OutputArea-output .banana-panel")
-        panel.locator(".banana-prompt textarea").fill(PANEL_PROMPT)
-        panel.locator("button.banana-generate").click()
-        images_decoded(page, ".banana-panel .banana-results img.banana-thumb", 1)
+        panel = generate_in_panel(page, PANEL_PROMPT)
         record = page.locator(".banana-panel-record")
         images_decoded(page, ".banana-panel-record img.banana-thumb", 1)
         run_id = record.locator(".banana-run-header").inner_text().split("run ")[1].split(" ")[0]

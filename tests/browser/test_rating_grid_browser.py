@@ -17,8 +17,16 @@ from playwright.sync_api import expect
 
 from nanobanana_magic._store import Store
 
-from .pages import browser_page, images_decoded, open_notebook, run_all_cells, write_notebook
-from .test_outputs_browser import choose_theme, code_cell
+from .pages import (
+    browser_page,
+    choose_theme,
+    code_cell,
+    generate_in_panel,
+    images_decoded,
+    open_notebook,
+    run_all_cells,
+    write_notebook,
+)
 
 pytestmark = pytest.mark.browser
 
@@ -99,11 +107,7 @@ def test_rate_and_pick_under_the_thumbnails_of_grids_and_the_panel(
         expect(run_tiles.nth(0).locator(STARS)).to_have_text(["★", "★", "☆", "☆", "☆"])
 
         # the panel: its finished grid has the controls under each card
-        panel = page.locator(".jp-OutputArea-output .banana-panel")
-        panel.locator(".banana-prompt textarea").fill("a glass float on a pebble beach")
-        panel.locator(".banana-count select").select_option(label="2")
-        panel.locator("button.banana-generate").click()
-        images_decoded(page, ".banana-panel .banana-results .banana-tile img.banana-thumb", 2)
+        panel = generate_in_panel(page, "a glass float on a pebble beach", 2)
         cards = panel.locator(".banana-results .banana-tile")
         expect(cards).to_have_count(2)
         for i in range(2):
